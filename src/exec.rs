@@ -1,0 +1,1 @@
+//! Bounded CPU pool for signing work.

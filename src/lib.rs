@@ -1,0 +1,33 @@
+//! Signatrust: a drop-in replacement for openSUSE's obs-signd.
+//!
+//! Reading order, outside in:
+//!
+//! * [`server`] owns the sockets: accept, access checks, bounded reads with
+//!   timeouts, then hands a decoded request to [`commands`] and writes the
+//!   encoded reply back. It is the only module that does network I/O.
+//! * [`protocol`] is the signd wire format as pure bytes: incremental request
+//!   decoding, reply encoding, the `HEX@trailer` hash argument. No I/O.
+//! * [`commands`] is the business logic: user-field rewriting (hash prefix,
+//!   map, default user, aliases), one file per signd command, and
+//!   `wire_error`, the only place internal errors become signd's error text.
+//! * [`sign`] is pure crypto: OpenPGP key import, signature MPIs (RSA through
+//!   a cached OpenSSL CRT key, RFC 6979 DSA/ECDSA, Ed25519) and the v3/v4
+//!   signature packets signd returns.
+//! * [`keys`] is key custody: the SQLite/PostgreSQL store, envelope encryption
+//!   under a KEK provider, and the cache of unwrapped keys.
+//! * [`config`] parses obs-signd's `sign.conf` and Signatrust's TOML into
+//!   per-subsystem structs.
+//! * [`admin`] is the `signatrust-admin` CLI.
+//! * [`secret`] holds the zeroising, redacting secret buffer type.
+//!
+//! See `ARCHITECTURE.md` for the invariants between these modules.
+
+pub mod admin;
+pub mod commands;
+pub mod config;
+pub mod exec;
+pub mod keys;
+pub mod protocol;
+pub mod secret;
+pub mod server;
+pub mod sign;

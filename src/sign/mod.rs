@@ -1,0 +1,82 @@
+//! Pure crypto: OpenPGP keys in, signature packets out (spec §6).
+//!
+//! Nothing here touches sockets, the async runtime, the database or the wire
+//! framing; `tests/architecture.rs` enforces that. The server never hashes:
+//! it signs the client's digest and wraps the MPIs in a v3 packet (v4 only for
+//! the all-`04` probe).
+
+mod armor;
+mod key;
+mod packet;
+mod rfc6979;
+
+pub use armor::{armor_public_key, dearmor};
+pub use key::{generate, import_tsk, ImportedKey, KeyType, SigningKey};
+pub use packet::signature_packet;
+
+use thiserror::Error;
+
+/// The three digests signd accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HashAlgo {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl HashAlgo {
+    /// The OpenPGP hash algorithm ID: 2, 8 or 10.
+    pub fn openpgp_id(self) -> u8 {
+        match self {
+            HashAlgo::Sha1 => 2,
+            HashAlgo::Sha256 => 8,
+            HashAlgo::Sha512 => 10,
+        }
+    }
+
+    /// Digest length in bytes: 20, 32 or 64.
+    pub fn digest_len(self) -> usize {
+        match self {
+            HashAlgo::Sha1 => 20,
+            HashAlgo::Sha256 => 32,
+            HashAlgo::Sha512 => 64,
+        }
+    }
+}
+
+/// OpenPGP public-key algorithms a signing key may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PubkeyAlgo {
+    Rsa = 1,
+    Dsa = 17,
+    Ecdsa = 19,
+    EdDsa = 22,
+}
+
+/// Errors from key handling and signing. Messages never contain secrets.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SignError {
+    #[error("digest is {got} bytes, {algo:?} needs {want}")]
+    DigestLength {
+        algo: HashAlgo,
+        got: usize,
+        want: usize,
+    },
+    #[error("bad passphrase")]
+    BadPassphrase,
+    #[error("key is passphrase-protected and no passphrase was given")]
+    PassphraseRequired,
+    #[error("not an OpenPGP secret key: {0}")]
+    NotASecretKey(String),
+    #[error("unsupported public key algorithm {0}")]
+    UnsupportedAlgorithm(u8),
+    #[error("unsupported curve {0}")]
+    UnsupportedCurve(String),
+    #[error("key material is inconsistent: {0}")]
+    BadKey(String),
+    #[error("openpgp: {0}")]
+    OpenPgp(String),
+    #[error("crypto: {0}")]
+    Crypto(String),
+}

@@ -1,0 +1,1 @@
+//! RFC 6979 deterministic nonces over OpenSSL HMAC.
