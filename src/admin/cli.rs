@@ -1,0 +1,99 @@
+//! The `signatrust-admin` command line, defined once for parsing, `--help`
+//! and the man page.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Options shared by both binaries: where the store and its KEK live.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Directory of the embedded store (signatrust.db) and the KEK file
+    /// (kek.key); created on first use.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Signatrust configuration file (TOML).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+/// Manage the keys of a Signatrust signing server.
+#[derive(Debug, Parser)]
+#[command(name = "signatrust-admin", version, about, long_about = None)]
+pub struct AdminCli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate an obs-signd installation: keys of every user with a phrases
+    /// file, aliases and symmetric encryption keys.
+    ImportSignd(ImportSigndArgs),
+    /// Import, generate, list, export and delete signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Manage user aliases (signd's aliases directory).
+    #[command(subcommand)]
+    Alias(AliasCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportSigndArgs {
+    /// The obs-signd sign.conf naming phrases:, aliases:, encryptionkeys:
+    /// and gnupghome:.
+    #[arg(long, value_name = "FILE")]
+    pub sign_conf: PathBuf,
+    /// The gpg home holding the signd keys, when sign.conf has no gnupghome:
+    /// (default: $GNUPGHOME).
+    #[arg(long, value_name = "DIR")]
+    pub gnupghome: Option<PathBuf>,
+    /// The gpg binary to export keys with.
+    #[arg(long, value_name = "PATH", default_value = "gpg")]
+    pub gpg: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Import an OpenPGP secret key (armored or binary) under NAME.
+    Import {
+        name: String,
+        file: PathBuf,
+        /// File whose first line is the key's passphrase.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Generate a new signing key under NAME.
+    Generate {
+        name: String,
+        #[arg(long = "type", value_enum)]
+        key_type: GenType,
+        /// User ID, e.g. "Build Service <obs@example.org>".
+        #[arg(long)]
+        uid: String,
+    },
+    /// List keys: name, algorithm, fingerprint, user IDs.
+    List,
+    /// Print the armored public key of NAME.
+    Export { name: String },
+    /// Delete the key NAME.
+    Delete { name: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GenType {
+    Rsa2048,
+    Rsa4096,
+    Ed25519,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// Make ALIAS resolve to TARGET.
+    Set { alias: String, target: String },
+    /// Remove ALIAS.
+    Remove { alias: String },
+    /// List aliases.
+    List,
+}

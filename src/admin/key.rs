@@ -1,0 +1,80 @@
+//! `key ...` and `alias ...` verbs.
+use std::io::Write;
+
+use anyhow::{bail, Context};
+use secrecy::SecretString;
+
+use super::cli::{AliasCommand, GenType, KeyCommand};
+use crate::keys::KeyStore;
+use crate::sign::{armor_public_key, generate, import_tsk, KeyType};
+
+pub(super) async fn run(store: &KeyStore, cmd: KeyCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeyCommand::Import { name, file, passphrase_file } => {
+            let input = std::fs::read(&file).with_context(|| format!("{}: cannot read", file.display()))?;
+            let passphrase = match passphrase_file {
+                Some(p) => Some(read_passphrase(&p)?),
+                None => None,
+            };
+            let key = import_tsk(&input, passphrase.as_ref()).with_context(|| format!("{}: cannot import", file.display()))?;
+            store.import(&name, &key).await?;
+            println!("imported {name}: {} {}", hex::encode_upper(key.fingerprint), key.user_ids.join(", "));
+        }
+        KeyCommand::Generate { name, key_type, uid } => {
+            let kind = match key_type {
+                GenType::Rsa2048 => KeyType::Rsa2048,
+                GenType::Rsa4096 => KeyType::Rsa4096,
+                GenType::Ed25519 => KeyType::Ed25519,
+            };
+            let key = tokio::task::spawn_blocking(move || generate(kind, &uid)).await??;
+            store.import(&name, &key).await?;
+            println!("generated {name}: {}", hex::encode_upper(key.fingerprint));
+        }
+        KeyCommand::List => {
+            let mut out = std::io::stdout().lock();
+            for k in store.list().await? {
+                writeln!(out, "{}\t{}\t{}\t{}", k.name, k.algo, k.fingerprint, k.user_ids.join(", "))?;
+            }
+        }
+        KeyCommand::Export { name } => match store.public_key(&name).await? {
+            Some(public) => print!("{}", armor_public_key(&public)),
+            None => bail!("no key named {name}"),
+        },
+        KeyCommand::Delete { name } => {
+            if !store.delete(&name).await? {
+                bail!("no key named {name}");
+            }
+            println!("deleted {name}");
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn alias(store: &KeyStore, cmd: AliasCommand) -> anyhow::Result<()> {
+    match cmd {
+        AliasCommand::Set { alias, target } => {
+            store.set_alias(&alias, &target).await?;
+            println!("alias {alias} -> {target}");
+        }
+        AliasCommand::Remove { alias } => {
+            if !store.remove_alias(&alias).await? {
+                bail!("no alias named {alias}");
+            }
+            println!("removed alias {alias}");
+        }
+        AliasCommand::List => {
+            for (a, t) in store.list_aliases().await? {
+                println!("{a}\t{t}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first line of `path`, as signd reads its phrases files.
+pub(super) fn read_passphrase(path: &std::path::Path) -> anyhow::Result<SecretString> {
+    let raw = zeroize::Zeroizing::new(std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?);
+    let first = raw.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let s = std::str::from_utf8(first).with_context(|| format!("{}: passphrase is not UTF-8", path.display()))?;
+    Ok(SecretString::from(s.to_string()))
+}

@@ -1,0 +1,64 @@
+//! `sign(hash1, hash2, ...)`: one signature packet per digest (spec §4.3).
+use super::{hash_algo, internal, CmdError, Ctx, UserField};
+use crate::protocol::HashArg;
+use crate::sign::signature_packet;
+
+pub(super) async fn run(ctx: &Ctx, field: &UserField, args: &[String]) -> Result<Vec<Vec<u8>>, CmdError> {
+    if args.is_empty() {
+        return Err(CmdError::SignArgs);
+    }
+    let hashes = parse_hashes(args)?;
+    let algo = hash_algo(field)?;
+    check_lengths(algo, &hashes)?;
+    let key = ctx
+        .keys
+        .signing_key(&field.user)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| CmdError::UnknownKey(field.user.clone()))?;
+    ctx.exec
+        .run(move || {
+            hashes
+                .iter()
+                .map(|h| signature_packet(&key.signer, algo, &h.digest, h.class, h.time))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| CmdError::Internal(e.to_string()))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "signing failed");
+            CmdError::Internal(e.to_string())
+        })
+}
+
+/// Parses every hash argument first, so a bad one anywhere fails the request
+/// before anything is signed.
+pub(super) fn parse_hashes(args: &[String]) -> Result<Vec<HashArg>, CmdError> {
+    args.iter()
+        .map(|a| HashArg::parse(a).map_err(|e| CmdError::BadHash(e.0)))
+        .collect()
+}
+
+/// The digest must have the size of the hash algorithm; signd leaves this to
+/// gpg-agent ("unsupported length of hash"), we check it ourselves.
+pub(super) fn check_lengths(algo: crate::sign::HashAlgo, hashes: &[HashArg]) -> Result<(), CmdError> {
+    for h in hashes {
+        if h.digest.len() != algo.digest_len() {
+            return Err(CmdError::DigestLength {
+                algo: algo_name(algo),
+                want: algo.digest_len(),
+                got: h.digest.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn algo_name(algo: crate::sign::HashAlgo) -> &'static str {
+    use crate::sign::HashAlgo;
+    match algo {
+        HashAlgo::Sha1 => "SHA1",
+        HashAlgo::Sha256 => "SHA256",
+        HashAlgo::Sha512 => "SHA512",
+    }
+}

@@ -1,0 +1,133 @@
+//! The user field: hash prefix, illegal users, `map:`, default user (spec §5.1).
+//!
+//! Alias resolution and the existence check need the key store and happen in
+//! `commands::handle`; everything here is pure.
+
+use std::collections::HashMap;
+
+use super::CmdError;
+
+/// User rewriting rules from the server configuration.
+#[derive(Debug, Clone, Default)]
+pub struct UserRules {
+    /// `user:` — the key for an empty user field.
+    pub default_user: Option<String>,
+    /// `map:` — keyed by the exact `from` text, `HASH:user` or `user`.
+    pub map: HashMap<String, String>,
+}
+
+/// The user field split into its hash prefix and user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserField {
+    /// The hash name exactly as sent, `None` when there was no prefix.
+    pub hash: Option<String>,
+    pub user: String,
+}
+
+impl UserField {
+    /// Splits at the first `:` (spec §5.1 step 1).
+    pub fn parse(field: &str) -> UserField {
+        match field.split_once(':') {
+            Some((hash, user)) => UserField { hash: Some(hash.to_string()), user: user.to_string() },
+            None => UserField { hash: None, user: field.to_string() },
+        }
+    }
+
+    /// The hash name used for `map:` keys: as sent, `SHA1` when absent.
+    pub fn hash_name(&self) -> &str {
+        self.hash.as_deref().unwrap_or("SHA1")
+    }
+}
+
+/// Step 2 and 6: a non-empty user with `/`, a control character or a leading
+/// `.` is illegal; so is a hash name with control characters.
+pub fn check(field: &UserField) -> Result<(), CmdError> {
+    if let Some(h) = &field.hash {
+        if h.chars().any(|c| c.is_control()) {
+            return Err(CmdError::IllegalHashAlgo(h.clone()));
+        }
+    }
+    if !is_legal_user(&field.user) {
+        return Err(CmdError::IllegalUser(field.user.clone()));
+    }
+    Ok(())
+}
+
+/// True when `user` may name a key: empty, or no `/`, no control character
+/// and no leading `.`.
+pub fn is_legal_user(user: &str) -> bool {
+    user.is_empty() || !(user.starts_with('.') || user.contains('/') || user.chars().any(|c| c.is_control()))
+}
+
+impl UserRules {
+    /// Steps 4 and 5: `map:` (hash-qualified entry first, case-sensitive),
+    /// then the default user for an empty user.
+    pub fn rewrite(&self, field: &mut UserField) {
+        let qualified = format!("{}:{}", field.hash_name(), field.user);
+        if let Some(to) = self.map.get(&qualified) {
+            field.user = to.clone();
+        } else if !field.user.is_empty() {
+            if let Some(to) = self.map.get(&field.user) {
+                field.user = to.clone();
+            }
+        }
+        if field.user.is_empty() {
+            if let Some(d) = &self.default_user {
+                field.user = d.clone();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> UserRules {
+        let mut map = HashMap::new();
+        map.insert("maptest".to_string(), "defaultkey@localobs".to_string());
+        map.insert("SHA512:mapsha512".to_string(), "defaultkeysec@localobs".to_string());
+        UserRules { default_user: Some("defaultkey@localobs".into()), map }
+    }
+
+    #[test]
+    fn prefix_split_at_first_colon() {
+        assert_eq!(
+            UserField::parse("SHA256:openssl:k1"),
+            UserField { hash: Some("SHA256".into()), user: "openssl:k1".into() }
+        );
+        assert_eq!(UserField::parse("alice"), UserField { hash: None, user: "alice".into() });
+        assert_eq!(UserField::parse("").hash_name(), "SHA1");
+    }
+
+    #[test]
+    fn map_is_case_sensitive_on_the_hash() {
+        let r = rules();
+        let mut f = UserField::parse("SHA512:mapsha512");
+        r.rewrite(&mut f);
+        assert_eq!(f.user, "defaultkeysec@localobs");
+        let mut f = UserField::parse("sha512:mapsha512");
+        r.rewrite(&mut f);
+        assert_eq!(f.user, "mapsha512");
+        let mut f = UserField::parse("maptest");
+        r.rewrite(&mut f);
+        assert_eq!(f.user, "defaultkey@localobs");
+    }
+
+    #[test]
+    fn empty_user_gets_default() {
+        let mut f = UserField::parse("SHA256:");
+        rules().rewrite(&mut f);
+        assert_eq!(f.user, "defaultkey@localobs");
+        assert_eq!(f.hash.as_deref(), Some("SHA256"));
+    }
+
+    #[test]
+    fn illegal_users() {
+        for u in ["a/b", ".hidden", "x\u{1}"] {
+            assert!(matches!(check(&UserField::parse(u)), Err(CmdError::IllegalUser(_))), "{u}");
+        }
+        assert!(check(&UserField::parse("")).is_ok());
+        assert!(check(&UserField::parse("a.b@c")).is_ok());
+    }
+}
