@@ -4,7 +4,7 @@
 //!
 //! * obs-signd's `sign.conf` ([`sign_conf`]), so that an existing deployment
 //!   keeps its port, `allow:` list, default user and `map:` lines;
-//! * Signatrust's own TOML file ([`toml`](self::toml)), for everything
+//! * Signatrust's own TOML file ([`toml`]), for everything
 //!   obs-signd never had: data directory, store, KMS, cache, timeouts, limits.
 //!
 //! Both are read through a [`Source`], so tests drive the whole load from an

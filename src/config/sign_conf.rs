@@ -1150,6 +1150,57 @@ mod tests {
         assert_eq!(c.ssl_allow_certless, Some(true));
     }
 
+    /// Every pairing of awkward keys and values parses or fails cleanly.
+    #[test]
+    fn no_panic_sweep() {
+        let keys = [
+            "port:",
+            "proxyport:",
+            "allow:",
+            "map:",
+            "user:",
+            "proto:",
+            "proxyproto:",
+            "allow_subject:",
+            "ssl_allow_certless:",
+            "allow-unprivileged-ports:",
+            "x:",
+            ":",
+            "#",
+        ];
+        let values = [
+            "",
+            " ",
+            "0",
+            "65535",
+            "99999",
+            "10/8",
+            "::/0",
+            "/",
+            "//",
+            "ä/ß",
+            "1.2.3.4/33",
+            "true",
+            "ssl",
+            "a b c",
+            "\u{0}",
+            "\t\t",
+            "SHA1:",
+            "-",
+            ".",
+        ];
+        for k in keys {
+            for v in values {
+                for tail in ["", "\n", "\r\n", "\nport: 1"] {
+                    let text = format!("{k} {v}{tail}");
+                    let _ = parse(&text);
+                    let text = format!("{k}{v}{tail}");
+                    let _ = parse(&text);
+                }
+            }
+        }
+    }
+
     #[test]
     fn crlf_and_odd_input_do_not_panic() {
         let c = parse("port: 5170\r\nallow: 127.0.0.1\r\n").unwrap();
