@@ -1,0 +1,316 @@
+//! Signatrust's own configuration file (`--config FILE`), in TOML.
+//!
+//! This is the low-level form: a direct record of what the file says, every
+//! field optional, unknown fields rejected. Defaults and validation happen
+//! when [`Config`](super::Config) is built from it. Example:
+//!
+//! ```toml
+//! data_dir = "/var/lib/signatrust"   # embedded store and KEK file live here
+//! sign_conf = "/etc/sign.conf"       # honour an obs-signd sign.conf
+//!
+//! [server]
+//! listen = ["0.0.0.0:5167"]          # overrides sign.conf's port/proxyport
+//! allow = ["127.0.0.1", "10/8"]      # overrides sign.conf's allow:
+//! allow_unprivileged_ports = false
+//! read_timeout_ms = 10000
+//! request_deadline_ms = 30000
+//! idle_timeout_ms = 10000
+//! max_connections = 1024
+//!
+//! [users]
+//! default_user = "defaultkey@localobs"
+//! map = { "SHA512:legacy" = "newkey@example" }
+//!
+//! [store]
+//! url = "sqlite:///var/lib/signatrust/signatrust.db"
+//!
+//! [kms]
+//! provider = "file"
+//! key_file = "/var/lib/signatrust/kek.key"
+//!
+//! [cache]
+//! ttl_secs = 30
+//! max_entries = 1024
+//!
+//! [exec]
+//! workers = 8
+//!
+//! [log]
+//! level = "info"
+//! file = "/var/log/signatrust.log"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ::toml::Spanned;
+use serde::Deserialize;
+
+use super::source::read_file;
+use super::{ConfigError, Location};
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TomlConfig {
+    pub data_dir: Option<PathBuf>,
+    pub sign_conf: Option<PathBuf>,
+    #[serde(default)]
+    pub server: TomlServer,
+    #[serde(default)]
+    pub users: TomlUsers,
+    #[serde(default)]
+    pub store: TomlStore,
+    #[serde(default)]
+    pub kms: TomlKms,
+    #[serde(default)]
+    pub cache: TomlCache,
+    #[serde(default)]
+    pub exec: TomlExec,
+    #[serde(default)]
+    pub log: TomlLog,
+    /// The file's text, kept to turn spans into line numbers.
+    #[serde(skip)]
+    text: String,
+    #[serde(skip)]
+    origin: String,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TomlServer {
+    pub listen: Option<Vec<Spanned<String>>>,
+    pub allow: Option<Vec<Spanned<String>>>,
+    pub allow_unprivileged_ports: Option<bool>,
+    pub read_timeout_ms: Option<Spanned<u64>>,
+    pub request_deadline_ms: Option<Spanned<u64>>,
+    pub idle_timeout_ms: Option<Spanned<u64>>,
+    pub max_connections: Option<Spanned<usize>>,
+}
+
+/// `[users]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TomlUsers {
+    pub default_user: Option<String>,
+    pub map: Option<BTreeMap<String, String>>,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TomlStore {
+    pub url: Option<Spanned<String>>,
+}
+
+/// `[kms]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TomlKms {
+    pub provider: Option<TomlKmsProvider>,
+    pub key_file: Option<PathBuf>,
+}
+
+/// The KEK providers known so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TomlKmsProvider {
+    File,
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TomlCache {
+    pub ttl_secs: Option<u64>,
+    pub max_entries: Option<usize>,
+}
+
+/// `[exec]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TomlExec {
+    pub workers: Option<Spanned<usize>>,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TomlLog {
+    pub level: Option<Spanned<String>>,
+    pub file: Option<PathBuf>,
+}
+
+impl TomlConfig {
+    /// Parses TOML text. `origin` names it in messages, which carry the line
+    /// and column of the offending spot.
+    pub fn parse(origin: &str, text: &str) -> Result<TomlConfig, ConfigError> {
+        let mut cfg: TomlConfig = ::toml::from_str(text).map_err(|e| ConfigError::Toml {
+            at: match e.span() {
+                Some(span) => location_of(origin, text, span.start),
+                None => Location::file(origin),
+            },
+            message: toml_message(e.message()),
+        })?;
+        cfg.text = text.to_owned();
+        cfg.origin = origin.to_owned();
+        Ok(cfg)
+    }
+
+    /// Reads and parses a file; messages name its path.
+    pub fn load_file(path: &Path) -> Result<TomlConfig, ConfigError> {
+        let text = read_file(path)?;
+        TomlConfig::parse(&path.display().to_string(), &text)
+    }
+
+    /// The name the text was parsed under.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Where a value sits, for validation errors after parsing.
+    pub(super) fn at<T>(&self, v: &Spanned<T>) -> Location {
+        location_of(&self.origin, &self.text, v.span().start)
+    }
+}
+
+/// Turns a byte offset into a 1-based line and column (in characters).
+fn location_of(origin: &str, text: &str, offset: usize) -> Location {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    Location {
+        origin: origin.to_owned(),
+        line: Some(line),
+        column: Some(column),
+    }
+}
+
+/// toml's messages are already lowercase and specific; keep one line and no
+/// trailing period.
+fn toml_message(m: &str) -> String {
+    let first = m.lines().next().unwrap_or("").trim();
+    first.trim_end_matches('.').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        TomlConfig::parse("signatrust.toml", text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = TomlConfig::parse("t", "").unwrap();
+        assert!(c.data_dir.is_none() && c.sign_conf.is_none());
+        assert!(c.server.listen.is_none() && c.server.allow.is_none());
+        assert!(c.kms.provider.is_none() && c.store.url.is_none());
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let text = r#"
+data_dir = "/srv/st"
+sign_conf = "/etc/sign.conf"
+[server]
+listen = ["0.0.0.0:5167", "[::]:5167"]
+allow = ["127.0.0.1", "10/8"]
+allow_unprivileged_ports = true
+read_timeout_ms = 1000
+request_deadline_ms = 2000
+idle_timeout_ms = 3000
+max_connections = 10
+[users]
+default_user = "k@x"
+map = { "SHA512:a" = "b" }
+[store]
+url = "sqlite:///srv/st/db"
+[kms]
+provider = "file"
+key_file = "/srv/kek"
+[cache]
+ttl_secs = 5
+max_entries = 6
+[exec]
+workers = 3
+[log]
+level = "debug"
+file = "/var/log/st.log"
+"#;
+        let c = TomlConfig::parse("t", text).unwrap();
+        assert_eq!(c.data_dir, Some(PathBuf::from("/srv/st")));
+        let listen: Vec<&str> = c
+            .server
+            .listen
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|s| s.get_ref().as_str())
+            .collect();
+        assert_eq!(listen, ["0.0.0.0:5167", "[::]:5167"]);
+        assert_eq!(
+            c.server.max_connections.as_ref().map(|v| *v.get_ref()),
+            Some(10)
+        );
+        assert_eq!(c.kms.provider, Some(TomlKmsProvider::File));
+        assert_eq!(
+            c.users
+                .map
+                .as_ref()
+                .unwrap()
+                .get("SHA512:a")
+                .map(String::as_str),
+            Some("b")
+        );
+        assert_eq!(c.exec.workers.as_ref().map(|w| *w.get_ref()), Some(3));
+        let at = c.at(c.server.allow.as_ref().unwrap().get(1).unwrap());
+        assert_eq!(at.to_string(), "t:6:23");
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_with_file_and_line() {
+        let e = err("data_dir = \"/x\"\n[server]\nlisten = []\nlisen = [\"x\"]\n");
+        assert!(
+            e.starts_with("signatrust.toml:4:1: unknown field `lisen`"),
+            "{e}"
+        );
+        let e = err("colour = 1\n");
+        assert!(
+            e.starts_with("signatrust.toml:1:1: unknown field `colour`"),
+            "{e}"
+        );
+        let e = err("[nope]\n");
+        assert!(e.starts_with("signatrust.toml:1:"), "{e}");
+        assert!(e.contains("unknown field `nope`"), "{e}");
+    }
+
+    #[test]
+    fn type_and_syntax_errors_name_the_spot() {
+        let e = err("[server]\nmax_connections = \"many\"\n");
+        assert!(e.starts_with("signatrust.toml:2:19: "), "{e}");
+        let e = err("[kms]\nprovider = \"vault\"\n");
+        assert!(
+            e.starts_with("signatrust.toml:2:12: unknown variant `vault`"),
+            "{e}"
+        );
+        let e = err("data_dir = \n");
+        assert!(e.starts_with("signatrust.toml:1:"), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+        assert!(!e.ends_with('.'), "{e}");
+    }
+
+    #[test]
+    fn location_of_counts_lines_and_chars() {
+        assert_eq!(location_of("f", "ab\ncä d", 6).to_string(), "f:2:3");
+        assert_eq!(location_of("f", "", 99).to_string(), "f:1:1");
+        // An offset inside a multi-byte character must not panic.
+        let _ = location_of("f", "ä", 1);
+    }
+}
