@@ -1,0 +1,1 @@
+//! gpg round trip (filled in below).
