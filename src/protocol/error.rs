@@ -33,4 +33,21 @@ pub enum EncodeError {
     /// The whole reply would not fit the client's receive buffer.
     #[error("reply of {len} bytes does not fit the client's {limit}-byte buffer")]
     ReplyTooBig { len: usize, limit: usize },
+    /// The encoded output section is longer than the u16 `outlen` allows.
+    #[error("reply output section is {len} bytes, more than 65535")]
+    OutTooLong { len: usize },
+    /// The error text plus its newline is longer than the u16 `errlen` allows.
+    #[error("error text is {len} bytes, more than 65535")]
+    ErrorTooLong { len: usize },
+    /// An old-protocol reply can carry exactly one output (a programming
+    /// error in the caller, Perl dies the same way).
+    #[error("only one reply supported in old protocol, got {count}")]
+    OldProtocolOutputCount { count: usize },
+    /// A request to forward does not fit its u16 length fields.
+    #[error("request of {len} bytes is too big to encode")]
+    RequestTooBig { len: usize },
+    /// An old-protocol request with an empty argument cannot be expressed:
+    /// its header would read as a new-protocol request.
+    #[error("old-protocol request needs a non-empty argument")]
+    EmptyOldArgument,
 }

@@ -1,5 +1,15 @@
 //! The obs-signd wire format as pure bytes (spec §2–§3, §4.3 hash arguments).
 //!
+//! * [`decode`] turns the bytes a client sent into a [`Request`], normalised
+//!   to the new protocol's argv; it is incremental and says `Ok(None)` until
+//!   the declared frame is complete. [`eof_error`] names the error for a
+//!   peer that closed early.
+//! * [`Reply::encode`] frames a reply for the request's [`Protocol`] and
+//!   refuses replies the `sign` client could not receive.
+//! * [`HashArg`] parses the `HEX@CCTTTTTTTT` argument of sign and privsign.
+//! * [`encode_new_request`] and [`encode_old_request`] frame requests, as a
+//!   proxying signd forwards them.
+//!
 //! This module performs no I/O and knows nothing of keys, sockets, databases
 //! or the async runtime; `tests/architecture.rs` enforces that.
 
@@ -7,8 +17,12 @@ mod error;
 mod hash_arg;
 mod reply;
 mod request;
+#[cfg(test)]
+mod test_fixtures;
 
 pub use error::{DecodeError, EncodeError};
 pub use hash_arg::{BadHashArg, HashArg};
 pub use reply::{Reply, CLIENT_BUFFER, KEYGEN_CLIENT_BUFFER};
-pub use request::{decode, eof_error, Protocol, Request, MAX_REQUEST};
+pub use request::{
+    decode, encode_new_request, encode_old_request, eof_error, Protocol, Request, MAX_REQUEST,
+};

@@ -1,6 +1,23 @@
 //! Signing keys: import from OpenPGP, generate, and the cached signer.
-use secrecy::SecretString;
+use std::time::{Duration, SystemTime};
 
+use secrecy::{ExposeSecret, SecretString};
+use sequoia_openpgp as openpgp;
+use zeroize::Zeroizing;
+
+use openpgp::cert::{CertBuilder, CipherSuite};
+use openpgp::crypto::Password;
+use openpgp::crypto::S2K;
+use openpgp::packet::key::{SecretKeyMaterial, SecretParts, UnspecifiedRole};
+use openpgp::packet::Key;
+use openpgp::parse::Parse;
+use openpgp::serialize::MarshalInto;
+use openpgp::types::KeyFlags;
+use openpgp::{Fingerprint, Packet};
+
+use super::armor::dearmor;
+use super::packet::{gpg_header, gpg_header_len};
+use super::signer::{check_digest, Signer};
 use super::{HashAlgo, PubkeyAlgo, SignError};
 use crate::secret::SecretBytes;
 
@@ -26,52 +43,367 @@ pub struct ImportedKey {
     pub secret: SecretBytes,
 }
 
+/// One packet of a binary OpenPGP stream, as found on the wire.
+pub(crate) struct RawPacket<'a> {
+    pub(crate) tag: u8,
+    /// Header and body.
+    pub(crate) whole: &'a [u8],
+    pub(crate) body: &'a [u8],
+}
+
+fn not_secret(what: &str) -> SignError {
+    SignError::NotASecretKey(what.to_string())
+}
+
+/// Splits a binary packet stream at packet boundaries (old and new format
+/// headers; partial body lengths are rejected, keys never use them).
+pub(crate) fn split_packets(data: &[u8]) -> Result<Vec<RawPacket<'_>>, SignError> {
+    let trunc = || not_secret("truncated OpenPGP packet");
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        let ctb = data[pos];
+        if ctb & 0x80 == 0 {
+            return Err(not_secret("not OpenPGP data"));
+        }
+        let (tag, hlen, blen) = if ctb & 0x40 == 0 {
+            let tag = (ctb >> 2) & 0x0f;
+            let rest = &data[pos + 1..];
+            match ctb & 3 {
+                0 => (tag, 2, *rest.first().ok_or_else(trunc)? as usize),
+                1 => {
+                    let b = rest.get(..2).ok_or_else(trunc)?;
+                    (tag, 3, u16::from_be_bytes([b[0], b[1]]) as usize)
+                }
+                2 => {
+                    let b = rest.get(..4).ok_or_else(trunc)?;
+                    (
+                        tag,
+                        5,
+                        u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize,
+                    )
+                }
+                _ => (tag, 1, rest.len()),
+            }
+        } else {
+            let tag = ctb & 0x3f;
+            let rest = &data[pos + 1..];
+            let b0 = *rest.first().ok_or_else(trunc)?;
+            match b0 {
+                0..=191 => (tag, 2, b0 as usize),
+                192..=223 => {
+                    let b1 = *rest.get(1).ok_or_else(trunc)?;
+                    (tag, 3, ((b0 as usize - 192) << 8) + b1 as usize + 192)
+                }
+                255 => {
+                    let b = rest.get(1..5).ok_or_else(trunc)?;
+                    (
+                        tag,
+                        6,
+                        u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize,
+                    )
+                }
+                _ => return Err(not_secret("partial body length in a key")),
+            }
+        };
+        let end = pos
+            .checked_add(hlen)
+            .and_then(|x| x.checked_add(blen))
+            .filter(|&e| e <= data.len())
+            .ok_or_else(trunc)?;
+        out.push(RawPacket {
+            tag,
+            whole: &data[pos..end],
+            body: &data[pos + hlen..end],
+        });
+        pos = end;
+    }
+    Ok(out)
+}
+
+fn pgp_err(e: anyhow::Error) -> SignError {
+    SignError::OpenPgp(e.to_string())
+}
+
+/// Parses one secret (sub)key packet.
+fn parse_secret_key(raw: &RawPacket<'_>) -> Result<Key<SecretParts, UnspecifiedRole>, SignError> {
+    match Packet::from_bytes(raw.whole) {
+        Ok(Packet::SecretKey(k)) => Ok(k.role_into_unspecified()),
+        Ok(Packet::SecretSubkey(k)) => Ok(k.role_into_unspecified()),
+        Ok(_) => Err(not_secret("malformed secret key packet")),
+        Err(e) => Err(SignError::NotASecretKey(format!(
+            "cannot parse secret key packet: {e}"
+        ))),
+    }
+}
+
+fn v4_fingerprint<P, R>(k: &Key<P, R>) -> Result<[u8; 20], SignError>
+where
+    P: openpgp::packet::key::KeyParts,
+    R: openpgp::packet::key::KeyRole,
+{
+    match k.fingerprint() {
+        Fingerprint::V4(b) => Ok(b),
+        _ => Err(SignError::BadKey(
+            "only version 4 keys are supported".into(),
+        )),
+    }
+}
+
+/// Whether the secret is a gpg stub (`gnu-dummy` and friends): there is no
+/// secret to unlock.
+fn is_stub(e: &openpgp::packet::key::Encrypted) -> bool {
+    #[allow(deprecated)]
+    let stub = matches!(e.s2k(), S2K::Private { .. } | S2K::Unknown { .. });
+    stub
+}
+
+/// A packet body for the secret output: either copied from the input or a
+/// re-serialised (unlocked) secret key.
+enum Body<'a> {
+    Raw(&'a [u8]),
+    Secret(SecretBytes),
+}
+
+impl Body<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Body::Raw(b) => b,
+            Body::Secret(s) => s.expose(),
+        }
+    }
+}
+
 /// Imports an armored or binary secret key, unlocking it with `passphrase`.
+///
+/// The packet sequence is kept as given (no canonicalisation); trust packets
+/// are dropped. `public` is what `gpg --export` would print for the key,
+/// `secret` the same sequence with every secret (sub)key unencrypted.
 pub fn import_tsk(
-    _input: &[u8],
-    _passphrase: Option<&SecretString>,
+    input: &[u8],
+    passphrase: Option<&SecretString>,
 ) -> Result<ImportedKey, SignError> {
-    unimplemented!()
+    // The dearmored TSK may hold unencrypted secrets.
+    let binary = Zeroizing::new(dearmor(input)?);
+    let packets = split_packets(&binary)?;
+    match packets.first().map(|p| p.tag) {
+        Some(5) => {}
+        Some(6) => return Err(not_secret("input is a public key, not a secret key")),
+        Some(t) => {
+            return Err(SignError::NotASecretKey(format!(
+                "input starts with packet tag {t}, not a secret key"
+            )))
+        }
+        None => return Err(not_secret("empty input")),
+    }
+    if packets.iter().skip(1).any(|p| p.tag == 5) {
+        return Err(not_secret("more than one secret key in the input"));
+    }
+
+    let password = passphrase.map(|p| Password::from(p.expose_secret().as_bytes()));
+    let mut fingerprint = None;
+    let mut user_ids = Vec::new();
+    // (tag, public body, secret body)
+    let mut parts: Vec<(u8, Vec<u8>, Body<'_>)> = Vec::with_capacity(packets.len());
+
+    for (i, raw) in packets.iter().enumerate() {
+        match raw.tag {
+            5 | 7 => {
+                let mut key = parse_secret_key(raw)?;
+                if i == 0 {
+                    fingerprint = Some(v4_fingerprint(&key)?);
+                }
+                let public = key.parts_as_public().to_vec().map_err(pgp_err)?;
+                let secret = match key.optional_secret() {
+                    Some(SecretKeyMaterial::Unencrypted(_)) => None,
+                    Some(SecretKeyMaterial::Encrypted(e)) if is_stub(e) => {
+                        if i == 0 {
+                            return Err(not_secret("the primary key has no secret (gpg stub)"));
+                        }
+                        Some(Body::Raw(raw.body))
+                    }
+                    Some(SecretKeyMaterial::Encrypted(_)) => {
+                        let pw = password.as_ref().ok_or(SignError::PassphraseRequired)?;
+                        key = key
+                            .decrypt_secret(pw)
+                            .map_err(|_| SignError::BadPassphrase)?;
+                        None
+                    }
+                    None => return Err(not_secret("key packet without secret")),
+                };
+                let secret = match secret {
+                    Some(s) => s,
+                    None => {
+                        let mut buf = vec![0u8; key.serialized_len()];
+                        let n = key.serialize_into(&mut buf);
+                        let buf = SecretBytes::new(buf);
+                        let n = n.map_err(pgp_err)?;
+                        if n != buf.len() {
+                            return Err(SignError::OpenPgp("secret key length".into()));
+                        }
+                        Body::Secret(buf)
+                    }
+                };
+                let public_tag = if raw.tag == 5 { 6 } else { 14 };
+                parts.push((public_tag, public, secret));
+            }
+            12 => {} // trust packets are local to a keyring
+            13 => {
+                user_ids.push(String::from_utf8_lossy(raw.body).into_owned());
+                parts.push((13, raw.body.to_vec(), Body::Raw(raw.body)));
+            }
+            t => parts.push((t, raw.body.to_vec(), Body::Raw(raw.body))),
+        }
+    }
+
+    // Public: tags 5 -> 6 and 7 -> 14 were mapped above.
+    let mut public = Vec::new();
+    for (tag, body, _) in &parts {
+        gpg_header(&mut public, *tag, body.len());
+        public.extend_from_slice(body);
+    }
+    // Secret: the original tags, assembled without reallocation.
+    let secret_tag = |t: u8| match t {
+        6 => 5,
+        14 => 7,
+        t => t,
+    };
+    let total: usize = parts
+        .iter()
+        .map(|(t, _, b)| gpg_header_len(secret_tag(*t), b.bytes().len()) + b.bytes().len())
+        .sum();
+    let mut secret = Vec::with_capacity(total);
+    for (tag, _, body) in &parts {
+        gpg_header(&mut secret, secret_tag(*tag), body.bytes().len());
+        secret.extend_from_slice(body.bytes());
+    }
+    let secret = SecretBytes::new(secret);
+
+    let fingerprint = fingerprint.ok_or_else(|| not_secret("no primary key"))?;
+    // Validate: the primary key must be usable for signing.
+    let signer = SigningKey::from_secret(&secret)?;
+    Ok(ImportedKey {
+        fingerprint,
+        algo: signer.algo(),
+        user_ids,
+        public,
+        secret,
+    })
 }
 
 /// Generates a new signing key with one user ID.
-pub fn generate(_kind: KeyType, _user_id: &str) -> Result<ImportedKey, SignError> {
-    unimplemented!()
+///
+/// The key is a primary key only (flags: sign, certify), without expiry,
+/// created 60 s in the past so that signatures dated "now" are valid.
+pub fn generate(kind: KeyType, user_id: &str) -> Result<ImportedKey, SignError> {
+    let suite = match kind {
+        KeyType::Rsa2048 => CipherSuite::RSA2k,
+        KeyType::Rsa4096 => CipherSuite::RSA4k,
+        KeyType::Ed25519 => CipherSuite::Cv25519,
+    };
+    let created = SystemTime::now() - Duration::from_secs(60);
+    let (cert, _revocation) = CertBuilder::new()
+        .set_cipher_suite(suite)
+        .set_primary_key_flags(KeyFlags::empty().set_signing().set_certification())
+        .set_validity_period(None)
+        .set_creation_time(created)
+        .add_userid(user_id)
+        .generate()
+        .map_err(pgp_err)?;
+    let tsk = cert.as_tsk();
+    let mut buf = vec![0u8; tsk.serialized_len()];
+    let n = tsk.serialize_into(&mut buf);
+    let buf = SecretBytes::new(buf);
+    let n = n.map_err(pgp_err)?;
+    import_tsk(&buf.expose()[..n], None)
 }
 
 /// A primary signing key ready for the hot path: secret material converted
 /// once at load (RSA into an OpenSSL CRT key, checked), public data cached.
-pub struct SigningKey {}
+pub struct SigningKey {
+    fingerprint: [u8; 20],
+    algo: PubkeyAlgo,
+    signer: Signer,
+}
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("fingerprint", &hex::encode_upper(self.fingerprint))
+            .field("algo", &self.algo)
+            .finish_non_exhaustive()
     }
 }
 
 impl SigningKey {
     /// Loads the primary key of an (unprotected) binary secret key as
     /// [`ImportedKey::secret`] holds it.
-    pub fn from_secret(_tsk: &SecretBytes) -> Result<SigningKey, SignError> {
-        unimplemented!()
+    pub fn from_secret(tsk: &SecretBytes) -> Result<SigningKey, SignError> {
+        let packets = split_packets(tsk.expose())?;
+        let first = packets
+            .first()
+            .filter(|p| p.tag == 5)
+            .ok_or_else(|| not_secret("does not start with a secret key packet"))?;
+        let key = parse_secret_key(first)?;
+        let fingerprint = v4_fingerprint(&key)?;
+        let (algo, signer) = match key.optional_secret() {
+            Some(SecretKeyMaterial::Unencrypted(u)) => {
+                u.map(|secret| Signer::new(key.mpis(), secret))?
+            }
+            _ => return Err(not_secret("secret key material is protected")),
+        };
+        Ok(SigningKey {
+            fingerprint,
+            algo,
+            signer,
+        })
     }
 
     pub fn fingerprint(&self) -> &[u8; 20] {
-        unimplemented!()
+        &self.fingerprint
     }
 
     /// Low 8 bytes of the v4 fingerprint.
     pub fn key_id(&self) -> [u8; 8] {
-        unimplemented!()
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&self.fingerprint[12..]);
+        id
     }
 
     pub fn algo(&self) -> PubkeyAlgo {
-        unimplemented!()
+        self.algo
     }
 
     /// Signs `digest` and returns the serialised signature MPIs, each with
     /// its bit count and leading zeros stripped.
-    pub fn sign_mpis(&self, _hash: HashAlgo, _digest: &[u8]) -> Result<Vec<u8>, SignError> {
-        unimplemented!()
+    pub fn sign_mpis(&self, hash: HashAlgo, digest: &[u8]) -> Result<Vec<u8>, SignError> {
+        check_digest(hash, digest)?;
+        self.signer.sign(hash, digest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn signing_key_is_send_sync() {
+        assert_send_sync::<SigningKey>();
+    }
+
+    #[test]
+    fn split_both_header_formats() {
+        // old format tag 13 len 2, new format tag 13 len 1, new 2-byte len
+        let mut data = vec![0xb4, 2, b'a', b'b', 0xcd, 1, b'c', 0xd1, 0xc0, 0x00];
+        data.extend(std::iter::repeat_n(7u8, 192));
+        let p = split_packets(&data).unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!((p[0].tag, p[0].body), (13, &b"ab"[..]));
+        assert_eq!((p[1].tag, p[1].body), (13, &b"c"[..]));
+        assert_eq!((p[2].tag, p[2].body.len()), (17, 192));
+        assert!(split_packets(&data[..data.len() - 1]).is_err());
+        assert!(split_packets(b"hello").is_err());
     }
 }

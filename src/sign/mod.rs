@@ -9,10 +9,11 @@ mod armor;
 mod key;
 mod packet;
 mod rfc6979;
+mod signer;
 
 pub use armor::{armor_public_key, dearmor};
 pub use key::{generate, import_tsk, ImportedKey, KeyType, SigningKey};
-pub use packet::signature_packet;
+pub use packet::{is_probe, signature_packet};
 
 use thiserror::Error;
 

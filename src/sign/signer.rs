@@ -1,0 +1,408 @@
+//! The hot-path signers, built once from OpenPGP secret MPIs.
+//!
+//! * RSA: an OpenSSL CRT key, PKCS#1 v1.5 with DigestInfo.
+//! * DSA / ECDSA: RFC 6979 nonces (see [`super::rfc6979`]) and the signature
+//!   equation on OpenSSL bignums, as gpg-agent/libgcrypt computes it.
+//! * EdDSA (legacy, Ed25519): the digest is the Ed25519 message.
+
+use std::cmp::Ordering;
+
+use openssl::bn::{BigNum, BigNumContextRef, BigNumRef};
+use openssl::ec::{EcGroup, EcPoint};
+use openssl::md::Md;
+use openssl::nid::Nid;
+use openssl::pkey::{Id, PKey, Private};
+use openssl::pkey_ctx::PkeyCtx;
+use openssl::rsa::{Padding, Rsa};
+use sequoia_openpgp as openpgp;
+
+use openpgp::crypto::mpi;
+use openpgp::types::Curve;
+
+use super::rfc6979::{bits2int, crypto_err, ctx, NonceGen};
+use super::{HashAlgo, PubkeyAlgo, SignError};
+
+pub(crate) enum Signer {
+    Rsa(PKey<Private>),
+    Dsa(DsaKey),
+    Ecdsa(EcdsaKey),
+    Ed25519(PKey<Private>),
+}
+
+pub(crate) struct DsaKey {
+    p: BigNum,
+    q: BigNum,
+    g: BigNum,
+    x: BigNum,
+}
+
+pub(crate) struct EcdsaKey {
+    group: EcGroup,
+    n: BigNum,
+    d: BigNum,
+}
+
+/// A secure bignum from big-endian bytes.
+fn secure_bn(bytes: &[u8]) -> Result<BigNum, SignError> {
+    let mut n = BigNum::new_secure().map_err(crypto_err)?;
+    n.copy_from_slice(bytes).map_err(crypto_err)?;
+    n.set_const_time();
+    Ok(n)
+}
+
+fn public_bn(bytes: &[u8]) -> Result<BigNum, SignError> {
+    BigNum::from_slice(bytes).map_err(crypto_err)
+}
+
+fn bad(what: &str) -> SignError {
+    SignError::BadKey(what.to_string())
+}
+
+impl Signer {
+    /// Builds the signer from the public and (unencrypted) secret MPIs and
+    /// checks that they belong together.
+    pub(crate) fn new(
+        public: &mpi::PublicKey,
+        secret: &mpi::SecretKeyMaterial,
+    ) -> Result<(PubkeyAlgo, Signer), SignError> {
+        match (public, secret) {
+            (mpi::PublicKey::RSA { e, n }, mpi::SecretKeyMaterial::RSA { d, p, q, u }) => {
+                Ok((PubkeyAlgo::Rsa, Signer::Rsa(rsa_key(e, n, d, p, q, u)?)))
+            }
+            (mpi::PublicKey::DSA { p, q, g, y }, mpi::SecretKeyMaterial::DSA { x }) => {
+                let k = DsaKey {
+                    p: public_bn(p.value())?,
+                    q: public_bn(q.value())?,
+                    g: public_bn(g.value())?,
+                    x: secure_bn(x.value())?,
+                };
+                let y = public_bn(y.value())?;
+                let mut c = ctx()?;
+                let mut t = BigNum::new().map_err(crypto_err)?;
+                t.mod_exp(&k.g, &k.x, &k.p, &mut c).map_err(crypto_err)?;
+                if t != y || k.x.ucmp(&k.q) != Ordering::Less || k.q.num_bits() < 160 {
+                    return Err(bad("DSA secret does not match the public key"));
+                }
+                Ok((PubkeyAlgo::Dsa, Signer::Dsa(k)))
+            }
+            (mpi::PublicKey::ECDSA { curve, q }, mpi::SecretKeyMaterial::ECDSA { scalar }) => {
+                let nid = match curve {
+                    Curve::NistP256 => Nid::X9_62_PRIME256V1,
+                    Curve::NistP384 => Nid::SECP384R1,
+                    Curve::NistP521 => Nid::SECP521R1,
+                    other => return Err(SignError::UnsupportedCurve(other.to_string())),
+                };
+                let group = EcGroup::from_curve_name(nid).map_err(crypto_err)?;
+                let mut c = ctx()?;
+                let mut n = BigNum::new().map_err(crypto_err)?;
+                group.order(&mut n, &mut c).map_err(crypto_err)?;
+                let d = secure_bn(scalar.value())?;
+                if d.num_bits() == 0 || d.ucmp(&n) != Ordering::Less {
+                    return Err(bad("ECDSA scalar out of range"));
+                }
+                let pubpt = EcPoint::from_bytes(&group, q.value(), &mut c)
+                    .map_err(|_| bad("ECDSA public point"))?;
+                let mut derived = EcPoint::new(&group).map_err(crypto_err)?;
+                derived
+                    .mul_generator2(&group, &d, &mut c)
+                    .map_err(crypto_err)?;
+                if !derived.eq(&group, &pubpt, &mut c).map_err(crypto_err)? {
+                    return Err(bad("ECDSA secret does not match the public key"));
+                }
+                Ok((PubkeyAlgo::Ecdsa, Signer::Ecdsa(EcdsaKey { group, n, d })))
+            }
+            (mpi::PublicKey::EdDSA { curve, q }, mpi::SecretKeyMaterial::EdDSA { scalar }) => {
+                if *curve != Curve::Ed25519 {
+                    return Err(SignError::UnsupportedCurve(curve.to_string()));
+                }
+                if scalar.value().len() > 32 {
+                    return Err(bad("Ed25519 secret too long"));
+                }
+                let raw = scalar.value_padded(32);
+                let pkey =
+                    PKey::private_key_from_raw_bytes(&raw, Id::ED25519).map_err(crypto_err)?;
+                let pubraw = pkey.raw_public_key().map_err(crypto_err)?;
+                let q = q.value();
+                if q.len() != 33 || q[0] != 0x40 || q[1..] != pubraw[..] {
+                    return Err(bad("Ed25519 secret does not match the public key"));
+                }
+                Ok((PubkeyAlgo::EdDsa, Signer::Ed25519(pkey)))
+            }
+            (public, _) => match public.algo() {
+                Some(a) => {
+                    let id: u8 = a.into();
+                    // A known signing algorithm with mismatched secret MPIs
+                    // is a broken key, anything else is unsupported.
+                    if matches!(id, 1 | 17 | 19 | 22) {
+                        Err(bad("secret MPIs do not match the algorithm"))
+                    } else {
+                        Err(SignError::UnsupportedAlgorithm(id))
+                    }
+                }
+                None => Err(SignError::UnsupportedAlgorithm(0)),
+            },
+        }
+    }
+
+    /// Signs `digest`; returns the serialised MPIs.
+    pub(crate) fn sign(&self, hash: HashAlgo, digest: &[u8]) -> Result<Vec<u8>, SignError> {
+        let mut out = Vec::new();
+        match self {
+            Signer::Rsa(pkey) => {
+                let md = match hash {
+                    HashAlgo::Sha1 => Md::sha1(),
+                    HashAlgo::Sha256 => Md::sha256(),
+                    HashAlgo::Sha512 => Md::sha512(),
+                };
+                let mut c = PkeyCtx::new(pkey).map_err(crypto_err)?;
+                c.sign_init().map_err(crypto_err)?;
+                c.set_rsa_padding(Padding::PKCS1).map_err(crypto_err)?;
+                c.set_signature_md(md).map_err(crypto_err)?;
+                let mut sig = Vec::new();
+                c.sign_to_vec(digest, &mut sig).map_err(crypto_err)?;
+                write_mpi(&mut out, &sig);
+            }
+            Signer::Dsa(k) => {
+                let (r, s) = dsa_sign(k, hash, digest)?;
+                write_mpi(&mut out, &r.to_vec());
+                write_mpi(&mut out, &s.to_vec());
+            }
+            Signer::Ecdsa(k) => {
+                let (r, s) = ecdsa_sign(k, hash, digest)?;
+                write_mpi(&mut out, &r.to_vec());
+                write_mpi(&mut out, &s.to_vec());
+            }
+            Signer::Ed25519(pkey) => {
+                let mut s = openssl::sign::Signer::new_without_digest(pkey).map_err(crypto_err)?;
+                let sig = s.sign_oneshot_to_vec(digest).map_err(crypto_err)?;
+                if sig.len() != 64 {
+                    return Err(SignError::Crypto("Ed25519 signature length".into()));
+                }
+                write_mpi(&mut out, &sig[..32]);
+                write_mpi(&mut out, &sig[32..]);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Appends an OpenPGP MPI: exact bit count, then the magnitude with leading
+/// zero bytes stripped.
+pub(crate) fn write_mpi(out: &mut Vec<u8>, mag: &[u8]) {
+    let start = mag.iter().position(|&b| b != 0).unwrap_or(mag.len());
+    let v = &mag[start..];
+    let bits = match v.first() {
+        Some(&b) => (v.len() - 1) * 8 + (8 - b.leading_zeros() as usize),
+        None => 0,
+    };
+    out.extend_from_slice(&(bits as u16).to_be_bytes());
+    out.extend_from_slice(v);
+}
+
+fn rsa_key(
+    e: &mpi::MPI,
+    n: &mpi::MPI,
+    d: &mpi::ProtectedMPI,
+    p: &mpi::ProtectedMPI,
+    q: &mpi::ProtectedMPI,
+    u: &mpi::ProtectedMPI,
+) -> Result<PKey<Private>, SignError> {
+    // OpenPGP: p < q, u = p^-1 mod q.  OpenSSL: iqmp = q^-1 mod p.  So
+    // OpenPGP's q becomes OpenSSL's p and vice versa; then iqmp = u.
+    let mut c = ctx()?;
+    let ssl_p = secure_bn(q.value())?;
+    let ssl_q = secure_bn(p.value())?;
+    let d_bn = secure_bn(d.value())?;
+    let one = BigNum::from_u32(1).map_err(crypto_err)?;
+    let mut pm1 = BigNum::new_secure().map_err(crypto_err)?;
+    pm1.checked_sub(&ssl_p, &one).map_err(crypto_err)?;
+    let mut qm1 = BigNum::new_secure().map_err(crypto_err)?;
+    qm1.checked_sub(&ssl_q, &one).map_err(crypto_err)?;
+    let mut dmp1 = BigNum::new_secure().map_err(crypto_err)?;
+    dmp1.nnmod(&d_bn, &pm1, &mut c).map_err(crypto_err)?;
+    let mut dmq1 = BigNum::new_secure().map_err(crypto_err)?;
+    dmq1.nnmod(&d_bn, &qm1, &mut c).map_err(crypto_err)?;
+    let rsa = Rsa::from_private_components(
+        public_bn(n.value())?,
+        public_bn(e.value())?,
+        d_bn,
+        ssl_p,
+        ssl_q,
+        dmp1,
+        dmq1,
+        secure_bn(u.value())?,
+    )
+    .map_err(crypto_err)?;
+    if !rsa.check_key().unwrap_or(false) {
+        return Err(bad("RSA key check failed"));
+    }
+    PKey::from_rsa(rsa).map_err(crypto_err)
+}
+
+fn check_len(hash: HashAlgo, digest: &[u8]) -> Result<(), SignError> {
+    if digest.len() != hash.digest_len() {
+        return Err(SignError::DigestLength {
+            algo: hash,
+            got: digest.len(),
+            want: hash.digest_len(),
+        });
+    }
+    Ok(())
+}
+
+/// s = k^-1 (z + x r) mod q, computed with a random blinding factor b as
+/// OpenSSL does: s = (b z + b x r) * (b k)^-1 mod q. `None` if s = 0.
+fn dsa_s(
+    q: &BigNumRef,
+    k: &BigNumRef,
+    x: &BigNumRef,
+    z: &BigNumRef,
+    r: &BigNumRef,
+    c: &mut BigNumContextRef,
+) -> Result<Option<BigNum>, SignError> {
+    let e = crypto_err;
+    let mut b = BigNum::new_secure().map_err(e)?;
+    loop {
+        q.rand_range(&mut b).map_err(e)?;
+        if b.num_bits() > 0 {
+            break;
+        }
+    }
+    let mut zr = BigNum::new_secure().map_err(e)?;
+    zr.nnmod(z, q, c).map_err(e)?;
+    let mut bz = BigNum::new_secure().map_err(e)?;
+    bz.mod_mul(&b, &zr, q, c).map_err(e)?;
+    let mut bx = BigNum::new_secure().map_err(e)?;
+    bx.mod_mul(&b, x, q, c).map_err(e)?;
+    let mut bxr = BigNum::new_secure().map_err(e)?;
+    bxr.mod_mul(&bx, r, q, c).map_err(e)?;
+    let mut sum = BigNum::new_secure().map_err(e)?;
+    sum.mod_add(&bz, &bxr, q, c).map_err(e)?;
+    let mut bk = BigNum::new_secure().map_err(e)?;
+    bk.mod_mul(&b, k, q, c).map_err(e)?;
+    bk.set_const_time();
+    let mut inv = BigNum::new_secure().map_err(e)?;
+    inv.mod_inverse(&bk, q, c).map_err(e)?;
+    let mut s = BigNum::new().map_err(e)?;
+    s.mod_mul(&sum, &inv, q, c).map_err(e)?;
+    Ok(if s.num_bits() == 0 { None } else { Some(s) })
+}
+
+fn dsa_sign(k: &DsaKey, hash: HashAlgo, digest: &[u8]) -> Result<(BigNum, BigNum), SignError> {
+    check_len(hash, digest)?;
+    let e = crypto_err;
+    let qbits = k.q.num_bits() as usize;
+    let z = bits2int(digest, qbits)?;
+    let mut gen = NonceGen::new(&k.q, &k.x, digest, hash)?;
+    let mut c = ctx()?;
+    loop {
+        let nonce = gen.next_k()?;
+        // Fixed-length exponent k + q (+ q) as OpenSSL does, constant time.
+        let mut kq = BigNum::new_secure().map_err(e)?;
+        kq.checked_add(&nonce, &k.q).map_err(e)?;
+        if kq.num_bits() as usize <= qbits {
+            let mut t = BigNum::new_secure().map_err(e)?;
+            t.checked_add(&kq, &k.q).map_err(e)?;
+            kq = t;
+        }
+        kq.set_const_time();
+        let mut gk = BigNum::new().map_err(e)?;
+        gk.mod_exp(&k.g, &kq, &k.p, &mut c).map_err(e)?;
+        let mut r = BigNum::new().map_err(e)?;
+        r.nnmod(&gk, &k.q, &mut c).map_err(e)?;
+        if r.num_bits() == 0 {
+            continue;
+        }
+        if let Some(s) = dsa_s(&k.q, &nonce, &k.x, &z, &r, &mut c)? {
+            return Ok((r, s));
+        }
+    }
+}
+
+fn ecdsa_sign(k: &EcdsaKey, hash: HashAlgo, digest: &[u8]) -> Result<(BigNum, BigNum), SignError> {
+    check_len(hash, digest)?;
+    let e = crypto_err;
+    let nbits = k.n.num_bits() as usize;
+    let z = bits2int(digest, nbits)?;
+    let mut gen = NonceGen::new(&k.n, &k.d, digest, hash)?;
+    let mut c = ctx()?;
+    loop {
+        let nonce = gen.next_k()?;
+        let mut pt = EcPoint::new(&k.group).map_err(e)?;
+        pt.mul_generator2(&k.group, &nonce, &mut c).map_err(e)?;
+        let mut x = BigNum::new().map_err(e)?;
+        let mut y = BigNum::new().map_err(e)?;
+        pt.affine_coordinates(&k.group, &mut x, &mut y, &mut c)
+            .map_err(e)?;
+        let mut r = BigNum::new().map_err(e)?;
+        r.nnmod(&x, &k.n, &mut c).map_err(e)?;
+        if r.num_bits() == 0 {
+            continue;
+        }
+        if let Some(s) = dsa_s(&k.n, &nonce, &k.d, &z, &r, &mut c)? {
+            return Ok((r, s));
+        }
+    }
+}
+
+/// Checks the digest length for every algorithm (RSA and EdDSA included).
+pub(crate) fn check_digest(hash: HashAlgo, digest: &[u8]) -> Result<(), SignError> {
+    check_len(hash, digest)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Raw DSA/ECDSA signing from test-vector parameters.
+    use super::*;
+
+    pub(crate) fn dsa(
+        p: &str,
+        q: &str,
+        g: &str,
+        x: &str,
+        hash: HashAlgo,
+        digest: &[u8],
+    ) -> (BigNum, BigNum) {
+        let key = DsaKey {
+            p: BigNum::from_hex_str(p).unwrap(),
+            q: BigNum::from_hex_str(q).unwrap(),
+            g: BigNum::from_hex_str(g).unwrap(),
+            x: BigNum::from_hex_str(x).unwrap(),
+        };
+        dsa_sign(&key, hash, digest).unwrap()
+    }
+
+    pub(crate) fn ecdsa(nid: Nid, x: &str, hash: HashAlgo, digest: &[u8]) -> (BigNum, BigNum) {
+        let group = EcGroup::from_curve_name(nid).unwrap();
+        let mut c = ctx().unwrap();
+        let mut n = BigNum::new().unwrap();
+        group.order(&mut n, &mut c).unwrap();
+        let key = EcdsaKey {
+            group,
+            n,
+            d: BigNum::from_hex_str(x).unwrap(),
+        };
+        ecdsa_sign(&key, hash, digest).unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mpi_encoding() {
+        let mut v = Vec::new();
+        write_mpi(&mut v, &[0x00, 0x00, 0x01, 0xff]);
+        assert_eq!(v, [0x00, 0x09, 0x01, 0xff]);
+        v.clear();
+        write_mpi(&mut v, &[0x80]);
+        assert_eq!(v, [0x00, 0x08, 0x80]);
+        v.clear();
+        write_mpi(&mut v, &[0x7f, 0x00]);
+        assert_eq!(v, [0x00, 0x0f, 0x7f, 0x00]);
+        v.clear();
+        write_mpi(&mut v, &[0, 0]);
+        assert_eq!(v, [0x00, 0x00]);
+    }
+}

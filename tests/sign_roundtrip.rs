@@ -1,0 +1,345 @@
+//! gpg round trip: keys made by gpg, imported with `import_tsk`, signed
+//! through `signature_packet` the way the obs `sign` client drives signd
+//! (v3, and v4 via probe + v3 + client-side rebuild), verified by
+//! `gpg --verify`. Also: keys from `generate`, verified the same way.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use openssl::hash::{hash, MessageDigest};
+use signatrust::sign::{
+    armor_public_key, generate, import_tsk, signature_packet, HashAlgo, KeyType, PubkeyAlgo,
+    SigningKey,
+};
+
+const GPG: &str = "/usr/bin/gpg";
+const DATA: &[u8] = b"hello\n";
+
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        let dir = tempfile::Builder::new()
+            .prefix("sgn")
+            .tempdir_in("/tmp")
+            .unwrap();
+        Home { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn gpg(&self, args: &[&str]) -> Output {
+        let out = Command::new(GPG)
+            .arg("--homedir")
+            .arg(self.path())
+            .args(["--batch", "--no-tty", "--pinentry-mode", "loopback"])
+            .args(args)
+            .output()
+            .expect("run gpg");
+        out
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        // Stop the agent this test's homedir started.
+        let _ = Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(self.path())
+            .args(["--kill", "gpg-agent"])
+            .output();
+    }
+}
+
+fn md(h: HashAlgo) -> MessageDigest {
+    match h {
+        HashAlgo::Sha1 => MessageDigest::sha1(),
+        HashAlgo::Sha256 => MessageDigest::sha256(),
+        HashAlgo::Sha512 => MessageDigest::sha512(),
+    }
+}
+
+fn digest(h: HashAlgo, parts: &[&[u8]]) -> Vec<u8> {
+    hash(md(h), &parts.concat()).unwrap().to_vec()
+}
+
+/// Body of an old-format packet (the only format signd emits).
+fn body(pkt: &[u8]) -> &[u8] {
+    assert_eq!(pkt[0] & 0xc0, 0x80, "old-format CTB");
+    assert_eq!((pkt[0] >> 2) & 0x0f, 2, "tag 2");
+    let (hl, len) = match pkt[0] & 3 {
+        0 => (2, pkt[1] as usize),
+        1 => (3, u16::from_be_bytes([pkt[1], pkt[2]]) as usize),
+        2 => (
+            5,
+            u32::from_be_bytes([pkt[1], pkt[2], pkt[3], pkt[4]]) as usize,
+        ),
+        _ => panic!("indeterminate length"),
+    };
+    assert_eq!(pkt.len(), hl + len, "packet length");
+    &pkt[hl..]
+}
+
+fn old_packet(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let ctb = 0x80 | (tag << 2);
+    if body.len() < 256 {
+        out.extend_from_slice(&[ctb, body.len() as u8]);
+    } else {
+        out.push(ctb | 1);
+        out.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+fn now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32
+}
+
+/// The client's v3 mode.
+fn v3_signature(key: &SigningKey, h: HashAlgo, time: u32) -> Vec<u8> {
+    let class = 0u8;
+    let d = digest(h, &[DATA, &[class], &time.to_be_bytes()]);
+    let pkt = signature_packet(key, h, &d, class, time).unwrap();
+    let b = body(&pkt);
+    assert_eq!(&b[..3], &[3, 5, class]);
+    assert_eq!(&b[3..7], &time.to_be_bytes());
+    assert_eq!(&b[7..15], &key.key_id());
+    assert_eq!(b[15], key.algo() as u8);
+    assert_eq!(b[16], h.openpgp_id());
+    assert_eq!(&b[17..19], &d[..2]);
+    pkt
+}
+
+/// The client's v4 mode: probe, hash over the v4 trailer, v3 request,
+/// rebuild.
+fn v4_signature(key: &SigningKey, h: HashAlgo, time: u32) -> Vec<u8> {
+    let class = 0u8;
+    let probe = signature_packet(key, h, &vec![4u8; h.digest_len()], 0, 0).unwrap();
+    let p = body(&probe);
+    assert_eq!(p[0], 4);
+    assert_eq!(&p[4..9], &[0x00, 0x1d, 0x16, 0x21, 0x04]);
+    let pubalgo = p[2];
+    assert_eq!(p[3], h.openpgp_id());
+    let fpr = &p[9..29];
+    assert_eq!(fpr, key.fingerprint());
+    assert_eq!(&p[29..35], &[0x05, 0x02, 0, 0, 0, 0]);
+    assert_eq!(&p[35..39], &[0x00, 0x0a, 0x09, 0x10]);
+    assert_eq!(&p[39..47], &key.key_id());
+    assert_eq!(&p[47..49], &[4, 4]);
+
+    let mut t4 = vec![
+        4,
+        class,
+        pubalgo,
+        h.openpgp_id(),
+        0x00,
+        0x1d,
+        0x16,
+        0x21,
+        0x04,
+    ];
+    t4.extend_from_slice(fpr);
+    t4.extend_from_slice(&[0x05, 0x02]);
+    t4.extend_from_slice(&time.to_be_bytes());
+    let hashed_len = t4.len();
+    assert_eq!(hashed_len, 35);
+    t4.extend_from_slice(&[0x04, 0xff, 0x00, 0x00, 0x00, 0x23]);
+    let d = digest(h, &[DATA, &t4]);
+
+    let v3 = signature_packet(key, h, &d, class, time).unwrap();
+    let b = body(&v3);
+    assert_eq!(b[0], 3, "real hashes get v3 packets");
+    assert_eq!(b[15], pubalgo);
+    assert_eq!(b[16], h.openpgp_id());
+    let keyid = &b[7..15];
+
+    let mut v4 = t4[..hashed_len].to_vec();
+    v4.extend_from_slice(&[0x00, 0x0a, 0x09, 0x10]);
+    v4.extend_from_slice(keyid);
+    v4.extend_from_slice(&b[17..]);
+    old_packet(2, &v4)
+}
+
+fn verify(home: &Home, sig: &[u8], what: &str) {
+    let dir = home.path();
+    let sig_path = dir.join("data.sig");
+    let data_path = dir.join("data");
+    std::fs::write(&sig_path, sig).unwrap();
+    std::fs::write(&data_path, DATA).unwrap();
+    let out = home.gpg(&[
+        "--status-fd",
+        "1",
+        "--verify",
+        sig_path.to_str().unwrap(),
+        data_path.to_str().unwrap(),
+    ]);
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && status.contains("[GNUPG:] GOODSIG"),
+        "{what}: gpg --verify failed\nstatus:\n{status}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The oracle must be able to say no: a corrupted signature is rejected.
+fn reject(home: &Home, sig: &[u8], what: &str) {
+    let dir = home.path();
+    let mut bad = sig.to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x01;
+    std::fs::write(dir.join("bad.sig"), &bad).unwrap();
+    std::fs::write(dir.join("data"), DATA).unwrap();
+    let out = home.gpg(&[
+        "--status-fd",
+        "1",
+        "--verify",
+        dir.join("bad.sig").to_str().unwrap(),
+        dir.join("data").to_str().unwrap(),
+    ]);
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && !status.contains("[GNUPG:] GOODSIG"),
+        "{what}: corrupted signature verified"
+    );
+}
+
+fn gpg_key(home: &Home, algo: &str) -> SigningKey {
+    let out = home.gpg(&[
+        "--passphrase",
+        "",
+        "--quick-gen-key",
+        "T <t@example.org>",
+        algo,
+        "sign",
+        "never",
+    ]);
+    assert!(
+        out.status.success(),
+        "keygen {algo}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = home.gpg(&["--passphrase", "", "--export-secret-keys"]);
+    assert!(out.status.success() && !out.stdout.is_empty(), "export");
+    let imported = import_tsk(&out.stdout, None).expect("import_tsk");
+    // Public part equals what gpg exports.
+    let export = home.gpg(&["--export"]);
+    assert_eq!(
+        hex::encode(&imported.public),
+        hex::encode(&export.stdout),
+        "{algo}: public key differs from gpg --export"
+    );
+    let key = SigningKey::from_secret(&imported.secret).expect("SigningKey");
+    assert_eq!(key.fingerprint(), &imported.fingerprint);
+    assert_eq!(key.algo(), imported.algo);
+    key
+}
+
+fn roundtrip(algo: &str, want: PubkeyAlgo, hashes: &[HashAlgo]) {
+    let home = Home::new();
+    let key = gpg_key(&home, algo);
+    assert_eq!(key.algo(), want);
+    let time = now();
+    for &h in hashes {
+        let v3 = v3_signature(&key, h, time);
+        verify(&home, &v3, &format!("{algo} v3 {h:?}"));
+        reject(&home, &v3, &format!("{algo} v3 {h:?}"));
+        verify(
+            &home,
+            &v4_signature(&key, h, time),
+            &format!("{algo} v4 {h:?}"),
+        );
+        // Deterministic: the same request gives the same bytes.
+        let d = vec![0x42u8; h.digest_len()];
+        assert_eq!(
+            signature_packet(&key, h, &d, 0, time).unwrap(),
+            signature_packet(&key, h, &d, 0, time).unwrap(),
+            "{algo} {h:?} not deterministic"
+        );
+    }
+}
+
+#[test]
+fn gpg_rsa2048() {
+    roundtrip(
+        "rsa2048",
+        PubkeyAlgo::Rsa,
+        &[HashAlgo::Sha1, HashAlgo::Sha256, HashAlgo::Sha512],
+    );
+}
+
+#[test]
+fn gpg_rsa4096() {
+    roundtrip("rsa4096", PubkeyAlgo::Rsa, &[HashAlgo::Sha256]);
+}
+
+#[test]
+fn gpg_dsa2048() {
+    roundtrip(
+        "dsa2048",
+        PubkeyAlgo::Dsa,
+        &[HashAlgo::Sha256, HashAlgo::Sha512],
+    );
+}
+
+#[test]
+fn gpg_nistp256() {
+    roundtrip(
+        "nistp256",
+        PubkeyAlgo::Ecdsa,
+        &[HashAlgo::Sha256, HashAlgo::Sha512],
+    );
+}
+
+#[test]
+fn gpg_nistp384() {
+    roundtrip("nistp384", PubkeyAlgo::Ecdsa, &[HashAlgo::Sha512]);
+}
+
+#[test]
+fn gpg_ed25519() {
+    roundtrip(
+        "ed25519",
+        PubkeyAlgo::EdDsa,
+        &[HashAlgo::Sha256, HashAlgo::Sha512],
+    );
+}
+
+fn generated(kind: KeyType, want: PubkeyAlgo, h: HashAlgo) {
+    let k = generate(kind, "Gen <gen@example.org>").expect("generate");
+    assert_eq!(k.algo, want);
+    assert_eq!(k.user_ids, ["Gen <gen@example.org>"]);
+    let home = Home::new();
+    let asc = home.path().join("pub.asc");
+    std::fs::write(&asc, armor_public_key(&k.public)).unwrap();
+    let out = home.gpg(&["--import", asc.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{kind:?}: gpg --import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = SigningKey::from_secret(&k.secret).unwrap();
+    assert_eq!(key.fingerprint(), &k.fingerprint);
+    let time = now();
+    verify(&home, &v3_signature(&key, h, time), &format!("{kind:?} v3"));
+    verify(&home, &v4_signature(&key, h, time), &format!("{kind:?} v4"));
+}
+
+#[test]
+fn generated_rsa2048() {
+    generated(KeyType::Rsa2048, PubkeyAlgo::Rsa, HashAlgo::Sha256);
+}
+
+#[test]
+fn generated_ed25519() {
+    generated(KeyType::Ed25519, PubkeyAlgo::EdDsa, HashAlgo::Sha512);
+}
