@@ -25,8 +25,10 @@
 pub mod admin;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod exec;
 pub mod keys;
+pub mod logging;
 pub mod protocol;
 pub mod secret;
 pub mod server;

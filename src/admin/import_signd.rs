@@ -16,13 +16,13 @@ use zeroize::Zeroizing;
 
 use super::cli::ImportSigndArgs;
 use super::key::read_passphrase;
-use crate::config::sign_conf;
+use crate::config::load_sign_conf_file;
 use crate::keys::{KeyError, KeyStore};
 use crate::secret::SecretBytes;
 use crate::sign::import_tsk;
 
 pub(super) async fn run(store: &KeyStore, args: &ImportSigndArgs) -> anyhow::Result<()> {
-    let conf = sign_conf::load_file(&args.sign_conf)?;
+    let conf = load_sign_conf_file(&args.sign_conf)?;
     let paths = &conf.paths;
     let phrases = paths
         .phrases

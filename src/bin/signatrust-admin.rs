@@ -1,1 +1,16 @@
-fn main() {}
+//! `signatrust-admin`: see `signatrust::admin`.
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    signatrust::daemon::harden_process();
+    let cli = signatrust::admin::AdminCli::parse();
+    signatrust::logging::init();
+    match signatrust::admin::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("signatrust-admin: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,16 @@
-fn main() {}
+//! `signatrustd`: see `signatrust::daemon`.
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    signatrust::daemon::harden_process();
+    let args = signatrust::daemon::DaemonArgs::parse();
+    signatrust::logging::init();
+    match signatrust::daemon::run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("signatrustd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

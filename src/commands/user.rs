@@ -3,7 +3,7 @@
 //! Alias resolution and the existence check need the key store and happen in
 //! `commands::handle`; everything here is pure.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use super::CmdError;
 
@@ -13,7 +13,7 @@ pub struct UserRules {
     /// `user:` — the key for an empty user field.
     pub default_user: Option<String>,
     /// `map:` — keyed by the exact `from` text, `HASH:user` or `user`.
-    pub map: HashMap<String, String>,
+    pub map: BTreeMap<String, String>,
 }
 
 /// The user field split into its hash prefix and user.
@@ -84,7 +84,7 @@ mod tests {
     use super::*;
 
     fn rules() -> UserRules {
-        let mut map = HashMap::new();
+        let mut map = BTreeMap::new();
         map.insert("maptest".to_string(), "defaultkey@localobs".to_string());
         map.insert("SHA512:mapsha512".to_string(), "defaultkeysec@localobs".to_string());
         UserRules { default_user: Some("defaultkey@localobs".into()), map }

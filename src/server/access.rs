@@ -1,18 +1,8 @@
 //! Who may talk to us: reserved source ports and the `allow:` list (spec §7).
 use std::net::{IpAddr, SocketAddr};
 
-use ipnet::IpNet;
-
 use crate::commands::CmdError;
-
-/// One `allow:` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Allow {
-    /// An address (as a /32 or /128) or a CIDR block.
-    Net(IpNet),
-    /// A host name, matched against the peer's reverse-DNS name.
-    Host(String),
-}
+pub use crate::config::AllowEntry as Allow;
 
 /// The access policy of the listening side.
 #[derive(Debug, Clone, Default)]
@@ -30,12 +20,9 @@ impl AccessPolicy {
             return Err(CmdError::NotReservedPort);
         }
         let ip = canonical(peer.ip());
-        let allowed = self.allow.iter().any(|a| match a {
-            Allow::Net(net) => net.contains(&ip),
-            // Host names need a forward-confirmed reverse lookup, which the
-            // connection handler does before calling `check_host_name`.
-            Allow::Host(_) => false,
-        });
+        // Host-name entries need a forward-confirmed reverse lookup; the
+        // connection handler does it and calls `allows_host_name`.
+        let allowed = self.allow.iter().any(|a| a.matches_ip(ip));
         if allowed {
             Ok(())
         } else {
@@ -50,7 +37,7 @@ impl AccessPolicy {
 
     /// Checks a (forward-confirmed) peer host name against the list.
     pub fn allows_host_name(&self, name: &str) -> bool {
-        self.allow.iter().any(|a| matches!(a, Allow::Host(h) if h.eq_ignore_ascii_case(name)))
+        self.allow.iter().any(|a| a.matches_host(name))
     }
 }
 
@@ -68,7 +55,7 @@ mod tests {
 
     fn policy(entries: &[&str], unpriv: bool) -> AccessPolicy {
         AccessPolicy {
-            allow: entries.iter().map(|e| Allow::Net(e.parse().unwrap())).collect(),
+            allow: entries.iter().map(|e| Allow::parse(e).unwrap()).collect(),
             allow_unprivileged_ports: unpriv,
         }
     }
