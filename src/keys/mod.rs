@@ -6,6 +6,7 @@
 //! from a [`Kek`] provider. No plaintext key material ever reaches the
 //! database. This module knows nothing of the wire protocol or sockets.
 
+mod envelope;
 mod kms;
 
 pub use kms::{FileKek, Kek, KmsError};
