@@ -6,9 +6,11 @@
 //! from a [`Kek`] provider. No plaintext key material ever reaches the
 //! database. This module knows nothing of the wire protocol or sockets.
 
+mod cache;
 mod envelope;
 mod kms;
 
+pub use cache::CacheConfig;
 pub use kms::{FileKek, Kek, KmsError};
 
 use std::sync::Arc;
