@@ -7,6 +7,7 @@
 //! database. This module knows nothing of the wire protocol or sockets.
 
 mod cache;
+mod db;
 mod envelope;
 mod kms;
 
