@@ -291,7 +291,13 @@ impl KeyStore {
                 let secret = self.open_key_row(&row)?;
                 let signer = tokio::task::spawn_blocking(move || SigningKey::from_secret(&secret))
                     .await
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+                    .map_err(|e| match e.try_into_panic() {
+                        Ok(panic) => std::panic::resume_unwind(panic),
+                        Err(e) => KeyError::Corrupt {
+                            name: name.to_owned(),
+                            reason: format!("loading was interrupted: {e}"),
+                        },
+                    })?
                     .map_err(|source| KeyError::Sign {
                         name: name.to_owned(),
                         source,
