@@ -5,17 +5,37 @@
 //! key (DEK, AES-256-GCM); each DEK is wrapped by a key-encryption key (KEK)
 //! from a [`Kek`] provider. No plaintext key material ever reaches the
 //! database. This module knows nothing of the wire protocol or sockets.
+//!
+//! Layout: `db` is the only file with SQL (sqlx `Any`, SQLite or
+//! PostgreSQL), `envelope` does the AES-256-GCM sealing, `kms` holds the KEK
+//! providers and `cache` the bounded TTL cache.
+//!
+//! Lookups are lazy and by name: opening the store reads no keys, so it
+//! scales to very many keys. Reads are cached for [`CacheConfig::ttl`]
+//! (default 30 s, at most [`CacheConfig::capacity`] entries, default 1024,
+//! per cache): a key deleted or changed by another process is never served
+//! for longer than the TTL, while changes made through this `KeyStore`
+//! invalidate at once. Alias lookups, including "no such alias", are cached
+//! the same way.
 
+mod cache;
+mod db;
+mod envelope;
 mod kms;
 
+pub use cache::CacheConfig;
 pub use kms::{FileKek, Kek, KmsError};
 
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
 use crate::secret::SecretBytes;
-use crate::sign::{ImportedKey, SigningKey};
+use crate::sign::{ImportedKey, PubkeyAlgo, SigningKey};
+use cache::TtlCache;
+use db::{Db, EncKeyRow, KeyRow, PoolConfig};
+use envelope::OpenError;
 
 /// Errors from the key store. Messages name the key, never its material.
 #[derive(Debug, Error)]
@@ -36,15 +56,24 @@ pub enum KeyError {
         name: String,
         source: crate::sign::SignError,
     },
+    /// A key name, alias or encryption-key id that cannot be stored.
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName { name: String, reason: &'static str },
+    /// Key data the store cannot represent.
+    #[error("key {name}: {reason}")]
+    Unsupported { name: String, reason: String },
 }
 
 /// A row of `key list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyInfo {
     pub name: String,
+    /// 40 upper-case hex digits.
     pub fingerprint: String,
+    /// `rsa`, `dsa`, `ecdsa`, `eddsa` (or `algoN` for other OpenPGP ids).
     pub algo: String,
     pub user_ids: Vec<String>,
+    /// Import time, seconds since the epoch.
     pub created: i64,
 }
 
@@ -56,53 +85,413 @@ pub struct LoadedKey {
     pub public: Vec<u8>,
 }
 
+impl std::fmt::Debug for LoadedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedKey")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Tuning for [`KeyStore::open_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Bounds and TTL of the key, row and alias caches.
+    pub cache: CacheConfig,
+    /// Database pool size.
+    pub max_connections: u32,
+    /// How long to wait for a database connection before failing.
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache: CacheConfig::default(),
+            max_connections: 8,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Longest name, alias or encryption-key id, in bytes.
+pub const MAX_NAME_LEN: usize = 255;
+
+/// Checks a key name, alias or encryption-key id: non-empty, at most 255
+/// bytes, no `/`, no control characters, no leading `.` (names double as
+/// file names for signd compatibility).
+pub fn validate_name(name: &str) -> Result<(), KeyError> {
+    let bad = |reason| {
+        Err(KeyError::InvalidName {
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        bad("empty")
+    } else if name.len() > MAX_NAME_LEN {
+        bad("longer than 255 bytes")
+    } else if name.contains('/') {
+        bad("contains '/'")
+    } else if name.chars().any(char::is_control) {
+        bad("contains a control character")
+    } else if name.starts_with('.') {
+        bad("starts with '.'")
+    } else {
+        Ok(())
+    }
+}
+
+fn algo_name(algo: PubkeyAlgo) -> String {
+    match algo as u8 {
+        1 => "rsa".into(),
+        17 => "dsa".into(),
+        19 => "ecdsa".into(),
+        22 => "eddsa".into(),
+        n => format!("algo{n}"),
+    }
+}
+
+fn fingerprint_hex(fpr: &[u8]) -> String {
+    hex::encode_upper(fpr)
+}
+
+fn split_user_ids(s: &str) -> Vec<String> {
+    if s.is_empty() {
+        Vec::new()
+    } else {
+        s.split('\n').map(str::to_owned).collect()
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// The key store.
-pub struct KeyStore {}
+pub struct KeyStore {
+    db: Db,
+    kek: Arc<dyn Kek>,
+    /// Encrypted rows (no plaintext), for `exists`/`public_key`/`secret`.
+    rows: TtlCache<Arc<KeyRow>>,
+    /// Unwrapped signing keys.
+    loaded: TtlCache<Arc<LoadedKey>>,
+    /// Alias lookups, negative ones included.
+    aliases: TtlCache<Option<String>>,
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyStore")
+            .field("url", &self.db.url())
+            .field("kek", &self.kek.id())
+            .finish_non_exhaustive()
+    }
+}
 
 impl KeyStore {
     /// Opens (creating and migrating if needed) the store at `url`:
-    /// `sqlite:///path/to/file.db` or `postgres://...`.
-    pub async fn open(_url: &str, _kek: Arc<dyn Kek>) -> Result<KeyStore, KeyError> {
-        unimplemented!()
+    /// `sqlite:///path/to/file.db` or `postgres://...`, with default
+    /// [`StoreOptions`].
+    pub async fn open(url: &str, kek: Arc<dyn Kek>) -> Result<KeyStore, KeyError> {
+        Self::open_with(url, kek, StoreOptions::default()).await
     }
-    pub async fn import(&self, _name: &str, _key: &ImportedKey) -> Result<(), KeyError> {
-        unimplemented!()
+
+    /// [`KeyStore::open`] with explicit cache and pool settings.
+    pub async fn open_with(
+        url: &str,
+        kek: Arc<dyn Kek>,
+        opts: StoreOptions,
+    ) -> Result<KeyStore, KeyError> {
+        let db = Db::connect(
+            url,
+            PoolConfig {
+                max_connections: opts.max_connections,
+                connect_timeout: opts.connect_timeout,
+            },
+        )
+        .await?;
+        Ok(KeyStore {
+            db,
+            kek,
+            rows: TtlCache::new(opts.cache),
+            loaded: TtlCache::new(opts.cache),
+            aliases: TtlCache::new(opts.cache),
+        })
     }
-    pub async fn signing_key(&self, _name: &str) -> Result<Option<Arc<LoadedKey>>, KeyError> {
-        unimplemented!()
+
+    /// The database URL, password removed.
+    pub fn url(&self) -> &str {
+        self.db.url()
     }
-    pub async fn exists(&self, _name: &str) -> Result<bool, KeyError> {
-        unimplemented!()
+
+    /// Id of the KEK new secrets are wrapped with.
+    pub fn kek_id(&self) -> &str {
+        self.kek.id()
     }
-    pub async fn public_key(&self, _name: &str) -> Result<Option<Vec<u8>>, KeyError> {
-        unimplemented!()
+
+    /// Closes the database pool and empties the caches. The store must not
+    /// be used afterwards (calls fail with a database error). Dropping the
+    /// store also closes the pool, without waiting.
+    pub async fn close(&self) {
+        self.rows.clear();
+        self.loaded.clear();
+        self.aliases.clear();
+        self.db.close().await;
     }
+
+    /// Stores `key` under `name`, envelope-encrypting its secret.
+    /// [`KeyError::Exists`] if the name is taken.
+    pub async fn import(&self, name: &str, key: &ImportedKey) -> Result<(), KeyError> {
+        validate_name(name)?;
+        if let Some(uid) = key.user_ids.iter().find(|u| u.contains('\n')) {
+            return Err(KeyError::Unsupported {
+                name: name.to_owned(),
+                reason: format!("user ID {uid:?} contains a newline"),
+            });
+        }
+        let fingerprint = fingerprint_hex(&key.fingerprint);
+        let aad = envelope::key_aad(name, &fingerprint);
+        let sealed = envelope::seal(&*self.kek, &key.secret, &aad)?;
+        let t = now();
+        let row = KeyRow {
+            name: name.to_owned(),
+            fingerprint,
+            algo: algo_name(key.algo),
+            user_ids: key.user_ids.join("\n"),
+            public: key.public.clone(),
+            secret_ct: sealed.ct,
+            secret_nonce: sealed.nonce,
+            wrapped_dek: sealed.wrapped_dek,
+            kek_id: sealed.kek_id,
+            created: t,
+            updated: t,
+        };
+        let inserted = self.db.insert_key(&row).await?;
+        self.invalidate_key(name);
+        if inserted {
+            Ok(())
+        } else {
+            Err(KeyError::Exists(name.to_owned()))
+        }
+    }
+
+    /// The unwrapped signing key, cached for the TTL; `None` if there is no
+    /// such key. Aliases are not resolved here.
+    pub async fn signing_key(&self, name: &str) -> Result<Option<Arc<LoadedKey>>, KeyError> {
+        self.loaded
+            .get_or_load(name, || async {
+                // Read the row fresh so the loaded key is never older than
+                // the TTL, whatever the row cache holds.
+                let Some(row) = self.fresh_row(name).await? else {
+                    return Ok(None);
+                };
+                let secret = self.open_key_row(&row)?;
+                let signer = tokio::task::spawn_blocking(move || SigningKey::from_secret(&secret))
+                    .await
+                    .map_err(|e| match e.try_into_panic() {
+                        Ok(panic) => std::panic::resume_unwind(panic),
+                        Err(e) => KeyError::Corrupt {
+                            name: name.to_owned(),
+                            reason: format!("loading was interrupted: {e}"),
+                        },
+                    })?
+                    .map_err(|source| KeyError::Sign {
+                        name: name.to_owned(),
+                        source,
+                    })?;
+                if fingerprint_hex(signer.fingerprint()) != row.fingerprint {
+                    return Err(KeyError::Corrupt {
+                        name: name.to_owned(),
+                        reason: format!(
+                            "secret key has fingerprint {}, row says {}",
+                            fingerprint_hex(signer.fingerprint()),
+                            row.fingerprint
+                        ),
+                    });
+                }
+                Ok(Some(Arc::new(LoadedKey {
+                    name: name.to_owned(),
+                    signer,
+                    public: row.public.clone(),
+                })))
+            })
+            .await
+    }
+
+    /// The decrypted transferable secret key as imported (secrets
+    /// unprotected); `None` if there is no such key. The plaintext is not
+    /// cached; only the encrypted row is.
+    pub async fn secret(&self, name: &str) -> Result<Option<SecretBytes>, KeyError> {
+        match self.row(name).await? {
+            Some(row) => self.open_key_row(&row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn exists(&self, name: &str) -> Result<bool, KeyError> {
+        Ok(self.row(name).await?.is_some())
+    }
+
+    /// The binary transferable public key.
+    pub async fn public_key(&self, name: &str) -> Result<Option<Vec<u8>>, KeyError> {
+        Ok(self.row(name).await?.map(|r| r.public.clone()))
+    }
+
+    /// Details of a single key, without its secret.
+    pub async fn info(&self, name: &str) -> Result<Option<KeyInfo>, KeyError> {
+        Ok(self.row(name).await?.map(|r| KeyInfo {
+            name: r.name.clone(),
+            fingerprint: r.fingerprint.clone(),
+            algo: r.algo.clone(),
+            user_ids: split_user_ids(&r.user_ids),
+            created: r.created,
+        }))
+    }
+
+    /// All keys, by name. Reads no secrets (not cached).
     pub async fn list(&self) -> Result<Vec<KeyInfo>, KeyError> {
-        unimplemented!()
+        Ok(self
+            .db
+            .list_keys()
+            .await?
+            .into_iter()
+            .map(|r| KeyInfo {
+                user_ids: split_user_ids(&r.user_ids),
+                name: r.name,
+                fingerprint: r.fingerprint,
+                algo: r.algo,
+                created: r.created,
+            })
+            .collect())
     }
-    pub async fn delete(&self, _name: &str) -> Result<bool, KeyError> {
-        unimplemented!()
+
+    /// Deletes a key; `false` if there was none. Aliases pointing at it are
+    /// left alone (they then resolve to a missing key).
+    pub async fn delete(&self, name: &str) -> Result<bool, KeyError> {
+        let deleted = self.db.delete_key(name).await?;
+        self.invalidate_key(name);
+        Ok(deleted)
     }
-    pub async fn set_alias(&self, _alias: &str, _target: &str) -> Result<(), KeyError> {
-        unimplemented!()
+
+    /// Creates or replaces an alias. The target need not exist (yet).
+    pub async fn set_alias(&self, alias: &str, target: &str) -> Result<(), KeyError> {
+        validate_name(alias)?;
+        validate_name(target)?;
+        self.db.set_alias(alias, target).await?;
+        self.aliases.remove(alias);
+        Ok(())
     }
-    pub async fn remove_alias(&self, _alias: &str) -> Result<bool, KeyError> {
-        unimplemented!()
+
+    pub async fn remove_alias(&self, alias: &str) -> Result<bool, KeyError> {
+        let removed = self.db.remove_alias(alias).await?;
+        self.aliases.remove(alias);
+        Ok(removed)
     }
-    pub async fn alias(&self, _alias: &str) -> Result<Option<String>, KeyError> {
-        unimplemented!()
+
+    /// The target of `alias` (one level; not resolved further), cached for
+    /// the TTL.
+    pub async fn alias(&self, alias: &str) -> Result<Option<String>, KeyError> {
+        let cached = self
+            .aliases
+            .get_or_load(alias, || async { self.db.get_alias(alias).await.map(Some) })
+            .await?;
+        Ok(cached.flatten())
     }
+
+    /// All aliases as `(alias, target)`, sorted by alias (not cached).
     pub async fn list_aliases(&self) -> Result<Vec<(String, String)>, KeyError> {
-        unimplemented!()
+        self.db.list_aliases().await
     }
-    pub async fn put_encryption_key(
-        &self,
-        _id: &str,
-        _secret: &SecretBytes,
-    ) -> Result<(), KeyError> {
-        unimplemented!()
+
+    /// Stores (or replaces) a symmetric encryption key, envelope-encrypted.
+    pub async fn put_encryption_key(&self, id: &str, secret: &SecretBytes) -> Result<(), KeyError> {
+        validate_name(id)?;
+        let sealed = envelope::seal(&*self.kek, secret, &envelope::enckey_aad(id))?;
+        let t = now();
+        self.db
+            .put_enc_key(&EncKeyRow {
+                id: id.to_owned(),
+                ct: sealed.ct,
+                nonce: sealed.nonce,
+                wrapped_dek: sealed.wrapped_dek,
+                kek_id: sealed.kek_id,
+                created: t,
+                updated: t,
+            })
+            .await
     }
-    pub async fn encryption_key(&self, _id: &str) -> Result<Option<SecretBytes>, KeyError> {
-        unimplemented!()
+
+    /// The decrypted encryption key (not cached).
+    pub async fn encryption_key(&self, id: &str) -> Result<Option<SecretBytes>, KeyError> {
+        let Some(row) = self.db.get_enc_key(id).await? else {
+            return Ok(None);
+        };
+        let aad = envelope::enckey_aad(id);
+        envelope::open(&*self.kek, &row.ct, &row.nonce, &row.wrapped_dek, &aad)
+            .map(Some)
+            .map_err(|e| self.open_error(id, &row.kek_id, e))
+    }
+
+    fn invalidate_key(&self, name: &str) {
+        self.rows.remove(name);
+        self.loaded.remove(name);
+    }
+
+    async fn row(&self, name: &str) -> Result<Option<Arc<KeyRow>>, KeyError> {
+        self.rows
+            .get_or_load(name, || async {
+                Ok(self.db.get_key(name).await?.map(Arc::new))
+            })
+            .await
+    }
+
+    /// Reads the row from the database, refreshing the row cache.
+    async fn fresh_row(&self, name: &str) -> Result<Option<Arc<KeyRow>>, KeyError> {
+        let generation = self.rows.generation();
+        let started = Instant::now();
+        let row = self.db.get_key(name).await?.map(Arc::new);
+        if let Some(r) = &row {
+            self.rows
+                .insert_if_current(name, r.clone(), generation, started);
+        }
+        Ok(row)
+    }
+
+    fn open_key_row(&self, row: &KeyRow) -> Result<SecretBytes, KeyError> {
+        let aad = envelope::key_aad(&row.name, &row.fingerprint);
+        envelope::open(
+            &*self.kek,
+            &row.secret_ct,
+            &row.secret_nonce,
+            &row.wrapped_dek,
+            &aad,
+        )
+        .map_err(|e| self.open_error(&row.name, &row.kek_id, e))
+    }
+
+    fn open_error(&self, name: &str, row_kek: &str, e: OpenError) -> KeyError {
+        match e {
+            OpenError::Kek(e) => {
+                if row_kek != self.kek.id() {
+                    tracing::warn!(
+                        key = name,
+                        stored_kek = row_kek,
+                        current_kek = self.kek.id(),
+                        "secret was wrapped by a different KEK"
+                    );
+                }
+                KeyError::Kms(e)
+            }
+            OpenError::Data => KeyError::Corrupt {
+                name: name.to_owned(),
+                reason: "secret ciphertext failed authentication".into(),
+            },
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

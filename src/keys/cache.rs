@@ -1,0 +1,354 @@
+//! A small bounded TTL cache keyed by name, with single-flight loading.
+//!
+//! Entries expire `ttl` after they were loaded from the database, so a key
+//! deleted or replaced by another process (`signatrust-admin`) is never
+//! served for longer than the TTL. In-process changes call [`TtlCache::remove`]
+//! and take effect immediately; a generation counter stops a load that raced
+//! with an invalidation from re-inserting the stale value.
+//!
+//! The map sits behind a `std::sync::Mutex` that is never held across an
+//! `.await`. Concurrent misses for the same name wait on one per-name async
+//! lock so only one of them reads the database (no thundering herd).
+//!
+//! When full, expired entries are purged first, then the oldest entry is
+//! evicted (O(capacity), only on insert into a full cache). Evicting drops the
+//! cache's reference; the value itself is dropped when the last request using
+//! it finishes.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Cache bounds. A capacity or TTL of zero disables caching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Maximum number of entries per cache.
+    pub capacity: usize,
+    /// How long an entry may be served after it was read from the database.
+    pub ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            capacity: 1024,
+            ttl: Duration::from_secs(30),
+        }
+    }
+}
+
+struct Entry<V> {
+    value: V,
+    loaded: Instant,
+}
+
+struct Inner<V> {
+    map: HashMap<String, Entry<V>>,
+    generation: u64,
+}
+
+pub(crate) struct TtlCache<V> {
+    cfg: CacheConfig,
+    inner: Mutex<Inner<V>>,
+    inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the map inconsistent in a
+    // way that matters (worst case a missing entry), so recover from poison.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Removes the per-name in-flight lock when the last waiter is done, also
+/// when the loading future is cancelled.
+struct InflightGuard<'a, V> {
+    cache: &'a TtlCache<V>,
+    key: &'a str,
+    lock: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl<V> Drop for InflightGuard<'_, V> {
+    fn drop(&mut self) {
+        let Some(ours) = self.lock.take() else { return };
+        let mut m = lock(&self.cache.inflight);
+        if let Some(cur) = m.get(self.key) {
+            // Clones are only made under this mutex: if the map and we hold
+            // the only references, nobody else is waiting.
+            if Arc::ptr_eq(cur, &ours) && Arc::strong_count(&ours) == 2 {
+                m.remove(self.key);
+            }
+        }
+    }
+}
+
+impl<V: Clone> TtlCache<V> {
+    pub(crate) fn new(cfg: CacheConfig) -> Self {
+        TtlCache {
+            cfg,
+            inner: Mutex::new(Inner {
+                map: HashMap::new(),
+                generation: 0,
+            }),
+            inflight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.cfg.capacity > 0 && !self.cfg.ttl.is_zero()
+    }
+
+    /// The cached value, unless missing or older than the TTL.
+    pub(crate) fn get(&self, key: &str) -> Option<V> {
+        if !self.enabled() {
+            return None;
+        }
+        let mut inner = lock(&self.inner);
+        match inner.map.get(key) {
+            Some(e) if e.loaded.elapsed() < self.cfg.ttl => Some(e.value.clone()),
+            Some(_) => {
+                inner.map.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Current invalidation generation; pass it to [`Self::insert_if_current`].
+    pub(crate) fn generation(&self) -> u64 {
+        lock(&self.inner).generation
+    }
+
+    /// Inserts `value` as loaded at `loaded`, unless an invalidation happened
+    /// since `generation` was read (the value may then be stale).
+    pub(crate) fn insert_if_current(&self, key: &str, value: V, generation: u64, loaded: Instant) {
+        if !self.enabled() {
+            return;
+        }
+        let mut inner = lock(&self.inner);
+        if inner.generation != generation {
+            return;
+        }
+        if inner.map.len() >= self.cfg.capacity && !inner.map.contains_key(key) {
+            let ttl = self.cfg.ttl;
+            inner.map.retain(|_, e| e.loaded.elapsed() < ttl);
+            if inner.map.len() >= self.cfg.capacity {
+                let oldest = inner
+                    .map
+                    .iter()
+                    .min_by_key(|(_, e)| e.loaded)
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = oldest {
+                    inner.map.remove(&k);
+                }
+            }
+        }
+        inner.map.insert(key.to_owned(), Entry { value, loaded });
+    }
+
+    /// Inserts a value just loaded.
+    #[cfg(test)]
+    pub(crate) fn insert(&self, key: &str, value: V) {
+        let g = self.generation();
+        self.insert_if_current(key, value, g, Instant::now());
+    }
+
+    /// Drops `key` now and makes loads that started before this call unable
+    /// to insert.
+    pub(crate) fn remove(&self, key: &str) {
+        let mut inner = lock(&self.inner);
+        inner.generation = inner.generation.wrapping_add(1);
+        inner.map.remove(key);
+    }
+
+    /// Drops everything.
+    pub(crate) fn clear(&self) {
+        let mut inner = lock(&self.inner);
+        inner.generation = inner.generation.wrapping_add(1);
+        inner.map.clear();
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.inner).map.len()
+    }
+
+    /// Returns the cached value or runs `load` (once per name at a time) and
+    /// caches a `Some` result. `None` (no such row) is not cached, so a key
+    /// created elsewhere becomes visible at once.
+    pub(crate) async fn get_or_load<F, Fut, E>(&self, key: &str, load: F) -> Result<Option<V>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, E>>,
+    {
+        if let Some(v) = self.get(key) {
+            return Ok(Some(v));
+        }
+        if !self.enabled() {
+            return load().await;
+        }
+        let flight = {
+            let mut m = lock(&self.inflight);
+            m.entry(key.to_owned())
+                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+                .clone()
+        };
+        let guard = InflightGuard {
+            cache: self,
+            key,
+            lock: Some(flight.clone()),
+        };
+        let permit = flight.lock_owned().await;
+        if let Some(v) = self.get(key) {
+            drop(permit);
+            drop(guard);
+            return Ok(Some(v));
+        }
+        let generation = self.generation();
+        let started = Instant::now();
+        let result = load().await;
+        if let Ok(Some(v)) = &result {
+            self.insert_if_current(key, v.clone(), generation, started);
+        }
+        // The permit must go before the guard so the guard sees the count
+        // without it.
+        drop(permit);
+        drop(guard);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn cache(capacity: usize, ttl_ms: u64) -> TtlCache<Arc<String>> {
+        TtlCache::new(CacheConfig {
+            capacity,
+            ttl: Duration::from_millis(ttl_ms),
+        })
+    }
+
+    #[test]
+    fn hit_then_expire() {
+        let c = cache(8, 200);
+        c.insert("a", Arc::new("A".into()));
+        assert_eq!(c.get("a").as_deref().map(String::as_str), Some("A"));
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(c.get("a").is_none());
+        assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn bounded() {
+        let c = cache(4, 60_000);
+        for i in 0..10 {
+            c.insert(&format!("k{i}"), Arc::new(i.to_string()));
+            assert!(c.len() <= 4);
+        }
+        // The newest entries survive, the oldest were evicted.
+        assert!(c.get("k9").is_some());
+        assert!(c.get("k0").is_none());
+    }
+
+    #[test]
+    fn eviction_drops_the_value() {
+        let c = cache(1, 60_000);
+        let v = Arc::new("x".to_string());
+        c.insert("a", v.clone());
+        assert_eq!(Arc::strong_count(&v), 2);
+        c.insert("b", Arc::new("y".into()));
+        assert_eq!(Arc::strong_count(&v), 1);
+    }
+
+    #[test]
+    fn remove_blocks_racing_insert() {
+        let c = cache(8, 60_000);
+        let g = c.generation();
+        c.remove("a");
+        c.insert_if_current("a", Arc::new("stale".into()), g, Instant::now());
+        assert!(c.get("a").is_none());
+        c.insert("a", Arc::new("fresh".into()));
+        assert!(c.get("a").is_some());
+        c.clear();
+        assert!(c.get("a").is_none());
+    }
+
+    #[test]
+    fn zero_disables() {
+        for c in [cache(0, 1000), cache(8, 0)] {
+            c.insert("a", Arc::new("A".into()));
+            assert!(c.get("a").is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn load_caches_some_not_none() {
+        let c = cache(8, 60_000);
+        let calls = AtomicUsize::new(0);
+        for _ in 0..3 {
+            let v: Result<_, ()> = c
+                .get_or_load("a", || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Ok(Some(Arc::new("A".to_string())))
+                })
+                .await;
+            assert_eq!(v.unwrap().unwrap().as_str(), "A");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        for _ in 0..3 {
+            let v: Result<_, ()> = c
+                .get_or_load("missing", || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Ok(None)
+                })
+                .await;
+            assert!(v.unwrap().is_none());
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        let e: Result<Option<Arc<String>>, &str> =
+            c.get_or_load("err", || async { Err("boom") }).await;
+        assert_eq!(e.unwrap_err(), "boom");
+        assert!(lock(&c.inflight).is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_misses_load_once() {
+        let c = Arc::new(cache(8, 60_000));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..32 {
+            let c = c.clone();
+            let calls = calls.clone();
+            tasks.push(tokio::spawn(async move {
+                let v: Result<_, ()> = c
+                    .get_or_load("k", || async {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Ok(Some(Arc::new("K".to_string())))
+                    })
+                    .await;
+                v.unwrap().unwrap()
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap().as_str(), "K");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(lock(&c.inflight).is_empty());
+    }
+
+    #[tokio::test]
+    async fn cancelled_load_cleans_up() {
+        let c = cache(8, 60_000);
+        let fut = c.get_or_load("k", || async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<_, ()>(Some(Arc::new("K".to_string())))
+        });
+        let r = tokio::time::timeout(Duration::from_millis(20), fut).await;
+        assert!(r.is_err());
+        assert!(lock(&c.inflight).is_empty());
+        assert!(c.get("k").is_none());
+    }
+}

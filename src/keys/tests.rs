@@ -1,0 +1,404 @@
+//! Store tests on temporary SQLite files. `SigningKey::from_secret` lives in
+//! `sign`, so storage is checked through `secret()`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Fixture {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn db_path(&self) -> PathBuf {
+        self.dir.path().join("keys.db")
+    }
+    fn url(&self) -> String {
+        format!("sqlite://{}", self.db_path().display())
+    }
+    fn kek(&self, name: &str) -> Arc<dyn Kek> {
+        Arc::new(FileKek::open_or_create(&self.dir.path().join(name)).unwrap())
+    }
+    async fn store(&self) -> KeyStore {
+        KeyStore::open(&self.url(), self.kek("kek")).await.unwrap()
+    }
+    async fn store_ttl(&self, ttl: Duration) -> KeyStore {
+        let opts = StoreOptions {
+            cache: CacheConfig { capacity: 16, ttl },
+            ..StoreOptions::default()
+        };
+        KeyStore::open_with(&self.url(), self.kek("kek"), opts)
+            .await
+            .unwrap()
+    }
+}
+
+fn random(len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    openssl::rand::rand_bytes(&mut v).unwrap();
+    v
+}
+
+/// A synthetic key: a recognisable 4 KiB random secret and public blob.
+fn synthetic(seed: u8) -> ImportedKey {
+    let mut fingerprint = [0u8; 20];
+    fingerprint.copy_from_slice(&random(20));
+    fingerprint[0] = seed;
+    ImportedKey {
+        fingerprint,
+        algo: PubkeyAlgo::Rsa,
+        user_ids: vec![
+            format!("Test Key {seed} <test{seed}@example.org>"),
+            "Second UID".into(),
+        ],
+        public: random(1024),
+        secret: SecretBytes::new(random(4096)),
+    }
+}
+
+fn contains_window(haystack: &[u8], needle: &[u8], window: usize) -> bool {
+    let windows: HashSet<&[u8]> = needle.windows(window).collect();
+    haystack.windows(window).any(|w| windows.contains(w))
+}
+
+fn read_or_empty(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn import_read_list_delete() {
+    let fx = Fixture::new();
+    let store = fx.store().await;
+    let k1 = synthetic(1);
+    let k2 = synthetic(2);
+
+    assert!(!store.exists("alpha").await.unwrap());
+    assert!(store.secret("alpha").await.unwrap().is_none());
+    assert!(store.public_key("alpha").await.unwrap().is_none());
+    assert!(store.signing_key("alpha").await.unwrap().is_none());
+    assert!(store.list().await.unwrap().is_empty());
+
+    store.import("beta", &k2).await.unwrap();
+    store.import("alpha", &k1).await.unwrap();
+
+    assert!(store.exists("alpha").await.unwrap());
+    assert_eq!(store.secret("alpha").await.unwrap().unwrap(), k1.secret);
+    assert_eq!(store.secret("beta").await.unwrap().unwrap(), k2.secret);
+    assert_eq!(store.public_key("alpha").await.unwrap().unwrap(), k1.public);
+
+    let list = store.list().await.unwrap();
+    let names: Vec<_> = list.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["alpha", "beta"]);
+    assert_eq!(list[0].fingerprint, hex::encode_upper(k1.fingerprint));
+    assert_eq!(list[0].algo, "rsa");
+    assert_eq!(list[0].user_ids, k1.user_ids);
+    assert!(list[0].created > 1_600_000_000);
+    assert_eq!(store.info("alpha").await.unwrap().unwrap(), list[0]);
+
+    let dup = store.import("alpha", &k2).await.unwrap_err();
+    assert!(
+        matches!(dup, KeyError::Exists(ref n) if n == "alpha"),
+        "{dup}"
+    );
+    // The failed import changed nothing.
+    assert_eq!(store.secret("alpha").await.unwrap().unwrap(), k1.secret);
+
+    assert!(store.delete("alpha").await.unwrap());
+    assert!(!store.delete("alpha").await.unwrap());
+    // In-process delete invalidates the cache at once.
+    assert!(!store.exists("alpha").await.unwrap());
+    assert!(store.secret("alpha").await.unwrap().is_none());
+    assert_eq!(store.list().await.unwrap().len(), 1);
+    // The name can be reused.
+    store.import("alpha", &k2).await.unwrap();
+    assert_eq!(store.secret("alpha").await.unwrap().unwrap(), k2.secret);
+}
+
+#[tokio::test]
+async fn names_are_validated() {
+    let fx = Fixture::new();
+    let store = fx.store().await;
+    let long = "x".repeat(256);
+    for bad in [
+        "",
+        "a/b",
+        ".hidden",
+        "tab\there",
+        "nl\n",
+        "del\x7f",
+        long.as_str(),
+    ] {
+        let e = store.import(bad, &synthetic(3)).await.unwrap_err();
+        assert!(matches!(e, KeyError::InvalidName { .. }), "{bad:?}: {e}");
+        let e = store.set_alias(bad, "target").await.unwrap_err();
+        assert!(matches!(e, KeyError::InvalidName { .. }), "{bad:?}: {e}");
+        let e = store
+            .put_encryption_key(bad, &SecretBytes::from_slice(b"k"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, KeyError::InvalidName { .. }), "{bad:?}: {e}");
+    }
+    assert!(store.list().await.unwrap().is_empty());
+    for good in [
+        "a",
+        "obs-key@example.org",
+        "a.b",
+        "ü-ñ",
+        "x".repeat(255).as_str(),
+    ] {
+        store.import(good, &synthetic(4)).await.unwrap();
+    }
+    let mut k = synthetic(5);
+    k.user_ids.push("evil\nuid".into());
+    let e = store.import("nl-uid", &k).await.unwrap_err();
+    assert!(matches!(e, KeyError::Unsupported { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn aliases_crud() {
+    let fx = Fixture::new();
+    let store = fx.store().await;
+    assert!(store.alias("a").await.unwrap().is_none());
+    store.set_alias("a", "key1").await.unwrap();
+    store.set_alias("b", "key2").await.unwrap();
+    // The negative lookup above was invalidated by set_alias.
+    assert_eq!(store.alias("a").await.unwrap().as_deref(), Some("key1"));
+    store.set_alias("a", "key3").await.unwrap();
+    assert_eq!(store.alias("a").await.unwrap().as_deref(), Some("key3"));
+    assert_eq!(
+        store.list_aliases().await.unwrap(),
+        vec![("a".into(), "key3".into()), ("b".into(), "key2".into())]
+    );
+    assert!(store.remove_alias("a").await.unwrap());
+    assert!(!store.remove_alias("a").await.unwrap());
+    assert!(store.alias("a").await.unwrap().is_none());
+    assert_eq!(store.list_aliases().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn encryption_keys_round_trip() {
+    let fx = Fixture::new();
+    let store = fx.store().await;
+    let s1 = SecretBytes::new(random(64));
+    let s2 = SecretBytes::new(random(32));
+    assert!(store.encryption_key("e1").await.unwrap().is_none());
+    store.put_encryption_key("e1", &s1).await.unwrap();
+    assert_eq!(store.encryption_key("e1").await.unwrap().unwrap(), s1);
+    // put replaces.
+    store.put_encryption_key("e1", &s2).await.unwrap();
+    assert_eq!(store.encryption_key("e1").await.unwrap().unwrap(), s2);
+    // Encryption keys and signing keys are separate namespaces.
+    assert!(!store.exists("e1").await.unwrap());
+}
+
+#[tokio::test]
+async fn reopen_reads_back_and_other_kek_fails() {
+    let fx = Fixture::new();
+    let k = synthetic(6);
+    let enc = SecretBytes::new(random(48));
+    {
+        let store = fx.store().await;
+        store.import("k", &k).await.unwrap();
+        store.set_alias("al", "k").await.unwrap();
+        store.put_encryption_key("e", &enc).await.unwrap();
+        store.close().await;
+    }
+    let store = fx.store().await;
+    assert_eq!(store.secret("k").await.unwrap().unwrap(), k.secret);
+    assert_eq!(store.public_key("k").await.unwrap().unwrap(), k.public);
+    assert_eq!(store.alias("al").await.unwrap().as_deref(), Some("k"));
+    assert_eq!(store.encryption_key("e").await.unwrap().unwrap(), enc);
+    store.close().await;
+
+    let other = KeyStore::open(&fx.url(), fx.kek("other-kek"))
+        .await
+        .unwrap();
+    assert_ne!(other.kek_id(), store.kek_id());
+    // Metadata is readable, secrets are not.
+    assert!(other.exists("k").await.unwrap());
+    let e = other.secret("k").await.unwrap_err();
+    assert!(matches!(e, KeyError::Kms(KmsError::Unwrap)), "{e}");
+    let e = other.encryption_key("e").await.unwrap_err();
+    assert!(matches!(e, KeyError::Kms(KmsError::Unwrap)), "{e}");
+}
+
+#[tokio::test]
+async fn tampered_row_is_corrupt_not_garbage() {
+    let fx = Fixture::new();
+    let store = fx.store_ttl(Duration::ZERO).await;
+    let k = synthetic(7);
+    store.import("k", &k).await.unwrap();
+    let mut row = store.db.get_key("k").await.unwrap().unwrap();
+    row.secret_ct[100] ^= 1;
+    store.db.tamper_key("k", &row.secret_ct).await.unwrap();
+    let e = store.secret("k").await.unwrap_err();
+    assert!(
+        matches!(e, KeyError::Corrupt { ref name, .. } if name == "k"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("key k:"), "{e}");
+}
+
+#[tokio::test]
+async fn no_plaintext_on_disk() {
+    let fx = Fixture::new();
+    let store = fx.store().await;
+    let keys: Vec<_> = (10..14).map(synthetic).collect();
+    for (i, k) in keys.iter().enumerate() {
+        store.import(&format!("k{i}"), k).await.unwrap();
+    }
+    let enc = SecretBytes::new(random(64));
+    store.put_encryption_key("e", &enc).await.unwrap();
+
+    let db = fx.db_path();
+    let wal = PathBuf::from(format!("{}-wal", db.display()));
+    let check = |when: &str| {
+        let mut bytes = read_or_empty(&db);
+        bytes.extend(read_or_empty(&wal));
+        // The scan does see stored data: the public keys are in there.
+        assert!(
+            keys.iter().all(|k| contains_window(&bytes, &k.public, 32)),
+            "{when}: public key not found, scan is broken"
+        );
+        for k in &keys {
+            assert!(
+                !contains_window(&bytes, k.secret.expose(), 32),
+                "{when}: secret key material on disk"
+            );
+        }
+        assert!(
+            !contains_window(&bytes, enc.expose(), 32),
+            "{when}: encryption key on disk"
+        );
+    };
+    // While open, the data is (at least partly) in the WAL.
+    assert!(!read_or_empty(&wal).is_empty(), "expected a WAL file");
+    check("open");
+    store.close().await;
+    check("closed");
+}
+
+/// A key deleted through another `KeyStore` (another process, e.g.
+/// `signatrust-admin`) stops being served once the TTL has passed.
+#[tokio::test]
+async fn cache_ttl_across_instances() {
+    let fx = Fixture::new();
+    let ttl = Duration::from_millis(200);
+    let short = fx.store_ttl(ttl).await;
+    let long = fx.store_ttl(Duration::from_secs(3600)).await;
+    let admin = fx.store().await;
+
+    let k = synthetic(20);
+    admin.import("k", &k).await.unwrap();
+    admin.set_alias("al", "k").await.unwrap();
+    for s in [&short, &long] {
+        assert!(s.exists("k").await.unwrap());
+        assert_eq!(s.secret("k").await.unwrap().unwrap(), k.secret);
+        assert_eq!(s.alias("al").await.unwrap().as_deref(), Some("k"));
+    }
+
+    assert!(admin.delete("k").await.unwrap());
+    assert!(admin.remove_alias("al").await.unwrap());
+
+    // The long-TTL store still serves its cached copy: the cache is real.
+    assert!(long.exists("k").await.unwrap());
+    assert_eq!(long.public_key("k").await.unwrap().unwrap(), k.public);
+    assert_eq!(long.alias("al").await.unwrap().as_deref(), Some("k"));
+
+    tokio::time::sleep(ttl * 2).await;
+    assert!(!short.exists("k").await.unwrap());
+    assert!(short.secret("k").await.unwrap().is_none());
+    assert!(short.public_key("k").await.unwrap().is_none());
+    assert!(short.signing_key("k").await.unwrap().is_none());
+    assert!(short.alias("al").await.unwrap().is_none());
+
+    // A key (re)created elsewhere is visible at once: misses are not cached.
+    let k2 = synthetic(21);
+    admin.import("k", &k2).await.unwrap();
+    assert_eq!(short.secret("k").await.unwrap().unwrap(), k2.secret);
+}
+
+#[tokio::test]
+async fn concurrent_readers() {
+    let fx = Fixture::new();
+    let store = Arc::new(fx.store().await);
+    let k = synthetic(30);
+    store.import("k", &k).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.secret("k").await }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().unwrap(), k.secret);
+    }
+}
+
+#[tokio::test]
+async fn error_messages_name_the_key_not_the_secret() {
+    let fx = Fixture::new();
+    let store = fx.store().await;
+    let k = synthetic(40);
+    store.import("named", &k).await.unwrap();
+    let e = store.import("named", &k).await.unwrap_err().to_string();
+    assert!(e.contains("named"), "{e}");
+    let dbg = format!("{store:?}");
+    assert!(dbg.contains("file:"), "{dbg}");
+}
+
+#[tokio::test]
+async fn database_path_error_is_clear() {
+    let fx = Fixture::new();
+    let url = format!("sqlite://{}/missing/k.db", fx.dir.path().display());
+    let e = KeyStore::open(&url, fx.kek("kek")).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, KeyError::Database(_)), "{msg}");
+    assert!(msg.contains(&url), "{msg}");
+}
+
+/// The same flows on PostgreSQL, when `SIGNATRUST_TEST_PG_URL` names an
+/// empty scratch database (skipped otherwise).
+#[tokio::test]
+async fn postgres_when_configured() {
+    let Ok(url) = std::env::var("SIGNATRUST_TEST_PG_URL") else {
+        eprintln!("SIGNATRUST_TEST_PG_URL not set; skipping");
+        return;
+    };
+    let fx = Fixture::new();
+    let store = KeyStore::open(&url, fx.kek("kek")).await.unwrap();
+    let name = format!("pg-{}", hex::encode(random(6)));
+    let k = synthetic(50);
+    store.import(&name, &k).await.unwrap();
+    let e = store.import(&name, &k).await.unwrap_err();
+    assert!(matches!(e, KeyError::Exists(_)), "{e}");
+    assert_eq!(store.secret(&name).await.unwrap().unwrap(), k.secret);
+    assert_eq!(store.public_key(&name).await.unwrap().unwrap(), k.public);
+    let info = store.info(&name).await.unwrap().unwrap();
+    assert_eq!(info.user_ids, k.user_ids);
+    assert!(store.list().await.unwrap().iter().any(|i| i.name == name));
+    store.set_alias(&format!("{name}-a"), &name).await.unwrap();
+    store
+        .set_alias(&format!("{name}-a"), "other")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.alias(&format!("{name}-a")).await.unwrap().as_deref(),
+        Some("other")
+    );
+    assert!(store.remove_alias(&format!("{name}-a")).await.unwrap());
+    let enc = SecretBytes::new(random(40));
+    store.put_encryption_key(&name, &enc).await.unwrap();
+    store.put_encryption_key(&name, &enc).await.unwrap();
+    assert_eq!(store.encryption_key(&name).await.unwrap().unwrap(), enc);
+    let other = KeyStore::open(&url, fx.kek("kek2")).await.unwrap();
+    let e = other.secret(&name).await.unwrap_err();
+    assert!(matches!(e, KeyError::Kms(KmsError::Unwrap)), "{e}");
+    assert!(store.delete(&name).await.unwrap());
+    assert!(!store.exists(&name).await.unwrap());
+}
