@@ -39,18 +39,39 @@ pub fn case_scope(case: &Value) -> Scope {
         return Scope::NotReplayable("reply is random (keygen) or there is no connection");
     }
     match name {
-        "raw-split-request" => return Scope::NotReplayable("deliberate fix of a Perl quirk: split_header_is_read_to_the_end"),
-        "raw-unprivileged-source-port" | "unprivileged-port-ping" => {
-            return Scope::NotReplayable("needs a strict server: unprivileged_source_port_is_refused_after_reading")
+        "raw-split-request" => {
+            return Scope::NotReplayable(
+                "deliberate fix of a Perl quirk: split_header_is_read_to_the_end",
+            )
         }
-        "raw-disallowed-host" => return Scope::NotReplayable("needs source 127.0.0.2: disallowed_host_is_refused"),
+        "raw-unprivileged-source-port" | "unprivileged-port-ping" => {
+            return Scope::NotReplayable(
+                "needs a strict server: unprivileged_source_port_is_refused_after_reading",
+            )
+        }
+        "raw-disallowed-host" => {
+            return Scope::NotReplayable("needs source 127.0.0.2: disallowed_host_is_refused")
+        }
         _ => {}
     }
-    let later4 = ["privsign", "keygen-", "totp", "keyextend", "certgen-privkey", "raw-privsign", "raw-privtotp"];
+    let later4 = [
+        "privsign",
+        "keygen-",
+        "totp",
+        "keyextend",
+        "certgen-privkey",
+        "raw-privsign",
+        "raw-privtotp",
+    ];
     if name.starts_with("signproxy") {
         return Scope::Later(5);
     }
-    if later4.iter().any(|p| name.starts_with(p)) && !matches!(name, "keygen-bad-type" | "keygen-bad-expire" | "keygen-bad-realname") {
+    if later4.iter().any(|p| name.starts_with(p))
+        && !matches!(
+            name,
+            "keygen-bad-type" | "keygen-bad-expire" | "keygen-bad-realname"
+        )
+    {
         return Scope::Later(4);
     }
     Scope::InScope
@@ -88,18 +109,25 @@ impl Harness {
         let keys = &service.ctx.keys;
         for (name, file, phrase) in [
             ("defaultkey@localobs", "secret-key.asc", None),
-            ("defaultkeysec@localobs", "secret-key-passphrase.asc", Some("xxx")),
+            (
+                "defaultkeysec@localobs",
+                "secret-key-passphrase.asc",
+                Some("xxx"),
+            ),
         ] {
             let data = std::fs::read(fx.join("obs-sign-t-fixtures").join(file)).unwrap();
             let phrase = phrase.map(|p| SecretString::from(p.to_string()));
-            let key = import_tsk(&data, phrase.as_ref()).unwrap_or_else(|e| panic!("importing {file}: {e}"));
+            let key = import_tsk(&data, phrase.as_ref())
+                .unwrap_or_else(|e| panic!("importing {file}: {e}"));
             keys.import(name, &key).await.unwrap();
         }
         for entry in std::fs::read_dir(fx.join("signd-state/aliases")).unwrap() {
             let entry = entry.unwrap();
             let target = std::fs::read_to_string(entry.path()).unwrap();
             let target = target.lines().next().unwrap_or("").to_string();
-            keys.set_alias(&entry.file_name().to_string_lossy(), &target).await.unwrap();
+            keys.set_alias(&entry.file_name().to_string_lossy(), &target)
+                .await
+                .unwrap();
         }
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -116,14 +144,23 @@ impl Harness {
             )
             .await;
         });
-        Harness { addr, _dir: dir, _stop: stop_tx }
+        Harness {
+            addr,
+            _dir: dir,
+            _stop: stop_tx,
+        }
     }
 
     /// Sends `request` on a new connection (optionally split after `split`
     /// bytes, optionally from `source`) and reads the reply to EOF. The
     /// sending side is half-closed only when the request is incomplete, as
     /// the real client never half-closes.
-    pub async fn exchange(&self, request: &[u8], split: Option<usize>, source: Option<IpAddr>) -> Vec<u8> {
+    pub async fn exchange(
+        &self,
+        request: &[u8],
+        split: Option<usize>,
+        source: Option<IpAddr>,
+    ) -> Vec<u8> {
         let socket = TcpSocket::new_v4().unwrap();
         if let Some(ip) = source {
             socket.bind(SocketAddr::new(ip, 0)).unwrap();
@@ -167,7 +204,12 @@ impl Harness {
                 _ => got == want,
             };
             if !ok {
-                return Err(format!("connection {}: want {} got {}", i + 1, describe(&want), describe(&got)));
+                return Err(format!(
+                    "connection {}: want {} got {}",
+                    i + 1,
+                    describe(&want),
+                    describe(&got)
+                ));
             }
         }
         Ok(())
@@ -184,4 +226,3 @@ fn describe(reply: &[u8]) -> String {
     let err = String::from_utf8_lossy(&reply[6 + outlen.min(reply.len() - 6)..]);
     format!("[status {status}, {} bytes, err {:?}]", reply.len(), err)
 }
-

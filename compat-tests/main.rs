@@ -14,8 +14,10 @@ use serde_json::Value;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_fixtures() {
     let dir = fixtures_dir();
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("reading manifest.json")).unwrap();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("manifest.json")).expect("reading manifest.json"),
+    )
+    .unwrap();
     let h = Harness::start().await;
 
     let mut ran = 0;
@@ -57,7 +59,12 @@ async fn replay_fixtures() {
     println!("{}", report.join("\n"));
     println!("compat: {ran} in-scope cases ran, {matched} matched");
     assert!(ran >= 60, "too few in-scope cases ran: {ran}");
-    assert!(failures.is_empty(), "{} case(s) did not match:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) did not match:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// raw-split-request: Perl answers "packet too small" for a header split
@@ -92,6 +99,8 @@ async fn disallowed_host_is_refused() {
     let dir = fixtures_dir().join("cases/raw-disallowed-host");
     let req = std::fs::read(dir.join("1.request.bin")).unwrap();
     let want = std::fs::read(dir.join("1.reply.bin")).unwrap();
-    let got = h.exchange(&req, None, Some("127.0.0.2".parse().unwrap())).await;
+    let got = h
+        .exchange(&req, None, Some("127.0.0.2".parse().unwrap()))
+        .await;
     assert_eq!(got, want);
 }

@@ -15,7 +15,7 @@ use crate::admin::cli::GlobalArgs;
 use crate::commands::{Ctx, UserRules};
 use crate::config::{Config, KmsConfig};
 use crate::exec::Exec;
-use crate::keys::{FileKek, KeyStore};
+use crate::keys::{CacheConfig, FileKek, KeyStore, StoreOptions};
 use crate::server::{AccessPolicy, EdgeConfig};
 
 /// The obs-signd compatible signing server.
@@ -50,7 +50,14 @@ pub async fn open_store(config: &Config) -> anyhow::Result<KeyStore> {
         KmsConfig::File { key_file } => FileKek::open_or_create(key_file)
             .with_context(|| format!("opening the key-encryption key {}", key_file.display()))?,
     };
-    KeyStore::open_with(&config.store.url, Arc::new(kek), config.cache.ttl, config.cache.max_entries)
+    let options = StoreOptions {
+        cache: CacheConfig {
+            capacity: config.cache.max_entries,
+            ttl: config.cache.ttl,
+        },
+        ..StoreOptions::default()
+    };
+    KeyStore::open_with(&config.store.url, Arc::new(kek), options)
         .await
         .context("opening the key store")
 }
@@ -70,7 +77,10 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 /// Builds the service from a configuration.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
     let keys = Arc::new(open_store(&config).await?);
-    let users = UserRules { default_user: config.users.default_user.clone(), map: config.users.map.clone() };
+    let users = UserRules {
+        default_user: config.users.default_user.clone(),
+        map: config.users.map.clone(),
+    };
     let exec = Exec::new(config.exec.workers, config.exec.workers * 64);
     let edge = EdgeConfig {
         access: AccessPolicy {
@@ -81,12 +91,20 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         request_deadline: config.server.request_deadline,
         max_connections: config.server.max_connections,
     };
-    Ok(Service { ctx: Arc::new(Ctx { keys, users, exec }), edge: Arc::new(edge), config })
+    Ok(Service {
+        ctx: Arc::new(Ctx { keys, users, exec }),
+        edge: Arc::new(edge),
+        config,
+    })
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
-    let config = Config::load(args.global.data_dir.clone(), args.global.config.clone(), args.sign_conf.clone())?;
+    let config = Config::load(
+        args.global.data_dir.clone(),
+        args.global.config.clone(),
+        args.sign_conf.clone(),
+    )?;
     for w in &config.warnings {
         eprintln!("signatrustd: warning: {w}");
     }
@@ -94,12 +112,18 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
         println!("configuration ok");
         return Ok(());
     }
-    let listen = if args.listen.is_empty() { config.server.listen.clone() } else { args.listen.clone() };
+    let listen = if args.listen.is_empty() {
+        config.server.listen.clone()
+    } else {
+        args.listen.clone()
+    };
     let service = build(config).await?;
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
     for addr in listen {
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
         tracing::info!(%addr, "listening");
         let (ctx, edge, stop) = (service.ctx.clone(), service.edge.clone(), shutdown.clone());
         tasks.push(tokio::spawn(async move {
@@ -118,7 +142,10 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {},
@@ -137,7 +164,10 @@ pub fn harden_process() {
     // SAFETY: plain libc calls with valid arguments and no pointers kept.
     #[allow(unsafe_code)]
     unsafe {
-        let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         libc::setrlimit(libc::RLIMIT_CORE, &zero);
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }

@@ -69,7 +69,9 @@ impl Exec {
 
     /// One worker per available core.
     pub fn with_cores() -> Exec {
-        let n = thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let n = thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         Exec::new(n, n * 64)
     }
 
@@ -83,7 +85,12 @@ impl Exec {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let _permit = self.inner.admission.acquire().await.map_err(|_| ExecError::Closed)?;
+        let _permit = self
+            .inner
+            .admission
+            .acquire()
+            .await
+            .map_err(|_| ExecError::Closed)?;
         let (done_tx, done_rx) = oneshot::channel();
         let job: Job = Box::new(move || {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
@@ -127,7 +134,10 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_job_is_an_error_not_a_dead_worker() {
         let exec = Exec::new(1, 1);
-        assert_eq!(exec.run(|| panic!("boom")).await, Err::<(), _>(ExecError::Panicked));
+        assert_eq!(
+            exec.run(|| panic!("boom")).await,
+            Err::<(), _>(ExecError::Panicked)
+        );
         assert_eq!(exec.run(|| 7).await, Ok(7));
     }
 

@@ -24,16 +24,23 @@ use crate::sign::import_tsk;
 pub(super) async fn run(store: &KeyStore, args: &ImportSigndArgs) -> anyhow::Result<()> {
     let conf = load_sign_conf_file(&args.sign_conf)?;
     let paths = &conf.paths;
-    let phrases = paths
-        .phrases
-        .clone()
-        .ok_or_else(|| anyhow!("{}: no phrases: directory configured, nothing to import", args.sign_conf.display()))?;
+    let phrases = paths.phrases.clone().ok_or_else(|| {
+        anyhow!(
+            "{}: no phrases: directory configured, nothing to import",
+            args.sign_conf.display()
+        )
+    })?;
     let gnupghome = paths
         .gnupghome
         .clone()
         .or_else(|| args.gnupghome.clone())
         .or_else(|| std::env::var_os("GNUPGHOME").map(PathBuf::from))
-        .ok_or_else(|| anyhow!("{}: no gnupghome: set; pass --gnupghome or set GNUPGHOME", args.sign_conf.display()))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: no gnupghome: set; pass --gnupghome or set GNUPGHOME",
+                args.sign_conf.display()
+            )
+        })?;
 
     let mut failures: Vec<String> = Vec::new();
     let mut imported = 0usize;
@@ -103,15 +110,20 @@ async fn import_user(
     let phrase = read_passphrase(phrase_file)?;
     let exported = export_secret_key(gpg, gnupghome, user, &phrase)?;
     let passphrase = (!phrase.expose_secret().is_empty()).then_some(&phrase);
-    let key = import_tsk(&exported, passphrase).context("cannot unlock the exported key with the phrases file")?;
+    let key = import_tsk(&exported, passphrase)
+        .context("cannot unlock the exported key with the phrases file")?;
     match store.import(user, &key).await {
-        Ok(()) => Ok(Some(format!("{} {}", hex::encode_upper(key.fingerprint), key.user_ids.join(", ")))),
+        Ok(()) => Ok(Some(format!(
+            "{} {}",
+            hex::encode_upper(key.fingerprint),
+            key.user_ids.join(", ")
+        ))),
         Err(KeyError::Exists(_)) => {
-            let same = store
-                .list()
-                .await?
-                .into_iter()
-                .any(|k| k.name == user && k.fingerprint.eq_ignore_ascii_case(&hex::encode(key.fingerprint)));
+            let same = store.list().await?.into_iter().any(|k| {
+                k.name == user
+                    && k.fingerprint
+                        .eq_ignore_ascii_case(&hex::encode(key.fingerprint))
+            });
             if same {
                 Ok(None)
             } else {
@@ -125,19 +137,39 @@ async fn import_user(
 /// `gpg --export-secret-keys` of the one key whose user ID is `<user>` (or,
 /// failing that, matches `user` as gpg -u would), unlocked by loopback
 /// pinentry with the phrase on stdin.
-fn export_secret_key(gpg: &Path, home: &Path, user: &str, phrase: &SecretString) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+fn export_secret_key(
+    gpg: &Path,
+    home: &Path,
+    user: &str,
+    phrase: &SecretString,
+) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let selector = [format!("<{user}>"), user.to_string()]
         .into_iter()
-        .find(|sel| count_secret_keys(gpg, home, sel).map(|n| n > 0).unwrap_or(false))
+        .find(|sel| {
+            count_secret_keys(gpg, home, sel)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+        })
         .ok_or_else(|| anyhow!("no secret key for {user} in {}", home.display()))?;
     let n = count_secret_keys(gpg, home, &selector)?;
     if n != 1 {
-        bail!("{n} secret keys in {} match {selector}; expected exactly one", home.display());
+        bail!(
+            "{n} secret keys in {} match {selector}; expected exactly one",
+            home.display()
+        );
     }
     let mut child = Command::new(gpg)
         .arg("--homedir")
         .arg(home)
-        .args(["--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--export-secret-keys"])
+        .args([
+            "--batch",
+            "--yes",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase-fd",
+            "0",
+            "--export-secret-keys",
+        ])
         .arg(&selector)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -171,32 +203,47 @@ fn count_secret_keys(gpg: &Path, home: &Path, selector: &str) -> anyhow::Result<
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("cannot run {}", gpg.display()))?;
-    Ok(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("sec:")).count())
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("sec:"))
+        .count())
 }
 
 /// A signd encryption key file: one line of 144 hex characters; the whole
 /// line is the passphrase of "01" blobs (spec §8.2).
 fn read_encryption_key(id: &str, file: &Path) -> anyhow::Result<SecretBytes> {
-    if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase()) {
+    if id.len() != 16
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase())
+    {
         bail!("{}: name is not 16 uppercase hex digits", file.display());
     }
-    let raw = Zeroizing::new(std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?);
+    let raw = Zeroizing::new(
+        std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?,
+    );
     let line = raw.split(|&b| b == b'\n').next().unwrap_or(&[]);
     if line.len() != 144 || !line.iter().all(|b| b.is_ascii_hexdigit()) {
-        bail!("{}: not a signd encryption key (one line of 144 hex digits)", file.display());
+        bail!(
+            "{}: not a signd encryption key (one line of 144 hex digits)",
+            file.display()
+        );
     }
     Ok(SecretBytes::from_slice(line))
 }
 
 fn first_line(path: &Path) -> anyhow::Result<String> {
-    let s = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let s = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
     Ok(s.lines().next().unwrap_or("").trim_end().to_string())
 }
 
 /// Regular files of `dir` as (name, path), sorted, hidden files skipped.
 fn dir_entries(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("{}: cannot read directory", dir.display()))? {
+    for entry in std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot read directory", dir.display()))?
+    {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') || !entry.file_type()?.is_file() {

@@ -10,17 +10,31 @@ use crate::sign::{armor_public_key, generate, import_tsk, KeyType};
 
 pub(super) async fn run(store: &KeyStore, cmd: KeyCommand) -> anyhow::Result<()> {
     match cmd {
-        KeyCommand::Import { name, file, passphrase_file } => {
-            let input = std::fs::read(&file).with_context(|| format!("{}: cannot read", file.display()))?;
+        KeyCommand::Import {
+            name,
+            file,
+            passphrase_file,
+        } => {
+            let input =
+                std::fs::read(&file).with_context(|| format!("{}: cannot read", file.display()))?;
             let passphrase = match passphrase_file {
                 Some(p) => Some(read_passphrase(&p)?),
                 None => None,
             };
-            let key = import_tsk(&input, passphrase.as_ref()).with_context(|| format!("{}: cannot import", file.display()))?;
+            let key = import_tsk(&input, passphrase.as_ref())
+                .with_context(|| format!("{}: cannot import", file.display()))?;
             store.import(&name, &key).await?;
-            println!("imported {name}: {} {}", hex::encode_upper(key.fingerprint), key.user_ids.join(", "));
+            println!(
+                "imported {name}: {} {}",
+                hex::encode_upper(key.fingerprint),
+                key.user_ids.join(", ")
+            );
         }
-        KeyCommand::Generate { name, key_type, uid } => {
+        KeyCommand::Generate {
+            name,
+            key_type,
+            uid,
+        } => {
             let kind = match key_type {
                 GenType::Rsa2048 => KeyType::Rsa2048,
                 GenType::Rsa4096 => KeyType::Rsa4096,
@@ -33,7 +47,14 @@ pub(super) async fn run(store: &KeyStore, cmd: KeyCommand) -> anyhow::Result<()>
         KeyCommand::List => {
             let mut out = std::io::stdout().lock();
             for k in store.list().await? {
-                writeln!(out, "{}\t{}\t{}\t{}", k.name, k.algo, k.fingerprint, k.user_ids.join(", "))?;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}",
+                    k.name,
+                    k.algo,
+                    k.fingerprint,
+                    k.user_ids.join(", ")
+                )?;
             }
         }
         KeyCommand::Export { name } => match store.public_key(&name).await? {
@@ -73,8 +94,11 @@ pub(super) async fn alias(store: &KeyStore, cmd: AliasCommand) -> anyhow::Result
 
 /// The first line of `path`, as signd reads its phrases files.
 pub(super) fn read_passphrase(path: &std::path::Path) -> anyhow::Result<SecretString> {
-    let raw = zeroize::Zeroizing::new(std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?);
+    let raw = zeroize::Zeroizing::new(
+        std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?,
+    );
     let first = raw.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    let s = std::str::from_utf8(first).with_context(|| format!("{}: passphrase is not UTF-8", path.display()))?;
+    let s = std::str::from_utf8(first)
+        .with_context(|| format!("{}: passphrase is not UTF-8", path.display()))?;
     Ok(SecretString::from(s.to_string()))
 }

@@ -32,4 +32,3 @@ pub async fn run(cli: AdminCli) -> anyhow::Result<()> {
         }
     }
 }
-

@@ -18,7 +18,11 @@ pub(super) const TYPES: &[&str] = &[
     "ecdsa@nistp384",
 ];
 
-pub(super) async fn run(_ctx: &Ctx, _field: &UserField, args: &[String]) -> Result<Vec<Vec<u8>>, CmdError> {
+pub(super) async fn run(
+    _ctx: &Ctx,
+    _field: &UserField,
+    args: &[String],
+) -> Result<Vec<Vec<u8>>, CmdError> {
     if args.len() != 4 {
         return Err(CmdError::KeygenArgs);
     }

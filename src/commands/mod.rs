@@ -40,7 +40,10 @@ pub enum Outcome {
     /// The user is not served here: forward the rewritten request to the
     /// upstream signd, if there is one (spec §5.2); otherwise the carried
     /// reply is the `unknown key` error.
-    Forward { request: Request, unknown_key: Vec<u8> },
+    Forward {
+        request: Request,
+        unknown_key: Vec<u8>,
+    },
 }
 
 /// Encodes an error reply for `protocol`.
@@ -62,7 +65,11 @@ fn internal(e: KeyError) -> CmdError {
 /// Handles one decoded request.
 pub async fn handle(ctx: &Ctx, req: &Request) -> Outcome {
     let cmd = req.argv.first().map(String::as_str).unwrap_or("");
-    let limit = if cmd == "keygen" { KEYGEN_CLIENT_BUFFER } else { CLIENT_BUFFER };
+    let limit = if cmd == "keygen" {
+        KEYGEN_CLIENT_BUFFER
+    } else {
+        CLIENT_BUFFER
+    };
     match route(ctx, req).await {
         Ok(Routed::Local(outputs)) => {
             let reply = Reply::ok(outputs);
@@ -101,7 +108,10 @@ async fn route(ctx: &Ctx, req: &Request) -> Result<Routed, CmdError> {
     if !field.user.is_empty() && !field.user.starts_with(':') {
         if let Some(target) = ctx.keys.alias(&field.user).await.map_err(internal)? {
             if target.is_empty() || !user::is_legal_user(&target) {
-                return Err(CmdError::IllegalUserForAlias { target, alias: field.user });
+                return Err(CmdError::IllegalUserForAlias {
+                    target,
+                    alias: field.user,
+                });
             }
             field.user = target;
         }
@@ -124,7 +134,13 @@ async fn route(ctx: &Ctx, req: &Request) -> Result<Routed, CmdError> {
             argv.resize(2, String::new());
         }
         argv[1] = user_field;
-        return Ok(Routed::Forward(Request { protocol: req.protocol, argv }, field.user));
+        return Ok(Routed::Forward(
+            Request {
+                protocol: req.protocol,
+                argv,
+            },
+            field.user,
+        ));
     }
 
     let outputs = match cmd {

@@ -3,7 +3,11 @@
 use super::sign::{check_lengths, parse_hashes};
 use super::{hash_algo, CmdError, Ctx, UserField};
 
-pub(super) async fn run(_ctx: &Ctx, field: &UserField, args: &[String]) -> Result<Vec<Vec<u8>>, CmdError> {
+pub(super) async fn run(
+    _ctx: &Ctx,
+    field: &UserField,
+    args: &[String],
+) -> Result<Vec<Vec<u8>>, CmdError> {
     if args.len() < 2 {
         return Err(CmdError::PrivsignArgs);
     }

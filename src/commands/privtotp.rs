@@ -3,7 +3,11 @@
 use super::privsign::decode_blob;
 use super::{CmdError, Ctx, UserField};
 
-pub(super) async fn run(_ctx: &Ctx, _field: &UserField, args: &[String]) -> Result<Vec<Vec<u8>>, CmdError> {
+pub(super) async fn run(
+    _ctx: &Ctx,
+    _field: &UserField,
+    args: &[String],
+) -> Result<Vec<Vec<u8>>, CmdError> {
     if args.len() != 2 {
         return Err(CmdError::PrivtotpArgs);
     }

@@ -2,7 +2,11 @@
 use super::{internal, CmdError, Ctx, UserField};
 use crate::sign::armor_public_key;
 
-pub(super) async fn run(ctx: &Ctx, field: &UserField, args: &[String]) -> Result<Vec<Vec<u8>>, CmdError> {
+pub(super) async fn run(
+    ctx: &Ctx,
+    field: &UserField,
+    args: &[String],
+) -> Result<Vec<Vec<u8>>, CmdError> {
     if !args.is_empty() {
         return Err(CmdError::PubkeyArgs);
     }

@@ -3,7 +3,11 @@ use super::{hash_algo, internal, CmdError, Ctx, UserField};
 use crate::protocol::HashArg;
 use crate::sign::signature_packet;
 
-pub(super) async fn run(ctx: &Ctx, field: &UserField, args: &[String]) -> Result<Vec<Vec<u8>>, CmdError> {
+pub(super) async fn run(
+    ctx: &Ctx,
+    field: &UserField,
+    args: &[String],
+) -> Result<Vec<Vec<u8>>, CmdError> {
     if args.is_empty() {
         return Err(CmdError::SignArgs);
     }
@@ -41,7 +45,10 @@ pub(super) fn parse_hashes(args: &[String]) -> Result<Vec<HashArg>, CmdError> {
 
 /// The digest must have the size of the hash algorithm; signd leaves this to
 /// gpg-agent ("unsupported length of hash"), we check it ourselves.
-pub(super) fn check_lengths(algo: crate::sign::HashAlgo, hashes: &[HashArg]) -> Result<(), CmdError> {
+pub(super) fn check_lengths(
+    algo: crate::sign::HashAlgo,
+    hashes: &[HashArg],
+) -> Result<(), CmdError> {
     for h in hashes {
         if h.digest.len() != algo.digest_len() {
             return Err(CmdError::DigestLength {

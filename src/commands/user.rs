@@ -28,8 +28,14 @@ impl UserField {
     /// Splits at the first `:` (spec §5.1 step 1).
     pub fn parse(field: &str) -> UserField {
         match field.split_once(':') {
-            Some((hash, user)) => UserField { hash: Some(hash.to_string()), user: user.to_string() },
-            None => UserField { hash: None, user: field.to_string() },
+            Some((hash, user)) => UserField {
+                hash: Some(hash.to_string()),
+                user: user.to_string(),
+            },
+            None => UserField {
+                hash: None,
+                user: field.to_string(),
+            },
         }
     }
 
@@ -56,7 +62,8 @@ pub fn check(field: &UserField) -> Result<(), CmdError> {
 /// True when `user` may name a key: empty, or no `/`, no control character
 /// and no leading `.`.
 pub fn is_legal_user(user: &str) -> bool {
-    user.is_empty() || !(user.starts_with('.') || user.contains('/') || user.chars().any(|c| c.is_control()))
+    user.is_empty()
+        || !(user.starts_with('.') || user.contains('/') || user.chars().any(|c| c.is_control()))
 }
 
 impl UserRules {
@@ -86,17 +93,32 @@ mod tests {
     fn rules() -> UserRules {
         let mut map = BTreeMap::new();
         map.insert("maptest".to_string(), "defaultkey@localobs".to_string());
-        map.insert("SHA512:mapsha512".to_string(), "defaultkeysec@localobs".to_string());
-        UserRules { default_user: Some("defaultkey@localobs".into()), map }
+        map.insert(
+            "SHA512:mapsha512".to_string(),
+            "defaultkeysec@localobs".to_string(),
+        );
+        UserRules {
+            default_user: Some("defaultkey@localobs".into()),
+            map,
+        }
     }
 
     #[test]
     fn prefix_split_at_first_colon() {
         assert_eq!(
             UserField::parse("SHA256:openssl:k1"),
-            UserField { hash: Some("SHA256".into()), user: "openssl:k1".into() }
+            UserField {
+                hash: Some("SHA256".into()),
+                user: "openssl:k1".into()
+            }
         );
-        assert_eq!(UserField::parse("alice"), UserField { hash: None, user: "alice".into() });
+        assert_eq!(
+            UserField::parse("alice"),
+            UserField {
+                hash: None,
+                user: "alice".into()
+            }
+        );
         assert_eq!(UserField::parse("").hash_name(), "SHA1");
     }
 
@@ -125,7 +147,10 @@ mod tests {
     #[test]
     fn illegal_users() {
         for u in ["a/b", ".hidden", "x\u{1}"] {
-            assert!(matches!(check(&UserField::parse(u)), Err(CmdError::IllegalUser(_))), "{u}");
+            assert!(
+                matches!(check(&UserField::parse(u)), Err(CmdError::IllegalUser(_))),
+                "{u}"
+            );
         }
         assert!(check(&UserField::parse("")).is_ok());
         assert!(check(&UserField::parse("a.b@c")).is_ok());

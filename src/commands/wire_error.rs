@@ -33,7 +33,11 @@ pub enum CmdError {
     /// The digest length does not match the hash algorithm (gpg-agent says
     /// "unsupported length of hash"; the fixtures accept any text).
     #[error("bad hash length: {algo} needs {want} bytes, got {got}")]
-    DigestLength { algo: &'static str, want: usize, got: usize },
+    DigestLength {
+        algo: &'static str,
+        want: usize,
+        got: usize,
+    },
     #[error("illegal hashalgo {0}")]
     IllegalHashAlgo(String),
     #[error("illegal host {0}")]
@@ -93,9 +97,15 @@ mod tests {
             (CmdError::SignArgs, "sign: at least one arguments required"),
             (CmdError::UnknownKey("x".into()), "unknown key: x"),
             (CmdError::UnknownCommand(String::new()), "unknown command: "),
-            (CmdError::BadHashAlgo("MD5".into()), "sign_with_agent: bad hashalgo MD5"),
+            (
+                CmdError::BadHashAlgo("MD5".into()),
+                "sign_with_agent: bad hashalgo MD5",
+            ),
             (CmdError::Decode(DecodeError::ZeroSize), "zero size packet"),
-            (CmdError::IllegalHost("127.0.0.2".into()), "illegal host 127.0.0.2"),
+            (
+                CmdError::IllegalHost("127.0.0.2".into()),
+                "illegal host 127.0.0.2",
+            ),
         ];
         for (e, want) in cases {
             assert_eq!(e.wire_text(), want);

@@ -65,10 +65,14 @@ mod tests {
         let p = policy(&["127.0.0.1/32"], false);
         assert!(p.check("127.0.0.1:1024".parse().unwrap()).is_ok());
         assert_eq!(
-            p.check("127.0.0.1:1025".parse().unwrap()).unwrap_err().wire_text(),
+            p.check("127.0.0.1:1025".parse().unwrap())
+                .unwrap_err()
+                .wire_text(),
             "not coming from a reserved port"
         );
-        assert!(policy(&["127.0.0.1/32"], true).check("127.0.0.1:40000".parse().unwrap()).is_ok());
+        assert!(policy(&["127.0.0.1/32"], true)
+            .check("127.0.0.1:40000".parse().unwrap())
+            .is_ok());
     }
 
     #[test]
@@ -76,10 +80,14 @@ mod tests {
         let p = policy(&["10.0.0.0/8", "127.0.0.1/32"], true);
         assert!(p.check("10.2.3.4:5".parse().unwrap()).is_ok());
         assert_eq!(
-            p.check("127.0.0.2:5".parse().unwrap()).unwrap_err().wire_text(),
+            p.check("127.0.0.2:5".parse().unwrap())
+                .unwrap_err()
+                .wire_text(),
             "illegal host 127.0.0.2"
         );
         assert!(p.check("[::ffff:127.0.0.1]:5".parse().unwrap()).is_ok());
-        assert!(policy(&[], true).check("127.0.0.1:5".parse().unwrap()).is_err());
+        assert!(policy(&[], true)
+            .check("127.0.0.1:5".parse().unwrap())
+            .is_err());
     }
 }

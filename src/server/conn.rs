@@ -11,7 +11,13 @@ use super::EdgeConfig;
 use crate::commands::{self, error_reply, CmdError, Ctx, Outcome};
 use crate::protocol::{self, DecodeError, Protocol, Request};
 
-pub(super) async fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: &Ctx, edge: &EdgeConfig, cancel: &CancellationToken) {
+pub(super) async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    ctx: &Ctx,
+    edge: &EdgeConfig,
+    cancel: &CancellationToken,
+) {
     let deadline = Instant::now() + edge.request_deadline;
     let reply = tokio::select! {
         r = timeout_at(deadline, answer(&mut stream, peer, ctx, edge)) => match r {
@@ -29,9 +35,15 @@ pub(super) async fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: &Ctx, ed
         stream.write_all(&reply).await?;
         stream.shutdown().await
     };
-    if let Err(e) = tokio::time::timeout(edge.read_timeout, write).await.unwrap_or_else(|_| {
-        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out"))
-    }) {
+    if let Err(e) = tokio::time::timeout(edge.read_timeout, write)
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "write timed out",
+            ))
+        })
+    {
         tracing::debug!(%peer, error = %e, "writing reply failed");
     }
 }
@@ -97,7 +109,10 @@ struct LogArgv<'a>(&'a [String]);
 
 impl std::fmt::Display for LogArgv<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let blob_cmd = matches!(self.0.first().map(String::as_str), Some("privsign" | "privtotp" | "certgen"));
+        let blob_cmd = matches!(
+            self.0.first().map(String::as_str),
+            Some("privsign" | "privtotp" | "certgen")
+        );
         for (i, a) in self.0.iter().enumerate() {
             if i > 0 {
                 f.write_str(" ")?;

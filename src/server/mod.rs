@@ -47,7 +47,12 @@ impl Default for EdgeConfig {
 
 /// Serves until `shutdown` resolves, then stops accepting and waits for the
 /// requests in flight to finish.
-pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()>, ctx: Arc<Ctx>, edge: Arc<EdgeConfig>) {
+pub async fn run(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    ctx: Arc<Ctx>,
+    edge: Arc<EdgeConfig>,
+) {
     let limit = Arc::new(Semaphore::new(edge.max_connections));
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
@@ -86,9 +91,15 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()>, ctx:
     }
     drop(listener);
     tracker.close();
-    tracing::info!(in_flight = tracker.len(), "shutting down, finishing requests in flight");
+    tracing::info!(
+        in_flight = tracker.len(),
+        "shutting down, finishing requests in flight"
+    );
     // Requests still reading when the drain period ends are cut off.
-    if tokio::time::timeout(edge.request_deadline, tracker.wait()).await.is_err() {
+    if tokio::time::timeout(edge.request_deadline, tracker.wait())
+        .await
+        .is_err()
+    {
         cancel.cancel();
         tracker.wait().await;
     }
