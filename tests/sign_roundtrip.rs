@@ -343,3 +343,23 @@ fn generated_rsa2048() {
 fn generated_ed25519() {
     generated(KeyType::Ed25519, PubkeyAlgo::EdDsa, HashAlgo::Sha512);
 }
+
+#[test]
+fn generated_dsa2048() {
+    generated(KeyType::Dsa2048, PubkeyAlgo::Dsa, HashAlgo::Sha256);
+}
+
+#[test]
+fn generated_nistp256() {
+    generated(KeyType::NistP256, PubkeyAlgo::Ecdsa, HashAlgo::Sha256);
+}
+
+#[test]
+fn generated_nistp384() {
+    generated(KeyType::NistP384, PubkeyAlgo::Ecdsa, HashAlgo::Sha512);
+}
+
+#[test]
+fn generated_rsa4096() {
+    generated(KeyType::Rsa4096, PubkeyAlgo::Rsa, HashAlgo::Sha512);
+}

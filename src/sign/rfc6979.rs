@@ -245,6 +245,7 @@ mod tests {
         assert_eq!((gr, gs), (bn(r), bn(s)), "DSA r,s for {h:?} {msg:?}");
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn check_ec(
         nid: Nid,
         n: Option<&str>,
