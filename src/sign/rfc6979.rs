@@ -12,7 +12,9 @@ use openssl::pkey::PKey;
 use openssl::sign::Signer;
 use zeroize::Zeroizing;
 
-use super::{HashAlgo, SignError};
+#[cfg(test)]
+use super::HashAlgo;
+use super::SignError;
 
 #[cfg(test)]
 pub(crate) fn message_digest(hash: HashAlgo) -> MessageDigest {

@@ -166,7 +166,7 @@ impl Signer {
             }
             Signer::Dsa(k) => {
                 let qbits = k.q.num_bits() as usize;
-                if qbits % 8 != 0 {
+                if !qbits.is_multiple_of(8) {
                     return Err(bad("DSA q is not a multiple of 8 bits"));
                 }
                 let (h1, md) = agent_dsa_input(hash, digest, qbits, qbits)?;
