@@ -40,8 +40,13 @@ fn parse_request(req: &[u8]) -> (HashAlgo, Vec<String>, bool) {
             argv.push(String::from_utf8(req[pos..pos + len].to_vec()).unwrap());
             pos += len;
         }
-        assert_eq!(argv[0], "sign");
-        (argv[1].clone(), argv[2..].to_vec(), true)
+        // privsign carries the key blob before the hashes.
+        let first = match argv[0].as_str() {
+            "sign" => 2,
+            "privsign" => 3,
+            other => panic!("command {other}"),
+        };
+        (argv[1].clone(), argv[first..].to_vec(), true)
     } else {
         let user = String::from_utf8(req[4..4 + a].to_vec()).unwrap();
         let arg = String::from_utf8(req[4 + a..4 + a + b].to_vec()).unwrap();
@@ -130,6 +135,15 @@ fn replay_defaultkey_cases() {
 fn replay_passphrase_key() {
     let k = key("secret-key-passphrase.asc", Some("xxx"));
     replay(&k, "detached-passphrase-key-sha256");
+}
+
+#[test]
+fn replay_privsign_with_expired_fixture_key() {
+    // The blob in this request is secret-key-expired.asc encrypted to the
+    // signd key; the plaintext key is a fixture of its own. Expiry does not
+    // matter for signing.
+    let k = key("secret-key-expired.asc", None);
+    replay(&k, "privsign-expired-fixture-key-sha256");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use openssl::hash::{hash, MessageDigest};
 use signatrust::sign::{
     armor_public_key, generate, import_tsk, signature_packet, HashAlgo, KeyType, PubkeyAlgo,
-    SigningKey,
+    SignError, SigningKey,
 };
 
 const GPG: &str = "/usr/bin/gpg";
@@ -244,7 +244,59 @@ fn gpg_key(home: &Home, algo: &str) -> SigningKey {
     key
 }
 
-fn roundtrip(algo: &str, want: PubkeyAlgo, hashes: &[HashAlgo]) {
+/// Strongest oracle for determinism: gpg (gpg-agent, libgcrypt, RFC 6979
+/// for DSA/ECDSA) signs the data itself; the MPIs we compute for the same
+/// digest must be identical to gpg's.
+fn same_mpis_as_gpg(home: &Home, key: &SigningKey, h: HashAlgo, what: &str) {
+    let name = match h {
+        HashAlgo::Sha1 => "SHA1",
+        HashAlgo::Sha256 => "SHA256",
+        HashAlgo::Sha512 => "SHA512",
+    };
+    let data_path = home.path().join("data");
+    std::fs::write(&data_path, DATA).unwrap();
+    let out = home.gpg(&[
+        "--passphrase",
+        "",
+        "--digest-algo",
+        name,
+        "--detach-sign",
+        "--output",
+        "-",
+        data_path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{what}: gpg --detach-sign: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pkt = &out.stdout;
+    // gpg writes an old-format header for signatures.
+    let b = body(pkt);
+    assert_eq!(b[0], 4, "gpg made a v4 signature");
+    assert_eq!(b[3], h.openpgp_id());
+    let hashed_len = u16::from_be_bytes([b[4], b[5]]) as usize;
+    let hashed_end = 6 + hashed_len;
+    let unhashed_len = u16::from_be_bytes([b[hashed_end], b[hashed_end + 1]]) as usize;
+    let prefix_at = hashed_end + 2 + unhashed_len;
+    let mut trailer = b[..hashed_end].to_vec();
+    trailer.extend_from_slice(&[0x04, 0xff]);
+    trailer.extend_from_slice(&(hashed_end as u32).to_be_bytes());
+    let d = digest(h, &[DATA, &trailer]);
+    assert_eq!(
+        &b[prefix_at..prefix_at + 2],
+        &d[..2],
+        "{what}: digest prefix"
+    );
+    let ours = key.sign_mpis(h, &d).unwrap();
+    assert_eq!(
+        hex::encode(ours),
+        hex::encode(&b[prefix_at + 2..]),
+        "{what}: MPIs differ from gpg-agent's"
+    );
+}
+
+fn roundtrip(algo: &str, want: PubkeyAlgo, hashes: &[HashAlgo], too_short: &[HashAlgo]) {
     let home = Home::new();
     let key = gpg_key(&home, algo);
     assert_eq!(key.algo(), want);
@@ -253,6 +305,7 @@ fn roundtrip(algo: &str, want: PubkeyAlgo, hashes: &[HashAlgo]) {
         let v3 = v3_signature(&key, h, time);
         verify(&home, &v3, &format!("{algo} v3 {h:?}"));
         reject(&home, &v3, &format!("{algo} v3 {h:?}"));
+        same_mpis_as_gpg(&home, &key, h, &format!("{algo} {h:?}"));
         verify(
             &home,
             &v4_signature(&key, h, time),
@@ -266,6 +319,17 @@ fn roundtrip(algo: &str, want: PubkeyAlgo, hashes: &[HashAlgo]) {
             "{algo} {h:?} not deterministic"
         );
     }
+    // gpg-agent refuses digests shorter than the group order; so do we.
+    for &h in too_short {
+        let d = vec![0x42u8; h.digest_len()];
+        assert!(
+            matches!(
+                signature_packet(&key, h, &d, 0, time),
+                Err(SignError::HashTooShort { .. })
+            ),
+            "{algo} accepted a {h:?} digest"
+        );
+    }
 }
 
 #[test]
@@ -274,12 +338,13 @@ fn gpg_rsa2048() {
         "rsa2048",
         PubkeyAlgo::Rsa,
         &[HashAlgo::Sha1, HashAlgo::Sha256, HashAlgo::Sha512],
+        &[],
     );
 }
 
 #[test]
 fn gpg_rsa4096() {
-    roundtrip("rsa4096", PubkeyAlgo::Rsa, &[HashAlgo::Sha256]);
+    roundtrip("rsa4096", PubkeyAlgo::Rsa, &[HashAlgo::Sha256], &[]);
 }
 
 #[test]
@@ -288,6 +353,7 @@ fn gpg_dsa2048() {
         "dsa2048",
         PubkeyAlgo::Dsa,
         &[HashAlgo::Sha256, HashAlgo::Sha512],
+        &[HashAlgo::Sha1],
     );
 }
 
@@ -297,12 +363,18 @@ fn gpg_nistp256() {
         "nistp256",
         PubkeyAlgo::Ecdsa,
         &[HashAlgo::Sha256, HashAlgo::Sha512],
+        &[HashAlgo::Sha1],
     );
 }
 
 #[test]
 fn gpg_nistp384() {
-    roundtrip("nistp384", PubkeyAlgo::Ecdsa, &[HashAlgo::Sha512]);
+    roundtrip(
+        "nistp384",
+        PubkeyAlgo::Ecdsa,
+        &[HashAlgo::Sha512],
+        &[HashAlgo::Sha1, HashAlgo::Sha256],
+    );
 }
 
 #[test]
@@ -311,6 +383,7 @@ fn gpg_ed25519() {
         "ed25519",
         PubkeyAlgo::EdDsa,
         &[HashAlgo::Sha256, HashAlgo::Sha512],
+        &[],
     );
 }
 
@@ -342,4 +415,24 @@ fn generated_rsa2048() {
 #[test]
 fn generated_ed25519() {
     generated(KeyType::Ed25519, PubkeyAlgo::EdDsa, HashAlgo::Sha512);
+}
+
+#[test]
+fn generated_dsa2048() {
+    generated(KeyType::Dsa2048, PubkeyAlgo::Dsa, HashAlgo::Sha256);
+}
+
+#[test]
+fn generated_nistp256() {
+    generated(KeyType::NistP256, PubkeyAlgo::Ecdsa, HashAlgo::Sha256);
+}
+
+#[test]
+fn generated_nistp384() {
+    generated(KeyType::NistP384, PubkeyAlgo::Ecdsa, HashAlgo::Sha512);
+}
+
+#[test]
+fn generated_rsa4096() {
+    generated(KeyType::Rsa4096, PubkeyAlgo::Rsa, HashAlgo::Sha512);
 }

@@ -42,7 +42,8 @@ fn armor_err(what: &str) -> SignError {
 /// Decodes ASCII armor (any block type); binary input is returned unchanged.
 ///
 /// Only the first armored block is decoded. Armor headers are skipped; a
-/// checksum line, if present, must match.
+/// checksum line, if present, must match. The caller owns the result; wrap
+/// it in a zeroising buffer if the input may hold secret key material.
 pub fn dearmor(input: &[u8]) -> Result<Vec<u8>, SignError> {
     let start = input
         .iter()
@@ -66,7 +67,8 @@ pub fn dearmor(input: &[u8]) -> Result<Vec<u8>, SignError> {
     if !begin.ends_with(b"-----") {
         return Err(armor_err("malformed BEGIN line"));
     }
-    let mut b64 = Vec::new();
+    // Armored secret keys pass through here: no reallocation, wiped on drop.
+    let mut b64 = zeroize::Zeroizing::new(Vec::with_capacity(trimmed.len()));
     let mut crc: Option<Vec<u8>> = None;
     let mut in_headers = true;
     let mut ended = false;
@@ -100,7 +102,7 @@ pub fn dearmor(input: &[u8]) -> Result<Vec<u8>, SignError> {
         return Err(armor_err("no END line"));
     }
     let data = STANDARD
-        .decode(&b64)
+        .decode(&*b64)
         .map_err(|_| armor_err("invalid base64"))?;
     if let Some(c) = crc {
         let want = STANDARD

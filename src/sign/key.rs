@@ -27,6 +27,13 @@ pub enum KeyType {
     Rsa2048,
     Rsa4096,
     Ed25519,
+    /// DSA with a 2048-bit p (q as OpenSSL chooses, 224 or 256 bits).
+    Dsa2048,
+    /// ECDSA over NIST P-256.
+    NistP256,
+    /// ECDSA over NIST P-384. Clients must sign with SHA-512: gpg does not
+    /// verify P-384 signatures over shorter digests.
+    NistP384,
 }
 
 /// A key as imported: the public transferable key (gpg `--export` packet
@@ -300,6 +307,9 @@ pub fn generate(kind: KeyType, user_id: &str) -> Result<ImportedKey, SignError> 
         KeyType::Rsa2048 => CipherSuite::RSA2k,
         KeyType::Rsa4096 => CipherSuite::RSA4k,
         KeyType::Ed25519 => CipherSuite::Cv25519,
+        KeyType::NistP256 => CipherSuite::P256,
+        KeyType::NistP384 => CipherSuite::P384,
+        KeyType::Dsa2048 => return generate_dsa(2048, user_id),
     };
     let created = SystemTime::now() - Duration::from_secs(60);
     let (cert, _revocation) = CertBuilder::new()
@@ -310,6 +320,41 @@ pub fn generate(kind: KeyType, user_id: &str) -> Result<ImportedKey, SignError> 
         .add_userid(user_id)
         .generate()
         .map_err(pgp_err)?;
+    import_cert(&cert)
+}
+
+/// `CertBuilder` has no DSA suite: build the key, self-sign the user ID.
+fn generate_dsa(p_bits: usize, user_id: &str) -> Result<ImportedKey, SignError> {
+    use openpgp::packet::signature::SignatureBuilder;
+    use openpgp::packet::UserID;
+    use openpgp::types::{HashAlgorithm, SignatureType};
+    use openpgp::Cert;
+
+    let created = SystemTime::now() - Duration::from_secs(60);
+    let mut key: Key<SecretParts, openpgp::packet::key::PrimaryRole> =
+        openpgp::packet::key::Key4::generate_dsa(p_bits)
+            .map_err(pgp_err)?
+            .into();
+    key.set_creation_time(created).map_err(pgp_err)?;
+    let mut signer = key.clone().into_keypair().map_err(pgp_err)?;
+    let cert = Cert::try_from(vec![Packet::SecretKey(key)]).map_err(pgp_err)?;
+    let uid = UserID::from(user_id);
+    let builder = SignatureBuilder::new(SignatureType::PositiveCertification)
+        .set_hash_algo(HashAlgorithm::SHA256)
+        .set_signature_creation_time(created)
+        .map_err(pgp_err)?
+        .set_key_flags(KeyFlags::empty().set_signing().set_certification())
+        .map_err(pgp_err)?;
+    let sig = uid.bind(&mut signer, &cert, builder).map_err(pgp_err)?;
+    let (cert, _) = cert
+        .insert_packets(vec![Packet::from(uid), Packet::from(sig)])
+        .map_err(pgp_err)?;
+    import_cert(&cert)
+}
+
+/// Serialises a freshly generated certificate with its secrets and imports
+/// it like any other key.
+fn import_cert(cert: &openpgp::Cert) -> Result<ImportedKey, SignError> {
     let tsk = cert.as_tsk();
     let mut buf = vec![0u8; tsk.serialized_len()];
     let n = tsk.serialize_into(&mut buf);

@@ -64,6 +64,10 @@ pub enum SignError {
         got: usize,
         want: usize,
     },
+    /// gpg-agent refuses DSA/ECDSA digests shorter than the group order
+    /// (e.g. SHA-256 with P-384, SHA-1 with P-256); so do we.
+    #[error("a {algo:?} digest is too short for a {key_bits} bit key")]
+    HashTooShort { algo: HashAlgo, key_bits: usize },
     #[error("bad passphrase")]
     BadPassphrase,
     #[error("key is passphrase-protected and no passphrase was given")]

@@ -1,11 +1,10 @@
 //! RFC 6979 deterministic nonces over OpenSSL HMAC.
 //!
-//! This follows RFC 6979 §3.2 exactly as libgcrypt (and therefore
-//! gpg-agent) applies it: `h1` is the digest as the client sent it, the
-//! HMAC-DRBG runs with the hash algorithm of the request (not one tied to
-//! the group size), and `bits2octets(h1)` feeds the seed. Candidates outside
-//! `[1, q-1]` and retries requested by the signer (r = 0 or s = 0) continue
-//! the DRBG as in step h.3.
+//! This is RFC 6979 §3.2 as libgcrypt implements it: `h1` and the HMAC
+//! hash are inputs, `bits2octets(h1)` feeds the seed, and candidates outside
+//! `[1, q-1]` or retries requested by the signer (r = 0 or s = 0) continue
+//! the DRBG as in step h.3. Which `h1` and which HMAC hash gpg-agent passes
+//! in is decided by the signer (see `signer::agent_dsa_input`).
 
 use openssl::bn::{BigNum, BigNumContext, BigNumRef};
 use openssl::hash::MessageDigest;
@@ -13,13 +12,28 @@ use openssl::pkey::PKey;
 use openssl::sign::Signer;
 use zeroize::Zeroizing;
 
-use super::{HashAlgo, SignError};
+#[cfg(test)]
+use super::HashAlgo;
+use super::SignError;
 
+#[cfg(test)]
 pub(crate) fn message_digest(hash: HashAlgo) -> MessageDigest {
     match hash {
         HashAlgo::Sha1 => MessageDigest::sha1(),
         HashAlgo::Sha256 => MessageDigest::sha256(),
         HashAlgo::Sha512 => MessageDigest::sha512(),
+    }
+}
+
+/// The HMAC hash gpg-agent names for an (already truncated) digest of
+/// `len` bytes (`rfc6979_hash_algo_string` in gnupg's agent/pksign.c).
+pub(crate) fn md_for_len(len: usize) -> MessageDigest {
+    match len {
+        20 => MessageDigest::sha1(),
+        28 => MessageDigest::sha224(),
+        48 => MessageDigest::sha384(),
+        64 => MessageDigest::sha512(),
+        _ => MessageDigest::sha256(),
     }
 }
 
@@ -62,14 +76,13 @@ pub(crate) struct NonceGen {
 
 impl NonceGen {
     /// Seeds the generator (steps a–g). `x` is the private key as an
-    /// integer, `h1` the message digest as given, `hash` the request's hash.
+    /// integer, `h1` the message digest, `md` the HMAC hash.
     pub(crate) fn new(
         q: &BigNumRef,
         x: &BigNumRef,
         h1: &[u8],
-        hash: HashAlgo,
+        md: MessageDigest,
     ) -> Result<NonceGen, SignError> {
-        let md = message_digest(hash);
         let hlen = md.size();
         let qbits = q.num_bits() as usize;
         let rlen = qbits.div_ceil(8);
@@ -148,7 +161,7 @@ pub(crate) fn generate_k(
     h1: &[u8],
     hash: HashAlgo,
 ) -> Result<BigNum, SignError> {
-    NonceGen::new(q, x, h1, hash)?.next_k()
+    NonceGen::new(q, x, h1, message_digest(hash))?.next_k()
 }
 
 /// A fresh secure bignum context.
@@ -245,6 +258,7 @@ mod tests {
         assert_eq!((gr, gs), (bn(r), bn(s)), "DSA r,s for {h:?} {msg:?}");
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn check_ec(
         nid: Nid,
         n: Option<&str>,
@@ -436,7 +450,7 @@ mod tests {
         // Step h.3: a rejected candidate leads to a different, valid k.
         let q = bn(DSA2048_Q);
         let h = digest(HashAlgo::Sha256, "sample");
-        let mut g = NonceGen::new(&q, &bn(DSA2048_X), &h, HashAlgo::Sha256).unwrap();
+        let mut g = NonceGen::new(&q, &bn(DSA2048_X), &h, MessageDigest::sha256()).unwrap();
         let k1 = g.next_k().unwrap();
         let k2 = g.next_k().unwrap();
         assert_eq!(

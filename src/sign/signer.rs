@@ -19,7 +19,9 @@ use sequoia_openpgp as openpgp;
 use openpgp::crypto::mpi;
 use openpgp::types::Curve;
 
-use super::rfc6979::{bits2int, crypto_err, ctx, NonceGen};
+use openssl::hash::MessageDigest;
+
+use super::rfc6979::{bits2int, crypto_err, ctx, md_for_len, NonceGen};
 use super::{HashAlgo, PubkeyAlgo, SignError};
 
 pub(crate) enum Signer {
@@ -163,12 +165,19 @@ impl Signer {
                 write_mpi(&mut out, &sig);
             }
             Signer::Dsa(k) => {
-                let (r, s) = dsa_sign(k, hash, digest)?;
+                let qbits = k.q.num_bits() as usize;
+                if !qbits.is_multiple_of(8) {
+                    return Err(bad("DSA q is not a multiple of 8 bits"));
+                }
+                let (h1, md) = agent_dsa_input(hash, digest, qbits, qbits)?;
+                let (r, s) = dsa_sign(k, h1, md)?;
                 write_mpi(&mut out, &r.to_vec());
                 write_mpi(&mut out, &s.to_vec());
             }
             Signer::Ecdsa(k) => {
-                let (r, s) = ecdsa_sign(k, hash, digest)?;
+                let nbits = k.n.num_bits() as usize;
+                let (h1, md) = agent_dsa_input(hash, digest, nbits.min(512), nbits)?;
+                let (r, s) = ecdsa_sign(k, h1, md)?;
                 write_mpi(&mut out, &r.to_vec());
                 write_mpi(&mut out, &s.to_vec());
             }
@@ -288,12 +297,35 @@ fn dsa_s(
     Ok(if s.num_bits() == 0 { None } else { Some(s) })
 }
 
-fn dsa_sign(k: &DsaKey, hash: HashAlgo, digest: &[u8]) -> Result<(BigNum, BigNum), SignError> {
+/// What gpg-agent hands libgcrypt for a DSA/ECDSA signature
+/// (`do_encode_dsa` in gnupg's agent/pksign.c): the digest truncated to
+/// `trunc_bits / 8` bytes, with the RFC 6979 HMAC hash named after the
+/// truncated length. A digest shorter than that is refused, as gpg-agent
+/// refuses it. (ECDSA: `trunc_bits` is the curve size capped at 512.)
+pub(crate) fn agent_dsa_input(
+    hash: HashAlgo,
+    digest: &[u8],
+    trunc_bits: usize,
+    key_bits: usize,
+) -> Result<(&[u8], MessageDigest), SignError> {
     check_len(hash, digest)?;
+    let want = trunc_bits / 8;
+    if digest.len() < want {
+        return Err(SignError::HashTooShort {
+            algo: hash,
+            key_bits,
+        });
+    }
+    let h1 = &digest[..want];
+    Ok((h1, md_for_len(h1.len())))
+}
+
+/// Plain RFC 6979 DSA over `h1` with HMAC hash `md`.
+fn dsa_sign(k: &DsaKey, h1: &[u8], md: MessageDigest) -> Result<(BigNum, BigNum), SignError> {
     let e = crypto_err;
     let qbits = k.q.num_bits() as usize;
-    let z = bits2int(digest, qbits)?;
-    let mut gen = NonceGen::new(&k.q, &k.x, digest, hash)?;
+    let z = bits2int(h1, qbits)?;
+    let mut gen = NonceGen::new(&k.q, &k.x, h1, md)?;
     let mut c = ctx()?;
     loop {
         let nonce = gen.next_k()?;
@@ -319,12 +351,12 @@ fn dsa_sign(k: &DsaKey, hash: HashAlgo, digest: &[u8]) -> Result<(BigNum, BigNum
     }
 }
 
-fn ecdsa_sign(k: &EcdsaKey, hash: HashAlgo, digest: &[u8]) -> Result<(BigNum, BigNum), SignError> {
-    check_len(hash, digest)?;
+/// Plain RFC 6979 ECDSA over `h1` with HMAC hash `md`.
+fn ecdsa_sign(k: &EcdsaKey, h1: &[u8], md: MessageDigest) -> Result<(BigNum, BigNum), SignError> {
     let e = crypto_err;
     let nbits = k.n.num_bits() as usize;
-    let z = bits2int(digest, nbits)?;
-    let mut gen = NonceGen::new(&k.n, &k.d, digest, hash)?;
+    let z = bits2int(h1, nbits)?;
+    let mut gen = NonceGen::new(&k.n, &k.d, h1, md)?;
     let mut c = ctx()?;
     loop {
         let nonce = gen.next_k()?;
@@ -352,8 +384,12 @@ pub(crate) fn check_digest(hash: HashAlgo, digest: &[u8]) -> Result<(), SignErro
 
 #[cfg(test)]
 pub(crate) mod testing {
-    //! Raw DSA/ECDSA signing from test-vector parameters.
+    //! Raw (plain RFC 6979) DSA/ECDSA signing from test-vector parameters.
     use super::*;
+
+    fn md(hash: HashAlgo) -> MessageDigest {
+        super::super::rfc6979::message_digest(hash)
+    }
 
     pub(crate) fn dsa(
         p: &str,
@@ -369,7 +405,7 @@ pub(crate) mod testing {
             g: BigNum::from_hex_str(g).unwrap(),
             x: BigNum::from_hex_str(x).unwrap(),
         };
-        dsa_sign(&key, hash, digest).unwrap()
+        dsa_sign(&key, digest, md(hash)).unwrap()
     }
 
     pub(crate) fn ecdsa(nid: Nid, x: &str, hash: HashAlgo, digest: &[u8]) -> (BigNum, BigNum) {
@@ -382,7 +418,7 @@ pub(crate) mod testing {
             n,
             d: BigNum::from_hex_str(x).unwrap(),
         };
-        ecdsa_sign(&key, hash, digest).unwrap()
+        ecdsa_sign(&key, digest, md(hash)).unwrap()
     }
 }
 
