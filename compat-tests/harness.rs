@@ -20,7 +20,7 @@ pub fn fixtures_dir() -> PathBuf {
 }
 
 pub enum Scope {
-    InScope,
+    ThisIssue,
     /// Owned by a later issue: replayed and reported, not asserted.
     Later(u32),
     /// Cannot be replayed against this harness (tested elsewhere).
@@ -74,7 +74,7 @@ pub fn case_scope(case: &Value) -> Scope {
     {
         return Scope::Later(4);
     }
-    Scope::InScope
+    Scope::ThisIssue
 }
 
 pub struct Harness {

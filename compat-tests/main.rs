@@ -36,12 +36,12 @@ async fn replay_fixtures() {
             _ => h.replay(case, determinism).await,
         };
         match (&scope, outcome) {
-            (Scope::InScope, Ok(())) => {
+            (Scope::ThisIssue, Ok(())) => {
                 ran += 1;
                 matched += 1;
                 report.push(format!("  ok    {name} ({determinism})"));
             }
-            (Scope::InScope, Err(e)) => {
+            (Scope::ThisIssue, Err(e)) => {
                 ran += 1;
                 report.push(format!("  FAIL  {name}: {e}"));
                 failures.push(format!("{name}: {e}"));
