@@ -20,7 +20,7 @@ use crate::server::{AccessPolicy, EdgeConfig};
 
 /// The obs-signd compatible signing server.
 #[derive(Debug, Parser)]
-#[command(name = "signatrustd", version, about, long_about = None)]
+#[command(name = "signatrustd", version)]
 pub struct DaemonArgs {
     #[command(flatten)]
     pub global: GlobalArgs,

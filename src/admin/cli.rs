@@ -18,7 +18,7 @@ pub struct GlobalArgs {
 
 /// Manage the keys of a Signatrust signing server.
 #[derive(Debug, Parser)]
-#[command(name = "signatrust-admin", version, about, long_about = None)]
+#[command(name = "signatrust-admin", version)]
 pub struct AdminCli {
     #[command(flatten)]
     pub global: GlobalArgs,
