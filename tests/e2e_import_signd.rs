@@ -7,6 +7,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use common::*;
 use sequoia_openpgp as openpgp;
@@ -245,6 +246,82 @@ fn import_signd_wrong_passphrase_fails_but_imports_the_rest() {
         "{stdout}"
     );
     drop(signd.gnupg);
+}
+
+/// Perl signd tests `-e "$phrases/$user"`, which follows symlinks; so must
+/// the migration. Also: without `gnupghome:`, `--gnupghome` names the home.
+#[test]
+fn import_signd_follows_symlinks_and_takes_gnupghome_flag() {
+    let signd = Signd::new("xxx");
+    let root = signd.dir.path();
+    // Move the phrases and an alias elsewhere and link them back.
+    let elsewhere = root.join("managed");
+    std::fs::create_dir(&elsewhere).unwrap();
+    for (dir, name) in [("phrases", SEC), ("aliases", "myalias")] {
+        let from = root.join(dir).join(name);
+        let to = elsewhere.join(name);
+        std::fs::rename(&from, &to).unwrap();
+        std::os::unix::fs::symlink(&to, &from).unwrap();
+    }
+    // The same sign.conf without gnupghome:.
+    let conf = std::fs::read_to_string(signd.sign_conf()).unwrap();
+    let conf: String = conf
+        .lines()
+        .filter(|l| !l.starts_with("gnupghome:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let conf_file = root.join("sign-nohome.conf");
+    std::fs::write(&conf_file, conf).unwrap();
+
+    let store = short_tempdir();
+    let data = store.path().join("store");
+    let out = Command::new(ADMIN)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["import-signd", "--sign-conf"])
+        .arg(&conf_file)
+        .arg("--gnupghome")
+        .arg(signd.gnupg.path())
+        .env_remove("GNUPGHOME")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("key {SEC}: imported {SEC_FPR}")),
+        "the symlinked phrases file was not followed:\n{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("alias myalias -> {PLAIN}")),
+        "the symlinked alias was not followed:\n{stdout}"
+    );
+    assert_eq!(key_list(&data).len(), 2);
+}
+
+/// A phrases file for a user the gpg home has no key for, and a dangling
+/// link in phrases/: both fail, naming the user; the rest is imported.
+#[test]
+fn import_signd_reports_users_it_cannot_import() {
+    let signd = Signd::new("xxx");
+    let phrases = signd.dir.path().join("phrases");
+    std::fs::write(phrases.join("nokey@localobs"), "").unwrap();
+    std::os::unix::fs::symlink(phrases.join("gone"), phrases.join("dangling@localobs")).unwrap();
+    let store = short_tempdir();
+    let data = store.path().join("store");
+    let out = signd.import(&data);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    for user in ["nokey@localobs", "dangling@localobs"] {
+        assert!(
+            stderr.contains(&format!("key {user}:")),
+            "no failure reported for {user}:\n{stderr}"
+        );
+    }
+    assert_eq!(
+        key_list(&data).len(),
+        2,
+        "the good keys were still imported"
+    );
 }
 
 #[test]
