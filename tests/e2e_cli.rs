@@ -302,3 +302,41 @@ fn check_config_warns_with_file_and_line() {
     let out = check_config(&data, &["--sign-conf", bad.to_str().unwrap()]);
     assert_fails_naming(&out, &[&format!("{}:2", bad.display())], "bad allow entry");
 }
+
+/// `key import` takes binary keys as gpg exports them, refuses gpg stubs
+/// (`--export-secret-subkeys`) and names the server could never serve.
+#[test]
+fn key_import_binary_stub_and_bad_names() {
+    let home = GpgHome::new();
+    home.gpg_ok(&[
+        "--import",
+        fixture("obs-sign-t-fixtures/secret-key.asc")
+            .to_str()
+            .unwrap(),
+    ]);
+    let binary = home.path().join("secret.gpg");
+    std::fs::write(&binary, home.gpg_ok(&["--export-secret-keys"]).stdout).unwrap();
+    let stub = home.path().join("stub.gpg");
+    std::fs::write(&stub, home.gpg_ok(&["--export-secret-subkeys"]).stdout).unwrap();
+
+    let store = short_tempdir();
+    let data = store.path().join("store");
+    let out = admin_ok(&data, &["key", "import", "bin", binary.to_str().unwrap()]);
+    assert!(
+        out.contains("2AA0E9F70F186184377807B57581F22BE40A9A2F"),
+        "{out}"
+    );
+    assert_fails_naming(
+        &admin(&data, &["key", "import", "stub", stub.to_str().unwrap()]),
+        &[stub.to_str().unwrap(), "stub"],
+        "import of a gpg stub",
+    );
+    for bad in ["a/b", ".hidden", ""] {
+        assert_fails_naming(
+            &admin(&data, &["key", "import", bad, binary.to_str().unwrap()]),
+            &[&format!("{bad:?}")],
+            &format!("import under the name {bad:?}"),
+        );
+    }
+    assert_eq!(list_names(&data), ["bin"]);
+}
