@@ -238,7 +238,10 @@ fn first_line(path: &Path) -> anyhow::Result<String> {
     Ok(s.lines().next().unwrap_or("").trim_end().to_string())
 }
 
-/// Regular files of `dir` as (name, path), sorted, hidden files skipped.
+/// Files of `dir` as (name, path), sorted, hidden files and directories
+/// skipped. Symlinks are followed, as signd's `-e` test follows them; a
+/// dangling one is kept so that reading it fails and is reported rather than
+/// skipped silently.
 fn dir_entries(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)
@@ -246,8 +249,12 @@ fn dir_entries(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || !entry.file_type()?.is_file() {
+        if name.starts_with('.') {
             continue;
+        }
+        match std::fs::metadata(entry.path()) {
+            Ok(meta) if !meta.is_file() => continue,
+            _ => {}
         }
         out.push((name, entry.path()));
     }

@@ -1,0 +1,342 @@
+//! The admin CLI and `signatrustd --check-config` as an operator uses them:
+//! real binaries, exit codes and messages.
+
+#[path = "e2e_common.rs"]
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+const UID: &str = "A <a@example.org>";
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts a non-zero exit whose stderr mentions every `names`.
+fn assert_fails_naming(out: &Output, names: &[&str], what: &str) {
+    let err = stderr(out);
+    assert!(
+        !out.status.success(),
+        "{what}: exited 0\nstdout: {}\nstderr: {err}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for n in names {
+        assert!(
+            err.contains(n),
+            "{what}: message does not name {n:?}: {err}"
+        );
+    }
+}
+
+fn list_names(data: &Path) -> Vec<String> {
+    admin_ok(data, &["key", "list"])
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn generate_export_import_list_delete() {
+    let store = short_tempdir();
+    let data = store.path().join("store");
+    let out = admin_ok(
+        &data,
+        &["key", "generate", "gen1", "--type", "ed25519", "--uid", UID],
+    );
+    let fpr = out
+        .split_whitespace()
+        .find(|w| w.len() == 40 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(|| panic!("no fingerprint in {out:?}"))
+        .to_uppercase();
+
+    let list = admin_ok(&data, &["key", "list"]);
+    let row: Vec<&str> = list
+        .lines()
+        .find(|l| l.starts_with("gen1\t"))
+        .unwrap_or_else(|| panic!("gen1 not listed: {list}"))
+        .split('\t')
+        .collect();
+    assert_eq!(row[2].to_uppercase(), fpr, "listed fingerprint");
+    assert_eq!(row[3], UID, "listed user ID");
+
+    // A second key under the same name is refused.
+    let dup = admin(
+        &data,
+        &["key", "generate", "gen1", "--type", "ed25519", "--uid", UID],
+    );
+    assert_fails_naming(&dup, &["gen1"], "generate over an existing name");
+
+    // The exported public key imports into gpg with the same fingerprint.
+    let export = admin_ok(&data, &["key", "export", "gen1"]);
+    assert!(export.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----\n"));
+    let home = GpgHome::new();
+    let asc = home.path().join("gen1.asc");
+    std::fs::write(&asc, &export).unwrap();
+    home.gpg_ok(&["--import", asc.to_str().unwrap()]);
+    let colons = home.gpg_ok(&["--with-colons", "--list-keys"]);
+    let colons = String::from_utf8(colons.stdout).unwrap();
+    assert!(
+        colons.contains(&format!("fpr:::::::::{fpr}:")),
+        "gpg sees another fingerprint:\n{colons}"
+    );
+    assert!(colons.contains(UID), "gpg lacks the user ID:\n{colons}");
+    assert!(
+        colons
+            .lines()
+            .any(|l| l.starts_with("pub:") && l.contains(":ed25519:")),
+        "not an ed25519 key:\n{colons}"
+    );
+
+    // The quickstart: the server signs with the generated key, gpg holding
+    // only the exported public key accepts the signature.
+    let daemon = Daemon::start(&data, "");
+    let data_bytes = b"quickstart\n";
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32;
+    let mut ctx = openssl::hash::Hasher::new(openssl::hash::MessageDigest::sha256()).unwrap();
+    ctx.update(data_bytes).unwrap();
+    ctx.update(&[0]).unwrap();
+    ctx.update(&time.to_be_bytes()).unwrap();
+    let d = ctx.finish().unwrap();
+    let arg = format!("SHA256:{}@00{time:08x}", hex::encode(d));
+    let r = parse_reply(&daemon.exchange(&old_request("gen1", &arg)));
+    assert_eq!(r.status, 0, "sign with gen1: {r:?}");
+    home.assert_verifies(&r.out, data_bytes, "signature by the generated key");
+    drop(daemon);
+
+    // Delete: gone from the list, export and a second delete fail.
+    let out = admin_ok(&data, &["key", "delete", "gen1"]);
+    assert!(out.contains("gen1"), "{out}");
+    assert!(
+        !list_names(&data).contains(&"gen1".to_string()),
+        "gen1 still listed"
+    );
+    assert_fails_naming(
+        &admin(&data, &["key", "export", "gen1"]),
+        &["gen1"],
+        "export after delete",
+    );
+    assert_fails_naming(
+        &admin(&data, &["key", "delete", "gen1"]),
+        &["gen1"],
+        "second delete",
+    );
+}
+
+#[test]
+fn generate_rsa4096_is_listed_as_rsa() {
+    let store = short_tempdir();
+    let data = store.path().join("store");
+    admin_ok(
+        &data,
+        &["key", "generate", "big", "--type", "rsa4096", "--uid", UID],
+    );
+    let list = admin_ok(&data, &["key", "list"]);
+    assert!(list.starts_with("big\trsa\t"), "{list}");
+    let export = admin_ok(&data, &["key", "export", "big"]);
+    let home = GpgHome::new();
+    let asc = home.path().join("big.asc");
+    std::fs::write(&asc, export).unwrap();
+    home.gpg_ok(&["--import", asc.to_str().unwrap()]);
+    let colons = String::from_utf8(home.gpg_ok(&["--with-colons", "--list-keys"]).stdout).unwrap();
+    assert!(
+        colons
+            .lines()
+            .any(|l| l.starts_with("pub:") && l.split(':').nth(2) == Some("4096")),
+        "not a 4096-bit key:\n{colons}"
+    );
+}
+
+#[test]
+fn admin_errors_name_the_file_or_key() {
+    let store = short_tempdir();
+    let data = store.path().join("store");
+    let missing = store.path().join("no-such-key.asc");
+    assert_fails_naming(
+        &admin(&data, &["key", "import", "k", missing.to_str().unwrap()]),
+        &[missing.to_str().unwrap()],
+        "import of a missing file",
+    );
+
+    let protected = fixture("obs-sign-t-fixtures/secret-key-passphrase.asc");
+    let protected = protected.to_str().unwrap();
+    let wrong = store.path().join("wrong-phrase");
+    std::fs::write(&wrong, "not-xxx\n").unwrap();
+    let out = admin(
+        &data,
+        &[
+            "key",
+            "import",
+            "k",
+            protected,
+            "--passphrase-file",
+            wrong.to_str().unwrap(),
+        ],
+    );
+    assert_fails_naming(&out, &[protected, "passphrase"], "wrong passphrase");
+    assert_fails_naming(
+        &admin(&data, &["key", "import", "k", protected]),
+        &[protected, "passphrase"],
+        "protected key without a passphrase",
+    );
+    let missing_phrase = store.path().join("no-such-phrase");
+    assert_fails_naming(
+        &admin(
+            &data,
+            &[
+                "key",
+                "import",
+                "k",
+                protected,
+                "--passphrase-file",
+                missing_phrase.to_str().unwrap(),
+            ],
+        ),
+        &[missing_phrase.to_str().unwrap()],
+        "missing passphrase file",
+    );
+    let public = fixture("obs-sign-t-fixtures/public-key.asc");
+    assert_fails_naming(
+        &admin(&data, &["key", "import", "k", public.to_str().unwrap()]),
+        &[public.to_str().unwrap()],
+        "import of a public key",
+    );
+    assert_fails_naming(
+        &admin(&data, &["key", "export", "nosuch@example.org"]),
+        &["nosuch@example.org"],
+        "export of an unknown key",
+    );
+    // None of the failures left a key behind.
+    assert!(list_names(&data).is_empty(), "failed imports stored a key");
+
+    // The right phrase works, and is read from the first line only.
+    let right = store.path().join("right-phrase");
+    std::fs::write(&right, "xxx\nsecond line is ignored\n").unwrap();
+    let out = admin_ok(
+        &data,
+        &[
+            "key",
+            "import",
+            "k",
+            protected,
+            "--passphrase-file",
+            right.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.contains("77B63C38695D44BD06E3381B0F6ACA96A976B270"),
+        "{out}"
+    );
+    // Importing again under the same name is refused, naming the key.
+    assert_fails_naming(
+        &admin(
+            &data,
+            &[
+                "key",
+                "import",
+                "k",
+                protected,
+                "--passphrase-file",
+                right.to_str().unwrap(),
+            ],
+        ),
+        &["k"],
+        "import over an existing name",
+    );
+}
+
+fn check_config(data: &Path, args: &[&str]) -> Output {
+    Command::new(DAEMON)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--check-config")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run signatrustd")
+}
+
+#[test]
+fn check_config_warns_with_file_and_line() {
+    let dir = short_tempdir();
+    let data = dir.path().join("store");
+    let conf = dir.path().join("sign.conf");
+    std::fs::write(
+        &conf,
+        "# obs-signd config\nport: 5167\nallow: 127.0.0.1\nuse-agent: true\n\
+         frobnicate: yes\nuser: defaultkey@localobs\n",
+    )
+    .unwrap();
+    let out = check_config(&data, &["--sign-conf", conf.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "unknown directives only warn: {err}");
+    let want = format!("{}:5", conf.display());
+    let line = err
+        .lines()
+        .find(|l| l.contains("frobnicate"))
+        .unwrap_or_else(|| panic!("no warning about frobnicate: {err}"));
+    assert!(line.contains(&want), "warning lacks {want}: {line}");
+    assert!(line.contains("warning"), "{line}");
+    // gpg plumbing (use-agent) is accepted without a warning.
+    assert!(!err.contains("use-agent"), "use-agent warned: {err}");
+
+    // A clean file: no warnings at all.
+    let clean = dir.path().join("clean.conf");
+    std::fs::write(&clean, "port: 5167\nallow: 127.0.0.1\n").unwrap();
+    let out = check_config(&data, &["--sign-conf", clean.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("warning"),
+        "clean config warned: {}",
+        stderr(&out)
+    );
+
+    // A real error (bad allow entry) fails, also with file:line.
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(&bad, "port: 5167\nallow: 999.1.1.1\n").unwrap();
+    let out = check_config(&data, &["--sign-conf", bad.to_str().unwrap()]);
+    assert_fails_naming(&out, &[&format!("{}:2", bad.display())], "bad allow entry");
+}
+
+/// `key import` takes binary keys as gpg exports them, refuses gpg stubs
+/// (`--export-secret-subkeys`) and names the server could never serve.
+#[test]
+fn key_import_binary_stub_and_bad_names() {
+    let home = GpgHome::new();
+    home.gpg_ok(&[
+        "--import",
+        fixture("obs-sign-t-fixtures/secret-key.asc")
+            .to_str()
+            .unwrap(),
+    ]);
+    let binary = home.path().join("secret.gpg");
+    std::fs::write(&binary, home.gpg_ok(&["--export-secret-keys"]).stdout).unwrap();
+    let stub = home.path().join("stub.gpg");
+    std::fs::write(&stub, home.gpg_ok(&["--export-secret-subkeys"]).stdout).unwrap();
+
+    let store = short_tempdir();
+    let data = store.path().join("store");
+    let out = admin_ok(&data, &["key", "import", "bin", binary.to_str().unwrap()]);
+    assert!(
+        out.contains("2AA0E9F70F186184377807B57581F22BE40A9A2F"),
+        "{out}"
+    );
+    assert_fails_naming(
+        &admin(&data, &["key", "import", "stub", stub.to_str().unwrap()]),
+        &[stub.to_str().unwrap(), "stub"],
+        "import of a gpg stub",
+    );
+    for bad in ["a/b", ".hidden", ""] {
+        assert_fails_naming(
+            &admin(&data, &["key", "import", bad, binary.to_str().unwrap()]),
+            &[&format!("{bad:?}")],
+            &format!("import under the name {bad:?}"),
+        );
+    }
+    assert_eq!(list_names(&data), ["bin"]);
+}
