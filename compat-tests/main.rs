@@ -58,7 +58,7 @@ async fn replay_fixtures() {
     }
     println!("{}", report.join("\n"));
     println!("compat: {ran} in-scope cases ran, {matched} matched");
-    assert!(ran >= 60, "too few in-scope cases ran: {ran}");
+    assert!(ran >= 95, "too few in-scope cases ran: {ran}");
     assert!(
         failures.is_empty(),
         "{} case(s) did not match:\n{}",
