@@ -9,6 +9,7 @@ mod armor;
 pub mod blob;
 mod elgamal;
 mod key;
+pub mod keygen;
 mod packet;
 mod rfc6979;
 mod signer;
