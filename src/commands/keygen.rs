@@ -1,38 +1,94 @@
 //! `keygen(type, expiredays, realname, email)`: a new project key, returned
 //! as an armored public key and an encrypted private-key blob (spec §4.5).
-use super::{CmdError, Ctx, UserField};
+use super::{internal, CmdError, Ctx, UserField};
+use crate::secret::SecretBytes;
+use crate::sign::armor_public_key;
+use crate::sign::blob::{self, BlobError};
+use crate::sign::keygen::{generate_project_key, ProjectKeyType};
 
-/// The key types signd accepts, by their wire names.
-pub(super) const TYPES: &[&str] = &[
-    "rsa@1024",
-    "rsa@2048",
-    "rsa@4096",
-    "dsa@1024",
-    "dsa@2048",
-    "dsa@4096",
-    "ed25519",
-    "eddsa@ed25519",
-    "nistp256",
-    "ecdsa@nistp256",
-    "nistp384",
-    "ecdsa@nistp384",
-];
+/// Where the blob goes (spec §4.5 "Encryption target").
+enum Target {
+    /// A signd encryption key: symmetric "01" blob with xdata.
+    Symmetric { id: String, line: SecretBytes },
+    /// A signd key: gpg message to its encryption subkey.
+    Gpg { name: String, public: Vec<u8> },
+}
 
 pub(super) async fn run(
-    _ctx: &Ctx,
-    _field: &UserField,
+    ctx: &Ctx,
+    field: &UserField,
     args: &[String],
 ) -> Result<Vec<Vec<u8>>, CmdError> {
     if args.len() != 4 {
         return Err(CmdError::KeygenArgs);
     }
-    if !TYPES.contains(&args[0].as_str()) {
-        return Err(CmdError::BadType(args[0].clone()));
-    }
+    let kind = ProjectKeyType::parse(&args[0]).ok_or_else(|| CmdError::BadType(args[0].clone()))?;
     let expire = &args[1];
     if expire.is_empty() || expire.len() > 10 || !expire.bytes().all(|b| b.is_ascii_digit()) {
         return Err(CmdError::BadExpireFormat);
     }
-    // Generation and blob encryption are tracked in issue 4.
-    Err(CmdError::NotSupported("keygen"))
+    let days: u64 = expire.parse().map_err(|_| CmdError::BadExpireFormat)?;
+    let user = &field.user;
+    let certifier = ctx
+        .keys
+        .secret(user)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| CmdError::UnknownKey(user.clone()))?;
+    let target = target(ctx, user).await?;
+    let (realname, email) = (args[2].clone(), args[3].clone());
+
+    // Generation (seconds for RSA-4096 / DSA-4096) runs on the crypto pool
+    // so the server keeps answering.
+    let (armored, blob) = ctx
+        .exec
+        .run(move || -> Result<(String, String), CmdError> {
+            let pk =
+                generate_project_key(kind, days, &realname, &email, &certifier).map_err(|e| {
+                    tracing::error!(error = %e, "keygen failed");
+                    CmdError::Internal(e.to_string())
+                })?;
+            let blob = match &target {
+                Target::Symmetric { id, line } => {
+                    blob::encrypt_symmetric(pk.secret_packet.expose(), id, line, &pk.xdata)?
+                }
+                Target::Gpg { name, public } => {
+                    match blob::encrypt_gpg(pk.secret_packet.expose(), public) {
+                        Err(BlobError::NoEncryptionKey) => {
+                            return Err(CmdError::NoEncryptionTarget(name.clone()))
+                        }
+                        r => r?,
+                    }
+                }
+            };
+            Ok((armor_public_key(&pk.public), hex::encode(blob)))
+        })
+        .await
+        .map_err(|e| CmdError::Internal(e.to_string()))??;
+    Ok(vec![armored.into_bytes(), blob.into_bytes()])
+}
+
+/// `:enc:<user>`, else `:enc`, else `<user>`; a 16-uppercase-hex target with
+/// a stored encryption key means the "01" format.
+async fn target(ctx: &Ctx, user: &str) -> Result<Target, CmdError> {
+    let mut name = user.to_string();
+    for alias in [format!(":enc:{user}"), ":enc".to_string()] {
+        if let Some(t) = ctx.keys.alias(&alias).await.map_err(internal)? {
+            name = t;
+            break;
+        }
+    }
+    let is_keyid = name.len() == 16
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b));
+    if is_keyid {
+        if let Some(line) = ctx.keys.encryption_key(&name).await.map_err(internal)? {
+            return Ok(Target::Symmetric { id: name, line });
+        }
+    }
+    match ctx.keys.public_key(&name).await.map_err(internal)? {
+        Some(public) => Ok(Target::Gpg { name, public }),
+        None => Err(CmdError::NoEncryptionTarget(name)),
+    }
 }

@@ -1,23 +1,121 @@
 //! `privsign(blob, hash1, ...)`: sign with a project key carried in the
 //! request as an encrypted blob (spec §4.4, §8).
+use std::sync::Arc;
+
 use super::sign::{check_lengths, parse_hashes};
-use super::{hash_algo, CmdError, Ctx, UserField};
+use super::{hash_algo, internal, CmdError, Ctx, UserField};
+use crate::secret::SecretBytes;
+use crate::sign::blob::{self, BlobError, BlobFormat};
+use crate::sign::{signature_packet, SigningKey};
 
 pub(super) async fn run(
-    _ctx: &Ctx,
+    ctx: &Ctx,
     field: &UserField,
     args: &[String],
 ) -> Result<Vec<Vec<u8>>, CmdError> {
     if args.len() < 2 {
         return Err(CmdError::PrivsignArgs);
     }
-    let _blob = decode_blob(&args[0])?;
+    let blob = Arc::new(decode_blob(&args[0])?);
+    // signd decrypts before it looks at the hashes (raw-privsign-short-symblob).
+    let key = project_key(ctx, &field.user, blob).await?;
     let hashes = parse_hashes(&args[1..])?;
     let algo = hash_algo(field)?;
     check_lengths(algo, &hashes)?;
-    // Blob decryption (gpg and "01" formats) is tracked in issue 4.
-    Err(CmdError::NotSupported("privsign"))
+    ctx.exec
+        .run(move || {
+            hashes
+                .iter()
+                .map(|h| signature_packet(&key, algo, &h.digest, h.class, h.time))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| CmdError::Internal(e.to_string()))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "privsign: signing failed");
+            CmdError::Internal(e.to_string())
+        })
 }
+
+/// The project key in `blob`: from the blob cache, or decrypted (on the
+/// crypto pool) and then cached.
+async fn project_key(
+    ctx: &Ctx,
+    user: &str,
+    blob: Arc<Vec<u8>>,
+) -> Result<Arc<SigningKey>, CmdError> {
+    if let Some(key) = ctx.keys.blob_keys().get(&blob) {
+        return Ok(key);
+    }
+    let plain = Arc::new(decrypt_blob(ctx, user, blob.clone()).await?);
+    let key = on_pool(ctx, move || blob::signing_key(&plain)).await?;
+    let key = Arc::new(key);
+    ctx.keys.blob_keys().insert(&blob, key.clone());
+    Ok(key)
+}
+
+/// Runs blob crypto on the crypto pool.
+async fn on_pool<T, F>(ctx: &Ctx, f: F) -> Result<T, CmdError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, BlobError> + Send + 'static,
+{
+    Ok(ctx
+        .exec
+        .run(f)
+        .await
+        .map_err(|e| CmdError::Internal(e.to_string()))??)
+}
+
+/// Decrypts a blob of either format (spec §8). Symmetric blobs use the
+/// stored encryption key the blob names; gpg blobs are tried with the
+/// request user's signd key first, then with every other signd key (the
+/// blob names its recipient, and any signd key that matches may decrypt
+/// it: case `privsign-wrong-user-for-blob`).
+pub(super) async fn decrypt_blob(
+    ctx: &Ctx,
+    user: &str,
+    blob: Arc<Vec<u8>>,
+) -> Result<SecretBytes, CmdError> {
+    match blob::format(&blob)? {
+        BlobFormat::Symmetric { key_id } => {
+            let line = ctx
+                .keys
+                .encryption_key(&key_id)
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| CmdError::UnknownEncryptionKey(key_id.clone()))?;
+            on_pool(ctx, move || blob::decrypt_symmetric(&blob, &key_id, &line)).await
+        }
+        BlobFormat::Gpg => {
+            let own: Vec<SecretBytes> = ctx
+                .keys
+                .secret(user)
+                .await
+                .map_err(internal)?
+                .into_iter()
+                .collect();
+            let b = blob.clone();
+            match on_pool(ctx, move || blob::decrypt_gpg(&b, &own)).await {
+                Err(CmdError::GpgDecrypt(t)) if t == NO_SECRET_KEY => {}
+                other => return other,
+            }
+            let mut others = Vec::new();
+            for info in ctx.keys.list().await.map_err(internal)? {
+                if info.name == user {
+                    continue;
+                }
+                if let Some(tsk) = ctx.keys.secret(&info.name).await.map_err(internal)? {
+                    others.push(tsk);
+                }
+            }
+            on_pool(ctx, move || blob::decrypt_gpg(&blob, &others)).await
+        }
+    }
+}
+
+/// The wire text of [`BlobError::NoSecretKey`].
+const NO_SECRET_KEY: &str = "decryption failed: No secret key";
 
 /// The blob must be non-empty, even-length hex.
 pub(super) fn decode_blob(hex_blob: &str) -> Result<Vec<u8>, CmdError> {

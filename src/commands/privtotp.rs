@@ -1,21 +1,31 @@
 //! `privtotp(blob, timehex)`: RFC 6238 codes from an encrypted otpauth URI
 //! (spec §4.6).
-use super::privsign::decode_blob;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::privsign::{decode_blob, decrypt_blob};
 use super::{CmdError, Ctx, UserField};
+use crate::sign::totp;
 
 pub(super) async fn run(
-    _ctx: &Ctx,
-    _field: &UserField,
+    ctx: &Ctx,
+    field: &UserField,
     args: &[String],
 ) -> Result<Vec<Vec<u8>>, CmdError> {
     if args.len() != 2 {
         return Err(CmdError::PrivtotpArgs);
     }
-    let _blob = decode_blob(&args[0])?;
+    let blob = decode_blob(&args[0])?;
     let t = &args[1];
     if t.len() != 8 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(CmdError::BadTimeArgument);
     }
-    // Blob decryption and the TOTP computation are tracked in issue 4.
-    Err(CmdError::NotSupported("privtotp"))
+    let t = u32::from_str_radix(t, 16).map_err(|_| CmdError::BadTimeArgument)?;
+    // The literal data of the blob is the otpauth URI itself.
+    let uri = decrypt_blob(ctx, &field.user, Arc::new(blob)).await?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let code = totp::code(uri.expose(), u64::from(t), now)?;
+    Ok(vec![code.into_bytes()])
 }

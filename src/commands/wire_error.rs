@@ -78,6 +78,97 @@ pub enum CmdError {
     UnknownCommand(String),
     #[error("unknown key: {0}")]
     UnknownKey(String),
+    // Private-key blobs (spec §4.4, §8).
+    #[error("bad encoded data")]
+    BadEncodedData,
+    #[error("truncated encoded data")]
+    TruncatedEncodedData,
+    #[error("unknown encryption key {0}")]
+    UnknownEncryptionKey(String),
+    #[error("malformed encryption key {0}")]
+    MalformedEncryptionKey(String),
+    #[error("bad encryption key {0}")]
+    BadEncryptionKey(String),
+    #[error("not a secret key packet")]
+    NotASecretKeyPacket,
+    #[error("unknown public key version {0}")]
+    UnknownPublicKeyVersion(u8),
+    #[error("unsupported public key algorithm {0}")]
+    UnsupportedPublicKeyAlgorithm(u8),
+    /// signd relays gpg's own decryption error; the fixtures only check
+    /// the status, so we send gpg-style texts.
+    #[error("gpg: {0}")]
+    GpgDecrypt(&'static str),
+    /// signd's texts for a malformed first packet of the plaintext.
+    #[error("{0}")]
+    BlobPacket(&'static str),
+    /// The project key in the blob is unusable (protected, inconsistent,
+    /// unsupported curve); the text names no key material.
+    #[error("bad project key: {0}")]
+    BlobKey(String),
+    // privtotp (spec §4.6).
+    #[error("bad totp uri")]
+    BadTotpUri,
+    #[error("missing totp parameter '{0}'")]
+    MissingTotpParameter(&'static str),
+    #[error("bad totp digits")]
+    BadTotpDigits,
+    #[error("bad totp period")]
+    BadTotpPeriod,
+    #[error("unsupported hmac algorithm")]
+    UnsupportedHmacAlgorithm,
+    #[error("time out of range")]
+    TimeOutOfRange,
+    /// keygen could not encrypt to the target: no such key, or it has no
+    /// encryption subkey (gpg: "skipped: No public key").
+    #[error("gpg: {0}: skipped: No public key")]
+    NoEncryptionTarget(String),
+}
+
+impl From<crate::sign::blob::BlobError> for CmdError {
+    fn from(e: crate::sign::blob::BlobError) -> Self {
+        use crate::sign::blob::BlobError as B;
+        match e {
+            B::BadEncodedData => CmdError::BadEncodedData,
+            B::TruncatedEncodedData => CmdError::TruncatedEncodedData,
+            B::UnknownEncryptionKey(id) => CmdError::UnknownEncryptionKey(id),
+            B::MalformedEncryptionKey(id) => CmdError::MalformedEncryptionKey(id),
+            B::BadEncryptionKey(id) => CmdError::BadEncryptionKey(id),
+            B::NoSecretKey => CmdError::GpgDecrypt("decryption failed: No secret key"),
+            B::DecryptionFailed => CmdError::GpgDecrypt("decryption failed: Bad session key"),
+            B::BadMessage(detail) => {
+                tracing::debug!(%detail, "blob is not a valid OpenPGP message");
+                CmdError::GpgDecrypt("decrypt_message failed: Invalid packet")
+            }
+            B::TooLarge => CmdError::GpgDecrypt("error writing to '-': File too large"),
+            B::NotAPgpPacket => CmdError::BlobPacket("not a pgp packet"),
+            B::UnsupportedPacketLength => CmdError::BlobPacket("unsupported pgp packet length"),
+            B::TruncatedPacket => CmdError::BlobPacket("truncated pgp packet"),
+            B::NotASecretKeyPacket => CmdError::NotASecretKeyPacket,
+            B::UnknownPublicKeyVersion(v) => CmdError::UnknownPublicKeyVersion(v),
+            B::UnsupportedPublicKeyAlgorithm(a) => CmdError::UnsupportedPublicKeyAlgorithm(a),
+            B::Key(e) => CmdError::BlobKey(e.to_string()),
+            other => {
+                tracing::error!(error = %other, "blob encryption failed");
+                CmdError::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl From<crate::sign::totp::TotpError> for CmdError {
+    fn from(e: crate::sign::totp::TotpError) -> Self {
+        use crate::sign::totp::TotpError as T;
+        match e {
+            T::BadUri => CmdError::BadTotpUri,
+            T::MissingParameter(p) => CmdError::MissingTotpParameter(p),
+            T::BadDigits => CmdError::BadTotpDigits,
+            T::BadPeriod => CmdError::BadTotpPeriod,
+            T::UnsupportedAlgorithm => CmdError::UnsupportedHmacAlgorithm,
+            T::TimeOutOfRange => CmdError::TimeOutOfRange,
+            other => CmdError::Internal(other.to_string()),
+        }
+    }
 }
 
 impl CmdError {
@@ -106,6 +197,41 @@ mod tests {
                 CmdError::IllegalHost("127.0.0.2".into()),
                 "illegal host 127.0.0.2",
             ),
+            (CmdError::BadEncodedData, "bad encoded data"),
+            (CmdError::TruncatedEncodedData, "truncated encoded data"),
+            (
+                CmdError::UnknownEncryptionKey("A5E1A4F82E43F0E7".into()),
+                "unknown encryption key A5E1A4F82E43F0E7",
+            ),
+            (
+                CmdError::MalformedEncryptionKey("X".into()),
+                "malformed encryption key X",
+            ),
+            (
+                CmdError::BadEncryptionKey("X".into()),
+                "bad encryption key X",
+            ),
+            (CmdError::NotASecretKeyPacket, "not a secret key packet"),
+            (
+                CmdError::UnknownPublicKeyVersion(5),
+                "unknown public key version 5",
+            ),
+            (
+                CmdError::UnsupportedPublicKeyAlgorithm(16),
+                "unsupported public key algorithm 16",
+            ),
+            (CmdError::BadTotpUri, "bad totp uri"),
+            (
+                CmdError::MissingTotpParameter("secret"),
+                "missing totp parameter 'secret'",
+            ),
+            (CmdError::BadTotpDigits, "bad totp digits"),
+            (CmdError::BadTotpPeriod, "bad totp period"),
+            (
+                CmdError::UnsupportedHmacAlgorithm,
+                "unsupported hmac algorithm",
+            ),
+            (CmdError::TimeOutOfRange, "time out of range"),
         ];
         for (e, want) in cases {
             assert_eq!(e.wire_text(), want);

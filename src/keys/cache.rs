@@ -147,7 +147,6 @@ impl<V: Clone> TtlCache<V> {
     }
 
     /// Inserts a value just loaded.
-    #[cfg(test)]
     pub(crate) fn insert(&self, key: &str, value: V) {
         let g = self.generation();
         self.insert_if_current(key, value, g, Instant::now());
@@ -168,7 +167,6 @@ impl<V: Clone> TtlCache<V> {
         inner.map.clear();
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         lock(&self.inner).map.len()
     }

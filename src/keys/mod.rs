@@ -18,11 +18,13 @@
 //! invalidate at once. Alias lookups, including "no such alias", are cached
 //! the same way.
 
+mod blob_cache;
 mod cache;
 mod db;
 mod envelope;
 mod kms;
 
+pub use blob_cache::BlobKeyCache;
 pub use cache::CacheConfig;
 pub use kms::{FileKek, Kek, KmsError};
 
@@ -180,6 +182,8 @@ pub struct KeyStore {
     loaded: TtlCache<Arc<LoadedKey>>,
     /// Alias lookups, negative ones included.
     aliases: TtlCache<Option<String>>,
+    /// Project keys decrypted from privsign blobs.
+    blob_keys: BlobKeyCache,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -219,6 +223,7 @@ impl KeyStore {
             rows: TtlCache::new(opts.cache),
             loaded: TtlCache::new(opts.cache),
             aliases: TtlCache::new(opts.cache),
+            blob_keys: BlobKeyCache::new(opts.cache),
         })
     }
 
@@ -239,7 +244,14 @@ impl KeyStore {
         self.rows.clear();
         self.loaded.clear();
         self.aliases.clear();
+        self.blob_keys.clear();
         self.db.close().await;
+    }
+
+    /// The cache of project keys decrypted from privsign blobs (same bounds
+    /// and TTL as the key cache).
+    pub fn blob_keys(&self) -> &BlobKeyCache {
+        &self.blob_keys
     }
 
     /// Stores `key` under `name`, envelope-encrypting its secret.

@@ -6,10 +6,14 @@
 //! the all-`04` probe).
 
 mod armor;
+pub mod blob;
+mod elgamal;
 mod key;
+pub mod keygen;
 mod packet;
 mod rfc6979;
 mod signer;
+pub mod totp;
 
 pub use armor::{armor_public_key, dearmor};
 pub use key::{generate, import_tsk, ImportedKey, KeyType, SigningKey};
