@@ -194,3 +194,86 @@ async fn keygen_cases_have_the_right_structure() {
     }
     println!("keygen: {checked} random cases checked structurally");
 }
+
+/// An RSA-4096 keygen runs on the crypto pool: while it runs, signing
+/// requests are still answered promptly, and the new blob then signs through
+/// `privsign` over the wire with the new key as issuer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keygen_does_not_stall_the_server_and_its_blob_signs() {
+    use signatrust::protocol::encode_new_request;
+    use std::time::{Duration, Instant};
+    let h = std::sync::Arc::new(Harness::start().await);
+    let keygen = encode_new_request(&[
+        "keygen",
+        "defaultkey@localobs",
+        "rsa@4096",
+        "0",
+        "Project",
+        "project@example.org",
+    ])
+    .unwrap();
+    let h2 = h.clone();
+    let started = Instant::now();
+    let gen = tokio::spawn(async move { h2.exchange(&keygen, None, None).await });
+
+    // While the keygen runs, a fixture sign request is answered promptly.
+    let dir = fixtures_dir().join("cases/detached-sha256-v3");
+    let req = std::fs::read(dir.join("1.request.bin")).unwrap();
+    let want = std::fs::read(dir.join("1.reply.bin")).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut answered_during_keygen = 0;
+    while !gen.is_finished() && answered_during_keygen < 20 {
+        let t = Instant::now();
+        assert_eq!(h.exchange(&req, None, None).await, want);
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "sign took {:?} during keygen",
+            t.elapsed()
+        );
+        answered_during_keygen += 1;
+    }
+    let reply = gen.await.unwrap();
+    assert_eq!(&reply[..2], &[0, 0], "keygen failed: {reply:02x?}");
+    // Only meaningful if the keygen outlasted the first sign request.
+    if started.elapsed() > Duration::from_millis(500) {
+        assert!(answered_during_keygen > 0);
+    }
+
+    // The blob (output 2) signs through privsign; issuer = the new key.
+    let outlen = u16::from_be_bytes([reply[2], reply[3]]) as usize;
+    let out = &reply[6..6 + outlen];
+    let l1 = u16::from_be_bytes([out[2], out[3]]) as usize;
+    let l2 = u16::from_be_bytes([out[4], out[5]]) as usize;
+    let public = signatrust::sign::dearmor(&out[6..6 + l1]).unwrap();
+    let blob = std::str::from_utf8(&out[6 + l1..6 + l1 + l2]).unwrap();
+    // v4 fingerprint of the primary key packet (old-format header, 2-byte length).
+    let body_len = u16::from_be_bytes([public[1], public[2]]) as usize;
+    let mut hasher = openssl::sha::Sha1::new();
+    hasher.update(&[0x99, public[1], public[2]]);
+    hasher.update(&public[3..3 + body_len]);
+    let fpr = hasher.finish();
+    let digest = "ab".repeat(32);
+    let privsign = encode_new_request(&[
+        "privsign",
+        "SHA256:defaultkey@localobs",
+        blob,
+        &format!("{digest}@006553f100"),
+    ])
+    .unwrap();
+    let r = h.exchange(&privsign, None, None).await;
+    assert_eq!(
+        &r[..2],
+        &[0, 0],
+        "privsign failed: {:?}",
+        String::from_utf8_lossy(&r[6..])
+    );
+    let packet = &r[6 + 4..];
+    // v3 body after the 3-byte 0x89 header: 03 05 class time4 keyid8 ...
+    assert_eq!(packet[0], 0x89);
+    assert_eq!(&packet[3..5], &[3, 5]);
+    assert_eq!(
+        &packet[10..18],
+        &fpr[12..20],
+        "issuer must be the new project key"
+    );
+}
