@@ -105,6 +105,8 @@ impl Harness {
         )
         .expect("loading the fixture server.conf");
         config.server.allow_unprivileged_ports = allow_unprivileged_ports;
+        // The fixture's `logfile: @STATE@/signd.log` names no real directory.
+        config.log.file = None;
         let service = daemon::build(config).await.expect("building the service");
         let keys = &service.ctx.keys;
         for (name, file, phrase) in [
