@@ -153,6 +153,16 @@ impl Harness {
         }
     }
 
+    /// A replay client for a server started elsewhere (no state of its own).
+    pub fn client_for(addr: SocketAddr) -> Harness {
+        let (stop, _) = tokio::sync::oneshot::channel::<()>();
+        Harness {
+            addr,
+            _dir: tempfile::tempdir().unwrap(),
+            _stop: stop,
+        }
+    }
+
     /// Sends `request` on a new connection (optionally split after `split`
     /// bytes, optionally from `source`) and reads the reply to EOF. The
     /// sending side is half-closed only when the request is incomplete, as

@@ -268,8 +268,23 @@ async fn read_request<S: AsyncRead + Unpin>(
     }
 }
 
-/// Refuses a connection over the limit without reading from it.
+/// Refuses a connection over the limit: reads what the client sends (at
+/// most one request's worth, for at most a second) so that the error is not
+/// lost to a reset, then answers `server busy`.
 pub(super) async fn refuse_busy(mut stream: TcpStream) {
+    let limit = Instant::now() + std::time::Duration::from_secs(1);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while buf.len() < 16384 && matches!(protocol::decode(&buf), Ok(None)) {
+        match timeout_at(limit, stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => break,
+        }
+    }
     let reply = error_reply(&CmdError::Busy, Protocol::New);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), stream.write_all(&reply)).await;
+    let _ = timeout_at(limit + std::time::Duration::from_secs(1), async {
+        stream.write_all(&reply).await?;
+        stream.shutdown().await
+    })
+    .await;
 }
