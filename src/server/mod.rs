@@ -17,7 +17,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -147,16 +147,4 @@ pub fn bind(addr: std::net::SocketAddr, v6_only: bool) -> std::io::Result<TcpLis
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     TcpListener::from_std(socket.into())
-}
-
-/// Connects to a plain signd-protocol server, sends `request` and reads the
-/// reply to EOF (tests and tools; the sign client never half-closes, and
-/// neither does this).
-pub async fn roundtrip(addr: std::net::SocketAddr, request: &[u8]) -> std::io::Result<Vec<u8>> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = TcpStream::connect(addr).await?;
-    s.write_all(request).await?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await?;
-    Ok(out)
 }
