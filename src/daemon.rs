@@ -8,14 +8,16 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::cli::GlobalArgs;
 use crate::commands::{Ctx, UserRules};
-use crate::config::{Config, KmsConfig};
+use crate::config::{Config, KmsConfig, Proto};
 use crate::exec::Exec;
 use crate::keys::{CacheConfig, FileKek, KeyStore, StoreOptions};
+use crate::logging::SigndLog;
+use crate::server::proxy::Upstream;
+use crate::server::tls::TlsServer;
 use crate::server::{AccessPolicy, EdgeConfig};
 
 /// The obs-signd compatible signing server.
@@ -33,6 +35,16 @@ pub struct DaemonArgs {
     /// Load and validate the configuration, print warnings, and exit.
     #[arg(long)]
     pub check_config: bool,
+    /// obs-signd's test hook: read one framed request on stdin, write the
+    /// reply on stdout. The sign.conf is `--sign-conf`, else `$SIGN_CONF`.
+    /// Without --data-dir/--config the keys come from the gpg home named by
+    /// sign.conf, held in a scratch store that is deleted on exit.
+    #[arg(long, conflicts_with = "test")]
+    pub test_sign: bool,
+    /// Run one command (`-t CMD USER ARGS…`) and print the raw reply, as
+    /// `signd -t` does. Same configuration rules as --test-sign.
+    #[arg(short = 't', value_name = "CMD USER ARGS", num_args = 1.., allow_hyphen_values = true)]
+    pub test: Option<Vec<String>>,
 }
 
 /// The server's shared state, built from a validated configuration.
@@ -77,20 +89,57 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 /// Builds the service from a configuration.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
     let keys = Arc::new(open_store(&config).await?);
+    build_with_store(config, keys)
+}
+
+/// Builds the edge (limits, access, TLS, upstream, signd log file) from a
+/// configuration. Fails on unusable TLS files or an unwritable log file.
+pub fn edge_config(config: &Config) -> anyhow::Result<EdgeConfig> {
+    let server = &config.server;
+    let tls = match server.tls.proto {
+        Proto::Ssl => Some(Arc::new(
+            TlsServer::new(&server.tls).context("setting up TLS (proto: ssl)")?,
+        )),
+        _ => None,
+    };
+    let upstream = match &server.upstream {
+        Some(up) => Some(Arc::new(
+            Upstream::new(up, server.read_timeout).context("setting up the upstream signd")?,
+        )),
+        None => None,
+    };
+    let signd_log = match &config.log.file {
+        Some(path) => Some(Arc::new(SigndLog::open(path).with_context(|| {
+            format!("{}: cannot open the log file", path.display())
+        })?)),
+        None => None,
+    };
+    Ok(EdgeConfig {
+        access: AccessPolicy {
+            allow: server.allow.clone(),
+            allow_unprivileged_ports: server.allow_unprivileged_ports,
+        },
+        read_timeout: server.read_timeout,
+        idle_timeout: server.idle_timeout,
+        max_request: server.max_request,
+        dns_timeout: server.read_timeout,
+        tls,
+        upstream,
+        signd_log,
+        request_deadline: server.request_deadline,
+        max_connections: server.max_connections,
+    })
+}
+
+/// [`build`] on an already opened store.
+pub fn build_with_store(config: Config, keys: Arc<KeyStore>) -> anyhow::Result<Service> {
     let users = UserRules {
         default_user: config.users.default_user.clone(),
         map: config.users.map.clone(),
+        proxy_only: config.server.proxy_only,
     };
     let exec = Exec::new(config.exec.workers, config.exec.workers * 64);
-    let edge = EdgeConfig {
-        access: AccessPolicy {
-            allow: config.server.allow.clone(),
-            allow_unprivileged_ports: config.server.allow_unprivileged_ports,
-        },
-        read_timeout: config.server.read_timeout,
-        request_deadline: config.server.request_deadline,
-        max_connections: config.server.max_connections,
-    };
+    let edge = edge_config(&config)?;
     Ok(Service {
         ctx: Arc::new(Ctx { keys, users, exec }),
         edge: Arc::new(edge),
@@ -98,8 +147,11 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     })
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
+/// Runs the daemon until SIGTERM or SIGINT (or one test-mode request).
 pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
+    if args.test_sign || args.test.is_some() {
+        return run_test_mode(args).await;
+    }
     let config = Config::load(
         args.global.data_dir.clone(),
         args.global.config.clone(),
@@ -120,9 +172,12 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
     let service = build(config).await?;
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
-    for addr in listen {
-        let listener = TcpListener::bind(addr)
-            .await
+    for &addr in &listen {
+        // `[::]:P` next to `0.0.0.0:P` must be IPv6-only to coexist.
+        let v6_only = listen
+            .iter()
+            .any(|a| a.is_ipv4() && a.port() == addr.port());
+        let listener = crate::server::bind(addr, v6_only)
             .with_context(|| format!("cannot listen on {addr}"))?;
         tracing::info!(%addr, "listening");
         let (ctx, edge, stop) = (service.ctx.clone(), service.edge.clone(), shutdown.clone());
@@ -137,6 +192,91 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
         let _ = t.await;
     }
     service.ctx.exec.close();
+    Ok(())
+}
+
+/// `--test-sign` and `-t`: one request, no socket.
+async fn run_test_mode(args: DaemonArgs) -> anyhow::Result<()> {
+    let sign_conf = args
+        .sign_conf
+        .clone()
+        .or_else(|| std::env::var_os("SIGN_CONF").map(PathBuf::from));
+    let configured_store = args.global.data_dir.is_some() || args.global.config.is_some();
+    let mut config = Config::load(
+        args.global.data_dir.clone(),
+        args.global.config.clone(),
+        sign_conf,
+    )?;
+    for w in &config.warnings {
+        eprintln!("signatrustd: warning: {w}");
+    }
+    // The scratch store (if any) lives until the request is answered.
+    let mut scratch = None;
+    let service = if configured_store {
+        build(config).await?
+    } else {
+        let dir = tempfile::Builder::new()
+            .prefix("signatrustd-test-")
+            .tempdir()
+            .context("creating a scratch directory")?;
+        config.data_dir = dir.path().to_path_buf();
+        config.store.url = format!("sqlite://{}", dir.path().join("scratch.db").display());
+        config.kms = KmsConfig::File {
+            key_file: dir.path().join("kek.key"),
+        };
+        let keys = Arc::new(open_store(&config).await?);
+        load_signd_keys(&config, &keys).await?;
+        scratch = Some(dir);
+        build_with_store(config, keys)?
+    };
+    let result = match &args.test {
+        Some(argv) => crate::server::testmode::run_command(argv, &service.ctx, &service.edge).await,
+        None => crate::server::testmode::test_sign(&service.ctx, &service.edge).await,
+    };
+    service.ctx.keys.close().await;
+    service.ctx.exec.close();
+    drop(scratch);
+    result.context("writing the reply")
+}
+
+/// Loads what Perl signd would serve from sign.conf's state into `keys`:
+/// the key of every user in `phrases:` from the gpg home (`gnupghome:`,
+/// else `$GNUPGHOME`), aliases and symmetric encryption keys. A user whose
+/// key cannot be loaded is reported and left out (it answers `unknown key`).
+async fn load_signd_keys(config: &Config, keys: &KeyStore) -> anyhow::Result<()> {
+    use crate::admin::import_signd::{dir_entries, first_line, import_user, read_encryption_key};
+    let Some(paths) = &config.signd else {
+        return Ok(());
+    };
+    if let Some(phrases) = &paths.phrases {
+        let home = paths
+            .gnupghome
+            .clone()
+            .or_else(|| std::env::var_os("GNUPGHOME").map(PathBuf::from))
+            .context("sign.conf names phrases: but neither gnupghome: nor $GNUPGHOME is set")?;
+        let gpg = std::path::Path::new("gpg");
+        for (user, file) in dir_entries(phrases)? {
+            if let Err(e) = import_user(keys, gpg, &home, &user, &file).await {
+                eprintln!("signatrustd: key {user}: {e:#}");
+            }
+        }
+    }
+    if let Some(dir) = &paths.aliases {
+        for (alias, file) in dir_entries(dir)? {
+            match first_line(&file) {
+                Ok(target) if !target.is_empty() => keys.set_alias(&alias, &target).await?,
+                _ => eprintln!("signatrustd: alias {alias}: unreadable or empty"),
+            }
+        }
+    }
+    if let Some(dir) = &paths.encryptionkeys {
+        for (id, file) in dir_entries(dir)? {
+            match read_encryption_key(&id, &file) {
+                Ok(secret) => keys.put_encryption_key(&id, &secret).await?,
+                Err(e) => eprintln!("signatrustd: encryption key {id}: {e:#}"),
+            }
+        }
+    }
     Ok(())
 }
 

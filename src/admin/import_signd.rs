@@ -100,7 +100,7 @@ pub(super) async fn run(store: &KeyStore, args: &ImportSigndArgs) -> anyhow::Res
 }
 
 /// Imports one signd user; `Ok(None)` when the same key is already stored.
-async fn import_user(
+pub(crate) async fn import_user(
     store: &KeyStore,
     gpg: &Path,
     gnupghome: &Path,
@@ -137,7 +137,7 @@ async fn import_user(
 /// `gpg --export-secret-keys` of the one key whose user ID is `<user>` (or,
 /// failing that, matches `user` as gpg -u would), unlocked by loopback
 /// pinentry with the phrase on stdin.
-fn export_secret_key(
+pub(crate) fn export_secret_key(
     gpg: &Path,
     home: &Path,
     user: &str,
@@ -211,7 +211,7 @@ fn count_secret_keys(gpg: &Path, home: &Path, selector: &str) -> anyhow::Result<
 
 /// A signd encryption key file: one line of 144 hex characters; the whole
 /// line is the passphrase of "01" blobs (spec §8.2).
-fn read_encryption_key(id: &str, file: &Path) -> anyhow::Result<SecretBytes> {
+pub(crate) fn read_encryption_key(id: &str, file: &Path) -> anyhow::Result<SecretBytes> {
     if id.len() != 16
         || !id
             .bytes()
@@ -232,7 +232,7 @@ fn read_encryption_key(id: &str, file: &Path) -> anyhow::Result<SecretBytes> {
     Ok(SecretBytes::from_slice(line))
 }
 
-fn first_line(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn first_line(path: &Path) -> anyhow::Result<String> {
     let s = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
     Ok(s.lines().next().unwrap_or("").trim_end().to_string())
@@ -242,7 +242,7 @@ fn first_line(path: &Path) -> anyhow::Result<String> {
 /// skipped. Symlinks are followed, as signd's `-e` test follows them; a
 /// dangling one is kept so that reading it fails and is reported rather than
 /// skipped silently.
-fn dir_entries(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+pub(crate) fn dir_entries(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)
         .with_context(|| format!("{}: cannot read directory", dir.display()))?

@@ -6,7 +6,7 @@
 //! file or key they concern.
 
 pub mod cli;
-mod import_signd;
+pub(crate) mod import_signd;
 mod key;
 
 pub use cli::AdminCli;

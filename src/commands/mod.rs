@@ -119,7 +119,9 @@ async fn route(ctx: &Ctx, req: &Request) -> Result<Routed, CmdError> {
 
     // Existence: a ping with an empty user is answered locally; everything
     // else needs a key of that name, or goes upstream / `unknown key`.
-    let local = if cmd == "ping" && field.user.is_empty() {
+    let local = if ctx.users.proxy_only {
+        false
+    } else if cmd == "ping" && field.user.is_empty() {
         true
     } else {
         !field.user.is_empty() && ctx.keys.exists(&field.user).await.map_err(internal)?

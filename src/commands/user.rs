@@ -14,6 +14,9 @@ pub struct UserRules {
     pub default_user: Option<String>,
     /// `map:` — keyed by the exact `from` text, `HASH:user` or `user`.
     pub map: BTreeMap<String, String>,
+    /// The pure signproxy role (spec §5.2): nothing is served locally, every
+    /// request (pings with an empty user included) is forwarded.
+    pub proxy_only: bool,
 }
 
 /// The user field split into its hash prefix and user.
@@ -100,6 +103,7 @@ mod tests {
         UserRules {
             default_user: Some("defaultkey@localobs".into()),
             map,
+            proxy_only: false,
         }
     }
 

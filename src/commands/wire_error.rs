@@ -26,6 +26,9 @@ pub enum CmdError {
     BadTimeArgument,
     #[error("bad type: {0}")]
     BadType(String),
+    /// The client certificate's subject matches no `allow_subject:` line.
+    #[error("certificate denied: {0}")]
+    CertificateDenied(String),
     #[error("certgen: no longer supported, please update your sign client")]
     CertgenUnsupported,
     #[error(transparent)]
@@ -68,12 +71,20 @@ pub enum CmdError {
     /// The reply would not fit the client's buffer.
     #[error("reply too big for the sign client: {0}")]
     ReplyTooBig(EncodeError),
+    /// The request header declares more bytes than this server accepts;
+    /// refused before the body is read.
+    #[error("request too big: {declared} bytes declared, at most {max} accepted")]
+    RequestTooBig { declared: usize, max: usize },
     #[error("sign: at least one arguments required")]
     SignArgs,
     #[error("server busy, try again later")]
     Busy,
     #[error("request timed out")]
     Timeout,
+    /// The upstream signd could not be reached or did not answer in time.
+    /// The detail goes to the log only.
+    #[error("upstream signd {0} is not available")]
+    UpstreamUnavailable(String),
     #[error("unknown command: {0}")]
     UnknownCommand(String),
     #[error("unknown key: {0}")]
@@ -193,6 +204,10 @@ mod tests {
                 "sign_with_agent: bad hashalgo MD5",
             ),
             (CmdError::Decode(DecodeError::ZeroSize), "zero size packet"),
+            (
+                CmdError::CertificateDenied("CN=x,O=y".into()),
+                "certificate denied: CN=x,O=y",
+            ),
             (
                 CmdError::IllegalHost("127.0.0.2".into()),
                 "illegal host 127.0.0.2",

@@ -135,6 +135,13 @@ pub struct ServerConfig {
     pub upstream: Option<Upstream>,
     /// TLS settings from sign.conf.
     pub tls: TlsConfig,
+    /// The pure "signproxy" role (spec §5.2): an upstream is configured and
+    /// sign.conf has no `phrases:`, so every request is forwarded, pings
+    /// with an empty user included.
+    pub proxy_only: bool,
+    /// Largest request accepted, judged on the header before the body is
+    /// read. Default: the protocol maximum.
+    pub max_request: usize,
 }
 
 /// TLS settings (§7.3 of the protocol notes), resolved with obs-signd's
@@ -459,6 +466,13 @@ fn build_server(
         None => TlsConfig::default(),
     };
 
+    let upstream = signd.and_then(SignConf::upstream);
+    let proxy_only = upstream.is_some() && signd.is_some_and(|s| s.paths.phrases.is_none());
+    let max_request = match &t.server.max_request_bytes {
+        Some(v) => positive(t, v, "server.max_request_bytes")?,
+        None => crate::protocol::MAX_REQUEST,
+    };
+
     Ok(ServerConfig {
         listen,
         allow,
@@ -467,8 +481,10 @@ fn build_server(
         request_deadline,
         idle_timeout,
         max_connections,
-        upstream: signd.and_then(SignConf::upstream),
+        upstream,
         tls,
+        proxy_only,
+        max_request,
     })
 }
 

@@ -16,6 +16,7 @@
 //! request_deadline_ms = 30000
 //! idle_timeout_ms = 10000
 //! max_connections = 1024
+//! max_request_bytes = 131074         # judged on the header, before reading
 //!
 //! [users]
 //! default_user = "defaultkey@localobs"
@@ -87,6 +88,9 @@ pub struct TomlServer {
     pub request_deadline_ms: Option<Spanned<u64>>,
     pub idle_timeout_ms: Option<Spanned<u64>>,
     pub max_connections: Option<Spanned<usize>>,
+    /// Largest request accepted (header-declared size), at most the
+    /// protocol's 131074 bytes.
+    pub max_request_bytes: Option<Spanned<usize>>,
 }
 
 /// `[users]`.

@@ -1,14 +1,33 @@
 //! One connection: read one request (bounded in size and time), check
-//! access, handle, write the reply, close.
+//! access, handle (locally or by forwarding upstream), write the reply,
+//! close.
+//!
+//! Order of checks, before any key is touched:
+//!
+//! 1. connection limit (in `run`: over the limit → `server busy`, unread);
+//! 2. plain TCP: the request is read first — idle timeout for the first
+//!    byte, read timeout between reads, declared size checked against the
+//!    maximum on the 4-byte header, whole request under the deadline — and
+//!    only then source port, `allow:` (addresses, then forward-confirmed
+//!    host names) are judged, so the client receives the error;
+//!    TLS: source port and `allow:` are judged before the handshake (a
+//!    refused peer gets no handshake; what it sent is drained, bounded, and
+//!    the error is written in plaintext as signd does), then the bounded
+//!    handshake with client-certificate verification, then the request is
+//!    read inside TLS and `allow_subject:` is judged;
+//! 3. framing and argument checks (the decoder);
+//! 4. user rewriting, existence, forwarding, then the command.
+use std::future::Future;
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::EdgeConfig;
 use crate::commands::{self, error_reply, CmdError, Ctx, Outcome};
+use crate::logging::LogArgv;
 use crate::protocol::{self, DecodeError, Protocol, Request};
 
 pub(super) async fn serve(
@@ -19,20 +38,80 @@ pub(super) async fn serve(
     cancel: &CancellationToken,
 ) {
     let deadline = Instant::now() + edge.request_deadline;
+    let Some(tls) = edge.tls.clone() else {
+        let access = check_access(edge, peer);
+        serve_stream(stream, Some(peer), access, ctx, edge, cancel, deadline).await;
+        return;
+    };
+    if let Err(e) = check_access(edge, peer).await {
+        tracing::info!(%peer, error = %e, "access refused");
+        if let Some(log) = &edge.signd_log {
+            log.error(Some(peer.ip()), &e.wire_text());
+        }
+        drain(&mut stream, edge).await;
+        write_reply(&mut stream, &error_reply(&e, Protocol::New), edge).await;
+        return;
+    }
+    let handshake = timeout_at(
+        deadline.min(Instant::now() + edge.idle_timeout),
+        tls.accept(stream),
+    );
+    let stream = tokio::select! {
+        r = handshake => match r {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::info!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%peer, "TLS handshake timed out");
+                return;
+            }
+        },
+        _ = cancel.cancelled() => return,
+    };
+    let subject = tls.check_subject(stream.get_ref().1.peer_certificates());
+    serve_stream(
+        stream,
+        Some(peer),
+        async move { subject },
+        ctx,
+        edge,
+        cancel,
+        deadline,
+    )
+    .await;
+}
+
+/// Reads the request, judges `access` (run after the read), answers and
+/// closes, all under `deadline`.
+async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    peer: Option<SocketAddr>,
+    access: impl Future<Output = Result<(), CmdError>>,
+    ctx: &Ctx,
+    edge: &EdgeConfig,
+    cancel: &CancellationToken,
+    deadline: Instant,
+) {
     let reply = tokio::select! {
-        r = timeout_at(deadline, answer(&mut stream, peer, ctx, edge)) => match r {
+        r = timeout_at(deadline, exchange(&mut stream, peer, access, ctx, edge)) => match r {
             Ok(bytes) => bytes,
             Err(_) => {
-                tracing::info!(%peer, "request deadline exceeded");
+                tracing::info!(?peer, "request deadline exceeded");
                 error_reply(&CmdError::Timeout, Protocol::New)
             }
         },
         _ = cancel.cancelled() => error_reply(&CmdError::Busy, Protocol::New),
     };
-    // The write is bounded too: a client that does not read must not hold
-    // the connection forever.
+    write_reply(&mut stream, &reply, edge).await;
+}
+
+/// The write is bounded too: a client that does not read must not hold
+/// the connection forever.
+async fn write_reply<S: AsyncWrite + Unpin>(stream: &mut S, reply: &[u8], edge: &EdgeConfig) {
     let write = async {
-        stream.write_all(&reply).await?;
+        stream.write_all(reply).await?;
         stream.shutdown().await
     };
     if let Err(e) = tokio::time::timeout(edge.read_timeout, write)
@@ -44,37 +123,121 @@ pub(super) async fn serve(
             ))
         })
     {
-        tracing::debug!(%peer, error = %e, "writing reply failed");
+        tracing::debug!(error = %e, "writing reply failed");
     }
 }
 
-async fn answer(stream: &mut TcpStream, peer: SocketAddr, ctx: &Ctx, edge: &EdgeConfig) -> Vec<u8> {
+/// Reads and discards what a refused peer sent (a TLS ClientHello, say),
+/// bounded in bytes and time, so that the error is not lost to a reset.
+async fn drain(stream: &mut TcpStream, edge: &EdgeConfig) {
+    let mut chunk = [0u8; 4096];
+    let mut total = 0usize;
+    let limit = tokio::time::Instant::now() + edge.read_timeout.min(edge.idle_timeout);
+    while total < 65536 {
+        match timeout_at(limit, stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => total += n,
+            _ => return,
+        }
+        // A ClientHello comes in one segment; do not wait for more.
+        if total > 0 {
+            return;
+        }
+    }
+}
+
+/// Source port, then `allow:` addresses, then host names (forward-confirmed
+/// reverse DNS, bounded by `dns_timeout`).
+async fn check_access(edge: &EdgeConfig, peer: SocketAddr) -> Result<(), CmdError> {
+    match edge.access.check(peer) {
+        Err(CmdError::IllegalHost(ip)) if edge.access.has_host_names() => {
+            let addr = peer.ip();
+            if let Some(name) = super::dns::confirmed_name(addr, edge.dns_timeout).await {
+                if edge.access.allows_host_name(&name) {
+                    return Ok(());
+                }
+            }
+            Err(CmdError::IllegalHost(ip))
+        }
+        other => other,
+    }
+}
+
+/// Reads one request from `stream`, judges `access` after the read, and
+/// returns the reply bytes: a local answer, the upstream's relayed reply, or
+/// an error. The caller bounds the whole exchange with the request deadline
+/// and writes the reply. Used by the listener and by `--test-sign`.
+pub async fn exchange<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    peer: Option<SocketAddr>,
+    access: impl Future<Output = Result<(), CmdError>>,
+    ctx: &Ctx,
+    edge: &EdgeConfig,
+) -> Vec<u8> {
     // Read first, then judge: signd's early errors sent before reading are
     // often lost to a TCP reset (spec §1). The read is bounded by size
-    // (the decoder never accepts more than the declared length) and time.
+    // (declared size checked on the header, the decoder never takes more
+    // than declared) and time.
     let request = read_request(stream, edge).await;
-    if let Err(e) = edge.access.check(peer) {
-        tracing::info!(%peer, error = %e, "access refused");
+    let ip = peer.map(|p| p.ip());
+    if let Err(e) = access.await {
+        tracing::info!(?peer, error = %e, "access refused");
+        if let Some(log) = &edge.signd_log {
+            log.error(ip, &e.wire_text());
+        }
         return error_reply(&e, Protocol::New);
     }
     let request = match request {
         Ok(r) => r,
         Err(e) => {
-            tracing::info!(%peer, error = %e, "bad request");
+            tracing::info!(?peer, error = %e, "bad request");
+            if let Some(log) = &edge.signd_log {
+                log.error(ip, &e.wire_text());
+            }
             return error_reply(&e, Protocol::New);
         }
     };
-    tracing::info!(%peer, argv = %LogArgv(&request.argv), "request");
+    tracing::info!(?peer, argv = %LogArgv(&request.argv), "request");
+    if let Some(log) = &edge.signd_log {
+        log.request(ip, &request.argv);
+    }
     match commands::handle(ctx, &request).await {
         Outcome::Reply(bytes) => bytes,
-        Outcome::Forward { unknown_key, .. } => unknown_key,
+        Outcome::Forward {
+            request: forwarded,
+            unknown_key,
+        } => match &edge.upstream {
+            Some(up) => match up.forward(&forwarded).await {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    if let Some(log) = &edge.signd_log {
+                        log.error(ip, &e.wire_text());
+                    }
+                    error_reply(&e, request.protocol)
+                }
+            },
+            None => unknown_key,
+        },
     }
 }
 
-async fn read_request(stream: &mut TcpStream, edge: &EdgeConfig) -> Result<Request, CmdError> {
+async fn read_request<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    edge: &EdgeConfig,
+) -> Result<Request, CmdError> {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {
+        if let Some(h) = buf.get(..4) {
+            let declared = 4
+                + usize::from(u16::from_be_bytes([h[0], h[1]]))
+                + usize::from(u16::from_be_bytes([h[2], h[3]]));
+            if declared > edge.max_request {
+                return Err(CmdError::RequestTooBig {
+                    declared,
+                    max: edge.max_request,
+                });
+            }
+        }
         match protocol::decode(&buf) {
             Ok(Some((req, used))) => {
                 if buf.len() > used {
@@ -85,7 +248,15 @@ async fn read_request(stream: &mut TcpStream, edge: &EdgeConfig) -> Result<Reque
             Ok(None) => {}
             Err(e) => return Err(e.into()),
         }
-        let n = match tokio::time::timeout(edge.read_timeout, stream.read(&mut chunk)).await {
+        // The first byte may take `idle_timeout`; later ones `read_timeout`.
+        let wait = if buf.is_empty() {
+            edge.idle_timeout
+        } else {
+            edge.read_timeout
+        };
+        // Never read past the declared frame by more than one chunk: the
+        // decoder judges surplus bytes as a size mismatch.
+        let n = match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
             Ok(Ok(n)) => n,
             Ok(Err(_)) => return Err(DecodeError::ReadError.into()),
             Err(_) => return Err(CmdError::Timeout),
@@ -97,35 +268,23 @@ async fn read_request(stream: &mut TcpStream, edge: &EdgeConfig) -> Result<Reque
     }
 }
 
-/// Refuses a connection over the limit without reading from it.
+/// Refuses a connection over the limit: reads what the client sends (at
+/// most one request's worth, for at most a second) so that the error is not
+/// lost to a reset, then answers `server busy`.
 pub(super) async fn refuse_busy(mut stream: TcpStream) {
-    let reply = error_reply(&CmdError::Busy, Protocol::New);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), stream.write_all(&reply)).await;
-}
-
-/// Request arguments for the log: blobs (privsign, privtotp, certgen) are
-/// shortened to their first and last two characters, as signd logs them.
-struct LogArgv<'a>(&'a [String]);
-
-impl std::fmt::Display for LogArgv<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let blob_cmd = matches!(
-            self.0.first().map(String::as_str),
-            Some("privsign" | "privtotp" | "certgen")
-        );
-        for (i, a) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            let n = a.chars().count();
-            if blob_cmd && i == 2 && n > 4 {
-                let head: String = a.chars().take(2).collect();
-                let tail: String = a.chars().skip(n - 2).collect();
-                write!(f, "{head}...{tail}")?;
-            } else {
-                f.write_str(a)?;
-            }
+    let limit = Instant::now() + std::time::Duration::from_secs(1);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while buf.len() < 16384 && matches!(protocol::decode(&buf), Ok(None)) {
+        match timeout_at(limit, stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => break,
         }
-        Ok(())
     }
+    let reply = error_reply(&CmdError::Busy, Protocol::New);
+    let _ = timeout_at(limit + std::time::Duration::from_secs(1), async {
+        stream.write_all(&reply).await?;
+        stream.shutdown().await
+    })
+    .await;
 }

@@ -8,6 +8,10 @@
 
 pub mod access;
 mod conn;
+pub mod dns;
+pub mod proxy;
+pub mod testmode;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,8 +23,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use access::{AccessPolicy, Allow};
+pub use conn::exchange;
 
 use crate::commands::Ctx;
+use crate::logging::SigndLog;
 
 /// Limits and policy of the listening side.
 #[derive(Debug, Clone)]
@@ -28,6 +34,19 @@ pub struct EdgeConfig {
     pub access: AccessPolicy,
     /// Longest wait for the next bytes of a request.
     pub read_timeout: Duration,
+    /// Longest wait for the first byte after accept (and for the TLS
+    /// handshake).
+    pub idle_timeout: Duration,
+    /// Largest request accepted, judged on the 4-byte header.
+    pub max_request: usize,
+    /// Bound on the reverse/forward DNS lookup for host names in `allow:`.
+    pub dns_timeout: Duration,
+    /// TLS on the listening side (`proto: ssl`).
+    pub tls: Option<Arc<tls::TlsServer>>,
+    /// Where requests for users without a local key go.
+    pub upstream: Option<Arc<proxy::Upstream>>,
+    /// obs-signd's log file, if configured.
+    pub signd_log: Option<Arc<SigndLog>>,
     /// Longest time from accept to the reply being written.
     pub request_deadline: Duration,
     /// Connections served at once; more are refused with a busy error.
@@ -39,6 +58,12 @@ impl Default for EdgeConfig {
         EdgeConfig {
             access: AccessPolicy::default(),
             read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(10),
+            max_request: crate::protocol::MAX_REQUEST,
+            dns_timeout: Duration::from_secs(5),
+            tls: None,
+            upstream: None,
+            signd_log: None,
             request_deadline: Duration::from_secs(30),
             max_connections: 1024,
         }
@@ -71,6 +96,9 @@ pub async fn run(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                // signd's order: source port and allow list come first;
+                // they are judged in `conn::serve` after the request has
+                // been read, so that the client sees the error.
                 match limit.clone().try_acquire_owned() {
                     Ok(permit) => {
                         let ctx = ctx.clone();
@@ -103,4 +131,20 @@ pub async fn run(
         cancel.cancel();
         tracker.wait().await;
     }
+}
+
+/// Binds a listening socket. An IPv6 address is bound `IPV6_V6ONLY` when
+/// `v6_only` (so that `0.0.0.0:P` and `[::]:P` can both be listened on);
+/// otherwise an IPv6 wildcard also takes IPv4 clients, as v4-mapped peers.
+pub fn bind(addr: std::net::SocketAddr, v6_only: bool) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(v6_only)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }

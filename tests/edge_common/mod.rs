@@ -1,0 +1,125 @@
+//! Shared set-up for the `edge_*` tests: an in-process signatrustd with the
+//! two fixture keys (and aliases), configured from a sign.conf text.
+#![allow(dead_code)]
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use signatrust::config::Config;
+use signatrust::daemon;
+use signatrust::sign::import_tsk;
+
+pub fn fixtures() -> PathBuf {
+    std::env::var_os("SIGNATRUST_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("obs-sign-fixtures"))
+}
+
+/// `(request, reply)` of connection 1 of a fixture case.
+pub fn case(name: &str) -> (Vec<u8>, Vec<u8>) {
+    let d = fixtures().join("cases").join(name);
+    (
+        std::fs::read(d.join("1.request.bin")).unwrap(),
+        std::fs::read(d.join("1.reply.bin")).unwrap(),
+    )
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Starts a server from `sign_conf` (written into a temp dir; `@DIR@` is
+/// replaced by that dir), after `tweak` adjusted the loaded configuration.
+pub async fn start(sign_conf: &str, tweak: impl FnOnce(&mut Config)) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("sign.conf");
+    std::fs::write(
+        &conf,
+        sign_conf.replace("@DIR@", &dir.path().display().to_string()),
+    )
+    .unwrap();
+    let mut config = Config::load(Some(dir.path().join("data")), None, Some(conf)).unwrap();
+    tweak(&mut config);
+    let service = daemon::build(config).await.expect("building the service");
+    import_fixture_keys(&service.ctx.keys).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (ctx, edge) = (service.ctx.clone(), service.edge.clone());
+    tokio::spawn(async move {
+        signatrust::server::run(
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+            ctx,
+            edge,
+        )
+        .await;
+    });
+    Server {
+        addr,
+        dir,
+        _stop: stop,
+    }
+}
+
+pub async fn import_fixture_keys(keys: &signatrust::keys::KeyStore) {
+    let fx = fixtures();
+    for (name, file, phrase) in [
+        ("defaultkey@localobs", "secret-key.asc", None),
+        (
+            "defaultkeysec@localobs",
+            "secret-key-passphrase.asc",
+            Some("xxx"),
+        ),
+    ] {
+        let data = std::fs::read(fx.join("obs-sign-t-fixtures").join(file)).unwrap();
+        let phrase = phrase.map(|p| SecretString::from(p.to_string()));
+        let key = import_tsk(&data, phrase.as_ref()).unwrap();
+        keys.import(name, &key).await.unwrap();
+    }
+    for entry in std::fs::read_dir(fx.join("signd-state/aliases")).unwrap() {
+        let entry = entry.unwrap();
+        let target = std::fs::read_to_string(entry.path()).unwrap();
+        let target = target.lines().next().unwrap_or("").to_string();
+        keys.set_alias(&entry.file_name().to_string_lossy(), &target)
+            .await
+            .unwrap();
+    }
+}
+
+/// One plain exchange: write, read to EOF (bounded by 10 s).
+pub async fn exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("reply within 10 s")
+        .unwrap();
+    out
+}
+
+/// The error text of a reply (without the newline), or "" for success.
+pub fn err_text(reply: &[u8]) -> String {
+    if reply.len() < 6 {
+        return format!("<{} bytes>", reply.len());
+    }
+    let outlen = u16::from_be_bytes([reply[2], reply[3]]) as usize;
+    String::from_utf8_lossy(reply.get(6 + outlen..).unwrap_or(&[]))
+        .trim_end_matches('\n')
+        .to_string()
+}
+
+pub fn write(dir: &Path, name: &str, data: impl AsRef<[u8]>) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap();
+    p
+}

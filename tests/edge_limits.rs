@@ -1,0 +1,202 @@
+//! Hostile clients and limits: idle and trickling connections are dropped
+//! at their timeouts without delaying a good request, an oversized request
+//! is refused on its header, the connection limit refuses the excess, host
+//! names in `allow:` are forward-confirmed, and SIGTERM lets the request in
+//! flight finish while new connections are refused (real binary).
+mod edge_common;
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use edge_common::{case, err_text, exchange, start};
+
+const CONF: &str = "allow: 127.0.0.1\nallow-unprivileged-ports: true\nuser: defaultkey@localobs\n";
+
+/// Reads until EOF or error; returns what arrived and when the connection
+/// ended, measured from `t0`.
+async fn read_until_closed(mut s: TcpStream, t0: Instant) -> (Vec<u8>, Duration) {
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out)).await;
+    (out, t0.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_hostile_connections_do_not_delay_a_good_request() {
+    let s = start(CONF, |c| {
+        c.log.file = None;
+        c.server.idle_timeout = Duration::from_millis(1500);
+        c.server.read_timeout = Duration::from_millis(2500);
+        c.server.request_deadline = Duration::from_millis(4000);
+        c.server.max_connections = 2000;
+    })
+    .await;
+    let addr = s.addr;
+    let t0 = Instant::now();
+    let mut silent = Vec::new();
+    let mut trickle = Vec::new();
+    for i in 0..1000 {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 0 {
+            silent.push(tokio::spawn(read_until_closed(stream, t0)));
+        } else {
+            // One byte per second of a request that declares 100 bytes.
+            trickle.push(tokio::spawn(async move {
+                let (mut r, mut w) = stream.into_split();
+                let writer = tokio::spawn(async move {
+                    for b in [0u8, 100, 0, 0].into_iter().chain(std::iter::repeat(b'a')) {
+                        if w.write_all(&[b]).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                });
+                let mut out = Vec::new();
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(20), r.read_to_end(&mut out)).await;
+                let at = t0.elapsed();
+                writer.abort();
+                (out, at)
+            }));
+        }
+    }
+    // All 1000 are connected and held; a good request is still answered fast.
+    let (req, want) = case("detached-sha256-v3");
+    let t = Instant::now();
+    let got = exchange(addr, &req).await;
+    let took = t.elapsed();
+    assert_eq!(got, want);
+    assert!(took < Duration::from_secs(1), "good request took {took:?}");
+
+    for h in silent {
+        let (out, at) = h.await.unwrap();
+        assert_eq!(err_text(&out), "request timed out");
+        assert!(
+            at >= Duration::from_millis(1400) && at < Duration::from_millis(3500),
+            "idle connection dropped at {at:?}"
+        );
+    }
+    for h in trickle {
+        let (out, at) = h.await.unwrap();
+        assert_eq!(err_text(&out), "request timed out");
+        // Never silent for read_timeout, so the total deadline ends it.
+        assert!(
+            at >= Duration::from_millis(3900) && at < Duration::from_millis(6500),
+            "trickling connection dropped at {at:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_request_is_refused_on_its_header() {
+    let s = start(CONF, |c| {
+        c.log.file = None;
+        c.server.max_request = 16384;
+        c.server.read_timeout = Duration::from_secs(10);
+        c.server.idle_timeout = Duration::from_secs(10);
+    })
+    .await;
+    for header in [[0xffu8, 0xff, 0, 0], [0x40, 0x00, 0x40, 0x00]] {
+        let t = Instant::now();
+        let mut c = TcpStream::connect(s.addr).await.unwrap();
+        // Only the header: the refusal must not wait for the declared body.
+        c.write_all(&header).await.unwrap();
+        let (out, _) = read_until_closed(c, t).await;
+        assert!(t.elapsed() < Duration::from_secs(2));
+        assert!(
+            err_text(&out).starts_with("request too big: "),
+            "{}",
+            err_text(&out)
+        );
+    }
+    // Streaming a huge body: the server stops reading and closes; our
+    // writes fail long before a gigabyte is accepted.
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(&[0xff, 0xff, 0xff, 0xff]).await.unwrap();
+    let chunk = vec![b'a'; 65536];
+    let mut sent = 0usize;
+    let writing = async {
+        while c.write_all(&chunk).await.is_ok() {
+            sent += chunk.len();
+            if sent > (1 << 30) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), writing).await;
+    assert!(sent < (64 << 20), "server kept reading: {sent} bytes");
+    // The default limit is the protocol maximum.
+    let d = start(CONF, |c| c.log.file = None).await;
+    let (req, want) = case("detached-sha256-v3");
+    assert_eq!(exchange(d.addr, &req).await, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_limit_are_refused_cleanly() {
+    let s = start(CONF, |c| {
+        c.log.file = None;
+        c.server.max_connections = 2;
+    })
+    .await;
+    let a = TcpStream::connect(s.addr).await.unwrap();
+    let b = TcpStream::connect(s.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (req, want) = case("detached-sha256-v3");
+    let busy = exchange(s.addr, &req).await;
+    assert_eq!(err_text(&busy), "server busy, try again later");
+    drop((a, b));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(exchange(s.addr, &req).await, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_names_in_allow_are_forward_confirmed() {
+    let (req, want) = case("detached-sha256-v3");
+    let conf = CONF.replace("allow: 127.0.0.1", "allow: 10/8 localhost");
+    let s = start(&conf, |c| c.log.file = None).await;
+    assert_eq!(exchange(s.addr, &req).await, want);
+    let conf = CONF.replace("allow: 127.0.0.1", "allow: 10/8 otherhost.example");
+    let s = start(&conf, |c| c.log.file = None).await;
+    assert_eq!(
+        err_text(&exchange(s.addr, &req).await),
+        "illegal host 127.0.0.1"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_listening_and_signd_log_file() {
+    let s = start(
+        &format!("{CONF}logfile: @DIR@/signd.log\nallow: ::1\n"),
+        |_| {},
+    )
+    .await;
+    let (req, want) = case("detached-sha256-v3");
+    // The in-process server listens on 127.0.0.1; bind [::1] the way the
+    // daemon does and serve the same service there.
+    let listener = signatrust::server::bind("[::1]:0".parse().unwrap(), true).unwrap();
+    let addr6 = listener.local_addr().unwrap();
+    let config = signatrust::config::Config::load(
+        Some(s.dir.path().join("data6")),
+        None,
+        Some(s.dir.path().join("sign.conf")),
+    )
+    .unwrap();
+    let service = signatrust::daemon::build(config).await.unwrap();
+    edge_common::import_fixture_keys(&service.ctx.keys).await;
+    let (ctx, edge) = (service.ctx.clone(), service.edge.clone());
+    tokio::spawn(signatrust::server::run(
+        listener,
+        std::future::pending::<()>(),
+        ctx,
+        edge,
+    ));
+    assert_eq!(exchange(addr6, &req).await, want);
+    assert_eq!(exchange(s.addr, &req).await, want);
+    let log = std::fs::read_to_string(s.dir.path().join("signd.log")).unwrap();
+    let re = regex::Regex::new(
+        r"(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d: (::1|127\.0\.0\.1): sign SHA256:defaultkey@localobs [0-9a-f]+@006553f100$",
+    )
+    .unwrap();
+    assert_eq!(re.find_iter(&log).count(), 2, "{log}");
+}
