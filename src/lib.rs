@@ -23,6 +23,7 @@
 //! See `ARCHITECTURE.md` for the invariants between these modules.
 
 pub mod admin;
+pub mod bench;
 pub mod commands;
 pub mod config;
 pub mod daemon;

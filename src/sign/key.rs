@@ -419,6 +419,12 @@ impl SigningKey {
         self.algo
     }
 
+    /// True when a signature costs tens of microseconds (Ed25519, P-256),
+    /// so that a caller may sign inline instead of on a worker pool.
+    pub fn is_fast(&self) -> bool {
+        self.signer.is_fast()
+    }
+
     /// Signs `digest` and returns the serialised signature MPIs, each with
     /// its bit count and leading zeros stripped.
     pub fn sign_mpis(&self, hash: HashAlgo, digest: &[u8]) -> Result<Vec<u8>, SignError> {

@@ -146,6 +146,17 @@ impl Signer {
         }
     }
 
+    /// True when one signature costs tens of microseconds (Ed25519, ECDSA
+    /// on curves up to 256 bits), cheap enough to make on the async reactor
+    /// rather than pay for a hand-off to the crypto pool.
+    pub(crate) fn is_fast(&self) -> bool {
+        match self {
+            Signer::Ed25519(_) => true,
+            Signer::Ecdsa(k) => k.n.num_bits() <= 256,
+            Signer::Rsa(_) | Signer::Dsa(_) => false,
+        }
+    }
+
     /// Signs `digest`; returns the serialised MPIs.
     pub(crate) fn sign(&self, hash: HashAlgo, digest: &[u8]) -> Result<Vec<u8>, SignError> {
         let mut out = Vec::new();
