@@ -25,10 +25,76 @@ use super::rfc6979::{bits2int, crypto_err, ctx, md_for_len, NonceGen};
 use super::{HashAlgo, PubkeyAlgo, SignError};
 
 pub(crate) enum Signer {
-    Rsa(PKey<Private>),
+    Rsa(RsaKey),
     Dsa(DsaKey),
     Ecdsa(EcdsaKey),
     Ed25519(PKey<Private>),
+}
+
+/// An OpenSSL CRT key and a small pool of signing contexts for it, one
+/// pool per hash algorithm: creating and initialising an `EVP_PKEY_CTX`
+/// (provider fetch, padding, digest) costs a few microseconds per
+/// signature, so contexts are made once and reused, as `openssl speed`
+/// does. The pool belongs to the key and is freed with it; it never holds
+/// more than [`RSA_CTX_POOL`] contexts per hash.
+pub(crate) struct RsaKey {
+    pkey: PKey<Private>,
+    ctxs: [std::sync::Mutex<Vec<PkeyCtx<Private>>>; 3],
+}
+
+/// Contexts kept per key and hash: one per concurrent signer is enough
+/// (the crypto pool has one thread per core).
+const RSA_CTX_POOL: usize = 8;
+
+impl RsaKey {
+    fn new(pkey: PKey<Private>) -> RsaKey {
+        RsaKey {
+            pkey,
+            ctxs: Default::default(),
+        }
+    }
+
+    fn slot(&self, hash: HashAlgo) -> std::sync::MutexGuard<'_, Vec<PkeyCtx<Private>>> {
+        let i = match hash {
+            HashAlgo::Sha1 => 0,
+            HashAlgo::Sha256 => 1,
+            HashAlgo::Sha512 => 2,
+        };
+        self.ctxs[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// PKCS#1 v1.5 over the DigestInfo of `digest`.
+    fn sign(&self, hash: HashAlgo, digest: &[u8]) -> Result<Vec<u8>, SignError> {
+        let pooled = self.slot(hash).pop();
+        let mut c = match pooled {
+            Some(c) => c,
+            None => {
+                let md = match hash {
+                    HashAlgo::Sha1 => Md::sha1(),
+                    HashAlgo::Sha256 => Md::sha256(),
+                    HashAlgo::Sha512 => Md::sha512(),
+                };
+                let mut c = PkeyCtx::new(&self.pkey).map_err(crypto_err)?;
+                c.sign_init().map_err(crypto_err)?;
+                c.set_rsa_padding(Padding::PKCS1).map_err(crypto_err)?;
+                c.set_signature_md(md).map_err(crypto_err)?;
+                c
+            }
+        };
+        let mut sig = Vec::with_capacity(self.pkey.size());
+        // A context whose signature failed is dropped, not pooled.
+        c.sign_to_vec(digest, &mut sig).map_err(crypto_err)?;
+        let mut slot = self.slot(hash);
+        if slot.len() < RSA_CTX_POOL {
+            slot.push(c);
+        }
+        Ok(sig)
+    }
+
+    #[cfg(test)]
+    fn pooled(&self, hash: HashAlgo) -> usize {
+        self.slot(hash).len()
+    }
 }
 
 pub(crate) struct DsaKey {
@@ -68,9 +134,10 @@ impl Signer {
         secret: &mpi::SecretKeyMaterial,
     ) -> Result<(PubkeyAlgo, Signer), SignError> {
         match (public, secret) {
-            (mpi::PublicKey::RSA { e, n }, mpi::SecretKeyMaterial::RSA { d, p, q, u }) => {
-                Ok((PubkeyAlgo::Rsa, Signer::Rsa(rsa_key(e, n, d, p, q, u)?)))
-            }
+            (mpi::PublicKey::RSA { e, n }, mpi::SecretKeyMaterial::RSA { d, p, q, u }) => Ok((
+                PubkeyAlgo::Rsa,
+                Signer::Rsa(RsaKey::new(rsa_key(e, n, d, p, q, u)?)),
+            )),
             (mpi::PublicKey::DSA { p, q, g, y }, mpi::SecretKeyMaterial::DSA { x }) => {
                 let k = DsaKey {
                     p: public_bn(p.value())?,
@@ -161,18 +228,8 @@ impl Signer {
     pub(crate) fn sign(&self, hash: HashAlgo, digest: &[u8]) -> Result<Vec<u8>, SignError> {
         let mut out = Vec::new();
         match self {
-            Signer::Rsa(pkey) => {
-                let md = match hash {
-                    HashAlgo::Sha1 => Md::sha1(),
-                    HashAlgo::Sha256 => Md::sha256(),
-                    HashAlgo::Sha512 => Md::sha512(),
-                };
-                let mut c = PkeyCtx::new(pkey).map_err(crypto_err)?;
-                c.sign_init().map_err(crypto_err)?;
-                c.set_rsa_padding(Padding::PKCS1).map_err(crypto_err)?;
-                c.set_signature_md(md).map_err(crypto_err)?;
-                let mut sig = Vec::new();
-                c.sign_to_vec(digest, &mut sig).map_err(crypto_err)?;
+            Signer::Rsa(k) => {
+                let sig = k.sign(hash, digest)?;
                 write_mpi(&mut out, &sig);
             }
             Signer::Dsa(k) => {
@@ -436,6 +493,50 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pooled contexts are reused across hashes and threads without mixing
+    /// up the digest algorithm, and the pool stays bounded.
+    #[test]
+    fn rsa_context_pool_signs_correctly_and_is_bounded() {
+        use openssl::sign::Verifier;
+        let pkey = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let key = std::sync::Arc::new(RsaKey::new(pkey.clone()));
+        let hashes = [
+            (HashAlgo::Sha1, MessageDigest::sha1()),
+            (HashAlgo::Sha256, MessageDigest::sha256()),
+            (HashAlgo::Sha512, MessageDigest::sha512()),
+        ];
+        let threads: Vec<_> = (0..12u8)
+            .map(|t| {
+                let key = key.clone();
+                std::thread::spawn(move || {
+                    let mut out = Vec::new();
+                    for i in 0..6u8 {
+                        let (h, _) = hashes[usize::from((t + i) % 3)];
+                        let msg = [t, i, 7];
+                        let digest =
+                            openssl::hash::hash(super::super::rfc6979::message_digest(h), &msg)
+                                .unwrap();
+                        out.push((h, msg, key.sign(h, &digest).unwrap()));
+                    }
+                    out
+                })
+            })
+            .collect();
+        for t in threads {
+            for (h, msg, sig) in t.join().unwrap() {
+                let md = hashes.iter().find(|(x, _)| *x == h).unwrap().1;
+                let mut v = Verifier::new(md, &pkey).unwrap();
+                v.set_rsa_padding(Padding::PKCS1).unwrap();
+                v.update(&msg).unwrap();
+                assert!(v.verify(&sig).unwrap(), "{h:?}");
+            }
+        }
+        for (h, _) in hashes {
+            let n = key.pooled(h);
+            assert!((1..=RSA_CTX_POOL).contains(&n), "{h:?}: {n}");
+        }
+    }
 
     #[test]
     fn mpi_encoding() {
