@@ -325,7 +325,7 @@ impl KeyStore {
                     return Ok(None);
                 };
                 let secret = self.open_key_row(&row)?;
-                let signer = tokio::task::spawn_blocking(move || SigningKey::from_secret(&secret))
+                let signer = tokio::task::spawn_blocking(move || SigningKey::load(&secret))
                     .await
                     .map_err(|e| match e.try_into_panic() {
                         Ok(panic) => std::panic::resume_unwind(panic),

@@ -132,11 +132,12 @@ impl Signer {
     pub(crate) fn new(
         public: &mpi::PublicKey,
         secret: &mpi::SecretKeyMaterial,
+        check: Check,
     ) -> Result<(PubkeyAlgo, Signer), SignError> {
         match (public, secret) {
             (mpi::PublicKey::RSA { e, n }, mpi::SecretKeyMaterial::RSA { d, p, q, u }) => Ok((
                 PubkeyAlgo::Rsa,
-                Signer::Rsa(RsaKey::new(rsa_key(e, n, d, p, q, u)?)),
+                Signer::Rsa(RsaKey::new(rsa_key(check, e, n, d, p, q, u)?)),
             )),
             (mpi::PublicKey::DSA { p, q, g, y }, mpi::SecretKeyMaterial::DSA { x }) => {
                 let k = DsaKey {
@@ -276,7 +277,21 @@ pub(crate) fn write_mpi(out: &mut Vec<u8>, mag: &[u8]) {
     out.extend_from_slice(v);
 }
 
+/// How thoroughly a secret key is checked when it is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// At import: everything OpenSSL's `RSA_check_key` tests, primality of
+    /// p and q included (tens of milliseconds for RSA-2048).
+    Full,
+    /// At load of a key that passed `Full` at import: n = p*q and a
+    /// pairwise sign/verify. This catches every inconsistent CRT
+    /// parameter (a faulty CRT signature would not verify, and would leak
+    /// a factor if sent), at the cost of one signature.
+    Pairwise,
+}
+
 fn rsa_key(
+    check: Check,
     e: &mpi::MPI,
     n: &mpi::MPI,
     d: &mpi::ProtectedMPI,
@@ -310,10 +325,58 @@ fn rsa_key(
         secure_bn(u.value())?,
     )
     .map_err(crypto_err)?;
-    if !rsa.check_key().unwrap_or(false) {
-        return Err(bad("RSA key check failed"));
+    finish_rsa(rsa, check)
+}
+
+/// Checks a CRT key as `check` says and wraps it.
+fn finish_rsa(rsa: Rsa<Private>, check: Check) -> Result<PKey<Private>, SignError> {
+    let mut c = ctx()?;
+    match check {
+        Check::Full => {
+            if !rsa.check_key().unwrap_or(false) {
+                return Err(bad("RSA key check failed"));
+            }
+            PKey::from_rsa(rsa).map_err(crypto_err)
+        }
+        Check::Pairwise => {
+            let mut pq = BigNum::new().map_err(crypto_err)?;
+            let (Some(p), Some(q)) = (rsa.p(), rsa.q()) else {
+                return Err(bad("RSA key without primes"));
+            };
+            pq.checked_mul(p, q, &mut c).map_err(crypto_err)?;
+            // iqmp = q^-1 mod p. (dmp1 and dmq1 are derived from d above; a
+            // wrong d fails the pairwise signature.) OpenSSL would silently
+            // fall back to the slow non-CRT path on a bad iqmp.
+            let iqmp = rsa.iqmp().ok_or_else(|| bad("RSA key without iqmp"))?;
+            let mut t = BigNum::new_secure().map_err(crypto_err)?;
+            t.mod_mul(iqmp, q, p, &mut c).map_err(crypto_err)?;
+            if pq != *rsa.n() || t != BigNum::from_u32(1).map_err(crypto_err)? {
+                return Err(bad("RSA key check failed"));
+            }
+            let pkey = PKey::from_rsa(rsa).map_err(crypto_err)?;
+            if !pairwise_ok(&pkey).unwrap_or(false) {
+                return Err(bad("RSA key check failed"));
+            }
+            Ok(pkey)
+        }
     }
-    PKey::from_rsa(rsa).map_err(crypto_err)
+}
+
+/// Signs a fixed SHA-256 digest with the CRT key and verifies it with the
+/// public half.
+fn pairwise_ok(pkey: &PKey<Private>) -> Result<bool, openssl::error::ErrorStack> {
+    let digest = [0x5au8; 32];
+    let mut c = PkeyCtx::new(pkey)?;
+    c.sign_init()?;
+    c.set_rsa_padding(Padding::PKCS1)?;
+    c.set_signature_md(Md::sha256())?;
+    let mut sig = Vec::new();
+    c.sign_to_vec(&digest, &mut sig)?;
+    let mut v = PkeyCtx::new(pkey)?;
+    v.verify_init()?;
+    v.set_rsa_padding(Padding::PKCS1)?;
+    v.set_signature_md(Md::sha256())?;
+    v.verify(&digest, &sig)
 }
 
 fn check_len(hash: HashAlgo, digest: &[u8]) -> Result<(), SignError> {
@@ -536,6 +599,32 @@ mod tests {
             let n = key.pooled(h);
             assert!((1..=RSA_CTX_POOL).contains(&n), "{h:?}: {n}");
         }
+    }
+
+    #[test]
+    fn pairwise_check_catches_a_bad_crt_parameter() {
+        let good = Rsa::generate(2048).unwrap();
+        let rebuild = |iqmp: BigNum| {
+            Rsa::from_private_components(
+                good.n().to_owned().unwrap(),
+                good.e().to_owned().unwrap(),
+                good.d().to_owned().unwrap(),
+                good.p().unwrap().to_owned().unwrap(),
+                good.q().unwrap().to_owned().unwrap(),
+                good.dmp1().unwrap().to_owned().unwrap(),
+                good.dmq1().unwrap().to_owned().unwrap(),
+                iqmp,
+            )
+            .unwrap()
+        };
+        let iqmp = good.iqmp().unwrap().to_owned().unwrap();
+        assert!(finish_rsa(rebuild(iqmp), Check::Pairwise).is_ok());
+        let mut bad = good.iqmp().unwrap().to_owned().unwrap();
+        bad.add_word(1).unwrap();
+        assert!(finish_rsa(rebuild(bad), Check::Pairwise).is_err());
+        let mut bad = good.iqmp().unwrap().to_owned().unwrap();
+        bad.add_word(1).unwrap();
+        assert!(finish_rsa(rebuild(bad), Check::Full).is_err());
     }
 
     #[test]
