@@ -141,5 +141,32 @@ fn openssl_baseline(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, protocol, packets, signatures, openssl_baseline);
+/// Loading a stored key on a cache miss: `from_secret` (import: full RSA
+/// check) vs `load` (store: pairwise check).
+fn key_loading(c: &mut Criterion) {
+    let mut g = c.benchmark_group("load");
+    g.sample_size(10);
+    for (name, kind) in [
+        ("rsa2048", KeyType::Rsa2048),
+        ("ed25519", KeyType::Ed25519),
+    ] {
+        let k = generate(kind, "Bench <bench@example.org>").unwrap();
+        g.bench_function(format!("{name}/from_secret"), |b| {
+            b.iter(|| SigningKey::from_secret(black_box(&k.secret)).unwrap())
+        });
+        g.bench_function(format!("{name}/load"), |b| {
+            b.iter(|| SigningKey::load(black_box(&k.secret)).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    protocol,
+    packets,
+    signatures,
+    openssl_baseline,
+    key_loading
+);
 criterion_main!(benches);
