@@ -146,10 +146,7 @@ fn openssl_baseline(c: &mut Criterion) {
 fn key_loading(c: &mut Criterion) {
     let mut g = c.benchmark_group("load");
     g.sample_size(10);
-    for (name, kind) in [
-        ("rsa2048", KeyType::Rsa2048),
-        ("ed25519", KeyType::Ed25519),
-    ] {
+    for (name, kind) in [("rsa2048", KeyType::Rsa2048), ("ed25519", KeyType::Ed25519)] {
         let k = generate(kind, "Bench <bench@example.org>").unwrap();
         g.bench_function(format!("{name}/from_secret"), |b| {
             b.iter(|| SigningKey::from_secret(black_box(&k.secret)).unwrap())
