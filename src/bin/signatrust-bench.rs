@@ -113,7 +113,8 @@ struct LoadArgs {
     /// The server's PID: report its CPU time per request and its memory.
     #[arg(long)]
     server_pid: Option<u32>,
-    /// TLS to the server (not implemented: the TLS edge is not on main yet).
+    /// TLS to the server: not implemented yet (the load generator predates
+    /// the TLS edge; plain TCP only).
     #[arg(long)]
     tls: bool,
 }
@@ -172,7 +173,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 
 fn load(a: LoadArgs) -> anyhow::Result<std::process::ExitCode> {
     if a.tls {
-        bail!("--tls: the TLS edge (issue 5) is not on main yet; this flag is a stub");
+        bail!("--tls: not implemented in the load generator yet (plain TCP only)");
     }
     let command = match a.command {
         Command::Sign => BenchCommand::Sign1,
