@@ -6,10 +6,10 @@
 //! every worker is busy; further callers wait asynchronously for a permit (and
 //! their request deadline bounds that wait). Knows nothing of what it runs.
 
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::thread;
 
+use crossbeam_channel as channel;
 use thiserror::Error;
 use tokio::sync::{oneshot, Semaphore};
 
@@ -30,7 +30,9 @@ pub struct Exec {
 }
 
 struct Inner {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    /// `None` once closed. Senders take the read lock, so they never wait
+    /// on each other; only `close` writes.
+    tx: RwLock<Option<channel::Sender<Job>>>,
     admission: Semaphore,
     workers: usize,
 }
@@ -39,28 +41,25 @@ impl Exec {
     /// Starts `workers` threads (at least 1) admitting `queue` waiting jobs.
     pub fn new(workers: usize, queue: usize) -> Exec {
         let workers = workers.max(1);
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
+        // Unbounded: the semaphore bounds what is in the channel. A
+        // crossbeam receiver is shared by the workers without a lock and a
+        // send wakes exactly one idle worker.
+        let (tx, rx) = channel::unbounded::<Job>();
         for i in 0..workers {
             let rx = rx.clone();
             thread::Builder::new()
                 .name(format!("signatrust-crypto-{i}"))
-                .spawn(move || loop {
-                    // The lock is held only while waiting for the next job.
-                    let job = match rx.lock() {
-                        Ok(guard) => guard.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
+                .spawn(move || {
+                    // Ends when the pool is closed (or dropped) and drained.
+                    while let Ok(job) = rx.recv() {
+                        job();
                     }
                 })
                 .expect("spawning a crypto worker thread");
         }
         Exec {
             inner: Arc::new(Inner {
-                tx: Mutex::new(Some(tx)),
+                tx: RwLock::new(Some(tx)),
                 admission: Semaphore::new(workers + queue),
                 workers,
             }),
@@ -97,7 +96,7 @@ impl Exec {
             let _ = done_tx.send(r);
         });
         {
-            let guard = self.inner.tx.lock().map_err(|_| ExecError::Closed)?;
+            let guard = self.inner.tx.read().map_err(|_| ExecError::Closed)?;
             let tx = guard.as_ref().ok_or(ExecError::Closed)?;
             tx.send(job).map_err(|_| ExecError::Closed)?;
         }
@@ -110,7 +109,7 @@ impl Exec {
 
     /// Stops accepting jobs; workers exit once the queue is drained.
     pub fn close(&self) {
-        if let Ok(mut g) = self.inner.tx.lock() {
+        if let Ok(mut g) = self.inner.tx.write() {
             g.take();
         }
         self.inner.admission.close();

@@ -281,6 +281,50 @@ mod tests {
         }
     }
 
+    /// Records when a cached value is dropped. Cached key material
+    /// (`LoadedKey`) is wiped by its own `Drop` (OpenSSL clears secure and
+    /// private bignums, `SecretBytes` zeroises), so "dropped" is what the
+    /// cache has to guarantee.
+    struct DropObserver(Arc<AtomicUsize>);
+
+    impl Drop for DropObserver {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn evicted_expired_and_removed_values_are_dropped() {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let v = || Arc::new(DropObserver(dropped.clone()));
+        let c: TtlCache<Arc<DropObserver>> = TtlCache::new(CacheConfig {
+            capacity: 1,
+            ttl: Duration::from_millis(100),
+        });
+        c.insert("a", v());
+        c.insert("b", v()); // evicts "a"
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        c.remove("b");
+        assert_eq!(dropped.load(Ordering::SeqCst), 2);
+        c.insert("c", v());
+        c.clear();
+        assert_eq!(dropped.load(Ordering::SeqCst), 3);
+        c.insert("d", v());
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(c.get("d").is_none()); // expired: dropped on access
+        assert_eq!(dropped.load(Ordering::SeqCst), 4);
+
+        // A value still used by a request outlives its eviction, and is
+        // dropped when the request lets go of it.
+        c.insert("e", v());
+        let in_use = c.get("e").unwrap();
+        c.remove("e");
+        assert_eq!(dropped.load(Ordering::SeqCst), 4);
+        drop(in_use);
+        assert_eq!(dropped.load(Ordering::SeqCst), 5);
+        assert_eq!(c.len(), 0);
+    }
+
     #[tokio::test]
     async fn load_caches_some_not_none() {
         let c = cache(8, 60_000);

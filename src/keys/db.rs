@@ -248,30 +248,40 @@ impl Db {
 
     /// Inserts a key; `false` if the name is taken.
     pub(crate) async fn insert_key(&self, k: &KeyRow) -> Result<bool, KeyError> {
+        Ok(self.insert_keys(std::slice::from_ref(k)).await? == 1)
+    }
+
+    /// Inserts keys in one transaction, skipping names already taken;
+    /// returns how many were inserted.
+    pub(crate) async fn insert_keys(&self, keys: &[KeyRow]) -> Result<usize, KeyError> {
         let e = |e| self.err("insert key", e);
         let mut tx = self.pool.begin().await.map_err(e)?;
-        let res = sqlx::query(
-            "INSERT INTO keys (name, fingerprint, algo, user_ids, public, secret_ct, \
-             secret_nonce, wrapped_dek, kek_id, created, updated) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&k.name)
-        .bind(&k.fingerprint)
-        .bind(&k.algo)
-        .bind(&k.user_ids)
-        .bind(&k.public)
-        .bind(&k.secret_ct)
-        .bind(&k.secret_nonce)
-        .bind(&k.wrapped_dek)
-        .bind(&k.kek_id)
-        .bind(k.created)
-        .bind(k.updated)
-        .execute(&mut *tx)
-        .await
-        .map_err(e)?;
+        let mut inserted = 0;
+        for k in keys {
+            let res = sqlx::query(
+                "INSERT INTO keys (name, fingerprint, algo, user_ids, public, secret_ct, \
+                 secret_nonce, wrapped_dek, kek_id, created, updated) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(&k.name)
+            .bind(&k.fingerprint)
+            .bind(&k.algo)
+            .bind(&k.user_ids)
+            .bind(&k.public)
+            .bind(&k.secret_ct)
+            .bind(&k.secret_nonce)
+            .bind(&k.wrapped_dek)
+            .bind(&k.kek_id)
+            .bind(k.created)
+            .bind(k.updated)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+            inserted += res.rows_affected() as usize;
+        }
         tx.commit().await.map_err(e)?;
-        Ok(res.rows_affected() == 1)
+        Ok(inserted)
     }
 
     pub(crate) async fn get_key(&self, name: &str) -> Result<Option<KeyRow>, KeyError> {

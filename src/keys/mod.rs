@@ -257,6 +257,37 @@ impl KeyStore {
     /// Stores `key` under `name`, envelope-encrypting its secret.
     /// [`KeyError::Exists`] if the name is taken.
     pub async fn import(&self, name: &str, key: &ImportedKey) -> Result<(), KeyError> {
+        let row = self.sealed_row(name, key)?;
+        let inserted = self.db.insert_key(&row).await?;
+        self.invalidate_key(name);
+        if inserted {
+            Ok(())
+        } else {
+            Err(KeyError::Exists(name.to_owned()))
+        }
+    }
+
+    /// Stores the same `key` under each of `names` in one transaction, each
+    /// copy sealed under its own data key (for benchmarks and bulk
+    /// migrations). Names already taken are skipped; returns how many rows
+    /// were inserted. Nothing is inserted if any name is invalid.
+    pub async fn import_many(
+        &self,
+        names: &[String],
+        key: &ImportedKey,
+    ) -> Result<usize, KeyError> {
+        let rows = names
+            .iter()
+            .map(|n| self.sealed_row(n, key))
+            .collect::<Result<Vec<_>, _>>()?;
+        let inserted = self.db.insert_keys(&rows).await?;
+        for n in names {
+            self.invalidate_key(n);
+        }
+        Ok(inserted)
+    }
+
+    fn sealed_row(&self, name: &str, key: &ImportedKey) -> Result<KeyRow, KeyError> {
         validate_name(name)?;
         if let Some(uid) = key.user_ids.iter().find(|u| u.contains('\n')) {
             return Err(KeyError::Unsupported {
@@ -268,7 +299,7 @@ impl KeyStore {
         let aad = envelope::key_aad(name, &fingerprint);
         let sealed = envelope::seal(&*self.kek, &key.secret, &aad)?;
         let t = now();
-        let row = KeyRow {
+        Ok(KeyRow {
             name: name.to_owned(),
             fingerprint,
             algo: algo_name(key.algo),
@@ -280,14 +311,7 @@ impl KeyStore {
             kek_id: sealed.kek_id,
             created: t,
             updated: t,
-        };
-        let inserted = self.db.insert_key(&row).await?;
-        self.invalidate_key(name);
-        if inserted {
-            Ok(())
-        } else {
-            Err(KeyError::Exists(name.to_owned()))
-        }
+        })
     }
 
     /// The unwrapped signing key, cached for the TTL; `None` if there is no
@@ -301,7 +325,7 @@ impl KeyStore {
                     return Ok(None);
                 };
                 let secret = self.open_key_row(&row)?;
-                let signer = tokio::task::spawn_blocking(move || SigningKey::from_secret(&secret))
+                let signer = tokio::task::spawn_blocking(move || SigningKey::load(&secret))
                     .await
                     .map_err(|e| match e.try_into_panic() {
                         Ok(panic) => std::panic::resume_unwind(panic),

@@ -324,6 +324,51 @@ async fn cache_ttl_across_instances() {
     assert_eq!(short.secret("k").await.unwrap().unwrap(), k2.secret);
 }
 
+/// A key replaced by another process (same name, new key material) is
+/// signed with the old key for at most the TTL; the old unwrapped key is
+/// dropped (and with it wiped) once the cache lets go of it.
+#[tokio::test]
+async fn replaced_key_is_not_served_beyond_the_ttl() {
+    let fx = Fixture::new();
+    let ttl = Duration::from_millis(300);
+    let server = fx.store_ttl(ttl).await;
+    let admin = fx.store().await;
+
+    let old =
+        crate::sign::generate(crate::sign::KeyType::Ed25519, "Old <old@example.org>").unwrap();
+    let new =
+        crate::sign::generate(crate::sign::KeyType::Ed25519, "New <new@example.org>").unwrap();
+    admin.import("k", &old).await.unwrap();
+    let loaded = server.signing_key("k").await.unwrap().unwrap();
+    assert_eq!(loaded.signer.fingerprint(), &old.fingerprint);
+    let weak = Arc::downgrade(&loaded);
+    drop(loaded);
+
+    let replaced_at = Instant::now();
+    assert!(admin.delete("k").await.unwrap());
+    admin.import("k", &new).await.unwrap();
+
+    // Until the TTL: possibly the old key (cached), never anything else.
+    loop {
+        let k = server.signing_key("k").await.unwrap().unwrap();
+        if k.signer.fingerprint() == &new.fingerprint {
+            break;
+        }
+        assert_eq!(k.signer.fingerprint(), &old.fingerprint);
+        assert!(
+            replaced_at.elapsed() < ttl + Duration::from_millis(100),
+            "old key served {:?} after it was replaced",
+            replaced_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The old key's last reference was the cache's: it is gone now.
+    assert!(weak.upgrade().is_none(), "replaced key still in memory");
+    // And the new key stays.
+    let k = server.signing_key("k").await.unwrap().unwrap();
+    assert_eq!(k.signer.fingerprint(), &new.fingerprint);
+}
+
 #[tokio::test]
 async fn concurrent_readers() {
     let fx = Fixture::new();

@@ -17,7 +17,7 @@ use openpgp::{Fingerprint, Packet};
 
 use super::armor::dearmor;
 use super::packet::{gpg_header, gpg_header_len};
-use super::signer::{check_digest, Signer};
+use super::signer::{check_digest, Check, Signer};
 use super::{HashAlgo, PubkeyAlgo, SignError};
 use crate::secret::SecretBytes;
 
@@ -382,8 +382,21 @@ impl std::fmt::Debug for SigningKey {
 
 impl SigningKey {
     /// Loads the primary key of an (unprotected) binary secret key as
-    /// [`ImportedKey::secret`] holds it.
+    /// [`ImportedKey::secret`] holds it, with every check (RSA: primality
+    /// of p and q, tens of milliseconds). Import uses this.
     pub fn from_secret(tsk: &SecretBytes) -> Result<SigningKey, SignError> {
+        Self::build(tsk, Check::Full)
+    }
+
+    /// Loads a key that was checked with [`SigningKey::from_secret`] when it
+    /// was imported: RSA keys get n = p*q and a pairwise sign/verify instead
+    /// of primality tests (about one signature instead of ~100), so a
+    /// store with many keys loads them cheaply on first use.
+    pub fn load(tsk: &SecretBytes) -> Result<SigningKey, SignError> {
+        Self::build(tsk, Check::Pairwise)
+    }
+
+    fn build(tsk: &SecretBytes, check: Check) -> Result<SigningKey, SignError> {
         let packets = split_packets(tsk.expose())?;
         let first = packets
             .first()
@@ -393,7 +406,7 @@ impl SigningKey {
         let fingerprint = v4_fingerprint(&key)?;
         let (algo, signer) = match key.optional_secret() {
             Some(SecretKeyMaterial::Unencrypted(u)) => {
-                u.map(|secret| Signer::new(key.mpis(), secret))?
+                u.map(|secret| Signer::new(key.mpis(), secret, check))?
             }
             _ => return Err(not_secret("secret key material is protected")),
         };
@@ -417,6 +430,12 @@ impl SigningKey {
 
     pub fn algo(&self) -> PubkeyAlgo {
         self.algo
+    }
+
+    /// True when a signature costs tens of microseconds (Ed25519, P-256),
+    /// so that a caller may sign inline instead of on a worker pool.
+    pub fn is_fast(&self) -> bool {
+        self.signer.is_fast()
     }
 
     /// Signs `digest` and returns the serialised signature MPIs, each with

@@ -17,7 +17,7 @@ pub mod totp;
 
 pub use armor::{armor_public_key, dearmor};
 pub use key::{generate, import_tsk, ImportedKey, KeyType, SigningKey};
-pub use packet::{is_probe, signature_packet};
+pub use packet::{assemble_packet, is_probe, signature_packet};
 
 use thiserror::Error;
 

@@ -25,10 +25,76 @@ use super::rfc6979::{bits2int, crypto_err, ctx, md_for_len, NonceGen};
 use super::{HashAlgo, PubkeyAlgo, SignError};
 
 pub(crate) enum Signer {
-    Rsa(PKey<Private>),
+    Rsa(RsaKey),
     Dsa(DsaKey),
     Ecdsa(EcdsaKey),
     Ed25519(PKey<Private>),
+}
+
+/// An OpenSSL CRT key and a small pool of signing contexts for it, one
+/// pool per hash algorithm: creating and initialising an `EVP_PKEY_CTX`
+/// (provider fetch, padding, digest) costs a few microseconds per
+/// signature, so contexts are made once and reused, as `openssl speed`
+/// does. The pool belongs to the key and is freed with it; it never holds
+/// more than [`RSA_CTX_POOL`] contexts per hash.
+pub(crate) struct RsaKey {
+    pkey: PKey<Private>,
+    ctxs: [std::sync::Mutex<Vec<PkeyCtx<Private>>>; 3],
+}
+
+/// Contexts kept per key and hash: one per concurrent signer is enough
+/// (the crypto pool has one thread per core).
+const RSA_CTX_POOL: usize = 8;
+
+impl RsaKey {
+    fn new(pkey: PKey<Private>) -> RsaKey {
+        RsaKey {
+            pkey,
+            ctxs: Default::default(),
+        }
+    }
+
+    fn slot(&self, hash: HashAlgo) -> std::sync::MutexGuard<'_, Vec<PkeyCtx<Private>>> {
+        let i = match hash {
+            HashAlgo::Sha1 => 0,
+            HashAlgo::Sha256 => 1,
+            HashAlgo::Sha512 => 2,
+        };
+        self.ctxs[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// PKCS#1 v1.5 over the DigestInfo of `digest`.
+    fn sign(&self, hash: HashAlgo, digest: &[u8]) -> Result<Vec<u8>, SignError> {
+        let pooled = self.slot(hash).pop();
+        let mut c = match pooled {
+            Some(c) => c,
+            None => {
+                let md = match hash {
+                    HashAlgo::Sha1 => Md::sha1(),
+                    HashAlgo::Sha256 => Md::sha256(),
+                    HashAlgo::Sha512 => Md::sha512(),
+                };
+                let mut c = PkeyCtx::new(&self.pkey).map_err(crypto_err)?;
+                c.sign_init().map_err(crypto_err)?;
+                c.set_rsa_padding(Padding::PKCS1).map_err(crypto_err)?;
+                c.set_signature_md(md).map_err(crypto_err)?;
+                c
+            }
+        };
+        let mut sig = Vec::with_capacity(self.pkey.size());
+        // A context whose signature failed is dropped, not pooled.
+        c.sign_to_vec(digest, &mut sig).map_err(crypto_err)?;
+        let mut slot = self.slot(hash);
+        if slot.len() < RSA_CTX_POOL {
+            slot.push(c);
+        }
+        Ok(sig)
+    }
+
+    #[cfg(test)]
+    fn pooled(&self, hash: HashAlgo) -> usize {
+        self.slot(hash).len()
+    }
 }
 
 pub(crate) struct DsaKey {
@@ -66,11 +132,13 @@ impl Signer {
     pub(crate) fn new(
         public: &mpi::PublicKey,
         secret: &mpi::SecretKeyMaterial,
+        check: Check,
     ) -> Result<(PubkeyAlgo, Signer), SignError> {
         match (public, secret) {
-            (mpi::PublicKey::RSA { e, n }, mpi::SecretKeyMaterial::RSA { d, p, q, u }) => {
-                Ok((PubkeyAlgo::Rsa, Signer::Rsa(rsa_key(e, n, d, p, q, u)?)))
-            }
+            (mpi::PublicKey::RSA { e, n }, mpi::SecretKeyMaterial::RSA { d, p, q, u }) => Ok((
+                PubkeyAlgo::Rsa,
+                Signer::Rsa(RsaKey::new(rsa_key(check, e, n, d, p, q, u)?)),
+            )),
             (mpi::PublicKey::DSA { p, q, g, y }, mpi::SecretKeyMaterial::DSA { x }) => {
                 let k = DsaKey {
                     p: public_bn(p.value())?,
@@ -146,22 +214,23 @@ impl Signer {
         }
     }
 
+    /// True when one signature costs tens of microseconds (Ed25519, ECDSA
+    /// on curves up to 256 bits), cheap enough to make on the async reactor
+    /// rather than pay for a hand-off to the crypto pool.
+    pub(crate) fn is_fast(&self) -> bool {
+        match self {
+            Signer::Ed25519(_) => true,
+            Signer::Ecdsa(k) => k.n.num_bits() <= 256,
+            Signer::Rsa(_) | Signer::Dsa(_) => false,
+        }
+    }
+
     /// Signs `digest`; returns the serialised MPIs.
     pub(crate) fn sign(&self, hash: HashAlgo, digest: &[u8]) -> Result<Vec<u8>, SignError> {
         let mut out = Vec::new();
         match self {
-            Signer::Rsa(pkey) => {
-                let md = match hash {
-                    HashAlgo::Sha1 => Md::sha1(),
-                    HashAlgo::Sha256 => Md::sha256(),
-                    HashAlgo::Sha512 => Md::sha512(),
-                };
-                let mut c = PkeyCtx::new(pkey).map_err(crypto_err)?;
-                c.sign_init().map_err(crypto_err)?;
-                c.set_rsa_padding(Padding::PKCS1).map_err(crypto_err)?;
-                c.set_signature_md(md).map_err(crypto_err)?;
-                let mut sig = Vec::new();
-                c.sign_to_vec(digest, &mut sig).map_err(crypto_err)?;
+            Signer::Rsa(k) => {
+                let sig = k.sign(hash, digest)?;
                 write_mpi(&mut out, &sig);
             }
             Signer::Dsa(k) => {
@@ -208,7 +277,21 @@ pub(crate) fn write_mpi(out: &mut Vec<u8>, mag: &[u8]) {
     out.extend_from_slice(v);
 }
 
+/// How thoroughly a secret key is checked when it is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// At import: everything OpenSSL's `RSA_check_key` tests, primality of
+    /// p and q included (tens of milliseconds for RSA-2048).
+    Full,
+    /// At load of a key that passed `Full` at import: n = p*q and a
+    /// pairwise sign/verify. This catches every inconsistent CRT
+    /// parameter (a faulty CRT signature would not verify, and would leak
+    /// a factor if sent), at the cost of one signature.
+    Pairwise,
+}
+
 fn rsa_key(
+    check: Check,
     e: &mpi::MPI,
     n: &mpi::MPI,
     d: &mpi::ProtectedMPI,
@@ -242,10 +325,58 @@ fn rsa_key(
         secure_bn(u.value())?,
     )
     .map_err(crypto_err)?;
-    if !rsa.check_key().unwrap_or(false) {
-        return Err(bad("RSA key check failed"));
+    finish_rsa(rsa, check)
+}
+
+/// Checks a CRT key as `check` says and wraps it.
+fn finish_rsa(rsa: Rsa<Private>, check: Check) -> Result<PKey<Private>, SignError> {
+    let mut c = ctx()?;
+    match check {
+        Check::Full => {
+            if !rsa.check_key().unwrap_or(false) {
+                return Err(bad("RSA key check failed"));
+            }
+            PKey::from_rsa(rsa).map_err(crypto_err)
+        }
+        Check::Pairwise => {
+            let mut pq = BigNum::new().map_err(crypto_err)?;
+            let (Some(p), Some(q)) = (rsa.p(), rsa.q()) else {
+                return Err(bad("RSA key without primes"));
+            };
+            pq.checked_mul(p, q, &mut c).map_err(crypto_err)?;
+            // iqmp = q^-1 mod p. (dmp1 and dmq1 are derived from d above; a
+            // wrong d fails the pairwise signature.) OpenSSL would silently
+            // fall back to the slow non-CRT path on a bad iqmp.
+            let iqmp = rsa.iqmp().ok_or_else(|| bad("RSA key without iqmp"))?;
+            let mut t = BigNum::new_secure().map_err(crypto_err)?;
+            t.mod_mul(iqmp, q, p, &mut c).map_err(crypto_err)?;
+            if pq != *rsa.n() || t != BigNum::from_u32(1).map_err(crypto_err)? {
+                return Err(bad("RSA key check failed"));
+            }
+            let pkey = PKey::from_rsa(rsa).map_err(crypto_err)?;
+            if !pairwise_ok(&pkey).unwrap_or(false) {
+                return Err(bad("RSA key check failed"));
+            }
+            Ok(pkey)
+        }
     }
-    PKey::from_rsa(rsa).map_err(crypto_err)
+}
+
+/// Signs a fixed SHA-256 digest with the CRT key and verifies it with the
+/// public half.
+fn pairwise_ok(pkey: &PKey<Private>) -> Result<bool, openssl::error::ErrorStack> {
+    let digest = [0x5au8; 32];
+    let mut c = PkeyCtx::new(pkey)?;
+    c.sign_init()?;
+    c.set_rsa_padding(Padding::PKCS1)?;
+    c.set_signature_md(Md::sha256())?;
+    let mut sig = Vec::new();
+    c.sign_to_vec(&digest, &mut sig)?;
+    let mut v = PkeyCtx::new(pkey)?;
+    v.verify_init()?;
+    v.set_rsa_padding(Padding::PKCS1)?;
+    v.set_signature_md(Md::sha256())?;
+    v.verify(&digest, &sig)
 }
 
 fn check_len(hash: HashAlgo, digest: &[u8]) -> Result<(), SignError> {
@@ -425,6 +556,76 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pooled contexts are reused across hashes and threads without mixing
+    /// up the digest algorithm, and the pool stays bounded.
+    #[test]
+    fn rsa_context_pool_signs_correctly_and_is_bounded() {
+        use openssl::sign::Verifier;
+        let pkey = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let key = std::sync::Arc::new(RsaKey::new(pkey.clone()));
+        let hashes = [
+            (HashAlgo::Sha1, MessageDigest::sha1()),
+            (HashAlgo::Sha256, MessageDigest::sha256()),
+            (HashAlgo::Sha512, MessageDigest::sha512()),
+        ];
+        let threads: Vec<_> = (0..12u8)
+            .map(|t| {
+                let key = key.clone();
+                std::thread::spawn(move || {
+                    let mut out = Vec::new();
+                    for i in 0..6u8 {
+                        let (h, _) = hashes[usize::from((t + i) % 3)];
+                        let msg = [t, i, 7];
+                        let digest =
+                            openssl::hash::hash(super::super::rfc6979::message_digest(h), &msg)
+                                .unwrap();
+                        out.push((h, msg, key.sign(h, &digest).unwrap()));
+                    }
+                    out
+                })
+            })
+            .collect();
+        for t in threads {
+            for (h, msg, sig) in t.join().unwrap() {
+                let md = hashes.iter().find(|(x, _)| *x == h).unwrap().1;
+                let mut v = Verifier::new(md, &pkey).unwrap();
+                v.set_rsa_padding(Padding::PKCS1).unwrap();
+                v.update(&msg).unwrap();
+                assert!(v.verify(&sig).unwrap(), "{h:?}");
+            }
+        }
+        for (h, _) in hashes {
+            let n = key.pooled(h);
+            assert!((1..=RSA_CTX_POOL).contains(&n), "{h:?}: {n}");
+        }
+    }
+
+    #[test]
+    fn pairwise_check_catches_a_bad_crt_parameter() {
+        let good = Rsa::generate(2048).unwrap();
+        let rebuild = |iqmp: BigNum| {
+            Rsa::from_private_components(
+                good.n().to_owned().unwrap(),
+                good.e().to_owned().unwrap(),
+                good.d().to_owned().unwrap(),
+                good.p().unwrap().to_owned().unwrap(),
+                good.q().unwrap().to_owned().unwrap(),
+                good.dmp1().unwrap().to_owned().unwrap(),
+                good.dmq1().unwrap().to_owned().unwrap(),
+                iqmp,
+            )
+            .unwrap()
+        };
+        let iqmp = good.iqmp().unwrap().to_owned().unwrap();
+        assert!(finish_rsa(rebuild(iqmp), Check::Pairwise).is_ok());
+        let mut bad = good.iqmp().unwrap().to_owned().unwrap();
+        bad.add_word(1).unwrap();
+        assert!(finish_rsa(rebuild(bad), Check::Pairwise).is_err());
+        let mut bad = good.iqmp().unwrap().to_owned().unwrap();
+        bad.add_word(1).unwrap();
+        assert!(finish_rsa(rebuild(bad), Check::Full).is_err());
+    }
 
     #[test]
     fn mpi_encoding() {

@@ -1,0 +1,103 @@
+//! The request path without sockets: key-cache hit, the worker-pool
+//! handoff and `commands::handle` for a whole sign request.
+//! `cargo bench --bench request_path`.
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+
+use signatrust::bench::{request_bytes, BenchCommand};
+use signatrust::commands::{handle, Ctx, Outcome, UserRules};
+use signatrust::exec::Exec;
+use signatrust::keys::{FileKek, KeyStore};
+use signatrust::protocol::decode;
+use signatrust::sign::{generate, HashAlgo, KeyType};
+
+struct Setup {
+    rt: tokio::runtime::Runtime,
+    ctx: Arc<Ctx>,
+    _dir: tempfile::TempDir,
+}
+
+fn setup(kinds: &[(&str, KeyType)]) -> Setup {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = rt.block_on(async {
+        let kek = FileKek::open_or_create(&dir.path().join("kek")).unwrap();
+        let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+        let keys = KeyStore::open(&url, Arc::new(kek)).await.unwrap();
+        for (name, kind) in kinds {
+            let k = generate(*kind, "Bench <bench@example.org>").unwrap();
+            keys.import(name, &k).await.unwrap();
+        }
+        Arc::new(Ctx {
+            keys: Arc::new(keys),
+            users: UserRules::default(),
+            exec: Exec::with_cores(),
+        })
+    });
+    Setup { rt, ctx, _dir: dir }
+}
+
+fn cache(c: &mut Criterion) {
+    let s = setup(&[("ed", KeyType::Ed25519)]);
+    s.rt.block_on(s.ctx.keys.signing_key("ed"))
+        .unwrap()
+        .unwrap();
+    c.bench_function("keystore/signing_key-warm", |b| {
+        b.iter(|| {
+            s.rt.block_on(s.ctx.keys.signing_key(black_box("ed")))
+                .unwrap()
+                .unwrap()
+        })
+    });
+    c.bench_function("keystore/exists-warm", |b| {
+        b.iter(|| s.rt.block_on(s.ctx.keys.exists(black_box("ed"))).unwrap())
+    });
+    c.bench_function("keystore/alias-miss-warm", |b| {
+        b.iter(|| s.rt.block_on(s.ctx.keys.alias(black_box("ed"))).unwrap())
+    });
+}
+
+fn exec(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let exec = Exec::with_cores();
+    c.bench_function("exec/roundtrip", |b| {
+        b.iter(|| rt.block_on(exec.run(|| black_box(1u32))).unwrap())
+    });
+}
+
+fn requests(c: &mut Criterion) {
+    let s = setup(&[("ed", KeyType::Ed25519), ("rsa", KeyType::Rsa2048)]);
+    let mut g = c.benchmark_group("handle");
+    for (user, cmd) in [
+        ("ed", BenchCommand::Sign1),
+        ("ed", BenchCommand::Sign2),
+        ("ed", BenchCommand::Pubkey),
+        ("rsa", BenchCommand::Sign1),
+    ] {
+        let bytes = request_bytes(&cmd, user, HashAlgo::Sha256).unwrap();
+        let (req, _) = decode(&bytes).unwrap().unwrap();
+        let ctx = s.ctx.clone();
+        g.bench_function(format!("{user}/{cmd:?}"), |b| {
+            b.iter(|| match s.rt.block_on(handle(&ctx, black_box(&req))) {
+                Outcome::Reply(r) => {
+                    assert_eq!(&r[..2], &[0, 0]);
+                    r
+                }
+                Outcome::Forward { .. } => panic!("forwarded"),
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, cache, exec, requests);
+criterion_main!(benches);
