@@ -122,7 +122,7 @@ pub fn edge_config(config: &Config) -> anyhow::Result<EdgeConfig> {
         read_timeout: server.read_timeout,
         idle_timeout: server.idle_timeout,
         max_request: server.max_request,
-        dns_timeout: server.read_timeout,
+        dns_timeout: server.dns_timeout,
         tls,
         upstream,
         signd_log,

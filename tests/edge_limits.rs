@@ -200,3 +200,24 @@ async fn ipv6_listening_and_signd_log_file() {
     .unwrap();
     assert_eq!(re.find_iter(&log).count(), 2, "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_timeout_is_its_own_setting_not_the_read_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = edge_common::write(
+        dir.path(),
+        "st.toml",
+        "[server]\nread_timeout_ms = 9000\ndns_timeout_ms = 250\n",
+    );
+    let config =
+        signatrust::config::Config::load(Some(dir.path().join("data")), Some(toml), None).unwrap();
+    let edge = signatrust::daemon::edge_config(&config).unwrap();
+    assert_eq!(edge.dns_timeout, Duration::from_millis(250));
+    assert_eq!(edge.read_timeout, Duration::from_secs(9));
+    // The default is 2 s, whatever the read timeout.
+    let toml = edge_common::write(dir.path(), "d.toml", "[server]\nread_timeout_ms = 9000\n");
+    let config =
+        signatrust::config::Config::load(Some(dir.path().join("data")), Some(toml), None).unwrap();
+    let edge = signatrust::daemon::edge_config(&config).unwrap();
+    assert_eq!(edge.dns_timeout, Duration::from_secs(2));
+}

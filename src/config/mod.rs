@@ -129,8 +129,11 @@ pub struct ServerConfig {
     pub request_deadline: Duration,
     /// Longest wait for the first byte of a request after accept.
     pub idle_timeout: Duration,
-    /// Connections served at once; further ones wait in the backlog.
+    /// Connections served at once; further ones get `server busy`.
     pub max_connections: usize,
+    /// Bound on the reverse and forward DNS lookup for host names in
+    /// `allow:` (a lookup that times out does not match).
+    pub dns_timeout: Duration,
     /// Where unknown users are forwarded; `None` answers `unknown key`.
     pub upstream: Option<Upstream>,
     /// TLS settings from sign.conf.
@@ -455,6 +458,7 @@ fn build_server(
         Some(v) => positive(t, v, "server.max_connections")?,
         None => 1024,
     };
+    let dns_timeout = ms(&t.server.dns_timeout_ms, "server.dns_timeout_ms", 2_000)?;
 
     let tls = match signd {
         Some(s) => TlsConfig {
@@ -481,6 +485,7 @@ fn build_server(
         request_deadline,
         idle_timeout,
         max_connections,
+        dns_timeout,
         upstream,
         tls,
         proxy_only,
@@ -554,6 +559,7 @@ mod tests {
         assert_eq!(c.server.request_deadline, Duration::from_secs(30));
         assert_eq!(c.server.idle_timeout, Duration::from_secs(10));
         assert_eq!(c.server.max_connections, 1024);
+        assert_eq!(c.server.dns_timeout, Duration::from_secs(2));
         assert_eq!(c.server.upstream, None);
         assert_eq!(c.server.tls, TlsConfig::default());
         assert_eq!(c.users, UserConfig::default());
@@ -693,6 +699,24 @@ mod tests {
         let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
         assert_eq!(c.server.allow, localhost_only());
         assert_eq!(c.server.max_connections, 5);
+    }
+
+    #[test]
+    fn dns_timeout_has_its_own_setting() {
+        let src = MemorySource::new().with(
+            "/etc/st.toml",
+            "[server]\nread_timeout_ms = 9000\ndns_timeout_ms = 250\n",
+        );
+        let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
+        assert_eq!(c.server.dns_timeout, Duration::from_millis(250));
+        assert_eq!(c.server.read_timeout, Duration::from_secs(9));
+        let src = MemorySource::new().with("/etc/st.toml", "[server]\ndns_timeout_ms = 0\n");
+        let e = load(&src, None, Some("/etc/st.toml"), None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("server.dns_timeout_ms must be greater than 0"),
+            "{e}"
+        );
     }
 
     #[test]

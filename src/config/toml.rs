@@ -16,6 +16,7 @@
 //! request_deadline_ms = 30000
 //! idle_timeout_ms = 10000
 //! max_connections = 1024
+//! dns_timeout_ms = 2000             # reverse + forward lookup for host names in allow
 //! max_request_bytes = 131074         # judged on the header, before reading
 //!
 //! [users]
@@ -88,6 +89,9 @@ pub struct TomlServer {
     pub request_deadline_ms: Option<Spanned<u64>>,
     pub idle_timeout_ms: Option<Spanned<u64>>,
     pub max_connections: Option<Spanned<usize>>,
+    /// Bound on the reverse and forward DNS lookup for host names in
+    /// `allow`.
+    pub dns_timeout_ms: Option<Spanned<u64>>,
     /// Largest request accepted (header-declared size), at most the
     /// protocol's 131074 bytes.
     pub max_request_bytes: Option<Spanned<usize>>,
@@ -231,6 +235,7 @@ read_timeout_ms = 1000
 request_deadline_ms = 2000
 idle_timeout_ms = 3000
 max_connections = 10
+dns_timeout_ms = 700
 [users]
 default_user = "k@x"
 map = { "SHA512:a" = "b" }
@@ -262,6 +267,10 @@ file = "/var/log/st.log"
         assert_eq!(
             c.server.max_connections.as_ref().map(|v| *v.get_ref()),
             Some(10)
+        );
+        assert_eq!(
+            c.server.dns_timeout_ms.as_ref().map(|v| *v.get_ref()),
+            Some(700)
         );
         assert_eq!(c.kms.provider, Some(TomlKmsProvider::File));
         assert_eq!(

@@ -60,7 +60,7 @@ impl Default for EdgeConfig {
             read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(10),
             max_request: crate::protocol::MAX_REQUEST,
-            dns_timeout: Duration::from_secs(5),
+            dns_timeout: Duration::from_secs(2),
             tls: None,
             upstream: None,
             signd_log: None,
