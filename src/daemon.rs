@@ -128,6 +128,7 @@ pub fn edge_config(config: &Config) -> anyhow::Result<EdgeConfig> {
         signd_log,
         request_deadline: server.request_deadline,
         max_connections: server.max_connections,
+        max_busy_refusals: server.max_busy_refusals,
     })
 }
 

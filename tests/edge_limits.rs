@@ -221,3 +221,96 @@ async fn dns_timeout_is_its_own_setting_not_the_read_timeout() {
     let edge = signatrust::daemon::edge_config(&config).unwrap();
     assert_eq!(edge.dns_timeout, Duration::from_secs(2));
 }
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_over_the_limit_is_capped_and_a_freed_slot_serves_at_once() {
+    const SLOTS: usize = 4;
+    const REFUSALS: usize = 16;
+    const FLOOD: usize = 5000;
+    let s = start(CONF, |c| {
+        c.log.file = None;
+        c.server.max_connections = SLOTS;
+        c.server.max_busy_refusals = REFUSALS;
+        c.server.idle_timeout = Duration::from_secs(60);
+        c.server.read_timeout = Duration::from_secs(60);
+        c.server.request_deadline = Duration::from_secs(120);
+    })
+    .await;
+    // Every slot held by an idle client.
+    let mut holders = Vec::new();
+    for _ in 0..SLOTS {
+        holders.push(TcpStream::connect(s.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let base = metrics.num_alive_tasks();
+    let rss0 = rss_kib();
+    // The flood: connections that send nothing and stay open on our side,
+    // held here without a task each, so every live task is the server's.
+    let mut flood = Vec::with_capacity(FLOOD);
+    let mut peak = base;
+    for i in 0..FLOOD {
+        flood.push(TcpStream::connect(s.addr).await.unwrap());
+        if i % 25 == 0 {
+            peak = peak.max(metrics.num_alive_tasks());
+        }
+    }
+    // The accept loop may lag the kernel's backlog; keep sampling a while
+    // (an uncapped refusal lives for a second).
+    for _ in 0..30 {
+        peak = peak.max(metrics.num_alive_tasks());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let grown = rss_kib().saturating_sub(rss0);
+    eprintln!("tasks: base {base}, peak {peak}; rss grew {grown} KiB");
+    assert!(
+        peak <= base + REFUSALS + 4,
+        "{peak} live tasks under a flood (base {base}, cap {REFUSALS})"
+    );
+    assert!(grown < 64 * 1024, "rss grew {grown} KiB");
+    // Mid-flood, a request is refused promptly, not left hanging.
+    let (req, want) = case("detached-sha256-v3");
+    let t = Instant::now();
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let _ = c.write_all(&req).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), c.read_to_end(&mut out)).await;
+    assert!(t.elapsed() < Duration::from_millis(2500), "refusal hung");
+    assert!(out.is_empty() || err_text(&out) == "server busy, try again later");
+    // A slot frees: the next good request is served within a second.
+    let t = Instant::now();
+    drop(holders.pop());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let got = exchange(s.addr, &req).await;
+    let took = t.elapsed();
+    assert_eq!(got, want, "{}", err_text(&got));
+    assert!(took < Duration::from_secs(1), "good request took {took:?}");
+    // Every flooding connection was ended by the server: the first few
+    // with `server busy`, the rest closed unread.
+    let (mut busy, mut closed) = (0, 0);
+    for mut c in flood {
+        let mut out = Vec::new();
+        match tokio::time::timeout(Duration::from_secs(3), c.read_to_end(&mut out)).await {
+            Ok(_) if out.is_empty() => closed += 1,
+            Ok(_) => {
+                assert_eq!(err_text(&out), "server busy, try again later");
+                busy += 1;
+            }
+            Err(_) => panic!("a flooding connection was left open"),
+        }
+    }
+    eprintln!("flood: {busy} answered busy, {closed} closed unread");
+    assert!(
+        busy >= 1 && closed >= FLOOD / 2,
+        "{busy} busy, {closed} closed"
+    );
+}

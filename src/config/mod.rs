@@ -131,6 +131,9 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Connections served at once; further ones get `server busy`.
     pub max_connections: usize,
+    /// Over-limit connections being answered `server busy` at once; beyond
+    /// this they are closed without being read.
+    pub max_busy_refusals: usize,
     /// Bound on the reverse and forward DNS lookup for host names in
     /// `allow:` (a lookup that times out does not match).
     pub dns_timeout: Duration,
@@ -458,6 +461,10 @@ fn build_server(
         Some(v) => positive(t, v, "server.max_connections")?,
         None => 1024,
     };
+    let max_busy_refusals = match &t.server.max_busy_refusals {
+        Some(v) => positive(t, v, "server.max_busy_refusals")?,
+        None => 64,
+    };
     let dns_timeout = ms(&t.server.dns_timeout_ms, "server.dns_timeout_ms", 2_000)?;
 
     let tls = match signd {
@@ -485,6 +492,7 @@ fn build_server(
         request_deadline,
         idle_timeout,
         max_connections,
+        max_busy_refusals,
         dns_timeout,
         upstream,
         tls,
@@ -560,6 +568,7 @@ mod tests {
         assert_eq!(c.server.idle_timeout, Duration::from_secs(10));
         assert_eq!(c.server.max_connections, 1024);
         assert_eq!(c.server.dns_timeout, Duration::from_secs(2));
+        assert_eq!(c.server.max_busy_refusals, 64);
         assert_eq!(c.server.upstream, None);
         assert_eq!(c.server.tls, TlsConfig::default());
         assert_eq!(c.users, UserConfig::default());

@@ -16,6 +16,7 @@
 //! request_deadline_ms = 30000
 //! idle_timeout_ms = 10000
 //! max_connections = 1024
+//! max_busy_refusals = 64            # over-limit connections answered "server busy"
 //! dns_timeout_ms = 2000             # reverse + forward lookup for host names in allow
 //! max_request_bytes = 131074         # judged on the header, before reading
 //!
@@ -89,6 +90,9 @@ pub struct TomlServer {
     pub request_deadline_ms: Option<Spanned<u64>>,
     pub idle_timeout_ms: Option<Spanned<u64>>,
     pub max_connections: Option<Spanned<usize>>,
+    /// Over-limit connections answered `server busy` at once; the rest
+    /// are closed unread.
+    pub max_busy_refusals: Option<Spanned<usize>>,
     /// Bound on the reverse and forward DNS lookup for host names in
     /// `allow`.
     pub dns_timeout_ms: Option<Spanned<u64>>,

@@ -28,6 +28,9 @@ pub use conn::exchange;
 use crate::commands::Ctx;
 use crate::logging::SigndLog;
 
+/// Busy refusals in progress at once, by default.
+pub const DEFAULT_BUSY_REFUSALS: usize = 64;
+
 /// Limits and policy of the listening side.
 #[derive(Debug, Clone)]
 pub struct EdgeConfig {
@@ -51,6 +54,10 @@ pub struct EdgeConfig {
     pub request_deadline: Duration,
     /// Connections served at once; more are refused with a busy error.
     pub max_connections: usize,
+    /// Busy refusals in progress at once (each reads for at most a second
+    /// so that the client sees the error). Beyond this, an over-limit
+    /// connection is closed at once, unread: a flood costs no task.
+    pub max_busy_refusals: usize,
 }
 
 impl Default for EdgeConfig {
@@ -66,6 +73,7 @@ impl Default for EdgeConfig {
             signd_log: None,
             request_deadline: Duration::from_secs(30),
             max_connections: 1024,
+            max_busy_refusals: DEFAULT_BUSY_REFUSALS,
         }
     }
 }
@@ -79,6 +87,8 @@ pub async fn run(
     edge: Arc<EdgeConfig>,
 ) {
     let limit = Arc::new(Semaphore::new(edge.max_connections));
+    let refusals = Arc::new(Semaphore::new(edge.max_busy_refusals));
+    let mut refused = RefusalLog::default();
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
     tokio::pin!(shutdown);
@@ -109,10 +119,23 @@ pub async fn run(
                             drop(permit);
                         });
                     }
-                    Err(_) => {
-                        tracing::warn!(%peer, "connection limit reached, refusing");
-                        tracker.spawn(conn::refuse_busy(stream));
-                    }
+                    Err(_) => match refusals.clone().try_acquire_owned() {
+                        // A few refusals read the request and answer
+                        // `server busy`, bounded in time and bytes.
+                        Ok(permit) => {
+                            refused.note(peer, true);
+                            tracker.spawn(async move {
+                                conn::refuse_busy(stream).await;
+                                drop(permit);
+                            });
+                        }
+                        // Under a flood the rest are closed unread, with no
+                        // task: the cost stays O(1) per connection.
+                        Err(_) => {
+                            refused.note(peer, false);
+                            drop(stream);
+                        }
+                    },
                 }
             }
         }
@@ -130,6 +153,42 @@ pub async fn run(
     {
         cancel.cancel();
         tracker.wait().await;
+    }
+}
+
+/// Rate-limited logging of refusals over the connection limit: a flood
+/// must not become a flood of log lines. The first refusal is logged, then
+/// at most one summary a second.
+#[derive(Default)]
+struct RefusalLog {
+    answered: u64,
+    closed: u64,
+    last: Option<std::time::Instant>,
+}
+
+impl RefusalLog {
+    fn note(&mut self, peer: std::net::SocketAddr, answered: bool) {
+        if answered {
+            self.answered += 1;
+        } else {
+            self.closed += 1;
+        }
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            return;
+        }
+        tracing::warn!(
+            %peer,
+            answered_busy = self.answered,
+            closed_unread = self.closed,
+            "connection limit reached, refusing"
+        );
+        self.answered = 0;
+        self.closed = 0;
+        self.last = Some(now);
     }
 }
 
