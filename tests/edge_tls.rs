@@ -17,7 +17,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use edge_common::{case, err_text, start, write, Server};
+use edge_common::{case, err_text, start, start_keyless, write, Server};
 
 struct Pki {
     dir: tempfile::TempDir,
@@ -26,12 +26,13 @@ struct Pki {
 impl Pki {
     /// A CA, a server certificate for 127.0.0.1, client certificates
     /// `good` (CN=obs-backend, O=OBS) and `other` (CN=intruder, O=OBS), and
-    /// `stranger` from a second CA.
+    /// `stranger` from a second CA (`ca2.pem`).
     fn new() -> Pki {
         let dir = tempfile::tempdir().unwrap();
         let ca1 = ca("Signatrust Test CA");
         let ca2 = ca("Another CA");
         write(dir.path(), "ca.pem", ca1.pem());
+        write(dir.path(), "ca2.pem", ca2.pem());
         leaf(dir.path(), "server", &ca1, "127.0.0.1", &[]);
         leaf(
             dir.path(),
@@ -266,4 +267,110 @@ async fn disallowed_host_gets_a_plaintext_error_before_tls() {
     assert!(refused(r));
     let plain = edge_common::exchange(s.addr, &[0, 0, 0, 0]).await;
     assert_eq!(err_text(&plain), "illegal host 127.0.0.1");
+}
+
+/// A pure proxy (no keys, no `phrases:`) that listens in plaintext and
+/// forwards over TLS (`proto: ssl`, `proxyproto: plain`) to `upstream`,
+/// presenting `cert` and trusting `ca` for the upstream's certificate.
+async fn tls_forwarding_proxy(pki: &Pki, upstream: SocketAddr, cert: &str, ca: &str) -> Server {
+    let conf = format!(
+        "server: 127.0.0.1\nport: {}\nproxyport: 5168\nallow: 127.0.0.1\n\
+         allow-unprivileged-ports: true\nproto: ssl\nproxyproto: plain\n\
+         ssl_certfile: {}\nssl_keyfile: {}\nssl_verifyfile: {}\n",
+        upstream.port(),
+        pki.path(&format!("{cert}.pem")),
+        pki.path(&format!("{cert}.key")),
+        pki.path(ca),
+    );
+    start_keyless(&conf, |c| {
+        c.log.file = None;
+        c.server.read_timeout = Duration::from_secs(3);
+    })
+    .await
+}
+
+const SIGNPROXY_CASES: &[&str] = &[
+    "signproxy-ping",
+    "signproxy-pubkey-sha256",
+    "signproxy-detached-sha256-v3",
+    "signproxy-detached-default-user-sha1",
+    "signproxy-rpm-sha256-v3",
+    "signproxy-unknown-user",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_to_a_tls_upstream_with_a_client_certificate() {
+    let pki = Pki::new();
+    // The upstream: TLS with client certificates required, one subject.
+    let up = server(&pki, "allow_subject: CN=obs-backend,O=OBS\n").await;
+    let proxy = tls_forwarding_proxy(&pki, up.addr, "good", "ca.pem").await;
+    let mut ran = 0;
+    for name in SIGNPROXY_CASES {
+        let (req, want) = case(name);
+        let got = edge_common::exchange(proxy.addr, &req).await;
+        assert_eq!(got, want, "{name}: {}", err_text(&got));
+        ran += 1;
+    }
+    assert_eq!(ran, SIGNPROXY_CASES.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_upstream_is_verified_and_failures_are_clear_errors() {
+    let pki = Pki::new();
+    let up = server(&pki, "allow_subject: CN=obs-backend,O=OBS\n").await;
+    let (req, _) = case("signproxy-detached-sha256-v3");
+    let name = format!("127.0.0.1:{}", up.addr.port());
+    // The upstream's certificate is not from the CA we trust.
+    let proxy = tls_forwarding_proxy(&pki, up.addr, "good", "ca2.pem").await;
+    let t = std::time::Instant::now();
+    let got = edge_common::exchange(proxy.addr, &req).await;
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(&got[..2], &[0, 1]);
+    assert_eq!(
+        err_text(&got),
+        format!("upstream signd {name}: server certificate not trusted")
+    );
+    // The upstream does not trust our client certificate.
+    let proxy = tls_forwarding_proxy(&pki, up.addr, "stranger", "ca.pem").await;
+    let t = std::time::Instant::now();
+    let got = edge_common::exchange(proxy.addr, &req).await;
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        err_text(&got),
+        format!("upstream signd {name} refused our client certificate")
+    );
+    // A certificate the upstream trusts but whose subject it does not
+    // allow: the upstream's own error is relayed.
+    let proxy = tls_forwarding_proxy(&pki, up.addr, "other", "ca.pem").await;
+    let got = edge_common::exchange(proxy.addr, &req).await;
+    assert_eq!(err_text(&got), "certificate denied: CN=intruder,O=OBS");
+    // An upstream that speaks plaintext: no hang, a clear error.
+    let plain = start(
+        "allow: 127.0.0.1\nallow-unprivileged-ports: true\nuser: defaultkey@localobs\n",
+        |c| c.log.file = None,
+    )
+    .await;
+    let proxy = tls_forwarding_proxy(&pki, plain.addr, "good", "ca.pem").await;
+    let t = std::time::Instant::now();
+    let got = edge_common::exchange(proxy.addr, &req).await;
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        err_text(&got),
+        format!(
+            "upstream signd 127.0.0.1:{} is not available",
+            plain.addr.port()
+        )
+    );
 }

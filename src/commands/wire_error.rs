@@ -85,6 +85,13 @@ pub enum CmdError {
     /// The detail goes to the log only.
     #[error("upstream signd {0} is not available")]
     UpstreamUnavailable(String),
+    /// The upstream's TLS certificate did not verify against our
+    /// `ssl_verifyfile`/`ssl_verifydir` (or does not name the host).
+    #[error("upstream signd {0}: server certificate not trusted")]
+    UpstreamCertificateUntrusted(String),
+    /// The upstream refused our TLS client certificate.
+    #[error("upstream signd {0} refused our client certificate")]
+    UpstreamRefusedCertificate(String),
     #[error("unknown command: {0}")]
     UnknownCommand(String),
     #[error("unknown key: {0}")]
@@ -247,6 +254,18 @@ mod tests {
                 "unsupported hmac algorithm",
             ),
             (CmdError::TimeOutOfRange, "time out of range"),
+            (
+                CmdError::UpstreamUnavailable("h:1".into()),
+                "upstream signd h:1 is not available",
+            ),
+            (
+                CmdError::UpstreamCertificateUntrusted("h:1".into()),
+                "upstream signd h:1: server certificate not trusted",
+            ),
+            (
+                CmdError::UpstreamRefusedCertificate("h:1".into()),
+                "upstream signd h:1 refused our client certificate",
+            ),
         ];
         for (e, want) in cases {
             assert_eq!(e.wire_text(), want);

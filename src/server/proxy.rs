@@ -81,7 +81,15 @@ impl Upstream {
             Ok(reply) => Ok(reply),
             Err(e) => {
                 tracing::warn!(upstream = %self.name(), error = %e, "forwarding failed");
-                Err(CmdError::UpstreamUnavailable(self.name()))
+                Err(match tls_failure(&e) {
+                    Some(TlsFailure::Untrusted) => {
+                        CmdError::UpstreamCertificateUntrusted(self.name())
+                    }
+                    Some(TlsFailure::RefusedUs) => {
+                        CmdError::UpstreamRefusedCertificate(self.name())
+                    }
+                    None => CmdError::UpstreamUnavailable(self.name()),
+                })
             }
         }
     }
@@ -156,6 +164,34 @@ impl Upstream {
             }
         }
         Err(last)
+    }
+}
+
+/// Certificate trouble on the way to the upstream, told apart from plain
+/// unavailability so that the operator sees which side to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsFailure {
+    /// The upstream's certificate did not verify here.
+    Untrusted,
+    /// The upstream rejected our client certificate (or its absence).
+    RefusedUs,
+}
+
+fn tls_failure(e: &io::Error) -> Option<TlsFailure> {
+    use rustls::AlertDescription as A;
+    match e.get_ref()?.downcast_ref::<rustls::Error>()? {
+        rustls::Error::InvalidCertificate(_) => Some(TlsFailure::Untrusted),
+        rustls::Error::AlertReceived(
+            A::BadCertificate
+            | A::UnsupportedCertificate
+            | A::CertificateRevoked
+            | A::CertificateExpired
+            | A::CertificateUnknown
+            | A::UnknownCA
+            | A::AccessDenied
+            | A::CertificateRequired,
+        ) => Some(TlsFailure::RefusedUs),
+        _ => None,
     }
 }
 
@@ -306,6 +342,33 @@ mod tests {
         assert_eq!(
             encode_forward(&req(Protocol::New, &argv)).unwrap(),
             encode_new_request(&argv).unwrap()
+        );
+    }
+
+    #[test]
+    fn tls_failures_are_classified() {
+        let wrap = |e: rustls::Error| io::Error::new(io::ErrorKind::InvalidData, e);
+        assert_eq!(
+            tls_failure(&wrap(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer
+            ))),
+            Some(TlsFailure::Untrusted)
+        );
+        assert_eq!(
+            tls_failure(&wrap(rustls::Error::AlertReceived(
+                rustls::AlertDescription::UnknownCA
+            ))),
+            Some(TlsFailure::RefusedUs)
+        );
+        assert_eq!(
+            tls_failure(&wrap(rustls::Error::AlertReceived(
+                rustls::AlertDescription::HandshakeFailure
+            ))),
+            None
+        );
+        assert_eq!(
+            tls_failure(&io::Error::new(io::ErrorKind::TimedOut, "timed out")),
+            None
         );
     }
 

@@ -37,6 +37,16 @@ pub struct Server {
 /// Starts a server from `sign_conf` (written into a temp dir; `@DIR@` is
 /// replaced by that dir), after `tweak` adjusted the loaded configuration.
 pub async fn start(sign_conf: &str, tweak: impl FnOnce(&mut Config)) -> Server {
+    start_with(sign_conf, tweak, true).await
+}
+
+/// [`start`] without any key: a pure proxy when sign.conf names an
+/// upstream and no `phrases:`.
+pub async fn start_keyless(sign_conf: &str, tweak: impl FnOnce(&mut Config)) -> Server {
+    start_with(sign_conf, tweak, false).await
+}
+
+async fn start_with(sign_conf: &str, tweak: impl FnOnce(&mut Config), keys: bool) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("sign.conf");
     std::fs::write(
@@ -47,7 +57,9 @@ pub async fn start(sign_conf: &str, tweak: impl FnOnce(&mut Config)) -> Server {
     let mut config = Config::load(Some(dir.path().join("data")), None, Some(conf)).unwrap();
     tweak(&mut config);
     let service = daemon::build(config).await.expect("building the service");
-    import_fixture_keys(&service.ctx.keys).await;
+    if keys {
+        import_fixture_keys(&service.ctx.keys).await;
+    }
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
