@@ -1,6 +1,7 @@
 //! The in-process server and the replay client used by the compat tests.
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -8,8 +9,10 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
 
+use signatrust::commands::Ctx;
 use signatrust::config::Config;
 use signatrust::daemon;
+use signatrust::server::EdgeConfig;
 use signatrust::sign::import_tsk;
 
 /// The fixture directory: `$SIGNATRUST_FIXTURES` or the committed link.
@@ -66,6 +69,9 @@ pub fn case_scope(case: &Value) -> Scope {
 
 pub struct Harness {
     pub addr: SocketAddr,
+    /// The service behind the listener, for `--test-sign` replays (none for
+    /// [`Harness::client_for`]).
+    pub service: Option<(Arc<Ctx>, Arc<EdgeConfig>)>,
     _dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -147,6 +153,7 @@ impl Harness {
         });
         Harness {
             addr,
+            service: Some((service.ctx.clone(), service.edge.clone())),
             _dir: dir,
             _stop: stop_tx,
         }
@@ -157,6 +164,7 @@ impl Harness {
         let (stop, _) = tokio::sync::oneshot::channel::<()>();
         Harness {
             addr,
+            service: None,
             _dir: tempfile::tempdir().unwrap(),
             _stop: stop,
         }
@@ -200,6 +208,23 @@ impl Harness {
 
     /// Replays every connection of a manifest case.
     pub async fn replay(&self, case: &Value, determinism: &str) -> Result<(), String> {
+        self.replay_via(case, determinism, false).await
+    }
+
+    /// Replays every connection of a manifest case as `sign --test-sign`
+    /// does: the request framed on signatrustd's stdin, the reply from its
+    /// stdout (`server::testmode::answer_from`, the code behind
+    /// `--test-sign`), no socket.
+    pub async fn replay_test_sign(&self, case: &Value, determinism: &str) -> Result<(), String> {
+        self.replay_via(case, determinism, true).await
+    }
+
+    async fn replay_via(
+        &self,
+        case: &Value,
+        determinism: &str,
+        test_sign: bool,
+    ) -> Result<(), String> {
         let fx = fixtures_dir();
         let split = case["how_sent"]
             .as_str()
@@ -209,7 +234,12 @@ impl Harness {
         for (i, conn) in case["connections"].as_array().unwrap().iter().enumerate() {
             let req = std::fs::read(fx.join(conn["request"].as_str().unwrap())).unwrap();
             let want = std::fs::read(fx.join(conn["reply"].as_str().unwrap())).unwrap();
-            let got = self.exchange(&req, split, None).await;
+            let got = if test_sign {
+                let (ctx, edge) = self.service.as_ref().expect("an in-process service");
+                signatrust::server::testmode::answer_from(&mut req.as_slice(), ctx, edge).await
+            } else {
+                self.exchange(&req, split, None).await
+            };
             let ok = match determinism {
                 "status-only" => got.len() >= 6 && got[..2] == want[..2] && got[4..6] != [0, 0],
                 _ => got == want,
