@@ -42,7 +42,7 @@ impl AccessPolicy {
 }
 
 /// IPv4-mapped IPv6 peers are judged by their IPv4 address.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(super) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,

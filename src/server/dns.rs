@@ -8,6 +8,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use super::access::canonical;
+
 /// The forward-confirmed host name of `ip`, or `None`.
 pub async fn confirmed_name(ip: IpAddr, limit: Duration) -> Option<String> {
     let task = tokio::task::spawn_blocking(move || confirm_blocking(ip));
@@ -30,13 +32,6 @@ fn confirm_blocking(ip: IpAddr) -> Option<String> {
     } else {
         tracing::info!(%ip, %name, "reverse DNS name does not resolve back to the peer");
         None
-    }
-}
-
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
     }
 }
 
