@@ -158,8 +158,68 @@ fn key_loading(c: &mut Criterion) {
     g.finish();
 }
 
+/// The fixture data, read at run time (never copied into the repository).
+fn fixture(path: &str) -> Option<Vec<u8>> {
+    let base = std::env::var_os("SIGNATRUST_FIXTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("obs-sign-fixtures")
+        });
+    std::fs::read(base.join(path)).ok()
+}
+
+/// privsign's blob work on a cache miss: decrypting the Perl-made fixture
+/// blobs (gpg/ElGamal and "01"/symmetric, both RSA-2048 project keys) and
+/// loading the project key from the plaintext; and the cache hit that
+/// replaces all of it for a blob seen before.
+fn blobs(c: &mut Criterion) {
+    use signatrust::keys::{BlobKeyCache, CacheConfig};
+    use signatrust::secret::SecretBytes;
+    use signatrust::sign::{blob, import_tsk};
+    use std::sync::Arc;
+
+    let (Some(p1), Some(p2), Some(tsk), Some(enc)) = (
+        fixture("generated/P1-rsa2048-gpgenc.hex"),
+        fixture("generated/P2-rsa2048-symenc.hex"),
+        fixture("obs-sign-t-fixtures/secret-key.asc"),
+        fixture("signd-state/enckeys/A5E1A4F82E43F0E7"),
+    ) else {
+        eprintln!("blob benches skipped: obs-sign-fixtures not found");
+        return;
+    };
+    let unhex = |b: Vec<u8>| hex::decode(String::from_utf8(b).unwrap().trim()).unwrap();
+    let (p1, p2) = (unhex(p1), unhex(p2));
+    let tsks = vec![import_tsk(&tsk, None).unwrap().secret];
+    let line = SecretBytes::from_slice(enc.split(|&b| b == b'\n').next().unwrap());
+    let enc_key = |id: &str| (id == "A5E1A4F82E43F0E7").then(|| line.clone());
+
+    let mut g = c.benchmark_group("blob");
+    g.sample_size(20);
+    g.bench_function("decrypt/gpg-elgamal", |b| {
+        b.iter(|| blob::decrypt(black_box(&p1), enc_key, &tsks).unwrap())
+    });
+    g.bench_function("decrypt/symmetric-01", |b| {
+        b.iter(|| blob::decrypt(black_box(&p2), enc_key, &tsks).unwrap())
+    });
+    let plain = blob::decrypt(&p2, enc_key, &tsks).unwrap();
+    g.bench_function("project-key/rsa2048", |b| {
+        b.iter(|| blob::signing_key(black_box(&plain)).unwrap())
+    });
+    let cache = BlobKeyCache::new(CacheConfig::default());
+    cache.insert(&p1, Arc::new(blob::signing_key(&plain).unwrap()));
+    g.bench_function("cache-hit", |b| {
+        b.iter(|| cache.get(black_box(&p1)).unwrap())
+    });
+    let hex_p1 = hex::encode(&p1);
+    g.bench_function("hex-decode", |b| {
+        b.iter(|| hex::decode(black_box(&hex_p1)).unwrap())
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    blobs,
     protocol,
     packets,
     signatures,

@@ -58,6 +58,7 @@ async fn load_generator_runs_clean_against_a_test_server() {
             reserved_port: false,
             timeout: Duration::from_secs(20),
             spread: 0,
+            tls: None,
         };
         let report = bench::run_load(opts.clone()).await.unwrap();
         print!("{}", bench::format_report(&opts, &report));
@@ -77,6 +78,7 @@ async fn load_generator_runs_clean_against_a_test_server() {
         reserved_port: false,
         timeout: Duration::from_secs(20),
         spread: 50,
+        tls: None,
     };
     let report = bench::run_load(opts.clone()).await.unwrap();
     print!("{}", bench::format_report(&opts, &report));
@@ -93,6 +95,7 @@ async fn load_generator_runs_clean_against_a_test_server() {
         reserved_port: false,
         timeout: Duration::from_secs(5),
         spread: 0,
+        tls: None,
     };
     let report = bench::run_load(opts).await.unwrap();
     assert!(report.errors > 0 && report.ok == 0);
@@ -104,6 +107,148 @@ async fn load_generator_runs_clean_against_a_test_server() {
         "{:?}",
         report.error_samples
     );
+
+    let _ = stop_tx.send(());
+    server.await.unwrap();
+}
+
+/// The TLS client and the privsign set-up: a `proto: ssl` server with a
+/// client certificate required, the fixture signd key and encryption key
+/// imported by `privsign_setup`, and both Perl-made blobs signed with over
+/// TLS with zero errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_privsign_run_clean() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "Bench Smoke CA");
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    std::fs::write(p("ca.pem"), ca.pem()).unwrap();
+    for (name, cn) in [("server", "127.0.0.1"), ("client", "obs-backend")] {
+        let params = CertificateParams::new(vec![cn.to_string()]).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca).unwrap();
+        std::fs::write(p(&format!("{name}.pem")), cert.pem()).unwrap();
+        std::fs::write(p(&format!("{name}.key")), key.serialize_pem()).unwrap();
+    }
+    std::fs::write(
+        p("sign.conf"),
+        format!(
+            "allow: 127.0.0.1\nallow-unprivileged-ports: true\nproto: ssl\n\
+             ssl_certfile: {}\nssl_keyfile: {}\nssl_verifyfile: {}\n",
+            p("server.pem").display(),
+            p("server.key").display(),
+            p("ca.pem").display()
+        ),
+    )
+    .unwrap();
+
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("obs-sign-fixtures");
+    let data = p("data");
+    let n = bench::privsign_setup(&data, &fixtures).await.unwrap();
+    assert!(n >= 1);
+    let config = Config::load(Some(data), None, Some(p("sign.conf"))).unwrap();
+    let service = daemon::build(config).await.unwrap();
+    let rsa = generate(KeyType::Rsa2048, "Smoke RSA <rsa@example.org>").unwrap();
+    service.ctx.keys.import("rsa", &rsa).await.unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (ctx, edge) = (service.ctx.clone(), service.edge.clone());
+    let server = tokio::spawn(async move {
+        signatrust::server::run(
+            listener,
+            async {
+                let _ = stop_rx.await;
+            },
+            ctx,
+            edge,
+        )
+        .await;
+    });
+
+    let tls = bench::TlsClient::new(&bench::TlsClientFiles {
+        ca: p("ca.pem"),
+        cert: Some(p("client.pem")),
+        key: Some(p("client.key")),
+        server_name: "127.0.0.1".into(),
+        resume: false,
+    })
+    .unwrap();
+    let blob = |f: &str| {
+        std::fs::read_to_string(fixtures.join("generated").join(f))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let runs = [
+        ("rsa", BenchCommand::Sign1),
+        ("ed", BenchCommand::Ping),
+        (
+            bench::PRIVSIGN_SIGND_USER,
+            BenchCommand::Privsign {
+                blob_hex: blob("P1-rsa2048-gpgenc.hex"),
+            },
+        ),
+        (
+            bench::PRIVSIGN_SIGND_USER,
+            BenchCommand::Privsign {
+                blob_hex: blob("P2-rsa2048-symenc.hex"),
+            },
+        ),
+    ];
+    for (user, command) in runs {
+        let opts = LoadOptions {
+            addr,
+            user: user.into(),
+            hash: HashAlgo::Sha256,
+            command,
+            concurrency: 4,
+            duration: Duration::from_millis(300),
+            reserved_port: false,
+            timeout: Duration::from_secs(20),
+            spread: 0,
+            tls: Some(tls.clone()),
+        };
+        let report = bench::run_load(opts.clone()).await.unwrap();
+        print!("{}", bench::format_report(&opts, &report));
+        if user == "ed" {
+            // No such key: the errors come back through TLS, not as
+            // handshake failures.
+            assert!(report.ok == 0 && report.errors > 0);
+            assert!(
+                report
+                    .error_samples
+                    .iter()
+                    .all(|e| e.contains("unknown key")),
+                "{:?}",
+                report.error_samples
+            );
+        } else {
+            assert_eq!(report.errors, 0, "{:?}", report.error_samples);
+            assert!(report.ok > 0);
+        }
+    }
+
+    // Plain TCP to a TLS server is an error, not a hang.
+    let opts = LoadOptions {
+        addr,
+        user: "rsa".into(),
+        hash: HashAlgo::Sha256,
+        command: BenchCommand::Sign1,
+        concurrency: 1,
+        duration: Duration::from_millis(100),
+        reserved_port: false,
+        timeout: Duration::from_secs(5),
+        spread: 0,
+        tls: None,
+    };
+    let report = bench::run_load(opts).await.unwrap();
+    assert!(report.ok == 0 && report.errors > 0);
 
     let _ = stop_tx.send(());
     server.await.unwrap();

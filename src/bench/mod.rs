@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::protocol::{encode_new_request, encode_old_request};
@@ -63,6 +63,86 @@ pub struct LoadOptions {
     /// `spread` keys `{user}000000`.. of a populated store (cache misses,
     /// lazy loading), instead of all to `user`.
     pub spread: usize,
+    /// TLS to the server (`proto: ssl`), a full handshake per request as the
+    /// `sign` client makes; `None` for plain TCP.
+    pub tls: Option<TlsClient>,
+}
+
+/// The load generator's TLS client: rustls with the ring provider only
+/// (chosen with `builder_with_provider`, as the server does), the server's
+/// CA, and optionally a client certificate.
+#[derive(Clone)]
+pub struct TlsClient {
+    connector: tokio_rustls::TlsConnector,
+    name: rustls::pki_types::ServerName<'static>,
+}
+
+impl std::fmt::Debug for TlsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsClient")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Files and choices for [`TlsClient::new`].
+#[derive(Debug, Clone, Default)]
+pub struct TlsClientFiles {
+    /// CA certificates (PEM) that verify the server.
+    pub ca: std::path::PathBuf,
+    /// Client certificate chain and key (PEM); both or neither.
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
+    /// Name the server certificate must carry (an IP address or DNS name).
+    pub server_name: String,
+    /// Let rustls resume sessions (abbreviated handshakes). Off by default:
+    /// the C `sign` client makes a full handshake on every connection.
+    pub resume: bool,
+}
+
+impl TlsClient {
+    pub fn new(files: &TlsClientFiles) -> anyhow::Result<TlsClient> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(&files.ca)
+            .with_context(|| format!("{}: cannot read CA certificates", files.ca.display()))?
+        {
+            roots
+                .add(c.with_context(|| format!("{}: bad certificate", files.ca.display()))?)
+                .context("adding a CA certificate")?;
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots);
+        let mut config = match (&files.cert, &files.key) {
+            (Some(cert), Some(key)) => {
+                let chain = CertificateDer::pem_file_iter(cert)
+                    .with_context(|| format!("{}: cannot read", cert.display()))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .with_context(|| format!("{}: bad certificate", cert.display()))?;
+                let key = PrivateKeyDer::from_pem_file(key)
+                    .with_context(|| format!("{}: cannot read the key", key.display()))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .context("client certificate and key do not fit")?
+            }
+            (None, None) => builder.with_no_client_auth(),
+            _ => bail!("a TLS client certificate needs both the certificate and the key"),
+        };
+        if !files.resume {
+            config.resumption = rustls::client::Resumption::disabled();
+        }
+        let name = ServerName::try_from(files.server_name.clone())
+            .with_context(|| format!("bad TLS server name {}", files.server_name))?;
+        Ok(TlsClient {
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            name,
+        })
+    }
 }
 
 /// Results of a load run.
@@ -212,23 +292,45 @@ async fn connect(addr: SocketAddr, ports: Option<&PortCycle>) -> std::io::Result
 async fn one_request(
     addr: SocketAddr,
     ports: Option<&PortCycle>,
+    tls: Option<&TlsClient>,
     request: &[u8],
     buf: &mut Vec<u8>,
 ) -> Result<(), String> {
-    let mut stream = connect(addr, ports)
+    let stream = connect(addr, ports)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let _ = stream.set_nodelay(true);
+    buf.clear();
+    match tls {
+        None => exchange(stream, request, buf).await?,
+        Some(tls) => {
+            let stream = tls
+                .connector
+                .connect(tls.name.clone(), stream)
+                .await
+                .map_err(|e| format!("TLS handshake: {e}"))?;
+            exchange(stream, request, buf).await?;
+        }
+    }
+    check_reply(buf)
+}
+
+/// Writes the request and reads the reply to EOF.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    request: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<(), String> {
     stream
         .write_all(request)
         .await
         .map_err(|e| format!("write: {e}"))?;
-    buf.clear();
+    stream.flush().await.map_err(|e| format!("write: {e}"))?;
     stream
         .read_to_end(buf)
         .await
         .map_err(|e| format!("read: {e}"))?;
-    check_reply(buf)
+    Ok(())
 }
 
 struct WorkerResult {
@@ -271,7 +373,13 @@ async fn worker(
         let t0 = Instant::now();
         let res = tokio::time::timeout(
             opts.timeout,
-            one_request(opts.addr, ports.as_deref(), requests.pick(), &mut buf),
+            one_request(
+                opts.addr,
+                ports.as_deref(),
+                opts.tls.as_ref(),
+                requests.pick(),
+                &mut buf,
+            ),
         )
         .await
         .unwrap_or_else(|_| Err("timeout".to_string()));
@@ -431,8 +539,13 @@ pub fn format_report(opts: &LoadOptions, r: &LoadReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:?} user={}{} hash={:?} c={} duration={:.1}s",
-        opts.command,
+        "{}{} user={}{} hash={:?} c={} duration={:.1}s",
+        match &opts.command {
+            BenchCommand::Privsign { blob_hex } =>
+                format!("Privsign(blob of {} bytes)", blob_hex.len() / 2),
+            other => format!("{other:?}"),
+        },
+        if opts.tls.is_some() { " over TLS" } else { "" },
         opts.user,
         if opts.spread > 0 {
             format!(" (x{} keys)", opts.spread)
@@ -508,6 +621,39 @@ pub async fn populate(
     }
     store.close().await;
     Ok(inserted)
+}
+
+/// The signd key that the fixture gpg blobs are encrypted to.
+pub const PRIVSIGN_SIGND_USER: &str = "defaultkey@localobs";
+
+/// Sets up a store for privsign with the Perl-made fixture blobs: imports
+/// the fixture signd key (`obs-sign-t-fixtures/secret-key.asc`, with its
+/// ElGamal encryption subkey) as [`PRIVSIGN_SIGND_USER`] and every
+/// encryption key of `signd-state/enckeys` (for "01" blobs). The fixture
+/// data is read from `fixtures` at run time, never copied. Returns the
+/// number of encryption keys stored.
+pub async fn privsign_setup(data_dir: &Path, fixtures: &Path) -> anyhow::Result<usize> {
+    let config = crate::config::Config::load(Some(data_dir.to_path_buf()), None, None)?;
+    let store = crate::daemon::open_store(&config).await?;
+    let tsk_path = fixtures.join("obs-sign-t-fixtures/secret-key.asc");
+    let tsk =
+        std::fs::read(&tsk_path).with_context(|| format!("{}: cannot read", tsk_path.display()))?;
+    let key = crate::sign::import_tsk(&tsk, None)
+        .with_context(|| format!("{}: cannot import", tsk_path.display()))?;
+    if !store.exists(PRIVSIGN_SIGND_USER).await? {
+        store.import(PRIVSIGN_SIGND_USER, &key).await?;
+    }
+    let mut n = 0;
+    let dir = fixtures.join("signd-state/enckeys");
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("{}", dir.display()))? {
+        let entry = entry?;
+        let id = entry.file_name().to_string_lossy().into_owned();
+        let secret = crate::admin::import_signd::read_encryption_key(&id, &entry.path())?;
+        store.put_encryption_key(&id, &secret).await?;
+        n += 1;
+    }
+    store.close().await;
+    Ok(n)
 }
 
 #[cfg(test)]

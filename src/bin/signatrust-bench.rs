@@ -58,6 +58,17 @@ enum Cmd {
         #[arg(long, default_value_t = 2000)]
         batch: usize,
     },
+    /// Prepares a store for `load --command privsign` with the Perl-made
+    /// fixture blobs (`generated/P1-rsa2048-gpgenc.hex`, ElGamal;
+    /// `generated/P2-rsa2048-symenc.hex`, "01"): imports the fixture signd
+    /// key as defaultkey@localobs and the fixture encryption keys.
+    PrivsignSetup {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The obs-sign fixtures directory (read at run time).
+        #[arg(long, default_value = "obs-sign-fixtures")]
+        fixtures: PathBuf,
+    },
     /// Waits until ADDR accepts a connection; prints how long that took.
     Wait {
         #[arg(long)]
@@ -113,10 +124,27 @@ struct LoadArgs {
     /// The server's PID: report its CPU time per request and its memory.
     #[arg(long)]
     server_pid: Option<u32>,
-    /// TLS to the server: not implemented yet (the load generator predates
-    /// the TLS edge; plain TCP only).
+    /// TLS to the server (`proto: ssl`): a full handshake per request, as
+    /// the `sign` client makes. Needs --tls-ca.
     #[arg(long)]
     tls: bool,
+    /// CA certificates (PEM) that verify the server's certificate.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) to present; with --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The name the server certificate must carry (default: the address's
+    /// IP).
+    #[arg(long, value_name = "NAME")]
+    tls_server_name: Option<String>,
+    /// Allow TLS session resumption (abbreviated handshakes); the `sign`
+    /// client does not resume.
+    #[arg(long)]
+    tls_resume: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -154,6 +182,18 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             );
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Cmd::PrivsignSetup { data_dir, fixtures } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let n = rt.block_on(bench::privsign_setup(&data_dir, &fixtures))?;
+            println!(
+                "imported {} and {n} encryption key(s) into {}",
+                bench::PRIVSIGN_SIGND_USER,
+                data_dir.display()
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Cmd::Wait { addr, timeout } => {
             let t0 = Instant::now();
             let limit = Duration::from_secs_f64(timeout);
@@ -172,9 +212,21 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 }
 
 fn load(a: LoadArgs) -> anyhow::Result<std::process::ExitCode> {
-    if a.tls {
-        bail!("--tls: not implemented in the load generator yet (plain TCP only)");
-    }
+    let tls = if a.tls {
+        let ca = a.tls_ca.clone().context("--tls needs --tls-ca FILE")?;
+        Some(bench::TlsClient::new(&bench::TlsClientFiles {
+            ca,
+            cert: a.tls_cert.clone(),
+            key: a.tls_key.clone(),
+            server_name: a
+                .tls_server_name
+                .clone()
+                .unwrap_or_else(|| a.addr.ip().to_string()),
+            resume: a.tls_resume,
+        })?)
+    } else {
+        None
+    };
     let command = match a.command {
         Command::Sign => BenchCommand::Sign1,
         Command::Sign2 => BenchCommand::Sign2,
@@ -204,6 +256,7 @@ fn load(a: LoadArgs) -> anyhow::Result<std::process::ExitCode> {
         reserved_port: a.reserved_port,
         timeout: Duration::from_secs_f64(a.timeout),
         spread: a.spread,
+        tls,
     };
 
     // The crypto ceiling first, so it does not compete with the load.

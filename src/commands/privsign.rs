@@ -38,20 +38,21 @@ pub(super) async fn run(
 }
 
 /// The project key in `blob`: from the blob cache, or decrypted (on the
-/// crypto pool) and then cached.
+/// crypto pool, once for concurrent requests with the same blob) and then
+/// cached.
 async fn project_key(
     ctx: &Ctx,
     user: &str,
     blob: Arc<Vec<u8>>,
 ) -> Result<Arc<SigningKey>, CmdError> {
-    if let Some(key) = ctx.keys.blob_keys().get(&blob) {
-        return Ok(key);
-    }
-    let plain = Arc::new(decrypt_blob(ctx, user, blob.clone()).await?);
-    let key = on_pool(ctx, move || blob::signing_key(&plain)).await?;
-    let key = Arc::new(key);
-    ctx.keys.blob_keys().insert(&blob, key.clone());
-    Ok(key)
+    ctx.keys
+        .blob_keys()
+        .get_or_load(&blob, || async {
+            let plain = Arc::new(decrypt_blob(ctx, user, blob.clone()).await?);
+            let key = on_pool(ctx, move || blob::signing_key(&plain)).await?;
+            Ok(Arc::new(key))
+        })
+        .await
 }
 
 /// Runs blob crypto on the crypto pool.

@@ -42,6 +42,23 @@ impl BlobKeyCache {
         self.inner.get(&cache_key(blob))
     }
 
+    /// The cached key, or `load`'s, cached. Single-flight per blob: while
+    /// one request decrypts a blob, others with the same blob wait for it
+    /// instead of decrypting it too (a burst of first requests for a new
+    /// project key would otherwise each do the slow public-key decryption).
+    /// A failed load is not cached; each waiter then tries its own.
+    pub async fn get_or_load<F, Fut, E>(&self, blob: &[u8], load: F) -> Result<Arc<SigningKey>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Arc<SigningKey>, E>>,
+    {
+        let loaded = self
+            .inner
+            .get_or_load(&cache_key(blob), || async { load().await.map(Some) })
+            .await?;
+        Ok(loaded.expect("the loader never returns None"))
+    }
+
     pub fn insert(&self, blob: &[u8], key: Arc<SigningKey>) {
         self.inner.insert(&cache_key(blob), key);
     }
@@ -107,5 +124,36 @@ mod tests {
         assert!(c.get(b"one").is_none());
         assert_eq!(Arc::strong_count(&k), 1);
         assert!(c.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_decrypt_once_and_errors_are_not_cached() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let c = Arc::new(BlobKeyCache::new(CacheConfig::default()));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let k = key();
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (c, loads, k) = (c.clone(), loads.clone(), k.clone());
+            tasks.push(tokio::spawn(async move {
+                c.get_or_load(b"blob", || async {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok::<_, ()>(k)
+                })
+                .await
+            }));
+        }
+        for t in tasks {
+            assert!(Arc::ptr_eq(&t.await.unwrap().unwrap(), &k));
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        for _ in 0..2 {
+            let r = c
+                .get_or_load(b"bad", || async { Err::<Arc<SigningKey>, _>("no") })
+                .await;
+            assert_eq!(r.err(), Some("no"));
+        }
+        assert!(c.get(b"bad").is_none());
     }
 }

@@ -104,6 +104,9 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long to wait for a database connection before failing.
     pub connect_timeout: Duration,
+    /// Keys loaded (parsed and checked) at once on cache misses, off the
+    /// reactor; further misses wait their turn. Default: the cores.
+    pub load_concurrency: usize,
 }
 
 impl Default for StoreOptions {
@@ -112,6 +115,7 @@ impl Default for StoreOptions {
             cache: CacheConfig::default(),
             max_connections: 8,
             connect_timeout: Duration::from_secs(10),
+            load_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -184,6 +188,9 @@ pub struct KeyStore {
     aliases: TtlCache<Option<String>>,
     /// Project keys decrypted from privsign blobs.
     blob_keys: BlobKeyCache,
+    /// Bounds the blocking key loads of cache misses (`signing_key`), so a
+    /// burst of misses does not become a burst of blocking threads.
+    load_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -224,6 +231,7 @@ impl KeyStore {
             loaded: TtlCache::new(opts.cache),
             aliases: TtlCache::new(opts.cache),
             blob_keys: BlobKeyCache::new(opts.cache),
+            load_slots: Arc::new(tokio::sync::Semaphore::new(opts.load_concurrency.max(1))),
         })
     }
 
@@ -325,19 +333,31 @@ impl KeyStore {
                     return Ok(None);
                 };
                 let secret = self.open_key_row(&row)?;
-                let signer = tokio::task::spawn_blocking(move || SigningKey::load(&secret))
+                // At most `load_concurrency` loads run at once; the permit
+                // lives as long as the blocking task, so an abandoned
+                // request does not free a slot early.
+                let permit = self
+                    .load_slots
+                    .clone()
+                    .acquire_owned()
                     .await
-                    .map_err(|e| match e.try_into_panic() {
-                        Ok(panic) => std::panic::resume_unwind(panic),
-                        Err(e) => KeyError::Corrupt {
-                            name: name.to_owned(),
-                            reason: format!("loading was interrupted: {e}"),
-                        },
-                    })?
-                    .map_err(|source| KeyError::Sign {
+                    .expect("the load semaphore is never closed");
+                let signer = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    SigningKey::load(&secret)
+                })
+                .await
+                .map_err(|e| match e.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    Err(e) => KeyError::Corrupt {
                         name: name.to_owned(),
-                        source,
-                    })?;
+                        reason: format!("loading was interrupted: {e}"),
+                    },
+                })?
+                .map_err(|source| KeyError::Sign {
+                    name: name.to_owned(),
+                    source,
+                })?;
                 if fingerprint_hex(signer.fingerprint()) != row.fingerprint {
                     return Err(KeyError::Corrupt {
                         name: name.to_owned(),

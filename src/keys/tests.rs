@@ -385,6 +385,41 @@ async fn concurrent_readers() {
     }
 }
 
+/// Many concurrent cache misses on different keys, with one load slot:
+/// every request gets its own key, and every slot is back afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_miss_loads_are_bounded_and_correct() {
+    let fx = Fixture::new();
+    let opts = StoreOptions {
+        load_concurrency: 1,
+        ..StoreOptions::default()
+    };
+    let store = Arc::new(
+        KeyStore::open_with(&fx.url(), fx.kek("kek"), opts)
+            .await
+            .unwrap(),
+    );
+    let key = crate::sign::generate(crate::sign::KeyType::Ed25519, "Miss <m@example.org>").unwrap();
+    let names: Vec<String> = (0..24).map(|i| format!("m{i:02}")).collect();
+    store.import_many(&names, &key).await.unwrap();
+    let mut tasks = Vec::new();
+    for round in 0..2 {
+        for name in &names {
+            let (store, name) = (store.clone(), name.clone());
+            tasks.push(tokio::spawn(async move {
+                let k = store.signing_key(&name).await.unwrap().unwrap();
+                (round, name, k)
+            }));
+        }
+    }
+    for t in tasks {
+        let (_, name, k) = t.await.unwrap();
+        assert_eq!(k.name, name);
+        assert_eq!(k.signer.fingerprint(), &key.fingerprint);
+    }
+    assert_eq!(store.load_slots.available_permits(), 1);
+}
+
 #[tokio::test]
 async fn error_messages_name_the_key_not_the_secret() {
     let fx = Fixture::new();
