@@ -299,6 +299,38 @@ async fn wait_for_signal() {
     }
 }
 
+/// The I/O runtime of the daemon.
+///
+/// Crypto runs on the `exec` pool (one thread per core), so the reactor needs
+/// fewer threads than there are cores: by default half the cores, at least
+/// one. More reactor threads than that only compete with the signers for the
+/// same cores and add cross-thread wake-ups to every request (measured in
+/// BENCHMARKS.md: on 2 cores, 1 reactor thread cuts RSA-2048 server CPU per
+/// request by ~6%). `SIGNATRUST_IO_THREADS` (or tokio's own
+/// `TOKIO_WORKER_THREADS`) overrides it, e.g. for TLS-heavy deployments where
+/// handshakes dominate.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all().thread_name("signatrust-io");
+    let explicit = std::env::var("SIGNATRUST_IO_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0);
+    match explicit {
+        Some(n) => {
+            builder.worker_threads(n);
+        }
+        None if std::env::var_os("TOKIO_WORKER_THREADS").is_some() => {}
+        None => {
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            builder.worker_threads((cores / 2).max(1));
+        }
+    }
+    builder.build()
+}
+
 /// Keeps key material out of core dumps and away from ptrace by other
 /// users: no core files, not dumpable.
 pub fn harden_process() {
