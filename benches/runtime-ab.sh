@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Interleaved A/B of runtime set-ups for one key type at c=50:
 #   cargo build --release && benches/runtime-ab.sh [rsa2048|ed25519] [SECONDS] [ROUNDS]
-# Three servers on one store, side by side: the default (2 tokio workers +
-# crypto pool of 2), TOKIO_WORKER_THREADS=1, and `[exec] workers = 1`.
-# `openssl speed` runs before and after. Compare server CPU/req.
+# Servers on one store, side by side, runs interleaved: the default
+# (`[exec]` io_threads = cores/2, SCHED_BATCH, workers = cores),
+# `io_scheduling = "normal"`, and `io_threads = 2`. Override the modes with
+# MODES="default normal". `openssl speed` runs before and after. Compare
+# server CPU/req.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${CARGO_TARGET_DIR:-target}/release
@@ -14,24 +16,26 @@ T=$(mktemp -d)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$T"' EXIT
 "$BIN/signatrust-bench" populate --data-dir "$T/store" --keys 1 --type "$TYPE" --prefix "$TYPE-" >/dev/null
-MODES=(pool tokio1 workers1)
+read -r -a MODES <<< "${MODES:-default normal io2}"
 declare -A PORT PID
 i=0
 for mode in "${MODES[@]}"; do
   port=$((15170 + i)); i=$((i + 1)); PORT[$mode]=$port
   printf 'data_dir = "%s"\n[server]\nlisten = ["127.0.0.1:%s"]\nallow = ["127.0.0.1"]\nallow_unprivileged_ports = true\n' \
     "$T/store" "$port" > "$T/$mode.toml"
-  envs=()
   case $mode in
-    tokio1) envs=(TOKIO_WORKER_THREADS=1) ;;
+    default) ;;
+    normal) printf '[exec]\nio_scheduling = "normal"\n' >> "$T/$mode.toml" ;;
+    io2) printf '[exec]\nio_threads = 2\n' >> "$T/$mode.toml" ;;
     workers1) printf '[exec]\nworkers = 1\n' >> "$T/$mode.toml" ;;
+    *) echo "unknown mode $mode" >&2; exit 2 ;;
   esac
-  env "${envs[@]}" RUST_LOG=warn "$BIN/signatrustd" --config "$T/$mode.toml" 2>"$T/$mode.log" &
+  RUST_LOG=warn "$BIN/signatrustd" --config "$T/$mode.toml" 2>"$T/$mode.log" &
   PID[$mode]=$!; PIDS+=($!)
   "$BIN/signatrust-bench" wait --addr "127.0.0.1:$port" >/dev/null
 done
 speed() {
-  "$BIN/signatrust-bench" load --addr "127.0.0.1:${PORT[pool]}" --user "$TYPE-000000" -c 50 -d 1 \
+  "$BIN/signatrust-bench" load --addr "127.0.0.1:${PORT[${MODES[0]}]}" --user "$TYPE-000000" -c 50 -d 1 \
     --openssl-speed "$TYPE" | grep -E "^openssl"
 }
 echo "# $(date -u) $(nproc) cores, $(openssl version)"

@@ -148,23 +148,41 @@ pub fn build_with_store(config: Config, keys: Arc<KeyStore>) -> anyhow::Result<S
     })
 }
 
-/// Runs the daemon until SIGTERM or SIGINT (or one test-mode request).
-pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
-    if args.test_sign || args.test.is_some() {
-        return run_test_mode(args).await;
-    }
+/// The whole daemon: configuration (read before any thread is started, so
+/// that `[exec]` can size the runtime), runtime, then [`run`] until SIGTERM
+/// or SIGINT, or one test-mode request.
+pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
+    let test_mode = args.test_sign || args.test.is_some();
+    // Test mode takes sign.conf from $SIGN_CONF too, as `signd -t` does.
+    let sign_conf = match &args.sign_conf {
+        Some(p) => Some(p.clone()),
+        None if test_mode => std::env::var_os("SIGN_CONF").map(PathBuf::from),
+        None => None,
+    };
     let config = Config::load(
         args.global.data_dir.clone(),
         args.global.config.clone(),
-        args.sign_conf.clone(),
+        sign_conf,
     )?;
     for w in &config.warnings {
         eprintln!("signatrustd: warning: {w}");
     }
-    if args.check_config {
+    if args.check_config && !test_mode {
         println!("configuration ok");
         return Ok(());
     }
+    let runtime = runtime(&config.exec).context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        if test_mode {
+            run_test_mode(args, config).await
+        } else {
+            run(args, config).await
+        }
+    })
+}
+
+/// Serves `config` until SIGTERM or SIGINT.
+pub async fn run(args: DaemonArgs, config: Config) -> anyhow::Result<()> {
     let listen = if args.listen.is_empty() {
         config.server.listen.clone()
     } else {
@@ -197,20 +215,8 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
 }
 
 /// `--test-sign` and `-t`: one request, no socket.
-async fn run_test_mode(args: DaemonArgs) -> anyhow::Result<()> {
-    let sign_conf = args
-        .sign_conf
-        .clone()
-        .or_else(|| std::env::var_os("SIGN_CONF").map(PathBuf::from));
+async fn run_test_mode(args: DaemonArgs, mut config: Config) -> anyhow::Result<()> {
     let configured_store = args.global.data_dir.is_some() || args.global.config.is_some();
-    let mut config = Config::load(
-        args.global.data_dir.clone(),
-        args.global.config.clone(),
-        sign_conf,
-    )?;
-    for w in &config.warnings {
-        eprintln!("signatrustd: warning: {w}");
-    }
     // The scratch store (if any) lives until the request is answered.
     let mut scratch = None;
     let service = if configured_store {
@@ -299,36 +305,54 @@ async fn wait_for_signal() {
     }
 }
 
-/// The I/O runtime of the daemon.
+/// The I/O runtime of the daemon (`[exec] io_threads`, `io_scheduling`).
 ///
 /// Crypto runs on the `exec` pool (one thread per core), so the reactor needs
 /// fewer threads than there are cores: by default half the cores, at least
 /// one. More reactor threads than that only compete with the signers for the
-/// same cores and add cross-thread wake-ups to every request (measured in
-/// BENCHMARKS.md: on 2 cores, 1 reactor thread cuts RSA-2048 server CPU per
-/// request by ~6%). `SIGNATRUST_IO_THREADS` (or tokio's own
-/// `TOKIO_WORKER_THREADS`) overrides it, e.g. for TLS-heavy deployments where
-/// handshakes dominate.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+/// same cores and add cross-thread wake-ups to every request.
+///
+/// On Linux the reactor threads are `SCHED_BATCH` by default. Under load the
+/// signing threads keep every core busy; a normally scheduled reactor thread
+/// preempts one of them at every wake-up (each new connection, each finished
+/// signature), which costs two context switches per request. As
+/// `SCHED_BATCH` it waits for the next scheduling point instead and then
+/// handles all that arrived meanwhile. On an idle core it runs at once, so
+/// only a saturated server sees the (sub-millisecond) delay. Measured in
+/// BENCHMARKS.md ("Scheduling the network threads").
+pub fn runtime(exec: &crate::config::ExecConfig) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all().thread_name("signatrust-io");
-    let explicit = std::env::var("SIGNATRUST_IO_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&n| n > 0);
-    match explicit {
-        Some(n) => {
-            builder.worker_threads(n);
-        }
-        None if std::env::var_os("TOKIO_WORKER_THREADS").is_some() => {}
-        None => {
-            let cores = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1);
-            builder.worker_threads((cores / 2).max(1));
-        }
+    builder
+        .enable_all()
+        .thread_name("signatrust-io")
+        .worker_threads(exec.io_threads);
+    if exec.io_scheduling == crate::config::IoScheduling::Batch {
+        // Also applies to tokio's blocking threads (key loads), which are
+        // CPU work too.
+        builder.on_thread_start(|| {
+            if let Err(e) = set_batch_scheduling() {
+                tracing::warn!(error = %e, "cannot set SCHED_BATCH on a network thread");
+            }
+        });
     }
     builder.build()
+}
+
+/// Puts the calling thread into the `SCHED_BATCH` class (allowed without
+/// privileges). A no-op outside Linux.
+fn set_batch_scheduling() -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid sched_param for the call's duration;
+        // pid 0 is the calling thread.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Keeps key material out of core dumps and away from ptrace by other
@@ -343,5 +367,38 @@ pub fn harden_process() {
         };
         libc::setrlimit(libc::RLIMIT_CORE, &zero);
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::config::{ExecConfig, IoScheduling};
+
+    fn policy_on_runtime(scheduling: IoScheduling) -> (i32, i32) {
+        let exec = ExecConfig {
+            workers: 1,
+            io_threads: 2,
+            io_scheduling: scheduling,
+        };
+        let rt = runtime(&exec).unwrap();
+        // SAFETY: plain query of the calling thread's policy.
+        #[allow(unsafe_code)]
+        let policy = || unsafe { libc::sched_getscheduler(0) };
+        let worker = rt.block_on(async { tokio::spawn(async move { policy() }).await.unwrap() });
+        let blocking = rt.block_on(async { tokio::task::spawn_blocking(policy).await.unwrap() });
+        (worker, blocking)
+    }
+
+    #[test]
+    fn network_threads_are_batch_scheduled_unless_configured_otherwise() {
+        assert_eq!(
+            policy_on_runtime(IoScheduling::Batch),
+            (libc::SCHED_BATCH, libc::SCHED_BATCH)
+        );
+        assert_eq!(
+            policy_on_runtime(IoScheduling::Normal),
+            (libc::SCHED_OTHER, libc::SCHED_OTHER)
+        );
     }
 }

@@ -195,10 +195,39 @@ pub struct CacheConfig {
     pub max_entries: usize,
 }
 
-/// The CPU pool that computes signatures.
+/// Threads: the CPU pool that computes signatures and the I/O runtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecConfig {
+    /// Signing threads (`[exec] workers`, default: the cores).
     pub workers: usize,
+    /// Network threads (`[exec] io_threads`, default: half the cores, at
+    /// least one).
+    pub io_threads: usize,
+    /// Linux scheduling class of the network threads.
+    pub io_scheduling: IoScheduling,
+}
+
+/// How the network threads are scheduled (`[exec] io_scheduling`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoScheduling {
+    /// `SCHED_BATCH`: a waking network thread does not preempt a signing
+    /// thread mid-signature; it runs at the next scheduling point and then
+    /// handles everything that arrived meanwhile. The default: it saves
+    /// context switches on every request (BENCHMARKS.md).
+    Batch,
+    /// `SCHED_OTHER`, the Linux default.
+    Normal,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        ExecConfig {
+            workers: cores,
+            io_threads: (cores / 2).max(1),
+            io_scheduling: IoScheduling::Batch,
+        }
+    }
 }
 
 /// Logging.
@@ -340,10 +369,30 @@ impl Config {
             max_entries: t.cache.max_entries.unwrap_or(1024),
         };
 
+        let defaults = ExecConfig::default();
         let exec = ExecConfig {
             workers: match &t.exec.workers {
                 Some(w) => positive(t, w, "exec.workers")?,
-                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                None => defaults.workers,
+            },
+            io_threads: match &t.exec.io_threads {
+                Some(n) => positive(t, n, "exec.io_threads")?,
+                None => defaults.io_threads,
+            },
+            io_scheduling: match &t.exec.io_scheduling {
+                Some(v) => match v.get_ref().as_str() {
+                    "batch" => IoScheduling::Batch,
+                    "normal" => IoScheduling::Normal,
+                    other => {
+                        return Err(ConfigError::Value {
+                            at: t.at(v),
+                            message: format!(
+                            "bad exec.io_scheduling '{other}' (expected \"batch\" or \"normal\")"
+                        ),
+                        })
+                    }
+                },
+                None => defaults.io_scheduling,
             },
         };
 
@@ -725,6 +774,39 @@ mod tests {
             e.to_string()
                 .contains("server.dns_timeout_ms must be greater than 0"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn exec_threads_and_scheduling() {
+        let c = load(&MemorySource::new(), None, None, None).unwrap();
+        assert_eq!(c.exec, ExecConfig::default());
+        assert_eq!(c.exec.io_scheduling, IoScheduling::Batch);
+        assert!(c.exec.io_threads >= 1 && c.exec.io_threads <= c.exec.workers);
+        let src = MemorySource::new().with(
+            "/etc/st.toml",
+            "[exec]\nworkers = 3\nio_threads = 2\nio_scheduling = \"normal\"\n",
+        );
+        let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
+        assert_eq!(
+            c.exec,
+            ExecConfig {
+                workers: 3,
+                io_threads: 2,
+                io_scheduling: IoScheduling::Normal
+            }
+        );
+        let src = MemorySource::new().with("/etc/st.toml", "[exec]\nio_threads = 0\n");
+        let e = load(&src, None, Some("/etc/st.toml"), None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/etc/st.toml:2:14: exec.io_threads must be greater than 0"
+        );
+        let src = MemorySource::new().with("/etc/st.toml", "[exec]\nio_scheduling = \"fifo\"\n");
+        let e = load(&src, None, Some("/etc/st.toml"), None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/etc/st.toml:2:17: bad exec.io_scheduling 'fifo' (expected \"batch\" or \"normal\")"
         );
     }
 

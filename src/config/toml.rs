@@ -36,7 +36,9 @@
 //! max_entries = 1024
 //!
 //! [exec]
-//! workers = 8
+//! workers = 8                       # signing threads (default: the cores)
+//! io_threads = 4                    # network threads (default: half the cores)
+//! io_scheduling = "batch"           # or "normal"; see daemon::runtime
 //!
 //! [log]
 //! level = "info"
@@ -144,6 +146,8 @@ pub struct TomlCache {
 #[serde(deny_unknown_fields)]
 pub struct TomlExec {
     pub workers: Option<Spanned<usize>>,
+    pub io_threads: Option<Spanned<usize>>,
+    pub io_scheduling: Option<Spanned<String>>,
 }
 
 /// `[log]`.

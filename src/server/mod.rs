@@ -105,7 +105,8 @@ pub async fn run(
                         continue;
                     }
                 };
-                let _ = stream.set_nodelay(true);
+                // No TCP_NODELAY: the reply is one corked write followed by
+                // shutdown (`conn::Cork`); TLS sets it for its handshake.
                 // signd's order: source port and allow list come first;
                 // they are judged in `conn::serve` after the request has
                 // been read, so that the client sees the error.
@@ -206,4 +207,35 @@ pub fn bind(addr: std::net::SocketAddr, v6_only: bool) -> std::io::Result<TcpLis
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     TcpListener::from_std(socket.into())
+}
+#[cfg(test)]
+mod tests {
+    /// Every connection is a spawned task, and spawning copies the future
+    /// into the task: rarely used large states (the TLS server stream, the
+    /// upstream exchange) are boxed so that a plain request stays small.
+    /// It was 12 KiB before they were (BENCHMARKS.md).
+    #[tokio::test]
+    async fn a_plain_connection_task_stays_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let kek = crate::keys::FileKek::open_or_create(&dir.path().join("kek")).unwrap();
+        let url = format!("sqlite://{}/d.db", dir.path().display());
+        let keys = crate::keys::KeyStore::open(&url, std::sync::Arc::new(kek))
+            .await
+            .unwrap();
+        let ctx = crate::commands::Ctx {
+            keys: std::sync::Arc::new(keys),
+            users: Default::default(),
+            exec: crate::exec::Exec::new(1, 4),
+        };
+        let edge = super::EdgeConfig::default();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let peer = stream.local_addr().unwrap();
+        let task = super::conn::serve(stream, peer, &ctx, &edge, &cancel);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 4096, "connection future is {size} bytes");
+    }
 }
