@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # TLS and privsign load figures of BENCHMARKS.md:
 #   cargo build --release && benches/run-tls-privsign.sh [SECONDS]
-# One store (an RSA-2048 and an Ed25519 key, the fixture signd key and
+# One store (one key of each type of run.sh, the fixture signd key and
 # encryption key for privsign, read from obs-sign-fixtures at run time), a
 # plain server on 127.0.0.1:15167 and a `proto: ssl` server on :15168
 # (certificates from benches/tls-certs.sh).
@@ -16,8 +16,9 @@ PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$T"' EXIT
 
 echo "# $(date -u) $(nproc) cores, $(openssl version)"
-"$BIN/signatrust-bench" populate --data-dir "$T/store" --keys 1 --type rsa2048 --prefix rsa2048- >/dev/null
-"$BIN/signatrust-bench" populate --data-dir "$T/store" --keys 1 --type ed25519 --prefix ed25519- >/dev/null
+for t in rsa2048 rsa4096 ed25519 nistp256; do
+  "$BIN/signatrust-bench" populate --data-dir "$T/store" --keys 1 --type $t --prefix "$t-" >/dev/null
+done
 "$BIN/signatrust-bench" privsign-setup --data-dir "$T/store" --fixtures obs-sign-fixtures
 benches/tls-certs.sh "$T/pki" >/dev/null
 
@@ -71,10 +72,18 @@ load $PLAIN_PID $PLAIN --user rsa2048-000000 --command sign -c 50
 load $PLAIN_PID $PLAIN --user $U --command privsign --blob $P1 -c 50
 load $PLAIN_PID $PLAIN --user $U --command privsign --blob $P2 -c 50
 
-# TLS, a full handshake per request.
-load $TLS_PID $TLS "${tls[@]}" --user rsa2048-000000 --command sign -c 50
-load $TLS_PID $TLS "${tls[@]}" --user ed25519-000000 --command sign -c 50 --openssl-speed ed25519 --openssl-multi 2
+# TLS, a full handshake per request: the plain-TCP matrix of run.sh again.
+for t in rsa2048 ed25519; do
+  for c in 1 50 200; do
+    load $TLS_PID $TLS "${tls[@]}" --user "$t-000000" --command sign -c $c
+  done
+done
+load $TLS_PID $TLS "${tls[@]}" --user rsa4096-000000 --command sign -c 50
+load $TLS_PID $TLS "${tls[@]}" --user nistp256-000000 --command sign -c 50
+load $TLS_PID $TLS "${tls[@]}" --user rsa2048-000000 --command sign2 -c 50
 load $TLS_PID $TLS "${tls[@]}" --user ed25519-000000 --command pubkey -c 50
 load $TLS_PID $TLS "${tls[@]}" --user $U --command privsign --blob $P1 -c 50
+load $TLS_PID $TLS "${tls[@]}" --user $U --command privsign --blob $P2 -c 50
+# Abbreviated handshakes (the C client does not resume; for comparison).
 load $TLS_PID $TLS "${tls[@]}" --tls-resume --user ed25519-000000 --command sign -c 50
 echo "## server RSS: plain $(grep VmHWM /proc/$PLAIN_PID/status | tr -s ' '); TLS $(grep VmHWM /proc/$TLS_PID/status | tr -s ' ')"
