@@ -1,26 +1,20 @@
 //! The in-process server and the replay client used by the compat tests.
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpSocket;
 
 use signatrust::commands::Ctx;
 use signatrust::config::Config;
 use signatrust::daemon;
 use signatrust::server::EdgeConfig;
-use signatrust::sign::import_tsk;
 
-/// The fixture directory: `$SIGNATRUST_FIXTURES` or the committed link.
-pub fn fixtures_dir() -> PathBuf {
-    std::env::var_os("SIGNATRUST_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("obs-sign-fixtures"))
-}
+use crate::support;
+
+pub use crate::support::fixtures as fixtures_dir;
 
 pub enum Scope {
     ThisIssue,
@@ -73,7 +67,7 @@ pub struct Harness {
     /// [`Harness::client_for`]).
     pub service: Option<(Arc<Ctx>, Arc<EdgeConfig>)>,
     _dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _server: Option<support::Running>,
 }
 
 impl Harness {
@@ -102,71 +96,25 @@ impl Harness {
         config.log.file = None;
         let service = daemon::build(config).await.expect("building the service");
         let keys = &service.ctx.keys;
-        for (name, file, phrase) in [
-            ("defaultkey@localobs", "secret-key.asc", None),
-            (
-                "defaultkeysec@localobs",
-                "secret-key-passphrase.asc",
-                Some("xxx"),
-            ),
-        ] {
-            let data = std::fs::read(fx.join("obs-sign-t-fixtures").join(file)).unwrap();
-            let phrase = phrase.map(|p| SecretString::from(p.to_string()));
-            let key = import_tsk(&data, phrase.as_ref())
-                .unwrap_or_else(|e| panic!("importing {file}: {e}"));
-            keys.import(name, &key).await.unwrap();
-        }
-        // The symmetric encryption keys of `encryptionkeys:` (spec §8.2).
-        for entry in std::fs::read_dir(fx.join("signd-state/enckeys")).unwrap() {
-            let entry = entry.unwrap();
-            let data = std::fs::read(entry.path()).unwrap();
-            let line = data.split(|&b| b == b'\n').next().unwrap_or(&[]);
-            keys.put_encryption_key(
-                &entry.file_name().to_string_lossy(),
-                &signatrust::secret::SecretBytes::from_slice(line),
-            )
-            .await
-            .unwrap();
-        }
-        for entry in std::fs::read_dir(fx.join("signd-state/aliases")).unwrap() {
-            let entry = entry.unwrap();
-            let target = std::fs::read_to_string(entry.path()).unwrap();
-            let target = target.lines().next().unwrap_or("").to_string();
-            keys.set_alias(&entry.file_name().to_string_lossy(), &target)
-                .await
-                .unwrap();
-        }
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (ctx, edge) = (service.ctx.clone(), service.edge.clone());
-        tokio::spawn(async move {
-            signatrust::server::run(
-                listener,
-                async {
-                    let _ = stop_rx.await;
-                },
-                ctx,
-                edge,
-            )
-            .await;
-        });
+        support::import_fixture_keys(keys).await;
+        support::import_fixture_encryption_keys(keys).await;
+        support::import_fixture_aliases(keys).await;
+        let server = support::serve(&service).await;
         Harness {
-            addr,
+            addr: server.addr,
             service: Some((service.ctx.clone(), service.edge.clone())),
             _dir: dir,
-            _stop: stop_tx,
+            _server: Some(server),
         }
     }
 
     /// A replay client for a server started elsewhere (no state of its own).
     pub fn client_for(addr: SocketAddr) -> Harness {
-        let (stop, _) = tokio::sync::oneshot::channel::<()>();
         Harness {
             addr,
             service: None,
             _dir: tempfile::tempdir().unwrap(),
-            _stop: stop,
+            _server: None,
         }
     }
 

@@ -8,6 +8,8 @@
 
 mod harness;
 mod signproxy;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use harness::{case_scope, fixtures_dir, Harness, Scope};
 use serde_json::Value;
@@ -326,8 +328,8 @@ async fn signproxy_with_upstream_down_answers_an_error() {
         .local_addr()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let addr = signproxy::start_proxy(dead, dir.path()).await;
-    let client = harness::Harness::client_for(addr);
+    let proxy = signproxy::start_proxy(dead, dir.path()).await;
+    let client = harness::Harness::client_for(proxy.addr);
     let req =
         std::fs::read(fixtures_dir().join("cases/signproxy-detached-sha256-v3/1.request.bin"))
             .unwrap();

@@ -15,6 +15,7 @@ use signatrust::config::Config;
 use signatrust::daemon;
 
 use crate::harness::{fixtures_dir, Harness};
+use crate::support;
 
 /// What the relay saw on one connection: source port and request bytes.
 pub type Seen = Arc<Mutex<Vec<(u16, Vec<u8>)>>>;
@@ -55,7 +56,7 @@ pub async fn recording_relay(upstream: SocketAddr) -> (SocketAddr, Seen) {
 
 /// A keyless signatrustd configured from the fixture's signproxy.conf,
 /// forwarding to `upstream`.
-pub async fn start_proxy(upstream: SocketAddr, dir: &std::path::Path) -> SocketAddr {
+pub async fn start_proxy(upstream: SocketAddr, dir: &std::path::Path) -> support::Running {
     let text = std::fs::read_to_string(fixtures_dir().join("signd-state/signproxy.conf")).unwrap();
     let text: String = text
         .lines()
@@ -73,13 +74,7 @@ pub async fn start_proxy(upstream: SocketAddr, dir: &std::path::Path) -> SocketA
     // connection still must (use-unprivileged-ports is not set).
     config.server.allow_unprivileged_ports = true;
     let service = daemon::build(config).await.unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (ctx, edge) = (service.ctx.clone(), service.edge.clone());
-    tokio::spawn(async move {
-        signatrust::server::run(listener, std::future::pending::<()>(), ctx, edge).await;
-    });
-    addr
+    support::serve(&service).await
 }
 
 pub async fn replay_signproxy_cases() -> (usize, Vec<String>) {
@@ -89,8 +84,8 @@ pub async fn replay_signproxy_cases() -> (usize, Vec<String>) {
     let upstream = Harness::start().await;
     let (relay, seen) = recording_relay(upstream.addr).await;
     let dir = tempfile::tempdir().unwrap();
-    let proxy_addr = start_proxy(relay, dir.path()).await;
-    let proxy = Harness::client_for(proxy_addr);
+    let proxy_server = start_proxy(relay, dir.path()).await;
+    let proxy = Harness::client_for(proxy_server.addr);
     let mut ran = 0;
     let mut failures = Vec::new();
     for case in manifest["cases"].as_array().unwrap() {

@@ -6,7 +6,8 @@ use signatrust::bench::{self, BenchCommand, LoadOptions};
 use signatrust::config::Config;
 use signatrust::daemon;
 use signatrust::sign::{generate, HashAlgo, KeyType};
-use tokio::net::TcpListener;
+
+mod support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_generator_runs_clean_against_a_test_server() {
@@ -24,21 +25,8 @@ async fn load_generator_runs_clean_against_a_test_server() {
     let rsa = generate(KeyType::Rsa2048, "Smoke RSA <rsa@example.org>").unwrap();
     service.ctx.keys.import("rsa", &rsa).await.unwrap();
 
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (ctx, edge) = (service.ctx.clone(), service.edge.clone());
-    let server = tokio::spawn(async move {
-        signatrust::server::run(
-            listener,
-            async {
-                let _ = stop_rx.await;
-            },
-            ctx,
-            edge,
-        )
-        .await;
-    });
+    let server = support::serve(&service).await;
+    let addr = server.addr;
 
     let runs = [
         ("rsa", BenchCommand::Sign1, HashAlgo::Sha256, 2000),
@@ -108,8 +96,7 @@ async fn load_generator_runs_clean_against_a_test_server() {
         report.error_samples
     );
 
-    let _ = stop_tx.send(());
-    server.await.unwrap();
+    server.stop().await;
 }
 
 /// The TLS client and the privsign set-up: a `proto: ssl` server with a
@@ -147,7 +134,7 @@ async fn tls_and_privsign_run_clean() {
     )
     .unwrap();
 
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("obs-sign-fixtures");
+    let fixtures = support::fixtures();
     let data = p("data");
     let n = bench::privsign_setup(&data, &fixtures).await.unwrap();
     assert!(n >= 1);
@@ -155,21 +142,8 @@ async fn tls_and_privsign_run_clean() {
     let service = daemon::build(config).await.unwrap();
     let rsa = generate(KeyType::Rsa2048, "Smoke RSA <rsa@example.org>").unwrap();
     service.ctx.keys.import("rsa", &rsa).await.unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (ctx, edge) = (service.ctx.clone(), service.edge.clone());
-    let server = tokio::spawn(async move {
-        signatrust::server::run(
-            listener,
-            async {
-                let _ = stop_rx.await;
-            },
-            ctx,
-            edge,
-        )
-        .await;
-    });
+    let server = support::serve(&service).await;
+    let addr = server.addr;
 
     let tls = bench::TlsClient::new(&bench::TlsClientFiles {
         ca: p("ca.pem"),
@@ -250,6 +224,5 @@ async fn tls_and_privsign_run_clean() {
     let report = bench::run_load(opts).await.unwrap();
     assert!(report.ok == 0 && report.errors > 0);
 
-    let _ = stop_tx.send(());
-    server.await.unwrap();
+    server.stop().await;
 }

@@ -193,13 +193,7 @@ async fn ipv6_listening_and_signd_log_file() {
     .unwrap();
     let service = signatrust::daemon::build(config).await.unwrap();
     edge_common::import_fixture_keys(&service.ctx.keys).await;
-    let (ctx, edge) = (service.ctx.clone(), service.edge.clone());
-    tokio::spawn(signatrust::server::run(
-        listener,
-        std::future::pending::<()>(),
-        ctx,
-        edge,
-    ));
+    let _server6 = edge_common::serve_on(listener, &service);
     assert_eq!(exchange(addr6, &req).await, want);
     assert_eq!(exchange(s.addr, &req).await, want);
     let log = std::fs::read_to_string(s.dir.path().join("signd.log")).unwrap();

@@ -5,19 +5,17 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use signatrust::config::Config;
 use signatrust::daemon;
-use signatrust::sign::import_tsk;
 
-pub fn fixtures() -> PathBuf {
-    std::env::var_os("SIGNATRUST_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("obs-sign-fixtures"))
-}
+#[path = "../support/mod.rs"]
+mod support;
+// Not every edge test crate uses every piece.
+#[allow(unused_imports)]
+pub use support::{fixtures, serve_on, Running};
 
 /// `(request, reply)` of connection 1 of a fixture case.
 pub fn case(name: &str) -> (Vec<u8>, Vec<u8>) {
@@ -31,7 +29,7 @@ pub fn case(name: &str) -> (Vec<u8>, Vec<u8>) {
 pub struct Server {
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _server: Running,
 }
 
 /// Starts a server from `sign_conf` (written into a temp dir; `@DIR@` is
@@ -60,51 +58,18 @@ async fn start_with(sign_conf: &str, tweak: impl FnOnce(&mut Config), keys: bool
     if keys {
         import_fixture_keys(&service.ctx.keys).await;
     }
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (ctx, edge) = (service.ctx.clone(), service.edge.clone());
-    tokio::spawn(async move {
-        signatrust::server::run(
-            listener,
-            async {
-                let _ = stopped.await;
-            },
-            ctx,
-            edge,
-        )
-        .await;
-    });
+    let server = support::serve(&service).await;
     Server {
-        addr,
+        addr: server.addr,
         dir,
-        _stop: stop,
+        _server: server,
     }
 }
 
+/// The fixture signd's two keys and its aliases.
 pub async fn import_fixture_keys(keys: &signatrust::keys::KeyStore) {
-    let fx = fixtures();
-    for (name, file, phrase) in [
-        ("defaultkey@localobs", "secret-key.asc", None),
-        (
-            "defaultkeysec@localobs",
-            "secret-key-passphrase.asc",
-            Some("xxx"),
-        ),
-    ] {
-        let data = std::fs::read(fx.join("obs-sign-t-fixtures").join(file)).unwrap();
-        let phrase = phrase.map(|p| SecretString::from(p.to_string()));
-        let key = import_tsk(&data, phrase.as_ref()).unwrap();
-        keys.import(name, &key).await.unwrap();
-    }
-    for entry in std::fs::read_dir(fx.join("signd-state/aliases")).unwrap() {
-        let entry = entry.unwrap();
-        let target = std::fs::read_to_string(entry.path()).unwrap();
-        let target = target.lines().next().unwrap_or("").to_string();
-        keys.set_alias(&entry.file_name().to_string_lossy(), &target)
-            .await
-            .unwrap();
-    }
+    support::import_fixture_keys(keys).await;
+    support::import_fixture_aliases(keys).await;
 }
 
 /// One plain exchange: write, read to EOF (bounded by 10 s).
