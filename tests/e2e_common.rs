@@ -16,12 +16,9 @@ pub const GPG: &str = "/usr/bin/gpg";
 pub const ADMIN: &str = env!("CARGO_BIN_EXE_signatrust-admin");
 pub const DAEMON: &str = env!("CARGO_BIN_EXE_signatrustd");
 
-/// The fixture directory: `$SIGNATRUST_FIXTURES` or the committed link.
-pub fn fixtures_dir() -> PathBuf {
-    std::env::var_os("SIGNATRUST_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("obs-sign-fixtures"))
-}
+#[path = "support/mod.rs"]
+mod support;
+pub use support::fixtures as fixtures_dir;
 
 pub fn fixture(rel: &str) -> PathBuf {
     fixtures_dir().join(rel)

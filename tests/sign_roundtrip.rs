@@ -3,58 +3,19 @@
 //! (v3, and v4 via probe + v3 + client-side rebuild), verified by
 //! `gpg --verify`. Also: keys from `generate`, verified the same way.
 
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+#[path = "e2e_common.rs"]
+mod common;
+
+use common::{old_packet, sig_body, GpgHome};
 use openssl::hash::{hash, MessageDigest};
 use signatrust::sign::{
     armor_public_key, generate, import_tsk, signature_packet, HashAlgo, KeyType, PubkeyAlgo,
     SignError, SigningKey,
 };
 
-const GPG: &str = "/usr/bin/gpg";
 const DATA: &[u8] = b"hello\n";
-
-struct Home {
-    dir: tempfile::TempDir,
-}
-
-impl Home {
-    fn new() -> Home {
-        let dir = tempfile::Builder::new()
-            .prefix("sgn")
-            .tempdir_in("/tmp")
-            .unwrap();
-        Home { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn gpg(&self, args: &[&str]) -> Output {
-        let out = Command::new(GPG)
-            .arg("--homedir")
-            .arg(self.path())
-            .args(["--batch", "--no-tty", "--pinentry-mode", "loopback"])
-            .args(args)
-            .output()
-            .expect("run gpg");
-        out
-    }
-}
-
-impl Drop for Home {
-    fn drop(&mut self) {
-        // Stop the agent this test's homedir started.
-        let _ = Command::new("gpgconf")
-            .arg("--homedir")
-            .arg(self.path())
-            .args(["--kill", "gpg-agent"])
-            .output();
-    }
-}
 
 fn md(h: HashAlgo) -> MessageDigest {
     match h {
@@ -66,36 +27,6 @@ fn md(h: HashAlgo) -> MessageDigest {
 
 fn digest(h: HashAlgo, parts: &[&[u8]]) -> Vec<u8> {
     hash(md(h), &parts.concat()).unwrap().to_vec()
-}
-
-/// Body of an old-format packet (the only format signd emits).
-fn body(pkt: &[u8]) -> &[u8] {
-    assert_eq!(pkt[0] & 0xc0, 0x80, "old-format CTB");
-    assert_eq!((pkt[0] >> 2) & 0x0f, 2, "tag 2");
-    let (hl, len) = match pkt[0] & 3 {
-        0 => (2, pkt[1] as usize),
-        1 => (3, u16::from_be_bytes([pkt[1], pkt[2]]) as usize),
-        2 => (
-            5,
-            u32::from_be_bytes([pkt[1], pkt[2], pkt[3], pkt[4]]) as usize,
-        ),
-        _ => panic!("indeterminate length"),
-    };
-    assert_eq!(pkt.len(), hl + len, "packet length");
-    &pkt[hl..]
-}
-
-fn old_packet(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let ctb = 0x80 | (tag << 2);
-    if body.len() < 256 {
-        out.extend_from_slice(&[ctb, body.len() as u8]);
-    } else {
-        out.push(ctb | 1);
-        out.extend_from_slice(&(body.len() as u16).to_be_bytes());
-    }
-    out.extend_from_slice(body);
-    out
 }
 
 fn now() -> u32 {
@@ -110,7 +41,7 @@ fn v3_signature(key: &SigningKey, h: HashAlgo, time: u32) -> Vec<u8> {
     let class = 0u8;
     let d = digest(h, &[DATA, &[class], &time.to_be_bytes()]);
     let pkt = signature_packet(key, h, &d, class, time).unwrap();
-    let b = body(&pkt);
+    let b = sig_body(&pkt);
     assert_eq!(&b[..3], &[3, 5, class]);
     assert_eq!(&b[3..7], &time.to_be_bytes());
     assert_eq!(&b[7..15], &key.key_id());
@@ -125,7 +56,7 @@ fn v3_signature(key: &SigningKey, h: HashAlgo, time: u32) -> Vec<u8> {
 fn v4_signature(key: &SigningKey, h: HashAlgo, time: u32) -> Vec<u8> {
     let class = 0u8;
     let probe = signature_packet(key, h, &vec![4u8; h.digest_len()], 0, 0).unwrap();
-    let p = body(&probe);
+    let p = sig_body(&probe);
     assert_eq!(p[0], 4);
     assert_eq!(&p[4..9], &[0x00, 0x1d, 0x16, 0x21, 0x04]);
     let pubalgo = p[2];
@@ -157,7 +88,7 @@ fn v4_signature(key: &SigningKey, h: HashAlgo, time: u32) -> Vec<u8> {
     let d = digest(h, &[DATA, &t4]);
 
     let v3 = signature_packet(key, h, &d, class, time).unwrap();
-    let b = body(&v3);
+    let b = sig_body(&v3);
     assert_eq!(b[0], 3, "real hashes get v3 packets");
     assert_eq!(b[15], pubalgo);
     assert_eq!(b[16], h.openpgp_id());
@@ -170,50 +101,19 @@ fn v4_signature(key: &SigningKey, h: HashAlgo, time: u32) -> Vec<u8> {
     old_packet(2, &v4)
 }
 
-fn verify(home: &Home, sig: &[u8], what: &str) {
-    let dir = home.path();
-    let sig_path = dir.join("data.sig");
-    let data_path = dir.join("data");
-    std::fs::write(&sig_path, sig).unwrap();
-    std::fs::write(&data_path, DATA).unwrap();
-    let out = home.gpg(&[
-        "--status-fd",
-        "1",
-        "--verify",
-        sig_path.to_str().unwrap(),
-        data_path.to_str().unwrap(),
-    ]);
-    let status = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && status.contains("[GNUPG:] GOODSIG"),
-        "{what}: gpg --verify failed\nstatus:\n{status}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn verify(home: &GpgHome, sig: &[u8], what: &str) {
+    home.assert_verifies(sig, DATA, what);
 }
 
 /// The oracle must be able to say no: a corrupted signature is rejected.
-fn reject(home: &Home, sig: &[u8], what: &str) {
-    let dir = home.path();
+fn reject(home: &GpgHome, sig: &[u8], what: &str) {
     let mut bad = sig.to_vec();
     let last = bad.len() - 1;
     bad[last] ^= 0x01;
-    std::fs::write(dir.join("bad.sig"), &bad).unwrap();
-    std::fs::write(dir.join("data"), DATA).unwrap();
-    let out = home.gpg(&[
-        "--status-fd",
-        "1",
-        "--verify",
-        dir.join("bad.sig").to_str().unwrap(),
-        dir.join("data").to_str().unwrap(),
-    ]);
-    let status = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        !out.status.success() && !status.contains("[GNUPG:] GOODSIG"),
-        "{what}: corrupted signature verified"
-    );
+    home.assert_rejected(&bad, DATA, what);
 }
 
-fn gpg_key(home: &Home, algo: &str) -> SigningKey {
+fn gpg_key(home: &GpgHome, algo: &str) -> SigningKey {
     let out = home.gpg(&[
         "--passphrase",
         "",
@@ -247,7 +147,7 @@ fn gpg_key(home: &Home, algo: &str) -> SigningKey {
 /// Strongest oracle for determinism: gpg (gpg-agent, libgcrypt, RFC 6979
 /// for DSA/ECDSA) signs the data itself; the MPIs we compute for the same
 /// digest must be identical to gpg's.
-fn same_mpis_as_gpg(home: &Home, key: &SigningKey, h: HashAlgo, what: &str) {
+fn same_mpis_as_gpg(home: &GpgHome, key: &SigningKey, h: HashAlgo, what: &str) {
     let name = match h {
         HashAlgo::Sha1 => "SHA1",
         HashAlgo::Sha256 => "SHA256",
@@ -272,7 +172,7 @@ fn same_mpis_as_gpg(home: &Home, key: &SigningKey, h: HashAlgo, what: &str) {
     );
     let pkt = &out.stdout;
     // gpg writes an old-format header for signatures.
-    let b = body(pkt);
+    let b = sig_body(pkt);
     assert_eq!(b[0], 4, "gpg made a v4 signature");
     assert_eq!(b[3], h.openpgp_id());
     let hashed_len = u16::from_be_bytes([b[4], b[5]]) as usize;
@@ -297,7 +197,7 @@ fn same_mpis_as_gpg(home: &Home, key: &SigningKey, h: HashAlgo, what: &str) {
 }
 
 fn roundtrip(algo: &str, want: PubkeyAlgo, hashes: &[HashAlgo], too_short: &[HashAlgo]) {
-    let home = Home::new();
+    let home = GpgHome::new();
     let key = gpg_key(&home, algo);
     assert_eq!(key.algo(), want);
     let time = now();
@@ -391,7 +291,7 @@ fn generated(kind: KeyType, want: PubkeyAlgo, h: HashAlgo) {
     let k = generate(kind, "Gen <gen@example.org>").expect("generate");
     assert_eq!(k.algo, want);
     assert_eq!(k.user_ids, ["Gen <gen@example.org>"]);
-    let home = Home::new();
+    let home = GpgHome::new();
     let asc = home.path().join("pub.asc");
     std::fs::write(&asc, armor_public_key(&k.public)).unwrap();
     let out = home.gpg(&["--import", asc.to_str().unwrap()]);
