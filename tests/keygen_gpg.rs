@@ -3,89 +3,39 @@
 //! whose public part was returned, a signature made with the decrypted key
 //! verifies in gpg, and gpg blobs open with `gpg --decrypt` in a home that
 //! holds the signd key. "01" blobs carry the 22-byte xdata.
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+#[path = "e2e_common.rs"]
+mod common;
+
+use common::{fixture, GpgHome};
 use openssl::hash::{hash, MessageDigest};
 use signatrust::secret::SecretBytes;
 use signatrust::sign::blob::{self, BlobFormat};
 use signatrust::sign::keygen::{generate_project_key, ProjectKeyType};
 use signatrust::sign::{armor_public_key, import_tsk, signature_packet, HashAlgo};
 
-const GPG: &str = "/usr/bin/gpg";
 const DATA: &[u8] = b"project data\n";
 
-fn fx(path: &str) -> PathBuf {
-    std::env::var_os("SIGNATRUST_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("obs-sign-fixtures"))
-        .join(path)
-}
-
-struct Home(tempfile::TempDir);
-
-impl Home {
-    fn new() -> Home {
-        Home(
-            tempfile::Builder::new()
-                .prefix("kg")
-                .tempdir_in("/tmp")
-                .unwrap(),
-        )
-    }
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-    fn gpg(&self, args: &[&str]) -> Output {
-        Command::new(GPG)
-            .arg("--homedir")
-            .arg(self.path())
-            .args(["--batch", "--no-tty", "--pinentry-mode", "loopback"])
-            .args(args)
-            .output()
-            .expect("run gpg")
-    }
-    fn ok(&self, args: &[&str]) -> Output {
-        let out = self.gpg(args);
-        assert!(
-            out.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-}
-
-impl Drop for Home {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .arg("--homedir")
-            .arg(self.path())
-            .args(["--kill", "gpg-agent"])
-            .output();
-    }
-}
-
 fn enc_line() -> SecretBytes {
-    let data = std::fs::read(fx("signd-state/enckeys/A5E1A4F82E43F0E7")).unwrap();
+    let data = std::fs::read(fixture("signd-state/enckeys/A5E1A4F82E43F0E7")).unwrap();
     SecretBytes::from_slice(data.split(|&b| b == b'\n').next().unwrap())
 }
 
 fn check_type(kind: ProjectKeyType, name: &str, symmetric: bool) {
-    let signd_asc = std::fs::read(fx("obs-sign-t-fixtures/secret-key.asc")).unwrap();
+    let signd_asc = std::fs::read(fixture("obs-sign-t-fixtures/secret-key.asc")).unwrap();
     let signd = import_tsk(&signd_asc, None).unwrap();
     let pk = generate_project_key(kind, 800, "Test Project", "p@example.com", &signd.secret)
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let fpr = hex::encode_upper(pk.fingerprint);
 
-    let home = Home::new();
+    let home = GpgHome::new();
     let dir = home.path().to_path_buf();
     std::fs::write(dir.join("signd.pub"), armor_public_key(&signd.public)).unwrap();
     std::fs::write(dir.join("project.pub"), armor_public_key(&pk.public)).unwrap();
-    home.ok(&["--import", dir.join("signd.pub").to_str().unwrap()]);
-    home.ok(&["--import", dir.join("project.pub").to_str().unwrap()]);
-    let out = home.ok(&["--with-colons", "--check-sigs", &fpr]);
+    home.gpg_ok(&["--import", dir.join("signd.pub").to_str().unwrap()]);
+    home.gpg_ok(&["--import", dir.join("project.pub").to_str().unwrap()]);
+    let out = home.gpg_ok(&["--with-colons", "--check-sigs", &fpr]);
     let listing = String::from_utf8_lossy(&out.stdout);
     let sigs: Vec<&str> = listing.lines().filter(|l| l.starts_with("sig:")).collect();
     assert_eq!(sigs.len(), 2, "{name}: {listing}");
@@ -134,13 +84,15 @@ fn check_type(kind: ProjectKeyType, name: &str, symmetric: bool) {
     } else {
         assert_eq!(blob::format(&b).unwrap(), BlobFormat::Gpg);
         // gpg --decrypt with the signd secret key
-        let sec = Home::new();
-        sec.ok(&[
+        let sec = GpgHome::new();
+        sec.gpg_ok(&[
             "--import",
-            fx("obs-sign-t-fixtures/secret-key.asc").to_str().unwrap(),
+            fixture("obs-sign-t-fixtures/secret-key.asc")
+                .to_str()
+                .unwrap(),
         ]);
         std::fs::write(sec.path().join("blob.gpg"), &b).unwrap();
-        let out = sec.ok(&["--decrypt", sec.path().join("blob.gpg").to_str().unwrap()]);
+        let out = sec.gpg_ok(&["--decrypt", sec.path().join("blob.gpg").to_str().unwrap()]);
         assert_eq!(
             out.stdout,
             pk.secret_packet.expose(),
