@@ -389,9 +389,10 @@ impl SigningKey {
     }
 
     /// Loads a key that was checked with [`SigningKey::from_secret`] when it
-    /// was imported: RSA keys get n = p*q and a pairwise sign/verify instead
-    /// of primality tests (about one signature instead of ~100), so a
-    /// store with many keys loads them cheaply on first use.
+    /// was imported, or a privsign blob's key (the client's own): RSA keys
+    /// get n = p*q, the CRT values and a pairwise sign/verify instead of
+    /// primality tests (about one signature instead of ~100), so a store
+    /// with many keys loads them cheaply on first use.
     pub fn load(tsk: &SecretBytes) -> Result<SigningKey, SignError> {
         Self::build(tsk, Check::Pairwise)
     }
