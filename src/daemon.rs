@@ -14,7 +14,9 @@ use crate::admin::cli::GlobalArgs;
 use crate::commands::{Ctx, UserRules};
 use crate::config::{Config, KmsConfig, Proto};
 use crate::exec::Exec;
-use crate::keys::{CacheConfig, FileKek, KeyStore, StoreOptions};
+use crate::keys::{
+    read_pin, CacheConfig, FileKek, Kek, KeyStore, Pkcs11Kek, Pkcs11Settings, StoreOptions,
+};
 use crate::logging::SigndLog;
 use crate::server::proxy::Upstream;
 use crate::server::tls::TlsServer;
@@ -58,10 +60,49 @@ pub struct Service {
 /// (mode 0700) and the KEK on first use.
 pub async fn open_store(config: &Config) -> anyhow::Result<KeyStore> {
     create_private_dir(&config.data_dir)?;
-    let kek = match &config.kms {
-        KmsConfig::File { key_file } => FileKek::open_or_create(key_file)
-            .with_context(|| format!("opening the key-encryption key {}", key_file.display()))?,
-    };
+    let kek = open_kek(&config.kms)?;
+    open_store_with(config, kek).await
+}
+
+/// Opens the KEK the configuration names: the file KEK (created on first
+/// use) or the key on a PKCS#11 token (which must exist: `signatrust-admin
+/// kek create`).
+pub fn open_kek(kms: &KmsConfig) -> anyhow::Result<Arc<dyn Kek>> {
+    Ok(match kms {
+        KmsConfig::File { key_file } => {
+            Arc::new(FileKek::open_or_create(key_file).with_context(|| {
+                format!("opening the key-encryption key {}", key_file.display())
+            })?)
+        }
+        KmsConfig::Pkcs11 { .. } => Arc::new(
+            Pkcs11Kek::open(&pkcs11_settings(kms)?)
+                .context("opening the key-encryption key on the PKCS#11 token")?,
+        ),
+    })
+}
+
+/// The PKCS#11 settings of a `provider = "pkcs11"` configuration, PIN
+/// read; an error for another provider.
+pub fn pkcs11_settings(kms: &KmsConfig) -> anyhow::Result<Pkcs11Settings> {
+    match kms {
+        KmsConfig::Pkcs11 {
+            module,
+            token_label,
+            key_label,
+            pin_file,
+        } => Ok(Pkcs11Settings {
+            module: module.clone(),
+            token_label: token_label.clone(),
+            key_label: key_label.clone(),
+            pin: read_pin(pin_file.as_deref(), token_label)?,
+        }),
+        KmsConfig::File { .. } => anyhow::bail!("the KEK provider is not pkcs11"),
+    }
+}
+
+/// Opens the store the configuration names with the given KEK.
+pub async fn open_store_with(config: &Config, kek: Arc<dyn Kek>) -> anyhow::Result<KeyStore> {
+    create_private_dir(&config.data_dir)?;
     let options = StoreOptions {
         cache: CacheConfig {
             capacity: config.cache.max_entries,
@@ -69,12 +110,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<KeyStore> {
         },
         ..StoreOptions::default()
     };
-    KeyStore::open_with(&config.store.url, Arc::new(kek), options)
+    KeyStore::open_with(&config.store.url, kek, options)
         .await
         .context("opening the key store")
 }
 
-fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     if !dir.exists() {
         std::fs::DirBuilder::new()

@@ -37,6 +37,35 @@ pub enum Command {
     /// Manage user aliases (signd's aliases directory).
     #[command(subcommand)]
     Alias(AliasCommand),
+    /// Manage the key-encryption key (KEK) that wraps the data keys:
+    /// create it, show which KEK wraps the stored secrets, migrate them to
+    /// another KEK (e.g. from the key file to an HSM).
+    #[command(subcommand)]
+    Kek(KekCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KekCommand {
+    /// Create the configured KEK. With provider "pkcs11": generate a
+    /// non-extractable AES-256 key labelled key_label on the token
+    /// (refused if the label exists). With provider "file": create the
+    /// 32-byte key file (refused if it exists).
+    Create,
+    /// Show the configured KEK (provider, id, whether it opens) and how many
+    /// key and encryption-key rows each KEK id wraps; rows not under the
+    /// configured KEK are flagged. Fails if the KEK does not open or such
+    /// rows exist.
+    Status,
+    /// Re-wrap every data key of the store under the KEK described by the
+    /// [kms] section of FILE, in one database transaction (all or nothing).
+    /// The store and the current KEK are those of --data-dir/--config.
+    /// Afterwards serve the store with FILE's [kms] settings.
+    Rewrap {
+        /// A Signatrust configuration file whose [kms] section names the new
+        /// KEK (only [kms] is used); the KEK must exist (kek create).
+        #[arg(long, value_name = "FILE")]
+        to_config: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

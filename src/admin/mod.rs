@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub(crate) mod import_signd;
+mod kek;
 mod key;
 
 pub use cli::AdminCli;
@@ -30,5 +31,6 @@ pub async fn run(cli: AdminCli) -> anyhow::Result<()> {
             let store = open_store(&config).await?;
             key::alias(&store, cmd).await
         }
+        cli::Command::Kek(cmd) => kek::run(&config, &cli.global, cmd).await,
     }
 }

@@ -186,6 +186,16 @@ pub struct StoreConfig {
 pub enum KmsConfig {
     /// A local 32-byte key file, created on first use.
     File { key_file: PathBuf },
+    /// An AES-256 key on a PKCS#11 token (HSM).
+    Pkcs11 {
+        /// The PKCS#11 module (shared library).
+        module: PathBuf,
+        token_label: String,
+        /// `CKA_LABEL` of the AES key.
+        key_label: String,
+        /// First line is the user PIN; `None`: `$SIGNATRUST_PKCS11_PIN`.
+        pin_file: Option<PathBuf>,
+    },
 }
 
 /// The cache of unwrapped keys.
@@ -356,13 +366,7 @@ impl Config {
             },
         };
 
-        let kms = KmsConfig::File {
-            key_file: t
-                .kms
-                .key_file
-                .clone()
-                .unwrap_or_else(|| data_dir.join("kek.key")),
-        };
+        let kms = build_kms(t, &data_dir)?;
 
         let cache = CacheConfig {
             ttl: Duration::from_secs(t.cache.ttl_secs.unwrap_or(30)),
@@ -548,6 +552,81 @@ fn build_server(
         proxy_only,
         max_request,
     })
+}
+
+/// `[kms]`: the provider and exactly the settings it uses.
+fn build_kms(t: &TomlConfig, data_dir: &Path) -> Result<KmsConfig, ConfigError> {
+    use self::toml::TomlKmsProvider;
+    let k = &t.kms;
+    let provider = k.provider.as_ref().map(|p| *p.get_ref());
+    let value_err = |at: Location, message: String| ConfigError::Value { at, message };
+    match provider {
+        None | Some(TomlKmsProvider::File) => {
+            let pkcs11_only = [
+                ("module", k.module.as_ref().map(|v| t.at(v))),
+                ("token_label", k.token_label.as_ref().map(|v| t.at(v))),
+                ("key_label", k.key_label.as_ref().map(|v| t.at(v))),
+                ("pin_file", k.pin_file.as_ref().map(|v| t.at(v))),
+            ];
+            if let Some((name, Some(at))) = pkcs11_only.into_iter().find(|(_, at)| at.is_some()) {
+                return Err(value_err(
+                    at,
+                    format!("kms.{name} is only for provider = \"pkcs11\" (provider is \"file\")"),
+                ));
+            }
+            Ok(KmsConfig::File {
+                key_file: k
+                    .key_file
+                    .as_ref()
+                    .map(|v| v.get_ref().clone())
+                    .unwrap_or_else(|| data_dir.join("kek.key")),
+            })
+        }
+        Some(TomlKmsProvider::Pkcs11) => {
+            let provider_at = k
+                .provider
+                .as_ref()
+                .map_or_else(|| Location::file(t.origin()), |p| t.at(p));
+            if let Some(v) = &k.key_file {
+                return Err(value_err(
+                    t.at(v),
+                    "kms.key_file is only for provider = \"file\" (provider is \"pkcs11\")"
+                        .to_owned(),
+                ));
+            }
+            let missing = |name: &str, what: &str| {
+                value_err(
+                    provider_at.clone(),
+                    format!("provider = \"pkcs11\" needs kms.{name} ({what})"),
+                )
+            };
+            let module = k
+                .module
+                .as_ref()
+                .ok_or_else(|| missing("module", "the path of the PKCS#11 module"))?;
+            if module.get_ref().as_os_str().is_empty() {
+                return Err(value_err(
+                    t.at(module),
+                    "kms.module must not be empty".into(),
+                ));
+            }
+            let label = |v: &Option<::toml::Spanned<String>>, name: &str, what: &str| match v {
+                None => Err(missing(name, what)),
+                Some(s) if s.get_ref().trim().is_empty() => {
+                    Err(value_err(t.at(s), format!("kms.{name} must not be empty")))
+                }
+                Some(s) => Ok(s.get_ref().clone()),
+            };
+            let token_label = label(&k.token_label, "token_label", "the label of the token")?;
+            let key_label = label(&k.key_label, "key_label", "the label of the AES key")?;
+            Ok(KmsConfig::Pkcs11 {
+                module: module.get_ref().clone(),
+                token_label,
+                key_label,
+                pin_file: k.pin_file.as_ref().map(|v| v.get_ref().clone()),
+            })
+        }
+    }
 }
 
 /// A number that must not be zero.
@@ -891,6 +970,88 @@ mod tests {
             e(None, Some("/etc/missing.conf")),
             "/etc/missing.conf: no such file"
         );
+    }
+
+    #[test]
+    fn kms_pkcs11_parses() {
+        let src = MemorySource::new().with(
+            "/etc/st.toml",
+            "[kms]\nprovider = \"pkcs11\"\nmodule = \"/usr/lib/softhsm/libsofthsm2.so\"\n\
+             token_label = \"signatrust\"\nkey_label = \"signatrust-kek\"\n\
+             pin_file = \"/etc/signatrust/hsm.pin\"\n",
+        );
+        let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
+        assert_eq!(
+            c.kms,
+            KmsConfig::Pkcs11 {
+                module: PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"),
+                token_label: "signatrust".into(),
+                key_label: "signatrust-kek".into(),
+                pin_file: Some(PathBuf::from("/etc/signatrust/hsm.pin")),
+            }
+        );
+        // Without pin_file the PIN comes from the environment at open time.
+        let src = MemorySource::new().with(
+            "/etc/st.toml",
+            "[kms]\nprovider = \"pkcs11\"\nmodule = \"/m.so\"\ntoken_label = \"t\"\n\
+             key_label = \"k\"\n",
+        );
+        let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
+        assert!(
+            matches!(c.kms, KmsConfig::Pkcs11 { pin_file: None, .. }),
+            "{:?}",
+            c.kms
+        );
+    }
+
+    #[test]
+    fn kms_errors_name_the_spot() {
+        let e = |text: &str| {
+            let src = MemorySource::new().with("/etc/st.toml", text);
+            load(&src, None, Some("/etc/st.toml"), None)
+                .unwrap_err()
+                .to_string()
+        };
+        let full = "module = \"/m.so\"\ntoken_label = \"t\"\nkey_label = \"k\"\n";
+        // Each required pkcs11 setting, missing: the provider line is named.
+        for (drop, what) in [
+            ("module", "kms.module (the path of the PKCS#11 module)"),
+            ("token_label", "kms.token_label (the label of the token)"),
+            ("key_label", "kms.key_label (the label of the AES key)"),
+        ] {
+            let rest: String = full
+                .lines()
+                .filter(|l| !l.starts_with(drop))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            assert_eq!(
+                e(&format!("[kms]\nprovider = \"pkcs11\"\n{rest}")),
+                format!("/etc/st.toml:2:12: provider = \"pkcs11\" needs {what}")
+            );
+        }
+        assert_eq!(
+            e("[kms]\nprovider = \"pkcs11\"\nmodule = \"/m.so\"\ntoken_label = \" \"\nkey_label = \"k\"\n"),
+            "/etc/st.toml:4:15: kms.token_label must not be empty"
+        );
+        assert_eq!(
+            e(&format!("[kms]\nprovider = \"pkcs11\"\n{full}key_file = \"/kek\"\n")),
+            "/etc/st.toml:6:12: kms.key_file is only for provider = \"file\" (provider is \"pkcs11\")"
+        );
+        assert_eq!(
+            e("[kms]\nprovider = \"file\"\nmodule = \"/m.so\"\n"),
+            "/etc/st.toml:3:10: kms.module is only for provider = \"pkcs11\" (provider is \"file\")"
+        );
+        // The default provider is file, so a stray pin_file is refused too.
+        assert_eq!(
+            e("[kms]\npin_file = \"/p\"\n"),
+            "/etc/st.toml:2:12: kms.pin_file is only for provider = \"pkcs11\" (provider is \"file\")"
+        );
+        let unknown = e("[kms]\nprovider = \"pkcs11\"\npin = \"1234\"\n");
+        assert!(
+            unknown.starts_with("/etc/st.toml:3:1: unknown field `pin`"),
+            "{unknown}"
+        );
+        assert!(!unknown.contains("1234"), "{unknown}");
     }
 
     #[test]

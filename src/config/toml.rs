@@ -30,6 +30,12 @@
 //! [kms]
 //! provider = "file"
 //! key_file = "/var/lib/signatrust/kek.key"
+//! # or, the KEK in an HSM:
+//! # provider = "pkcs11"
+//! # module = "/usr/lib/softhsm/libsofthsm2.so"
+//! # token_label = "signatrust"
+//! # key_label = "signatrust-kek"
+//! # pin_file = "/etc/signatrust/hsm.pin"  # else $SIGNATRUST_PKCS11_PIN
 //!
 //! [cache]
 //! ttl_secs = 30
@@ -122,15 +128,26 @@ pub struct TomlStore {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TomlKms {
-    pub provider: Option<TomlKmsProvider>,
-    pub key_file: Option<PathBuf>,
+    pub provider: Option<Spanned<TomlKmsProvider>>,
+    /// `file`: the 32-byte key file.
+    pub key_file: Option<Spanned<PathBuf>>,
+    /// `pkcs11`: the module (shared library).
+    pub module: Option<Spanned<PathBuf>>,
+    /// `pkcs11`: the token's label.
+    pub token_label: Option<Spanned<String>>,
+    /// `pkcs11`: the AES key's `CKA_LABEL`.
+    pub key_label: Option<Spanned<String>>,
+    /// `pkcs11`: a file whose first line is the user PIN (else the
+    /// `SIGNATRUST_PKCS11_PIN` environment variable).
+    pub pin_file: Option<Spanned<PathBuf>>,
 }
 
-/// The KEK providers known so far.
+/// The KEK providers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TomlKmsProvider {
     File,
+    Pkcs11,
 }
 
 /// `[cache]`.
@@ -280,7 +297,10 @@ file = "/var/log/st.log"
             c.server.dns_timeout_ms.as_ref().map(|v| *v.get_ref()),
             Some(700)
         );
-        assert_eq!(c.kms.provider, Some(TomlKmsProvider::File));
+        assert_eq!(
+            c.kms.provider.as_ref().map(|p| *p.get_ref()),
+            Some(TomlKmsProvider::File)
+        );
         assert_eq!(
             c.users
                 .map

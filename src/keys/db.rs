@@ -87,6 +87,12 @@ pub(crate) struct EncKeyRow {
     pub updated: i64,
 }
 
+/// A row handed to the callback of [`Db::rewrap`].
+pub(crate) enum RewrapRow<'a> {
+    Key(&'a KeyRow),
+    EncKey(&'a EncKeyRow),
+}
+
 /// Pool settings.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PoolConfig {
@@ -407,6 +413,93 @@ impl Db {
         .await
         .map_err(e)?;
         row.as_ref().map(enc_row).transpose().map_err(e)
+    }
+
+    /// How many key rows and encryption-key rows each `kek_id` wraps, as
+    /// `(kek_id, keys, encryption_keys)`, sorted by id.
+    pub(crate) async fn kek_usage(&self) -> Result<Vec<(String, i64, i64)>, KeyError> {
+        let e = |e| self.err("count rows by KEK", e);
+        let mut out: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+        let keys = sqlx::query("SELECT kek_id, COUNT(*) AS n FROM keys GROUP BY kek_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(e)?;
+        for r in &keys {
+            out.entry(r.try_get("kek_id").map_err(e)?).or_default().0 =
+                r.try_get("n").map_err(e)?;
+        }
+        let enc = sqlx::query("SELECT kek_id, COUNT(*) AS n FROM encryption_keys GROUP BY kek_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(e)?;
+        for r in &enc {
+            out.entry(r.try_get("kek_id").map_err(e)?).or_default().1 =
+                r.try_get("n").map_err(e)?;
+        }
+        Ok(out.into_iter().map(|(id, (k, n))| (id, k, n)).collect())
+    }
+
+    /// Re-wraps data keys in one transaction: every key row and
+    /// encryption-key row is handed to `f`, which returns the new wrapped
+    /// DEK and KEK id, or `None` to leave the row alone. The first error
+    /// rolls everything back. Returns how many rows were rewritten.
+    pub(crate) async fn rewrap(
+        &self,
+        mut f: impl FnMut(RewrapRow<'_>) -> Result<Option<(Vec<u8>, String)>, KeyError>,
+        now: i64,
+    ) -> Result<usize, KeyError> {
+        let e = |e| self.err("rewrap", e);
+        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut changed = 0;
+        let keys = sqlx::query(
+            "SELECT name, fingerprint, algo, user_ids, public, secret_ct, secret_nonce, \
+             wrapped_dek, kek_id, created, updated FROM keys ORDER BY name",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(e)?;
+        for r in &keys {
+            let k = key_row(r).map_err(e)?;
+            if let Some((wrapped, kek_id)) = f(RewrapRow::Key(&k))? {
+                sqlx::query(
+                    "UPDATE keys SET wrapped_dek = $1, kek_id = $2, updated = $3 WHERE name = $4",
+                )
+                .bind(&wrapped)
+                .bind(&kek_id)
+                .bind(now)
+                .bind(&k.name)
+                .execute(&mut *tx)
+                .await
+                .map_err(e)?;
+                changed += 1;
+            }
+        }
+        let enc = sqlx::query(
+            "SELECT id, ct, nonce, wrapped_dek, kek_id, created, updated \
+             FROM encryption_keys ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(e)?;
+        for r in &enc {
+            let k = enc_row(r).map_err(e)?;
+            if let Some((wrapped, kek_id)) = f(RewrapRow::EncKey(&k))? {
+                sqlx::query(
+                    "UPDATE encryption_keys SET wrapped_dek = $1, kek_id = $2, updated = $3 \
+                     WHERE id = $4",
+                )
+                .bind(&wrapped)
+                .bind(&kek_id)
+                .bind(now)
+                .bind(&k.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(e)?;
+                changed += 1;
+            }
+        }
+        tx.commit().await.map_err(e)?;
+        Ok(changed)
     }
 
     /// Raw SQL for tests that simulate tampering with stored rows.

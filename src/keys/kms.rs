@@ -18,6 +18,9 @@ pub enum KmsError {
     KeyFile { path: String, reason: String },
     #[error("unwrap failed: wrong KEK or corrupted data")]
     Unwrap,
+    /// A PKCS#11 failure; the text names the module, token or key.
+    #[error("{0}")]
+    Pkcs11(String),
     #[error("kms: {0}")]
     Other(String),
 }

@@ -8,7 +8,8 @@
 //!
 //! Layout: `db` is the only file with SQL (sqlx `Any`, SQLite or
 //! PostgreSQL), `envelope` does the AES-256-GCM sealing, `kms` holds the KEK
-//! providers and `cache` the bounded TTL cache.
+//! trait and the file KEK, `pkcs11` the HSM KEK, and `cache` the bounded
+//! TTL cache.
 //!
 //! Lookups are lazy and by name: opening the store reads no keys, so it
 //! scales to very many keys. Reads are cached for [`CacheConfig::ttl`]
@@ -23,10 +24,12 @@ mod cache;
 mod db;
 mod envelope;
 mod kms;
+mod pkcs11;
 
 pub use blob_cache::BlobKeyCache;
 pub use cache::CacheConfig;
 pub use kms::{FileKek, Kek, KmsError};
+pub use pkcs11::{read_pin, Pkcs11Kek, Pkcs11Settings, PIN_ENV};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -36,7 +39,7 @@ use thiserror::Error;
 use crate::secret::SecretBytes;
 use crate::sign::{ImportedKey, PubkeyAlgo, SigningKey};
 use cache::TtlCache;
-use db::{Db, EncKeyRow, KeyRow, PoolConfig};
+use db::{Db, EncKeyRow, KeyRow, PoolConfig, RewrapRow};
 use envelope::OpenError;
 
 /// Errors from the key store. Messages name the key, never its material.
@@ -95,6 +98,25 @@ impl std::fmt::Debug for LoadedKey {
     }
 }
 
+/// How many stored secrets one KEK wraps (`signatrust-admin kek status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KekUsage {
+    pub kek_id: String,
+    /// Signing-key rows.
+    pub keys: i64,
+    /// Encryption-key rows.
+    pub encryption_keys: i64,
+}
+
+/// What [`KeyStore::rewrap_to`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RewrapSummary {
+    /// Rows whose data key is now wrapped by the new KEK.
+    pub rewrapped: usize,
+    /// Rows that already were.
+    pub already: usize,
+}
+
 /// Tuning for [`KeyStore::open_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreOptions {
@@ -118,6 +140,11 @@ impl Default for StoreOptions {
             load_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
+}
+
+/// A database URL with its password replaced by `***`, for messages.
+pub fn redacted_url(url: &str) -> String {
+    db::redact_url(url)
 }
 
 /// Longest name, alias or encryption-key id, in bytes.
@@ -489,6 +516,92 @@ impl KeyStore {
         envelope::open(&*self.kek, &row.ct, &row.nonce, &row.wrapped_dek, &aad)
             .map(Some)
             .map_err(|e| self.open_error(id, &row.kek_id, e))
+    }
+
+    /// How many rows each KEK id wraps, read from the database at `url`
+    /// without opening any KEK (so it works when the KEK does not).
+    pub async fn kek_usage_at(url: &str) -> Result<Vec<KekUsage>, KeyError> {
+        let db = Db::connect(
+            url,
+            PoolConfig {
+                max_connections: 1,
+                connect_timeout: Duration::from_secs(10),
+            },
+        )
+        .await?;
+        let usage = db.kek_usage().await;
+        db.close().await;
+        Ok(usage?
+            .into_iter()
+            .map(|(kek_id, keys, encryption_keys)| KekUsage {
+                kek_id,
+                keys,
+                encryption_keys,
+            })
+            .collect())
+    }
+
+    /// Re-wraps the data key of every key row and encryption-key row under
+    /// `to`, in one database transaction: each DEK is unwrapped with this
+    /// store's KEK, checked against its ciphertext, and wrapped by `to`
+    /// with the same associated data. Rows already under `to` are left
+    /// alone. Any failure (a row this KEK cannot open, a KEK error, a
+    /// database error) rolls the whole transaction back, so the store is
+    /// either entirely re-wrapped or unchanged. The secrets themselves are
+    /// not re-encrypted: their DEKs stay the same.
+    pub async fn rewrap_to(&self, to: &dyn Kek) -> Result<RewrapSummary, KeyError> {
+        let mut already = 0;
+        let rewrapped = self
+            .db
+            .rewrap(
+                |row| {
+                    let (what, aad, ct, nonce, wrapped, kek_id) = match row {
+                        RewrapRow::Key(k) => (
+                            format!("key {}", k.name),
+                            envelope::key_aad(&k.name, &k.fingerprint),
+                            &k.secret_ct,
+                            &k.secret_nonce,
+                            &k.wrapped_dek,
+                            &k.kek_id,
+                        ),
+                        RewrapRow::EncKey(k) => (
+                            format!("encryption key {}", k.id),
+                            envelope::enckey_aad(&k.id),
+                            &k.ct,
+                            &k.nonce,
+                            &k.wrapped_dek,
+                            &k.kek_id,
+                        ),
+                    };
+                    if kek_id == to.id() {
+                        already += 1;
+                        return Ok(None);
+                    }
+                    let corrupt = |reason: String| KeyError::Corrupt {
+                        name: what.clone(),
+                        reason,
+                    };
+                    let dek = self.kek.unwrap(wrapped, &aad).map_err(|e| {
+                        corrupt(format!(
+                            "cannot unwrap its data key with the current KEK {} (the row \
+                             names {kek_id}): {e}",
+                            self.kek.id()
+                        ))
+                    })?;
+                    if envelope::gcm_decrypt(&dek, nonce, &aad, ct).is_none() {
+                        return Err(corrupt(
+                            "secret ciphertext failed authentication".to_owned(),
+                        ));
+                    }
+                    let new = to.wrap(&dek, &aad)?;
+                    Ok(Some((new, to.id().to_owned())))
+                },
+                now(),
+            )
+            .await?;
+        self.rows.clear();
+        self.loaded.clear();
+        Ok(RewrapSummary { rewrapped, already })
     }
 
     fn invalidate_key(&self, name: &str) {

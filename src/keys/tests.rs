@@ -482,3 +482,84 @@ async fn postgres_when_configured() {
     assert!(store.delete(&name).await.unwrap());
     assert!(!store.exists(&name).await.unwrap());
 }
+
+#[tokio::test]
+async fn rewrap_moves_every_row_to_the_new_kek() {
+    let fx = Fixture::new();
+    let old = fx.kek("old");
+    let new = fx.kek("new");
+    let store = KeyStore::open(&fx.url(), old.clone()).await.unwrap();
+    let (k1, k2) = (synthetic(1), synthetic(2));
+    store.import("a", &k1).await.unwrap();
+    store.import("b", &k2).await.unwrap();
+    let enc = SecretBytes::new(random(72));
+    store.put_encryption_key("E1", &enc).await.unwrap();
+
+    let s = store.rewrap_to(&*new).await.unwrap();
+    assert_eq!(
+        s,
+        RewrapSummary {
+            rewrapped: 3,
+            already: 0
+        }
+    );
+    let usage = KeyStore::kek_usage_at(&fx.url()).await.unwrap();
+    assert_eq!(
+        usage,
+        [KekUsage {
+            kek_id: new.id().to_owned(),
+            keys: 2,
+            encryption_keys: 1
+        }]
+    );
+    // Served with the new KEK, not the old one.
+    let by_new = KeyStore::open(&fx.url(), new.clone()).await.unwrap();
+    assert_eq!(by_new.secret("a").await.unwrap().unwrap(), k1.secret);
+    assert_eq!(by_new.secret("b").await.unwrap().unwrap(), k2.secret);
+    assert_eq!(by_new.encryption_key("E1").await.unwrap().unwrap(), enc);
+    let by_old = KeyStore::open(&fx.url(), old.clone()).await.unwrap();
+    assert!(matches!(
+        by_old.secret("a").await,
+        Err(KeyError::Kms(KmsError::Unwrap))
+    ));
+    // Running it again changes nothing.
+    let s = store.rewrap_to(&*new).await.unwrap();
+    assert_eq!(
+        s,
+        RewrapSummary {
+            rewrapped: 0,
+            already: 3
+        }
+    );
+}
+
+#[tokio::test]
+async fn rewrap_is_all_or_nothing() {
+    let fx = Fixture::new();
+    let old = fx.kek("old");
+    let new = fx.kek("new");
+    let store = KeyStore::open(&fx.url(), old.clone()).await.unwrap();
+    store.import("a", &synthetic(1)).await.unwrap();
+    store.import("b", &synthetic(2)).await.unwrap();
+    // "b" is sorted after "a": "a" is rewrapped inside the transaction
+    // before "b" fails.
+    let row = store.db.get_key("b").await.unwrap().unwrap();
+    let mut ct = row.secret_ct.clone();
+    ct[0] ^= 1;
+    store.db.tamper_key("b", &ct).await.unwrap();
+
+    let e = store.rewrap_to(&*new).await.unwrap_err().to_string();
+    assert!(e.contains("key b"), "{e}");
+    let usage = KeyStore::kek_usage_at(&fx.url()).await.unwrap();
+    assert_eq!(
+        usage,
+        [KekUsage {
+            kek_id: old.id().to_owned(),
+            keys: 2,
+            encryption_keys: 0
+        }],
+        "nothing was rewritten"
+    );
+    let fresh = KeyStore::open(&fx.url(), old.clone()).await.unwrap();
+    assert!(fresh.secret("a").await.unwrap().is_some());
+}

@@ -1,0 +1,151 @@
+//! `kek create`, `kek status` and `kek rewrap`: the key-encryption key.
+//!
+//! Migrating from the key file to an HSM is `kek create` with the new
+//! configuration, `kek rewrap --to-config NEW.toml` with the old one, then
+//! serving (and `kek status`) with the new one.
+use std::path::Path;
+
+use anyhow::{bail, Context};
+
+use super::cli::{GlobalArgs, KekCommand};
+use crate::config::{Config, KmsConfig};
+use crate::daemon::{create_private_dir, open_kek, open_store_with, pkcs11_settings};
+use crate::keys::{FileKek, Kek, KeyStore, Pkcs11Kek};
+
+pub(super) async fn run(
+    config: &Config,
+    global: &GlobalArgs,
+    cmd: KekCommand,
+) -> anyhow::Result<()> {
+    match cmd {
+        KekCommand::Create => create(config),
+        KekCommand::Status => status(config).await,
+        KekCommand::Rewrap { to_config } => rewrap(config, global, &to_config).await,
+    }
+}
+
+/// The provider and where its key lives, for humans. Never the PIN.
+fn describe(kms: &KmsConfig) -> String {
+    match kms {
+        KmsConfig::File { key_file } => format!("file {}", key_file.display()),
+        KmsConfig::Pkcs11 {
+            module,
+            token_label,
+            key_label,
+            ..
+        } => format!(
+            "pkcs11 module {}, token '{token_label}', key '{key_label}'",
+            module.display()
+        ),
+    }
+}
+
+fn create(config: &Config) -> anyhow::Result<()> {
+    match &config.kms {
+        KmsConfig::File { key_file } => {
+            if key_file.symlink_metadata().is_ok() {
+                bail!(
+                    "{}: the KEK file already exists; refusing to overwrite it",
+                    key_file.display()
+                );
+            }
+            create_private_dir(&config.data_dir)?;
+            let kek = FileKek::open_or_create(key_file)
+                .with_context(|| format!("creating the KEK file {}", key_file.display()))?;
+            println!("created KEK {} in {}", kek.id(), key_file.display());
+        }
+        KmsConfig::Pkcs11 { token_label, .. } => {
+            let settings = pkcs11_settings(&config.kms)?;
+            let kek = Pkcs11Kek::create(&settings)?;
+            println!(
+                "created KEK {} (AES-256, sensitive, not extractable) on PKCS#11 token \
+                 '{token_label}'",
+                kek.id()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn status(config: &Config) -> anyhow::Result<()> {
+    println!("provider: {}", describe(&config.kms));
+    let opened = match &config.kms {
+        // Status must not create the key file as a side effect.
+        KmsConfig::File { key_file } if key_file.symlink_metadata().is_err() => {
+            Err(anyhow::anyhow!(
+                "{}: does not exist (created by `signatrust-admin kek create` or on first use)",
+                key_file.display()
+            ))
+        }
+        kms => open_kek(kms),
+    };
+    let configured = match &opened {
+        Ok(kek) => {
+            println!("kek id: {}", kek.id());
+            println!("kek opens: yes");
+            Some(kek.id().to_owned())
+        }
+        Err(e) => {
+            println!("kek opens: no: {e:#}");
+            None
+        }
+    };
+    create_private_dir(&config.data_dir)?;
+    let usage = KeyStore::kek_usage_at(&config.store.url).await?;
+    println!("store: {}", crate::keys::redacted_url(&config.store.url));
+    let mut foreign = 0;
+    if usage.is_empty() {
+        println!("no secrets stored");
+    }
+    for u in &usage {
+        let mark = if configured.as_deref() == Some(u.kek_id.as_str()) {
+            "configured KEK"
+        } else {
+            foreign += u.keys + u.encryption_keys;
+            "NOT the configured KEK"
+        };
+        println!(
+            "wrapped by {}: {} key(s), {} encryption key(s) ({mark})",
+            u.kek_id, u.keys, u.encryption_keys
+        );
+    }
+    if let Err(e) = opened {
+        return Err(e.context("the configured KEK does not open"));
+    }
+    if foreign > 0 {
+        bail!(
+            "{foreign} row(s) are wrapped by a KEK other than the configured one; the server \
+             cannot open them (rewrap them with `signatrust-admin kek rewrap`)"
+        );
+    }
+    Ok(())
+}
+
+async fn rewrap(config: &Config, global: &GlobalArgs, to_config: &Path) -> anyhow::Result<()> {
+    let target = Config::load(global.data_dir.clone(), Some(to_config.to_owned()), None)?;
+    if target.store.url != config.store.url {
+        eprintln!(
+            "signatrust-admin: note: only the [kms] section of {} is used; the store is {}",
+            to_config.display(),
+            crate::keys::redacted_url(&config.store.url)
+        );
+    }
+    let from = open_kek(&config.kms).context("opening the current KEK")?;
+    let to = open_kek(&target.kms)
+        .with_context(|| format!("opening the new KEK of {}", to_config.display()))?;
+    println!("from: {} ({})", from.id(), describe(&config.kms));
+    println!("to:   {} ({})", to.id(), describe(&target.kms));
+    let store = open_store_with(config, from).await?;
+    let summary = store
+        .rewrap_to(&*to)
+        .await
+        .context("rewrap failed; nothing was changed")?;
+    store.close().await;
+    println!(
+        "rewrapped {} row(s) under {}; {} already were",
+        summary.rewrapped,
+        to.id(),
+        summary.already
+    );
+    Ok(())
+}
