@@ -479,8 +479,27 @@ async fn postgres_when_configured() {
     let other = KeyStore::open(&url, fx.kek("kek2")).await.unwrap();
     let e = other.secret(&name).await.unwrap_err();
     assert!(matches!(e, KeyError::Kms(KmsError::Unwrap)), "{e}");
-    assert!(store.delete(&name).await.unwrap());
-    assert!(!store.exists(&name).await.unwrap());
+    // KEK migration on PostgreSQL: one transaction, then only the new KEK
+    // opens the rows, and the usage counts follow.
+    let kek2 = fx.kek("kek2");
+    let summary = store.rewrap_to(&*kek2).await.unwrap();
+    assert_eq!((summary.rewrapped, summary.already), (2, 0));
+    let other = KeyStore::open(&url, kek2.clone()).await.unwrap();
+    assert_eq!(other.secret(&name).await.unwrap().unwrap(), k.secret);
+    assert_eq!(other.encryption_key(&name).await.unwrap().unwrap(), enc);
+    let e = KeyStore::open(&url, fx.kek("kek"))
+        .await
+        .unwrap()
+        .secret(&name)
+        .await;
+    assert!(matches!(e, Err(KeyError::Kms(KmsError::Unwrap))), "{e:?}");
+    let usage = KeyStore::kek_usage_at(&url).await.unwrap();
+    assert!(
+        usage.iter().any(|u| u.kek_id == kek2.id() && u.keys >= 1),
+        "{usage:?}"
+    );
+    assert!(other.delete(&name).await.unwrap());
+    assert!(!other.exists(&name).await.unwrap());
 }
 
 #[tokio::test]
