@@ -84,6 +84,11 @@ fn hsm() -> Option<&'static Hsm> {
             ]));
         }
         std::fs::write(dir.join("pin"), format!("{PIN}\n")).unwrap();
+        std::fs::set_permissions(
+            dir.join("pin"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
         Hsm { dir }
     }))
 }

@@ -359,19 +359,26 @@ impl KeyStore {
                 let Some(row) = self.fresh_row(name).await? else {
                     return Ok(None);
                 };
-                let secret = self.open_key_row(&row)?;
                 // At most `load_concurrency` loads run at once; the permit
                 // lives as long as the blocking task, so an abandoned
-                // request does not free a slot early.
+                // request does not free a slot early. The KEK unwrap runs
+                // there too (see `kek_blocking`).
                 let permit = self
                     .load_slots
                     .clone()
                     .acquire_owned()
                     .await
                     .expect("the load semaphore is never closed");
-                let signer = tokio::task::spawn_blocking(move || {
+                let kek = self.kek.clone();
+                let (row, signer) = tokio::task::spawn_blocking(move || {
                     let _permit = permit;
-                    SigningKey::load(&secret)
+                    let signer = open_key_row(&*kek, &row).and_then(|secret| {
+                        SigningKey::load(&secret).map_err(|source| KeyError::Sign {
+                            name: row.name.clone(),
+                            source,
+                        })
+                    });
+                    (row, signer)
                 })
                 .await
                 .map_err(|e| match e.try_into_panic() {
@@ -380,11 +387,8 @@ impl KeyStore {
                         name: name.to_owned(),
                         reason: format!("loading was interrupted: {e}"),
                     },
-                })?
-                .map_err(|source| KeyError::Sign {
-                    name: name.to_owned(),
-                    source,
                 })?;
+                let signer = signer?;
                 if fingerprint_hex(signer.fingerprint()) != row.fingerprint {
                     return Err(KeyError::Corrupt {
                         name: name.to_owned(),
@@ -409,7 +413,10 @@ impl KeyStore {
     /// cached; only the encrypted row is.
     pub async fn secret(&self, name: &str) -> Result<Option<SecretBytes>, KeyError> {
         match self.row(name).await? {
-            Some(row) => self.open_key_row(&row).map(Some),
+            Some(row) => self
+                .kek_blocking(move |kek| open_key_row(kek, &row))
+                .await
+                .map(Some),
             None => Ok(None),
         }
     }
@@ -512,10 +519,13 @@ impl KeyStore {
         let Some(row) = self.db.get_enc_key(id).await? else {
             return Ok(None);
         };
-        let aad = envelope::enckey_aad(id);
-        envelope::open(&*self.kek, &row.ct, &row.nonce, &row.wrapped_dek, &aad)
-            .map(Some)
-            .map_err(|e| self.open_error(id, &row.kek_id, e))
+        self.kek_blocking(move |kek| {
+            let aad = envelope::enckey_aad(&row.id);
+            envelope::open(kek, &row.ct, &row.nonce, &row.wrapped_dek, &aad)
+                .map_err(|e| open_error(kek, &row.id, &row.kek_id, e))
+        })
+        .await
+        .map(Some)
     }
 
     /// How many rows each KEK id wraps, read from the database at `url`
@@ -629,36 +639,54 @@ impl KeyStore {
         Ok(row)
     }
 
-    fn open_key_row(&self, row: &KeyRow) -> Result<SecretBytes, KeyError> {
-        let aad = envelope::key_aad(&row.name, &row.fingerprint);
-        envelope::open(
-            &*self.kek,
-            &row.secret_ct,
-            &row.secret_nonce,
-            &row.wrapped_dek,
-            &aad,
-        )
-        .map_err(|e| self.open_error(&row.name, &row.kek_id, e))
+    /// Runs `f` with the KEK on a blocking thread. A PKCS#11 token answers
+    /// through blocking FFI calls (a network HSM in milliseconds), and the
+    /// network threads must never wait on one; for the file KEK this costs a
+    /// thread hand-off on a cache miss, next to a database read.
+    async fn kek_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Kek) -> Result<T, KeyError> + Send + 'static,
+    ) -> Result<T, KeyError> {
+        let kek = self.kek.clone();
+        tokio::task::spawn_blocking(move || f(&*kek))
+            .await
+            .map_err(|e| match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(e) => KeyError::Kms(KmsError::Other(format!("KEK operation interrupted: {e}"))),
+            })?
     }
+}
 
-    fn open_error(&self, name: &str, row_kek: &str, e: OpenError) -> KeyError {
-        match e {
-            OpenError::Kek(e) => {
-                if row_kek != self.kek.id() {
-                    tracing::warn!(
-                        key = name,
-                        stored_kek = row_kek,
-                        current_kek = self.kek.id(),
-                        "secret was wrapped by a different KEK"
-                    );
-                }
-                KeyError::Kms(e)
+/// Opens a key row's secret with `kek`.
+fn open_key_row(kek: &dyn Kek, row: &KeyRow) -> Result<SecretBytes, KeyError> {
+    let aad = envelope::key_aad(&row.name, &row.fingerprint);
+    envelope::open(
+        kek,
+        &row.secret_ct,
+        &row.secret_nonce,
+        &row.wrapped_dek,
+        &aad,
+    )
+    .map_err(|e| open_error(kek, &row.name, &row.kek_id, e))
+}
+
+fn open_error(kek: &dyn Kek, name: &str, row_kek: &str, e: OpenError) -> KeyError {
+    match e {
+        OpenError::Kek(e) => {
+            if row_kek != kek.id() {
+                tracing::warn!(
+                    key = name,
+                    stored_kek = row_kek,
+                    current_kek = kek.id(),
+                    "secret was wrapped by a different KEK"
+                );
             }
-            OpenError::Data => KeyError::Corrupt {
-                name: name.to_owned(),
-                reason: "secret ciphertext failed authentication".into(),
-            },
+            KeyError::Kms(e)
         }
+        OpenError::Data => KeyError::Corrupt {
+            name: name.to_owned(),
+            reason: "secret ciphertext failed authentication".into(),
+        },
     }
 }
 

@@ -74,12 +74,15 @@ impl fmt::Debug for Pkcs11Settings {
 /// messages; the PIN itself never appears in one.
 pub fn read_pin(pin_file: Option<&Path>, token: &str) -> Result<SecretString, KmsError> {
     let raw = match pin_file {
-        Some(path) => Zeroizing::new(std::fs::read(path).map_err(|e| {
-            KmsError::Pkcs11(format!(
-                "cannot read the PIN file {} for PKCS#11 token '{token}': {e}",
-                path.display()
-            ))
-        })?),
+        Some(path) => {
+            check_pin_file_mode(path, token)?;
+            Zeroizing::new(std::fs::read(path).map_err(|e| {
+                KmsError::Pkcs11(format!(
+                    "cannot read the PIN file {} for PKCS#11 token '{token}': {e}",
+                    path.display()
+                ))
+            })?)
+        }
         None => match std::env::var_os(PIN_ENV) {
             Some(v) => Zeroizing::new(std::os::unix::ffi::OsStringExt::into_vec(v)),
             None => {
@@ -109,6 +112,26 @@ pub fn read_pin(pin_file: Option<&Path>, token: &str) -> Result<SecretString, Km
         )));
     }
     Ok(SecretString::from(pin.to_owned()))
+}
+
+/// A PIN file must not be accessible to other users: owner and group only
+/// (`root:signatrust 0640` is the usual set-up), unlike the KEK file, which
+/// is the key itself and owner-only.
+fn check_pin_file_mode(path: &Path, token: &str) -> Result<(), KmsError> {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(md) = std::fs::metadata(path) else {
+        // Missing or unreadable: the read that follows says why.
+        return Ok(());
+    };
+    let mode = md.permissions().mode() & 0o7777;
+    if mode & 0o007 != 0 {
+        return Err(KmsError::Pkcs11(format!(
+            "the PIN file {} for PKCS#11 token '{token}' is accessible to other users \
+             (mode {mode:04o}); allow owner and group only, e.g. chmod 0640",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// A loaded and initialised module, finalised when the last user drops it.
@@ -613,7 +636,21 @@ mod tests {
     fn pin_file_first_line_and_errors() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("pin");
+        let chmod = |mode| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
         std::fs::write(&p, "1234\r\nignored\n").unwrap();
+        chmod(0o644);
+        let e = read_pin(Some(&p), "tok").unwrap_err().to_string();
+        assert!(
+            e.contains("accessible to other users (mode 0644)") && e.contains("'tok'"),
+            "{e}"
+        );
+        assert!(!e.contains("1234"), "{e}");
+        chmod(0o640);
+        assert_eq!(read_pin(Some(&p), "t").unwrap().expose_secret(), "1234");
+        chmod(0o600);
         assert_eq!(read_pin(Some(&p), "t").unwrap().expose_secret(), "1234");
         std::fs::write(&p, "\nx\n").unwrap();
         let e = read_pin(Some(&p), "tok").unwrap_err().to_string();

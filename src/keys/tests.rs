@@ -582,3 +582,67 @@ async fn rewrap_is_all_or_nothing() {
     let fresh = KeyStore::open(&fx.url(), old.clone()).await.unwrap();
     assert!(fresh.secret("a").await.unwrap().is_some());
 }
+
+/// A KEK that takes its time to unwrap, as a network HSM does.
+struct SlowKek {
+    inner: Arc<dyn Kek>,
+    delay: Duration,
+}
+
+impl Kek for SlowKek {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KmsError> {
+        self.inner.wrap(dek, aad)
+    }
+    fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KmsError> {
+        std::thread::sleep(self.delay);
+        self.inner.unwrap(wrapped, aad)
+    }
+}
+
+/// KEK calls on the serving paths run on blocking threads: with a slow KEK
+/// on a single-threaded runtime, timers keep firing while secrets are
+/// being unwrapped.
+#[test]
+fn kek_calls_do_not_block_the_async_threads() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let fx = Fixture::new();
+        let kek = Arc::new(SlowKek {
+            inner: fx.kek("kek"),
+            delay: Duration::from_millis(300),
+        });
+        let store = KeyStore::open(&fx.url(), kek).await.unwrap();
+        let k = synthetic(7);
+        store.import("slow", &k).await.unwrap();
+        let enc = SecretBytes::new(random(32));
+        store.put_encryption_key("e", &enc).await.unwrap();
+
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let counter = ticks.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let secret = store.secret("slow").await.unwrap().unwrap();
+        let n_secret = ticks.swap(0, Ordering::Relaxed);
+        let got = store.encryption_key("e").await.unwrap().unwrap();
+        let n_enc = ticks.load(Ordering::Relaxed);
+        ticker.abort();
+        assert_eq!(secret, k.secret);
+        assert_eq!(got, enc);
+        assert!(
+            n_secret >= 10 && n_enc >= 10,
+            "the runtime thread was blocked during the unwrap: {n_secret} and {n_enc} \
+             ticks of 10 ms in 300 ms"
+        );
+    });
+}
