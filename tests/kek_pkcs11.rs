@@ -137,26 +137,20 @@ fn run_ok(cmd: &mut Command) -> String {
 
 /// `signatrust-admin --data-dir DATA [--config CONFIG] ARGS`.
 fn admin_cfg(data: &Path, config: Option<&Path>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(ADMIN);
-    cmd.arg("--data-dir").arg(data);
-    if let Some(c) = config {
-        cmd.arg("--config").arg(c);
-    }
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run signatrust-admin")
+    admin(data, &with_config(config, args))
 }
 
 fn admin_cfg_ok(data: &Path, config: Option<&Path>, args: &[&str]) -> String {
-    let out = admin_cfg(data, config, args);
-    assert!(
-        out.status.success(),
-        "signatrust-admin {args:?} failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    admin_ok(data, &with_config(config, args))
+}
+
+fn with_config<'a>(config: Option<&'a Path>, args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = Vec::new();
+    if let Some(c) = config {
+        v.extend(["--config", c.to_str().unwrap()]);
+    }
+    v.extend_from_slice(args);
+    v
 }
 
 fn kek_err(r: Result<Pkcs11Kek, KmsError>) -> String {
