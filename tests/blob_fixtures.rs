@@ -7,11 +7,10 @@ use signatrust::secret::SecretBytes;
 use signatrust::sign::blob::{self, BlobError, BlobFormat};
 use signatrust::sign::import_tsk;
 
+mod support;
+
 fn fx(path: &str) -> PathBuf {
-    std::env::var_os("SIGNATRUST_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("obs-sign-fixtures"))
-        .join(path)
+    support::fixtures().join(path)
 }
 
 fn hex_file(path: &str) -> Vec<u8> {
@@ -209,4 +208,121 @@ fn totp_blob_decrypts_to_the_uri() {
     assert!(plain
         .expose()
         .starts_with(b"otpauth://totp/obs:test?secret="));
+}
+
+/// Key IDs are computed from the stored public key as gpg does: the
+/// fixture signd key's primary key ID is the end of its fingerprint, and the
+/// Perl-made gpg blob P1 is addressed to one of its subkeys.
+#[test]
+fn key_ids_and_blob_recipients() {
+    let signd = import_tsk(
+        &std::fs::read(fx("obs-sign-t-fixtures/secret-key.asc")).unwrap(),
+        None,
+    )
+    .unwrap();
+    let ids = signatrust::sign::key_ids(&signd.public);
+    assert_eq!(
+        ids.first(),
+        Some(&signd.fingerprint[12..].try_into().unwrap())
+    );
+    assert!(ids.len() >= 2, "primary key and encryption subkey: {ids:?}");
+    let p1 = hex_file("generated/P1-rsa2048-gpgenc.hex");
+    let recipients = blob::gpg_recipients(&p1).unwrap();
+    assert_eq!(recipients.len(), 1, "{recipients:?}");
+    let to = recipients[0].expect("a named recipient");
+    assert!(
+        ids[1..].contains(&to),
+        "{to:02x?} not a subkey of {ids:02x?}"
+    );
+    assert!(matches!(
+        blob::gpg_recipients(b"not a message"),
+        Err(BlobError::BadMessage(_))
+    ));
+}
+
+/// A KEK that counts its unwraps.
+struct CountingKek {
+    inner: signatrust::keys::FileKek,
+    unwraps: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl signatrust::keys::Kek for CountingKek {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, signatrust::keys::KmsError> {
+        self.inner.wrap(dek, aad)
+    }
+    fn unwrap(
+        &self,
+        wrapped: &[u8],
+        aad: &[u8],
+    ) -> Result<SecretBytes, signatrust::keys::KmsError> {
+        self.unwraps
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.unwrap(wrapped, aad)
+    }
+}
+
+/// A gpg blob addressed to another signd key than the request's user is
+/// decrypted with that key (fixture `privsign-wrong-user-for-blob`, reply
+/// byte for byte), and only the keys the blob names are unwrapped: a blob
+/// for a key the store does not hold costs the user's own key and nothing
+/// else, however many keys there are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpg_blob_fallback_unwraps_only_the_addressed_key() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::sync::Arc;
+
+    use signatrust::commands::{handle, Ctx, Outcome};
+    use signatrust::keys::{FileKek, KeyStore};
+    use signatrust::sign::{generate, KeyType};
+
+    let dir = tempfile::tempdir().unwrap();
+    let unwraps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let kek = CountingKek {
+        inner: FileKek::open_or_create(&dir.path().join("kek")).unwrap(),
+        unwraps: unwraps.clone(),
+    };
+    let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+    let keys = KeyStore::open(&url, Arc::new(kek)).await.unwrap();
+    support::import_fixture_keys(&keys).await;
+    let filler = generate(KeyType::Ed25519, "Filler <filler@example.org>").unwrap();
+    let names: Vec<String> = (0..30).map(|i| format!("filler{i:02}")).collect();
+    assert_eq!(keys.import_many(&names, &filler).await.unwrap(), 30);
+    let ctx = Ctx {
+        keys: Arc::new(keys),
+        users: Default::default(),
+        exec: signatrust::exec::Exec::new(2, 8),
+    };
+    let case = fx("cases/privsign-wrong-user-for-blob");
+    let request = std::fs::read(case.join("1.request.bin")).unwrap();
+    let want = std::fs::read(case.join("1.reply.bin")).unwrap();
+    let (mut req, _) = signatrust::protocol::decode(&request).unwrap().unwrap();
+    let reply = |o: Outcome| match o {
+        Outcome::Reply(bytes) => bytes,
+        Outcome::Forward { .. } => panic!("forwarded"),
+    };
+
+    unwraps.store(0, SeqCst);
+    assert_eq!(reply(handle(&ctx, &req).await), want);
+    assert_eq!(
+        unwraps.load(SeqCst),
+        2,
+        "the user's own key, then the signd key the blob names"
+    );
+
+    // The same blob addressed to a key ID no stored key has.
+    let mut other = hex::decode(&req.argv[2]).unwrap();
+    assert_eq!(other[0], 0x85, "PKESK, old format, 2-byte length");
+    other[4] ^= 0xff;
+    req.argv[2] = hex::encode(other);
+    unwraps.store(0, SeqCst);
+    let got = reply(handle(&ctx, &req).await);
+    assert!(
+        String::from_utf8_lossy(&got).ends_with("decryption failed: No secret key\n"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_eq!(unwraps.load(SeqCst), 1, "only the user's own key");
 }

@@ -70,9 +70,12 @@ where
 
 /// Decrypts a blob of either format (spec §8). Symmetric blobs use the
 /// stored encryption key the blob names; gpg blobs are tried with the
-/// request user's signd key first, then with every other signd key (the
-/// blob names its recipient, and any signd key that matches may decrypt
-/// it: case `privsign-wrong-user-for-blob`).
+/// request user's signd key first, then with the other stored keys the
+/// blob is addressed to (any signd key that matches may decrypt it, as gpg
+/// does for signd: case `privsign-wrong-user-for-blob`). Only those keys'
+/// secrets are unwrapped: which keys match is judged on their public keys,
+/// so a blob for an unknown key costs no KEK operation and holds no other
+/// secret in memory, however many keys the store has.
 pub(super) async fn decrypt_blob(
     ctx: &Ctx,
     user: &str,
@@ -101,18 +104,40 @@ pub(super) async fn decrypt_blob(
                 Err(CmdError::GpgDecrypt(t)) if t == NO_SECRET_KEY => {}
                 other => return other,
             }
+            let recipients = blob::gpg_recipients(&blob)?;
             let mut others = Vec::new();
             for info in ctx.keys.list().await.map_err(internal)? {
                 if info.name == user {
+                    continue;
+                }
+                let Some(public) = ctx.keys.public_key(&info.name).await.map_err(internal)? else {
+                    continue;
+                };
+                if !addressed_to(&recipients, &public) {
                     continue;
                 }
                 if let Some(tsk) = ctx.keys.secret(&info.name).await.map_err(internal)? {
                     others.push(tsk);
                 }
             }
+            if others.is_empty() {
+                return Err(BlobError::NoSecretKey.into());
+            }
             on_pool(ctx, move || blob::decrypt_gpg(&blob, &others)).await
         }
     }
+}
+
+/// Whether a blob with these PKESK `recipients` may be for the key whose
+/// transferable public key is `public`: one of its key IDs is named, or a
+/// recipient is hidden and the key has a subkey (gpg then tries every
+/// secret key; signd keys encrypt with a subkey).
+fn addressed_to(recipients: &[Option<[u8; 8]>], public: &[u8]) -> bool {
+    let ids = crate::sign::key_ids(public);
+    recipients.iter().any(|r| match r {
+        Some(id) => ids.contains(id),
+        None => ids.len() > 1,
+    })
 }
 
 /// The wire text of [`BlobError::NoSecretKey`].

@@ -254,6 +254,32 @@ pub fn decrypt_gpg(blob: &[u8], tsks: &[SecretBytes]) -> Result<SecretBytes, Blo
     run_decryptor(blob, helper)
 }
 
+/// Whom a gpg blob is encrypted to: the key ID of each public-key
+/// encrypted session key packet before the encrypted data, `None` for a
+/// hidden recipient (wildcard key ID, or a PKESK version that names keys
+/// differently).
+pub fn gpg_recipients(blob: &[u8]) -> Result<Vec<Option<[u8; 8]>>, BlobError> {
+    use openpgp::parse::{PacketParser, PacketParserResult};
+    let bad = |e: anyhow::Error| BlobError::BadMessage(e.to_string());
+    let mut out = Vec::new();
+    let mut ppr = PacketParser::from_bytes(blob).map_err(bad)?;
+    while let PacketParserResult::Some(pp) = ppr {
+        match &pp.packet {
+            Packet::PKESK(PKESK::V3(p)) => out.push(
+                p.recipient()
+                    .and_then(|id| <[u8; 8]>::try_from(id.as_bytes()).ok())
+                    .filter(|id| *id != [0; 8]),
+            ),
+            Packet::PKESK(_) => out.push(None),
+            Packet::SKESK(_) => {}
+            // The session key packets come first; stop at the data.
+            _ => break,
+        }
+        ppr = pp.next().map_err(bad)?.1;
+    }
+    Ok(out)
+}
+
 fn run_decryptor(msg: &[u8], helper: Helper) -> Result<SecretBytes, BlobError> {
     let policy = LegacyPolicy;
     let builder =

@@ -58,6 +58,30 @@ pub(crate) struct RawPacket<'a> {
     pub(crate) body: &'a [u8],
 }
 
+/// The v4 key IDs of the primary key and every subkey in a binary
+/// transferable public key (as stored), without parsing the whole
+/// certificate: the key packets are hashed as RFC 4880 §12.2 says. Packets
+/// that are not v4 keys, and anything unparsable, are skipped. Used to find
+/// which stored key a gpg blob is addressed to.
+pub fn key_ids(public: &[u8]) -> Vec<[u8; 8]> {
+    let Ok(packets) = split_packets(public) else {
+        return Vec::new();
+    };
+    packets
+        .iter()
+        .filter(|p| matches!(p.tag, 6 | 14) && p.body.first() == Some(&4))
+        .filter_map(|p| {
+            let len = u16::try_from(p.body.len()).ok()?;
+            let mut h = openssl::sha::Sha1::new();
+            h.update(&[0x99]);
+            h.update(&len.to_be_bytes());
+            h.update(p.body);
+            let fpr = h.finish();
+            fpr[12..].try_into().ok()
+        })
+        .collect()
+}
+
 fn not_secret(what: &str) -> SignError {
     SignError::NotASecretKey(what.to_string())
 }

@@ -16,7 +16,7 @@ mod signer;
 pub mod totp;
 
 pub use armor::{armor_public_key, dearmor};
-pub use key::{generate, import_tsk, ImportedKey, KeyType, SigningKey};
+pub use key::{generate, import_tsk, key_ids, ImportedKey, KeyType, SigningKey};
 pub use packet::{assemble_packet, is_probe, signature_packet};
 
 use thiserror::Error;
