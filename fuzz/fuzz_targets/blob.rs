@@ -1,7 +1,8 @@
 //! The privsign/privtotp blob parsers on arbitrary bytes: format detection,
 //! the symmetric "01" layout (with a known encryption key, so fuzzing reaches
 //! SKESK/SEIPD/zlib/literal parsing), the gpg message path (no matching key),
-//! the first-packet rule and the TOTP URI parser. Never panics.
+//! the first-packet rule, the recipient and key-ID scans, and the TOTP URI
+//! parser. Never panics.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -15,6 +16,8 @@ const ENC_KEY: &[u8] = b"01655b6c000a01090b30557a9fc4e90e33587da2c7ec11365b80a5c
 fuzz_target!(|data: &[u8]| {
     let _ = blob::format(data);
     let _ = blob::xdata(data);
+    let _ = blob::gpg_recipients(data);
+    let _ = signatrust::sign::key_ids(data);
     let lookup = |_id: &str| Some(SecretBytes::from_slice(ENC_KEY));
     if let Ok(plain) = blob::decrypt(data, lookup, &[]) {
         let _ = blob::first_packet(plain.expose());
