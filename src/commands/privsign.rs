@@ -73,9 +73,9 @@ where
 /// request user's signd key first, then with the other stored keys the
 /// blob is addressed to (any signd key that matches may decrypt it, as gpg
 /// does for signd: case `privsign-wrong-user-for-blob`). Only those keys'
-/// secrets are unwrapped: which keys match is judged on their public keys,
-/// so a blob for an unknown key costs no KEK operation and holds no other
-/// secret in memory, however many keys the store has.
+/// secrets are unwrapped, found by key ID in the store's index: a blob for
+/// an unknown key costs no KEK operation and holds no other secret in
+/// memory, however many keys the store has.
 pub(super) async fn decrypt_blob(
     ctx: &Ctx,
     user: &str,
@@ -106,17 +106,16 @@ pub(super) async fn decrypt_blob(
             }
             let recipients = blob::gpg_recipients(&blob)?;
             let mut others = Vec::new();
-            for info in ctx.keys.list().await.map_err(internal)? {
-                if info.name == user {
+            for name in ctx
+                .keys
+                .names_by_key_id(&recipients)
+                .await
+                .map_err(internal)?
+            {
+                if name == user {
                     continue;
                 }
-                let Some(public) = ctx.keys.public_key(&info.name).await.map_err(internal)? else {
-                    continue;
-                };
-                if !addressed_to(&recipients, &public) {
-                    continue;
-                }
-                if let Some(tsk) = ctx.keys.secret(&info.name).await.map_err(internal)? {
+                if let Some(tsk) = ctx.keys.secret(&name).await.map_err(internal)? {
                     others.push(tsk);
                 }
             }
@@ -126,18 +125,6 @@ pub(super) async fn decrypt_blob(
             on_pool(ctx, move || blob::decrypt_gpg(&blob, &others)).await
         }
     }
-}
-
-/// Whether a blob with these PKESK `recipients` may be for the key whose
-/// transferable public key is `public`: one of its key IDs is named, or a
-/// recipient is hidden and the key has a subkey (gpg then tries every
-/// secret key; signd keys encrypt with a subkey).
-fn addressed_to(recipients: &[Option<[u8; 8]>], public: &[u8]) -> bool {
-    let ids = crate::sign::key_ids(public);
-    recipients.iter().any(|r| match r {
-        Some(id) => ids.contains(id),
-        None => ids.len() > 1,
-    })
 }
 
 /// The wire text of [`BlobError::NoSecretKey`].

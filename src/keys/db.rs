@@ -284,6 +284,11 @@ impl Db {
             .execute(&mut *tx)
             .await
             .map_err(e)?;
+            if res.rows_affected() > 0 {
+                insert_key_ids(&mut tx, &k.name, &k.public)
+                    .await
+                    .map_err(e)?;
+            }
             inserted += res.rows_affected() as usize;
         }
         tx.commit().await.map_err(e)?;
@@ -325,8 +330,62 @@ impl Db {
             .execute(&mut *tx)
             .await
             .map_err(e)?;
+        sqlx::query("DELETE FROM key_ids WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
         tx.commit().await.map_err(e)?;
         Ok(res.rows_affected() > 0)
+    }
+
+    /// Names of the keys whose primary key or a subkey has this key ID
+    /// (16 upper-case hex digits).
+    pub(crate) async fn names_with_key_id(&self, key_id: &str) -> Result<Vec<String>, KeyError> {
+        let e = |e| self.err("look up key ID", e);
+        let rows = sqlx::query("SELECT name FROM key_ids WHERE key_id = $1 ORDER BY name")
+            .bind(key_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(e)?;
+        rows.iter().map(|r| r.try_get("name").map_err(e)).collect()
+    }
+
+    /// Names of the keys that have at least one subkey.
+    pub(crate) async fn names_with_subkeys(&self) -> Result<Vec<String>, KeyError> {
+        let e = |e| self.err("list keys with subkeys", e);
+        let rows = sqlx::query(
+            "SELECT name FROM key_ids WHERE key_id <> '' GROUP BY name HAVING COUNT(*) > 1 \
+             ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(e)?;
+        rows.iter().map(|r| r.try_get("name").map_err(e)).collect()
+    }
+
+    /// Indexes the key IDs of up to `batch` keys stored before the
+    /// `key_ids` table existed; returns how many keys it indexed (0: all
+    /// are). One transaction per batch.
+    pub(crate) async fn index_key_ids(&self, batch: i64) -> Result<usize, KeyError> {
+        let e = |e| self.err("index key IDs", e);
+        let mut tx = self.pool.begin().await.map_err(e)?;
+        let rows = sqlx::query(
+            "SELECT name, public FROM keys k \
+             WHERE NOT EXISTS (SELECT 1 FROM key_ids i WHERE i.name = k.name) \
+             ORDER BY name LIMIT $1",
+        )
+        .bind(batch)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(e)?;
+        for r in &rows {
+            let name: String = r.try_get("name").map_err(e)?;
+            let public: Vec<u8> = r.try_get("public").map_err(e)?;
+            insert_key_ids(&mut tx, &name, &public).await.map_err(e)?;
+        }
+        tx.commit().await.map_err(e)?;
+        Ok(rows.len())
     }
 
     pub(crate) async fn set_alias(&self, alias: &str, target: &str) -> Result<(), KeyError> {
@@ -502,6 +561,17 @@ impl Db {
         Ok(changed)
     }
 
+    /// Raw SQL for tests: a key row as stored before `key_ids` existed.
+    #[cfg(test)]
+    pub(crate) async fn forget_key_ids(&self, name: &str) -> Result<(), KeyError> {
+        sqlx::query("DELETE FROM key_ids WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err("tamper", e))?;
+        Ok(())
+    }
+
     /// Raw SQL for tests that simulate tampering with stored rows.
     #[cfg(test)]
     pub(crate) async fn tamper_key(&self, name: &str, secret_ct: &[u8]) -> Result<(), KeyError> {
@@ -513,6 +583,30 @@ impl Db {
             .map_err(|e| self.err("tamper", e))?;
         Ok(())
     }
+}
+
+/// Writes the `key_ids` rows of one key: its v4 key IDs, or one empty ID
+/// when it has none (so that it counts as indexed).
+async fn insert_key_ids(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    name: &str,
+    public: &[u8],
+) -> Result<(), sqlx::Error> {
+    let mut ids: Vec<String> = crate::sign::key_ids(public)
+        .iter()
+        .map(hex::encode_upper)
+        .collect();
+    if ids.is_empty() {
+        ids.push(String::new());
+    }
+    for id in ids {
+        sqlx::query("INSERT INTO key_ids (key_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(id)
+            .bind(name)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Creates the SQLite file (mode 0600) if missing and switches it to WAL.

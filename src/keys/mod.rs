@@ -218,6 +218,10 @@ pub struct KeyStore {
     /// Bounds the blocking key loads of cache misses (`signing_key`), so a
     /// burst of misses does not become a burst of blocking threads.
     load_slots: Arc<tokio::sync::Semaphore>,
+    /// Whether this instance has made sure every stored key is in the
+    /// `key_ids` index (keys stored before it existed are added on the
+    /// first lookup; keys stored since are indexed when inserted).
+    key_ids_indexed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -259,6 +263,7 @@ impl KeyStore {
             aliases: TtlCache::new(opts.cache),
             blob_keys: BlobKeyCache::new(opts.cache),
             load_slots: Arc::new(tokio::sync::Semaphore::new(opts.load_concurrency.max(1))),
+            key_ids_indexed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -419,6 +424,30 @@ impl KeyStore {
                 .map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Names of the stored keys a gpg message with these recipients (PKESK
+    /// key IDs, `None` for a hidden recipient) may be addressed to: keys
+    /// whose primary key or a subkey has one of the IDs, and for a hidden
+    /// recipient every key with a subkey. An index lookup, not a scan: no
+    /// key is read, let alone unwrapped.
+    pub async fn names_by_key_id(
+        &self,
+        recipients: &[Option<[u8; 8]>],
+    ) -> Result<Vec<String>, KeyError> {
+        use std::sync::atomic::Ordering;
+        if !self.key_ids_indexed.load(Ordering::Acquire) {
+            while self.db.index_key_ids(1000).await? > 0 {}
+            self.key_ids_indexed.store(true, Ordering::Release);
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for r in recipients {
+            match r {
+                Some(id) => names.extend(self.db.names_with_key_id(&hex::encode_upper(id)).await?),
+                None => names.extend(self.db.names_with_subkeys().await?),
+            }
+        }
+        Ok(names.into_iter().collect())
     }
 
     pub async fn exists(&self, name: &str) -> Result<bool, KeyError> {

@@ -500,6 +500,22 @@ async fn postgres_when_configured() {
     );
     assert!(other.delete(&name).await.unwrap());
     assert!(!other.exists(&name).await.unwrap());
+    // The key-ID index on PostgreSQL: insert, lookup, delete.
+    let signd = fixture_signd_key();
+    let sub = crate::sign::key_ids(&signd.public)[1];
+    let signd_name = format!("{name}-signd");
+    other.import(&signd_name, &signd).await.unwrap();
+    assert!(other
+        .names_by_key_id(&[Some(sub)])
+        .await
+        .unwrap()
+        .contains(&signd_name));
+    assert!(other.delete(&signd_name).await.unwrap());
+    assert!(!other
+        .names_by_key_id(&[Some(sub)])
+        .await
+        .unwrap()
+        .contains(&signd_name));
 }
 
 #[tokio::test]
@@ -645,4 +661,48 @@ fn kek_calls_do_not_block_the_async_threads() {
              ticks of 10 ms in 300 ms"
         );
     });
+}
+
+/// The fixture signd key (obs-sign's t/ key with an encryption subkey).
+fn fixture_signd_key() -> ImportedKey {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("obs-sign-fixtures/obs-sign-t-fixtures/secret-key.asc");
+    crate::sign::import_tsk(&std::fs::read(path).unwrap(), None).unwrap()
+}
+
+/// Keys are found by the key ID of their primary key or a subkey, through
+/// the index that import and delete keep; keys stored before the index
+/// existed are added on the first lookup.
+#[tokio::test]
+async fn key_id_index_finds_keys_and_follows_deletes() {
+    let fx = Fixture::new();
+    let store = fx.store().await;
+    let signd = fixture_signd_key();
+    let ids = crate::sign::key_ids(&signd.public);
+    assert!(ids.len() >= 2, "primary and subkey: {ids:02x?}");
+    store.import("a", &signd).await.unwrap();
+    store.import("plain", &synthetic(1)).await.unwrap();
+    assert_eq!(store.names_by_key_id(&[Some(ids[1])]).await.unwrap(), ["a"]);
+    assert_eq!(store.names_by_key_id(&[Some(ids[0])]).await.unwrap(), ["a"]);
+    assert!(store
+        .names_by_key_id(&[Some([0x11; 8])])
+        .await
+        .unwrap()
+        .is_empty());
+    // A hidden recipient: every key with a subkey (not the synthetic one).
+    assert_eq!(store.names_by_key_id(&[None]).await.unwrap(), ["a"]);
+
+    // A key stored before the index existed is indexed on first lookup.
+    store.import("b", &signd).await.unwrap();
+    store.db.forget_key_ids("b").await.unwrap();
+    store.db.forget_key_ids("plain").await.unwrap();
+    let fresh = fx.store().await;
+    assert_eq!(
+        fresh.names_by_key_id(&[Some(ids[1])]).await.unwrap(),
+        ["a", "b"]
+    );
+    assert_eq!(fresh.db.index_key_ids(10).await.unwrap(), 0, "all indexed");
+
+    assert!(fresh.delete("a").await.unwrap());
+    assert_eq!(fresh.names_by_key_id(&[Some(ids[1])]).await.unwrap(), ["b"]);
 }
