@@ -340,3 +340,51 @@ fn key_import_binary_stub_and_bad_names() {
     }
     assert_eq!(list_names(&data), ["bin"]);
 }
+
+/// `key list | head -1`: the listing ends quietly when its reader goes away
+/// (no "Broken pipe" error, no panic, exit 0).
+#[test]
+fn key_list_into_a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    let dir = short_tempdir();
+    let data = dir.path().join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_signatrust-bench"))
+        .args([
+            "populate",
+            "--keys",
+            "5000",
+            "--type",
+            "ed25519",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut child = Command::new(ADMIN)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["key", "list"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("k000000\t"), "{first}");
+    // The reader is dropped here, with ~500 KB still to come.
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -44,19 +44,15 @@ pub(super) async fn run(store: &KeyStore, cmd: KeyCommand) -> anyhow::Result<()>
             store.import(&name, &key).await?;
             println!("generated {name}: {}", hex::encode_upper(key.fingerprint));
         }
-        KeyCommand::List => {
-            let mut out = std::io::stdout().lock();
-            for k in store.list().await? {
-                writeln!(
-                    out,
-                    "{}\t{}\t{}\t{}",
-                    k.name,
-                    k.algo,
-                    k.fingerprint,
-                    k.user_ids.join(", ")
-                )?;
-            }
-        }
+        KeyCommand::List => print_lines(store.list().await?.iter().map(|k| {
+            format!(
+                "{}\t{}\t{}\t{}",
+                k.name,
+                k.algo,
+                k.fingerprint,
+                k.user_ids.join(", ")
+            )
+        }))?,
         KeyCommand::Export { name } => match store.public_key(&name).await? {
             Some(public) => print!("{}", armor_public_key(&public)),
             None => bail!("no key named {name}"),
@@ -83,13 +79,32 @@ pub(super) async fn alias(store: &KeyStore, cmd: AliasCommand) -> anyhow::Result
             }
             println!("removed alias {alias}");
         }
-        AliasCommand::List => {
-            for (a, t) in store.list_aliases().await? {
-                println!("{a}\t{t}");
-            }
-        }
+        AliasCommand::List => print_lines(
+            store
+                .list_aliases()
+                .await?
+                .iter()
+                .map(|(a, t)| format!("{a}\t{t}")),
+        )?,
     }
     Ok(())
+}
+
+/// Writes listing lines to stdout. A reader that goes away early (`| head`)
+/// ends the listing quietly, as with other Unix tools, instead of an error
+/// or a panic.
+fn print_lines(lines: impl Iterator<Item = String>) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        match writeln!(out, "{line}") {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            r => r?,
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
 }
 
 /// The first line of `path`, as signd reads its phrases files.
