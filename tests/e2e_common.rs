@@ -12,6 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use sequoia_openpgp as openpgp;
+
+use openpgp::crypto::{mpi, Password};
+use openpgp::packet::key::SecretKeyMaterial;
+use openpgp::parse::Parse;
+
 pub const GPG: &str = "/usr/bin/gpg";
 pub const ADMIN: &str = env!("CARGO_BIN_EXE_signatrust-admin");
 pub const DAEMON: &str = env!("CARGO_BIN_EXE_signatrustd");
@@ -341,4 +347,96 @@ pub fn old_packet(tag: u8, body: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(body);
     out
+}
+
+/// Named byte strings to look for.
+pub type Needles = Vec<(String, Vec<u8>)>;
+
+/// The secret MPIs (and, as a control, the public ones) of a fixture key,
+/// parsed independently of the project's code.
+pub fn key_material(file: &str, passphrase: Option<&str>) -> (Needles, Needles) {
+    let cert = openpgp::Cert::from_file(fixture(&format!("obs-sign-t-fixtures/{file}")))
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+    let (mut secret, mut public) = (Vec::new(), Vec::new());
+    for ka in cert.keys().secret() {
+        let mut key = ka.key().clone();
+        if key.secret().is_encrypted() {
+            let pw = Password::from(passphrase.expect("passphrase for an encrypted key"));
+            key = key.decrypt_secret(&pw).expect("decrypting the fixture key");
+        }
+        let id = key.keyid().to_hex();
+        match key.mpis() {
+            mpi::PublicKey::RSA { n, .. } => public.push((format!("{id} n"), n.value().to_vec())),
+            mpi::PublicKey::ElGamal { p, .. } => {
+                public.push((format!("{id} p"), p.value().to_vec()))
+            }
+            other => panic!("{file}: unexpected key type {other:?}"),
+        }
+        let SecretKeyMaterial::Unencrypted(u) = key.secret() else {
+            panic!("{file}: {id} still encrypted");
+        };
+        u.map(|m| match m {
+            mpi::SecretKeyMaterial::RSA { d, p, q, u } => {
+                for (n, v) in [("d", d), ("p", p), ("q", q), ("u", u)] {
+                    secret.push((format!("{file} {id} RSA {n}"), v.value().to_vec()));
+                }
+            }
+            mpi::SecretKeyMaterial::ElGamal { x } => {
+                secret.push((format!("{file} {id} ElGamal x"), x.value().to_vec()));
+            }
+            _ => panic!("{file}: unexpected secret key type"),
+        });
+    }
+    (secret, public)
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every file under `dir`, recursively, as (path, bytes).
+pub fn read_all(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(read_all(&path));
+        } else {
+            out.push((path.clone(), std::fs::read(&path).unwrap()));
+        }
+    }
+    out
+}
+
+/// The plaintext scan over `files` (from [`read_all`]): every `public`
+/// value is found (the control: the scan sees the data), and no `secret`
+/// value, whole or its 16-byte prefix or suffix, appears in any file.
+pub fn assert_scan(files: &[(PathBuf, Vec<u8>)], secret: &Needles, public: &Needles) {
+    let names: Vec<String> = files
+        .iter()
+        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let all: Vec<u8> = files.iter().flat_map(|(_, b)| b.clone()).collect();
+    for (what, v) in public {
+        assert!(
+            contains(&all, v),
+            "control failed: public {what} not found in {names:?}; the scan sees nothing"
+        );
+    }
+    for (what, v) in secret {
+        assert!(v.len() >= 32, "{what} is suspiciously short");
+        for (part, bytes) in [
+            ("whole", &v[..]),
+            ("prefix", &v[..16]),
+            ("suffix", &v[v.len() - 16..]),
+        ] {
+            for (path, hay) in files {
+                assert!(
+                    !contains(hay, bytes),
+                    "{what} ({part}) found in plaintext in {}",
+                    path.display()
+                );
+            }
+        }
+    }
 }

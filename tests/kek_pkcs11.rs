@@ -19,13 +19,8 @@ use std::sync::OnceLock;
 use clap::Parser;
 use common::*;
 use secrecy::SecretString;
-use sequoia_openpgp as openpgp;
 use signatrust::keys::{FileKek, Kek, KmsError, Pkcs11Kek, Pkcs11Settings};
 use signatrust::secret::SecretBytes;
-
-use openpgp::crypto::mpi;
-use openpgp::packet::key::SecretKeyMaterial;
-use openpgp::parse::Parse;
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const PIN: &str = "1234";
@@ -516,42 +511,7 @@ fn rewrap_moves_a_file_kek_store_into_the_hsm() {
 /// any file of the data dir, while its public modulus is (so the scan sees
 /// the data).
 fn assert_no_plaintext(data: &Path) {
-    let cert = openpgp::Cert::from_file(fixture("obs-sign-t-fixtures/secret-key.asc")).unwrap();
-    let (mut secret, mut public) = (Vec::new(), Vec::new());
-    for ka in cert.keys().secret() {
-        let key = ka.key();
-        if let mpi::PublicKey::RSA { n, .. } = key.mpis() {
-            public.push(n.value().to_vec());
-        }
-        let SecretKeyMaterial::Unencrypted(u) = key.secret() else {
-            panic!("the fixture key is not encrypted");
-        };
-        u.map(|m| match m {
-            mpi::SecretKeyMaterial::RSA { d, p, q, u } => {
-                for v in [d, p, q, u] {
-                    secret.push(v.value().to_vec());
-                }
-            }
-            mpi::SecretKeyMaterial::ElGamal { x } => secret.push(x.value().to_vec()),
-            _ => panic!("unexpected secret key type"),
-        });
-    }
+    let (secret, public) = key_material("secret-key.asc", None);
     assert!(secret.len() >= 5 && !public.is_empty());
-    let mut all = Vec::new();
-    for entry in std::fs::read_dir(data).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_file() {
-            all.extend(std::fs::read(&p).unwrap());
-        }
-    }
-    let has = |needle: &[u8]| all.windows(needle.len()).any(|w| w == needle);
-    for n in &public {
-        assert!(has(n), "control: the public modulus is not in the data dir");
-    }
-    for v in &secret {
-        assert!(v.len() >= 32);
-        for part in [&v[..], &v[..16], &v[v.len() - 16..]] {
-            assert!(!has(part), "secret MPI bytes found in plaintext");
-        }
-    }
+    assert_scan(&read_all(data), &secret, &public);
 }
