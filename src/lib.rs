@@ -19,13 +19,10 @@
 //!   per-subsystem structs.
 //! * [`admin`] is the `signatrust-admin` CLI.
 //! * [`secret`] holds the zeroising, redacting secret buffer type.
-//! * [`bench`] is the `signatrust-bench` load generator (not used by the
-//!   server).
 //!
 //! See `ARCHITECTURE.md` for the invariants between these modules.
 
 pub mod admin;
-pub mod bench;
 pub mod commands;
 pub mod config;
 pub mod daemon;

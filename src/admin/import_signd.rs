@@ -211,7 +211,7 @@ fn count_secret_keys(gpg: &Path, home: &Path, selector: &str) -> anyhow::Result<
 
 /// A signd encryption key file: one line of 144 hex characters; the whole
 /// line is the passphrase of "01" blobs (spec §8.2).
-pub(crate) fn read_encryption_key(id: &str, file: &Path) -> anyhow::Result<SecretBytes> {
+pub fn read_encryption_key(id: &str, file: &Path) -> anyhow::Result<SecretBytes> {
     if id.len() != 16
         || !id
             .bytes()

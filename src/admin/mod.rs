@@ -6,7 +6,7 @@
 //! file or key they concern.
 
 pub mod cli;
-pub(crate) mod import_signd;
+pub mod import_signd;
 mod kek;
 mod key;
 

@@ -15,11 +15,18 @@ use signatrust::keys::KeyStore;
 use signatrust::secret::SecretBytes;
 use signatrust::sign::import_tsk;
 
-/// The fixture directory: `$SIGNATRUST_FIXTURES` or the committed link.
+/// The fixture directory: `$SIGNATRUST_FIXTURES` or the committed link at
+/// the workspace root (also from `tools/bench`, which includes this file).
 pub fn fixtures() -> PathBuf {
-    std::env::var_os("SIGNATRUST_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("obs-sign-fixtures"))
+    if let Some(dir) = std::env::var_os("SIGNATRUST_FIXTURES") {
+        return PathBuf::from(dir);
+    }
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|d| d.join("obs-sign-fixtures"))
+        .find(|d| d.exists())
+        .unwrap_or_else(|| manifest.join("obs-sign-fixtures"))
 }
 
 /// A server running on a spawned task until this is dropped or stopped.

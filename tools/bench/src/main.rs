@@ -1,5 +1,5 @@
 //! `signatrust-bench`: load generator and benchmark set-up for signatrustd.
-//! See `BENCHMARKS.md` and `signatrust::bench`.
+//! See `BENCHMARKS.md` and `signatrust_bench`.
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use signatrust::bench::{self, BenchCommand, LoadOptions};
 use signatrust::sign::HashAlgo;
+use signatrust_bench::{self as bench, BenchCommand, LoadOptions};
 
 #[derive(Debug, Parser)]
 #[command(name = "signatrust-bench", version, about)]

@@ -9,8 +9,10 @@
 //! task reuses its read buffer, so a request costs the connection and
 //! little else on the client side.
 //!
-//! Nothing here is used by the server; it lives in the library so the smoke
-//! test (`tests/bench_smoke.rs`) can run it in-process.
+//! Nothing here is used by the server: this is its own workspace member
+//! (`tools/bench`, not published), a library so that the smoke test
+//! (`tests/smoke.rs`) and the criterion benchmarks (`benches/`) can run it
+//! in-process, and the `signatrust-bench` binary (`src/main.rs`).
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -23,8 +25,8 @@ use anyhow::{bail, Context};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::protocol::{encode_new_request, encode_old_request};
-use crate::sign::{HashAlgo, KeyType};
+use signatrust::protocol::{encode_new_request, encode_old_request};
+use signatrust::sign::{HashAlgo, KeyType};
 
 /// What each request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -606,9 +608,9 @@ pub async fn populate(
     prefix: &str,
     batch: usize,
 ) -> anyhow::Result<usize> {
-    let config = crate::config::Config::load(Some(data_dir.to_path_buf()), None, None)?;
-    let store = crate::daemon::open_store(&config).await?;
-    let key = crate::sign::generate(kind, "Signatrust Bench <bench@example.org>")?;
+    let config = signatrust::config::Config::load(Some(data_dir.to_path_buf()), None, None)?;
+    let store = signatrust::daemon::open_store(&config).await?;
+    let key = signatrust::sign::generate(kind, "Signatrust Bench <bench@example.org>")?;
     let mut inserted = 0;
     let mut names = Vec::with_capacity(batch.max(1));
     let mut i = 0;
@@ -633,12 +635,12 @@ pub const PRIVSIGN_SIGND_USER: &str = "defaultkey@localobs";
 /// data is read from `fixtures` at run time, never copied. Returns the
 /// number of encryption keys stored.
 pub async fn privsign_setup(data_dir: &Path, fixtures: &Path) -> anyhow::Result<usize> {
-    let config = crate::config::Config::load(Some(data_dir.to_path_buf()), None, None)?;
-    let store = crate::daemon::open_store(&config).await?;
+    let config = signatrust::config::Config::load(Some(data_dir.to_path_buf()), None, None)?;
+    let store = signatrust::daemon::open_store(&config).await?;
     let tsk_path = fixtures.join("obs-sign-t-fixtures/secret-key.asc");
     let tsk =
         std::fs::read(&tsk_path).with_context(|| format!("{}: cannot read", tsk_path.display()))?;
-    let key = crate::sign::import_tsk(&tsk, None)
+    let key = signatrust::sign::import_tsk(&tsk, None)
         .with_context(|| format!("{}: cannot import", tsk_path.display()))?;
     if !store.exists(PRIVSIGN_SIGND_USER).await? {
         store.import(PRIVSIGN_SIGND_USER, &key).await?;
@@ -648,7 +650,7 @@ pub async fn privsign_setup(data_dir: &Path, fixtures: &Path) -> anyhow::Result<
     for entry in std::fs::read_dir(&dir).with_context(|| format!("{}", dir.display()))? {
         let entry = entry?;
         let id = entry.file_name().to_string_lossy().into_owned();
-        let secret = crate::admin::import_signd::read_encryption_key(&id, &entry.path())?;
+        let secret = signatrust::admin::import_signd::read_encryption_key(&id, &entry.path())?;
         store.put_encryption_key(&id, &secret).await?;
         n += 1;
     }
@@ -659,7 +661,7 @@ pub async fn privsign_setup(data_dir: &Path, fixtures: &Path) -> anyhow::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{decode, Protocol};
+    use signatrust::protocol::{decode, Protocol};
 
     #[test]
     fn requests_decode_as_intended() {

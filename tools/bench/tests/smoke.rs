@@ -2,11 +2,13 @@
 //! command for a short while, zero errors. No timing assertions.
 use std::time::Duration;
 
-use signatrust::bench::{self, BenchCommand, LoadOptions};
 use signatrust::config::Config;
 use signatrust::daemon;
 use signatrust::sign::{generate, HashAlgo, KeyType};
+use signatrust_bench::{self as bench, BenchCommand, LoadOptions};
 
+// The in-process server of the main package's integration tests.
+#[path = "../../../tests/support/mod.rs"]
 mod support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,11 +4,11 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
-use signatrust::bench::{request_bytes, BenchCommand};
 use signatrust::protocol::{decode, Protocol, Reply, CLIENT_BUFFER};
 use signatrust::sign::{
     assemble_packet, generate, signature_packet, HashAlgo, KeyType, SigningKey,
 };
+use signatrust_bench::{request_bytes, BenchCommand};
 
 fn key(kind: KeyType) -> SigningKey {
     let k = generate(kind, "Bench <bench@example.org>").expect("generating a key");

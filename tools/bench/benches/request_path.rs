@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
-use signatrust::bench::{request_bytes, BenchCommand};
 use signatrust::commands::{handle, Ctx, Outcome, UserRules};
 use signatrust::exec::Exec;
 use signatrust::keys::{FileKek, KeyStore};
 use signatrust::protocol::decode;
 use signatrust::sign::{generate, HashAlgo, KeyType};
+use signatrust_bench::{request_bytes, BenchCommand};
 
 struct Setup {
     rt: tokio::runtime::Runtime,
