@@ -13,7 +13,7 @@
 use openssl::symm::{Cipher, Crypter, Mode};
 use zeroize::Zeroizing;
 
-use super::kms::{Kek, KmsError};
+use super::kek::{Kek, KmsError};
 use crate::secret::SecretBytes;
 
 /// AES-256 key length.

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use super::envelope::{gcm_decrypt, gcm_encrypt, random_public, random_secret, KEY_LEN, NONCE_LEN};
+use crate::keys::envelope::{
+    gcm_decrypt, gcm_encrypt, random_public, random_secret, KEY_LEN, NONCE_LEN,
+};
 use crate::secret::SecretBytes;
 
 #[derive(Debug, Error)]

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::keys::FileKek;
 
 struct Fixture {
     dir: tempfile::TempDir,
