@@ -250,14 +250,14 @@ impl signatrust::keys::Kek for CountingKek {
     fn id(&self) -> &str {
         self.inner.id()
     }
-    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, signatrust::keys::KmsError> {
+    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, signatrust::keys::KekError> {
         self.inner.wrap(dek, aad)
     }
     fn unwrap(
         &self,
         wrapped: &[u8],
         aad: &[u8],
-    ) -> Result<SecretBytes, signatrust::keys::KmsError> {
+    ) -> Result<SecretBytes, signatrust::keys::KekError> {
         self.unwraps
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.unwrap(wrapped, aad)

@@ -13,7 +13,7 @@
 use openssl::symm::{Cipher, Crypter, Mode};
 use zeroize::Zeroizing;
 
-use super::kek::{Kek, KmsError};
+use super::kek::{Kek, KekError};
 use crate::secret::SecretBytes;
 
 /// AES-256 key length.
@@ -38,7 +38,7 @@ pub(crate) struct Sealed {
 pub(crate) enum OpenError {
     /// The KEK could not unwrap the DEK (wrong KEK, tampered wrapped DEK or
     /// AAD mismatch).
-    Kek(KmsError),
+    Kek(KekError),
     /// The DEK unwrapped but the secret ciphertext or nonce failed
     /// authentication.
     Data,
@@ -61,16 +61,16 @@ pub(crate) fn enckey_aad(id: &str) -> Vec<u8> {
 }
 
 /// Fresh random bytes from OpenSSL's CSPRNG, as a secret.
-pub(crate) fn random_secret(len: usize) -> Result<SecretBytes, KmsError> {
+pub(crate) fn random_secret(len: usize) -> Result<SecretBytes, KekError> {
     let mut buf = vec![0u8; len];
-    openssl::rand::rand_bytes(&mut buf).map_err(|e| KmsError::Other(format!("rng: {e}")))?;
+    openssl::rand::rand_bytes(&mut buf).map_err(|e| KekError::Other(format!("rng: {e}")))?;
     Ok(SecretBytes::new(buf))
 }
 
 /// Random bytes that are not secret (nonces).
-pub(crate) fn random_public(len: usize) -> Result<Vec<u8>, KmsError> {
+pub(crate) fn random_public(len: usize) -> Result<Vec<u8>, KekError> {
     let mut buf = vec![0u8; len];
-    openssl::rand::rand_bytes(&mut buf).map_err(|e| KmsError::Other(format!("rng: {e}")))?;
+    openssl::rand::rand_bytes(&mut buf).map_err(|e| KekError::Other(format!("rng: {e}")))?;
     Ok(buf)
 }
 
@@ -80,10 +80,10 @@ pub(crate) fn gcm_encrypt(
     nonce: &[u8],
     aad: &[u8],
     plaintext: &[u8],
-) -> Result<Vec<u8>, KmsError> {
-    let crypto = |e: openssl::error::ErrorStack| KmsError::Other(format!("aes-256-gcm: {e}"));
+) -> Result<Vec<u8>, KekError> {
+    let crypto = |e: openssl::error::ErrorStack| KekError::Other(format!("aes-256-gcm: {e}"));
     if key.len() != KEY_LEN || nonce.len() != NONCE_LEN {
-        return Err(KmsError::Other(
+        return Err(KekError::Other(
             "aes-256-gcm: bad key or nonce length".into(),
         ));
     }
@@ -123,7 +123,7 @@ pub(crate) fn gcm_decrypt(
 }
 
 /// Seals `plaintext` under a fresh DEK, wrapped by `kek`, both bound to `aad`.
-pub(crate) fn seal(kek: &dyn Kek, plaintext: &SecretBytes, aad: &[u8]) -> Result<Sealed, KmsError> {
+pub(crate) fn seal(kek: &dyn Kek, plaintext: &SecretBytes, aad: &[u8]) -> Result<Sealed, KekError> {
     let dek = random_secret(KEY_LEN)?;
     let nonce = random_public(NONCE_LEN)?;
     let ct = gcm_encrypt(&dek, &nonce, aad, plaintext.expose())?;
@@ -159,18 +159,18 @@ mod tests {
         fn id(&self) -> &str {
             "test"
         }
-        fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KmsError> {
+        fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KekError> {
             let nonce = random_public(NONCE_LEN)?;
             let mut out = nonce.clone();
             out.extend(gcm_encrypt(&self.0, &nonce, aad, dek.expose())?);
             Ok(out)
         }
-        fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KmsError> {
+        fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KekError> {
             if wrapped.len() < NONCE_LEN {
-                return Err(KmsError::Unwrap);
+                return Err(KekError::Unwrap);
             }
             let (n, ct) = wrapped.split_at(NONCE_LEN);
-            gcm_decrypt(&self.0, n, aad, ct).ok_or(KmsError::Unwrap)
+            gcm_decrypt(&self.0, n, aad, ct).ok_or(KekError::Unwrap)
         }
     }
 
@@ -246,7 +246,7 @@ mod tests {
             w[i] ^= 0x10;
             assert!(matches!(
                 open(&k, &s.ct, &s.nonce, &w, &aad),
-                Err(OpenError::Kek(KmsError::Unwrap))
+                Err(OpenError::Kek(KekError::Unwrap))
             ));
         }
         // Truncated ciphertext (tag cut off).
@@ -273,7 +273,7 @@ mod tests {
         let s = seal(&kek(), &pt, b"x").unwrap();
         assert!(matches!(
             open(&kek(), &s.ct, &s.nonce, &s.wrapped_dek, b"x"),
-            Err(OpenError::Kek(KmsError::Unwrap))
+            Err(OpenError::Kek(KekError::Unwrap))
         ));
     }
 

@@ -10,7 +10,7 @@ mod store;
 
 pub use blob_cache::BlobKeyCache;
 pub use cache::CacheConfig;
-pub use kek::{read_pin, FileKek, Kek, KmsError, Pkcs11Kek, Pkcs11Settings, PIN_ENV};
+pub use kek::{read_pin, FileKek, Kek, KekError, Pkcs11Kek, Pkcs11Settings, PIN_ENV};
 pub use store::{
     redacted_url, validate_name, KekUsage, KeyError, KeyInfo, KeyStore, LoadedKey, RewrapSummary,
     StoreOptions, MAX_NAME_LEN,

@@ -15,7 +15,7 @@ use crate::secret::SecretBytes;
 
 #[derive(Debug, Error)]
 #[non_exhaustive]
-pub enum KmsError {
+pub enum KekError {
     #[error("{path}: {reason}")]
     KeyFile { path: String, reason: String },
     #[error("unwrap failed: wrong KEK or corrupted data")]
@@ -34,10 +34,10 @@ pub trait Kek: Send + Sync {
     /// Stable identifier stored next to each wrapped DEK. It must not reveal
     /// the key.
     fn id(&self) -> &str;
-    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KmsError>;
-    /// Fails with [`KmsError::Unwrap`] when the wrapped DEK does not
+    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KekError>;
+    /// Fails with [`KekError::Unwrap`] when the wrapped DEK does not
     /// authenticate under this KEK and `aad`.
-    fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KmsError>;
+    fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KekError>;
 }
 
 /// Format byte of a [`FileKek`]-wrapped DEK: `01 || nonce(12) || ct || tag(16)`,
@@ -66,8 +66,8 @@ impl fmt::Debug for FileKek {
     }
 }
 
-fn key_file_err(path: &Path, reason: impl Into<String>) -> KmsError {
-    KmsError::KeyFile {
+fn key_file_err(path: &Path, reason: impl Into<String>) -> KekError {
+    KekError::KeyFile {
         path: path.display().to_string(),
         reason: reason.into(),
     }
@@ -78,7 +78,7 @@ impl FileKek {
     /// fsynced together with its directory) if it does not exist. An existing
     /// file is refused unless it is a regular file of exactly 32 bytes with
     /// no group or world permissions.
-    pub fn open_or_create(path: &Path) -> Result<FileKek, KmsError> {
+    pub fn open_or_create(path: &Path) -> Result<FileKek, KekError> {
         match path.symlink_metadata() {
             Err(e) if e.kind() == ErrorKind::NotFound => Self::create(path)?,
             _ => {}
@@ -91,7 +91,7 @@ impl FileKek {
         &self.path
     }
 
-    fn open_existing(path: &Path) -> Result<FileKek, KmsError> {
+    fn open_existing(path: &Path) -> Result<FileKek, KekError> {
         let mut f = OpenOptions::new()
             .read(true)
             // No symlinks; never block on a FIFO planted at the path.
@@ -147,7 +147,7 @@ impl FileKek {
     /// private temporary file which is then hard-linked into place (which
     /// fails rather than overwrite if another process won the race), so a
     /// crash never leaves a short key file behind.
-    fn create(path: &Path) -> Result<(), KmsError> {
+    fn create(path: &Path) -> Result<(), KekError> {
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
             _ => PathBuf::from("."),
@@ -202,7 +202,7 @@ impl Kek for FileKek {
         &self.id
     }
 
-    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KmsError> {
+    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KekError> {
         let nonce = random_public(NONCE_LEN)?;
         let ct = gcm_encrypt(&self.key, &nonce, aad, dek.expose())?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
@@ -212,13 +212,13 @@ impl Kek for FileKek {
         Ok(out)
     }
 
-    fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KmsError> {
+    fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KekError> {
         match wrapped.split_first() {
             Some((&FILE_WRAP_V1, rest)) if rest.len() > NONCE_LEN => {
                 let (nonce, ct) = rest.split_at(NONCE_LEN);
-                gcm_decrypt(&self.key, nonce, aad, ct).ok_or(KmsError::Unwrap)
+                gcm_decrypt(&self.key, nonce, aad, ct).ok_or(KekError::Unwrap)
             }
-            _ => Err(KmsError::Unwrap),
+            _ => Err(KekError::Unwrap),
         }
     }
 }
@@ -266,7 +266,7 @@ mod tests {
 
         let other = FileKek::open_or_create(&dir.path().join("kek2")).unwrap();
         assert_ne!(other.id(), a.id());
-        assert!(matches!(other.unwrap(&w, b"aad"), Err(KmsError::Unwrap)));
+        assert!(matches!(other.unwrap(&w, b"aad"), Err(KekError::Unwrap)));
     }
 
     #[test]
@@ -280,26 +280,26 @@ mod tests {
         assert!(!w.windows(32).any(|win| win == dek.expose()));
         assert_eq!(k.unwrap(&w, b"row-1").unwrap(), dek);
 
-        assert!(matches!(k.unwrap(&w, b"row-2"), Err(KmsError::Unwrap)));
-        assert!(matches!(k.unwrap(&w, b""), Err(KmsError::Unwrap)));
+        assert!(matches!(k.unwrap(&w, b"row-2"), Err(KekError::Unwrap)));
+        assert!(matches!(k.unwrap(&w, b""), Err(KekError::Unwrap)));
         for i in 0..w.len() {
             for bit in [0x01u8, 0x80] {
                 let mut t = w.clone();
                 t[i] ^= bit;
                 assert!(
-                    matches!(k.unwrap(&t, b"row-1"), Err(KmsError::Unwrap)),
+                    matches!(k.unwrap(&t, b"row-1"), Err(KekError::Unwrap)),
                     "flip at byte {i}"
                 );
             }
         }
         assert!(matches!(
             k.unwrap(&w[..w.len() - 1], b"row-1"),
-            Err(KmsError::Unwrap)
+            Err(KekError::Unwrap)
         ));
-        assert!(matches!(k.unwrap(&[], b"row-1"), Err(KmsError::Unwrap)));
+        assert!(matches!(k.unwrap(&[], b"row-1"), Err(KekError::Unwrap)));
         assert!(matches!(
             k.unwrap(&w[..13], b"row-1"),
-            Err(KmsError::Unwrap)
+            Err(KekError::Unwrap)
         ));
     }
 
@@ -312,7 +312,7 @@ mod tests {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
             let err = FileKek::open_or_create(&p).unwrap_err();
             let msg = err.to_string();
-            assert!(matches!(err, KmsError::KeyFile { .. }), "{msg}");
+            assert!(matches!(err, KekError::KeyFile { .. }), "{msg}");
             assert!(msg.contains(&p.display().to_string()), "{msg}");
             assert!(msg.contains("too open"), "{msg}");
         }

@@ -3,5 +3,5 @@
 mod file;
 mod pkcs11;
 
-pub use file::{FileKek, Kek, KmsError};
+pub use file::{FileKek, Kek, KekError};
 pub use pkcs11::{read_pin, Pkcs11Kek, Pkcs11Settings, PIN_ENV};

@@ -27,7 +27,7 @@ use thiserror::Error;
 use super::cache::TtlCache;
 use super::db::{self, Db, EncKeyRow, KeyRow, PoolConfig, RewrapRow};
 use super::envelope::{self, OpenError};
-use super::{BlobKeyCache, CacheConfig, Kek, KmsError};
+use super::{BlobKeyCache, CacheConfig, Kek, KekError};
 use crate::secret::SecretBytes;
 use crate::sign::{ImportedKey, PubkeyAlgo, SigningKey};
 
@@ -44,7 +44,7 @@ pub enum KeyError {
     #[error("key {name}: {reason}")]
     Corrupt { name: String, reason: String },
     #[error(transparent)]
-    Kms(#[from] KmsError),
+    Kek(#[from] KekError),
     #[error("key {name}: {source}")]
     Sign {
         name: String,
@@ -670,7 +670,7 @@ impl KeyStore {
             .await
             .map_err(|e| match e.try_into_panic() {
                 Ok(panic) => std::panic::resume_unwind(panic),
-                Err(e) => KeyError::Kms(KmsError::Other(format!("KEK operation interrupted: {e}"))),
+                Err(e) => KeyError::Kek(KekError::Other(format!("KEK operation interrupted: {e}"))),
             })?
     }
 }
@@ -699,7 +699,7 @@ fn open_error(kek: &dyn Kek, name: &str, row_kek: &str, e: OpenError) -> KeyErro
                     "secret was wrapped by a different KEK"
                 );
             }
-            KeyError::Kms(e)
+            KeyError::Kek(e)
         }
         OpenError::Data => KeyError::Corrupt {
             name: name.to_owned(),
