@@ -1,6 +1,7 @@
 //! Key custody. See [`store`] for the key store; this file only declares
 //! the layer's modules and re-exports its public names.
 
+mod aead;
 mod blob_cache;
 mod cache;
 mod db;
@@ -8,6 +9,7 @@ mod envelope;
 mod kek;
 mod store;
 
+pub use aead::AeadError;
 pub use blob_cache::BlobKeyCache;
 pub use cache::CacheConfig;
 pub use kek::{read_pin, FileKek, Kek, KekError, Pkcs11Kek, Pkcs11Settings, PIN_ENV};

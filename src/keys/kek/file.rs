@@ -1,44 +1,17 @@
-//! Key-encryption-key providers.
+//! The file KEK: 32 random bytes in a private file. For development and
+//! small set-ups; production keeps the KEK on a token (`pkcs11`).
+
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::keys::envelope::{
-    gcm_decrypt, gcm_encrypt, random_public, random_secret, KEY_LEN, NONCE_LEN,
-};
+use super::{Kek, KekError};
+use crate::keys::aead::{self, KEY_LEN, NONCE_LEN};
 use crate::secret::SecretBytes;
-
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum KekError {
-    #[error("{path}: {reason}")]
-    KeyFile { path: String, reason: String },
-    #[error("unwrap failed: wrong KEK or corrupted data")]
-    Unwrap,
-    /// A PKCS#11 failure; the text names the module, token or key.
-    #[error("{0}")]
-    Pkcs11(String),
-    #[error("kms: {0}")]
-    Other(String),
-}
-
-/// A key-encryption key: wraps and unwraps data keys. Implementations must
-/// bind `aad` into the wrapping so a wrapped DEK cannot be moved to another
-/// row.
-pub trait Kek: Send + Sync {
-    /// Stable identifier stored next to each wrapped DEK. It must not reveal
-    /// the key.
-    fn id(&self) -> &str;
-    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KekError>;
-    /// Fails with [`KekError::Unwrap`] when the wrapped DEK does not
-    /// authenticate under this KEK and `aad`.
-    fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KekError>;
-}
 
 /// Format byte of a [`FileKek`]-wrapped DEK: `01 || nonce(12) || ct || tag(16)`,
 /// AES-256-GCM under the KEK.
@@ -160,7 +133,7 @@ impl FileKek {
         tmp_name.push(format!(".tmp{}", std::process::id()));
         let tmp = dir.join(tmp_name);
 
-        let key = random_secret(KEY_LEN)?;
+        let key = aead::random_secret(KEY_LEN)?;
         let write_tmp = || -> std::io::Result<()> {
             let mut f = OpenOptions::new()
                 .write(true)
@@ -203,8 +176,8 @@ impl Kek for FileKek {
     }
 
     fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KekError> {
-        let nonce = random_public(NONCE_LEN)?;
-        let ct = gcm_encrypt(&self.key, &nonce, aad, dek.expose())?;
+        let nonce = aead::random_public(NONCE_LEN)?;
+        let ct = aead::seal(&self.key, &nonce, aad, dek.expose())?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(FILE_WRAP_V1);
         out.extend_from_slice(&nonce);
@@ -216,7 +189,7 @@ impl Kek for FileKek {
         match wrapped.split_first() {
             Some((&FILE_WRAP_V1, rest)) if rest.len() > NONCE_LEN => {
                 let (nonce, ct) = rest.split_at(NONCE_LEN);
-                gcm_decrypt(&self.key, nonce, aad, ct).ok_or(KekError::Unwrap)
+                aead::open(&self.key, nonce, aad, ct).ok_or(KekError::Unwrap)
             }
             _ => Err(KekError::Unwrap),
         }
@@ -273,7 +246,7 @@ mod tests {
     fn wrap_round_trip_and_tamper() {
         let dir = tempfile::tempdir().unwrap();
         let k = FileKek::open_or_create(&dir.path().join("kek")).unwrap();
-        let dek = random_secret(32).unwrap();
+        let dek = aead::random_secret(32).unwrap();
         let w = k.wrap(&dek, b"row-1").unwrap();
         assert_eq!(w.len(), 1 + 12 + 32 + 16);
         assert_eq!(w[0], FILE_WRAP_V1);

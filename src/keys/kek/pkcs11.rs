@@ -34,8 +34,8 @@ use cryptoki::slot::Slot;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use super::file::{Kek, KekError};
-use crate::keys::envelope::{random_public, KEY_LEN, NONCE_LEN, TAG_LEN};
+use super::{Kek, KekError};
+use crate::keys::aead::{random_public, KEY_LEN, NONCE_LEN, TAG_LEN};
 use crate::secret::SecretBytes;
 
 /// Format byte of a [`Pkcs11Kek`]-wrapped DEK.

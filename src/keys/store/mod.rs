@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
+use super::aead;
 use super::cache::TtlCache;
 use super::db::{self, Db, EncKeyRow, KeyRow, PoolConfig, RewrapRow};
 use super::envelope::{self, OpenError};
@@ -616,7 +617,7 @@ impl KeyStore {
                             self.kek.id()
                         ))
                     })?;
-                    if envelope::gcm_decrypt(&dek, nonce, &aad, ct).is_none() {
+                    if aead::open(&dek, nonce, &aad, ct).is_none() {
                         return Err(corrupt(
                             "secret ciphertext failed authentication".to_owned(),
                         ));
