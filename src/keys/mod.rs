@@ -2,7 +2,6 @@
 //! the layer's modules and re-exports its public names.
 
 mod aead;
-mod blob_cache;
 mod cache;
 mod db;
 mod envelope;
@@ -10,8 +9,8 @@ mod kek;
 mod store;
 
 pub use aead::AeadError;
-pub use blob_cache::BlobKeyCache;
 pub use cache::CacheConfig;
+pub(crate) use cache::TtlCache;
 pub use kek::{read_pin, FileKek, Kek, KekError, Pkcs11Kek, Pkcs11Settings, PIN_ENV};
 pub use store::{
     redacted_url, validate_name, KekUsage, KeyError, KeyInfo, KeyStore, LoadedKey, RewrapSummary,

@@ -28,7 +28,7 @@ use super::aead;
 use super::cache::TtlCache;
 use super::db::{self, Db, EncKeyRow, KeyRow, PoolConfig, RewrapRow};
 use super::envelope::{self, OpenError};
-use super::{BlobKeyCache, CacheConfig, Kek, KekError};
+use super::{CacheConfig, Kek, KekError};
 use crate::secret::SecretBytes;
 use crate::sign::{ImportedKey, PubkeyAlgo, SigningKey};
 
@@ -203,8 +203,6 @@ pub struct KeyStore {
     loaded: TtlCache<Arc<LoadedKey>>,
     /// Alias lookups, negative ones included.
     aliases: TtlCache<Option<String>>,
-    /// Project keys decrypted from privsign blobs.
-    blob_keys: BlobKeyCache,
     /// Bounds the blocking key loads of cache misses (`signing_key`), so a
     /// burst of misses does not become a burst of blocking threads.
     load_slots: Arc<tokio::sync::Semaphore>,
@@ -251,7 +249,6 @@ impl KeyStore {
             rows: TtlCache::new(opts.cache),
             loaded: TtlCache::new(opts.cache),
             aliases: TtlCache::new(opts.cache),
-            blob_keys: BlobKeyCache::new(opts.cache),
             load_slots: Arc::new(tokio::sync::Semaphore::new(opts.load_concurrency.max(1))),
             key_ids_indexed: std::sync::atomic::AtomicBool::new(false),
         })
@@ -274,14 +271,7 @@ impl KeyStore {
         self.rows.clear();
         self.loaded.clear();
         self.aliases.clear();
-        self.blob_keys.clear();
         self.db.close().await;
-    }
-
-    /// The cache of project keys decrypted from privsign blobs (same bounds
-    /// and TTL as the key cache).
-    pub fn blob_keys(&self) -> &BlobKeyCache {
-        &self.blob_keys
     }
 
     /// Stores `key` under `name`, envelope-encrypting its secret.
