@@ -63,8 +63,10 @@ pub fn error_reply(err: &CmdError, protocol: Protocol) -> Vec<u8> {
 }
 
 fn internal(e: KeyError) -> CmdError {
+    // The whole chain: a key error keeps its cause as its source.
+    let e = format!("{:#}", anyhow::Error::new(e));
     tracing::error!(error = %e, "key store failure");
-    CmdError::Internal(e.to_string())
+    CmdError::Internal(e)
 }
 
 /// Handles one decoded request.

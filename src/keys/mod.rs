@@ -5,14 +5,17 @@ mod aead;
 mod cache;
 mod db;
 mod envelope;
+mod error;
 mod kek;
 mod store;
 
 pub use aead::AeadError;
 pub use cache::CacheConfig;
 pub(crate) use cache::TtlCache;
+pub use db::redacted_url;
+pub use error::{DbError, KeyError};
 pub use kek::{read_pin, FileKek, Kek, KekError, Pkcs11Kek, Pkcs11Settings, PIN_ENV};
 pub use store::{
-    redacted_url, validate_name, KekUsage, KeyError, KeyInfo, KeyStore, LoadedKey, RewrapSummary,
-    StoreOptions, MAX_NAME_LEN,
+    validate_name, KekUsage, KeyInfo, KeyStore, LoadedKey, RewrapSummary, StoreOptions,
+    MAX_NAME_LEN,
 };

@@ -22,42 +22,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use thiserror::Error;
-
 use super::aead;
 use super::cache::TtlCache;
-use super::db::{self, Db, EncKeyRow, KeyRow, PoolConfig, RewrapRow};
+use super::db::{Db, EncKeyRow, KeyRow, NewKey, PoolConfig, RewrapRow};
 use super::envelope::{self, OpenError};
+use super::error::KeyError;
 use super::{CacheConfig, Kek, KekError};
 use crate::secret::SecretBytes;
 use crate::sign::{ImportedKey, PubkeyAlgo, SigningKey};
-
-/// Errors from the key store. Messages name the key, never its material.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    #[error("database: {0}")]
-    Database(String),
-    #[error("key {0} already exists")]
-    Exists(String),
-    #[error("no key named {0}")]
-    NotFound(String),
-    #[error("key {name}: {reason}")]
-    Corrupt { name: String, reason: String },
-    #[error(transparent)]
-    Kek(#[from] KekError),
-    #[error("key {name}: {source}")]
-    Sign {
-        name: String,
-        source: crate::sign::SignError,
-    },
-    /// A key name, alias or encryption-key id that cannot be stored.
-    #[error("invalid name {name:?}: {reason}")]
-    InvalidName { name: String, reason: &'static str },
-    /// Key data the store cannot represent.
-    #[error("key {name}: {reason}")]
-    Unsupported { name: String, reason: String },
-}
 
 /// A row of `key list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,11 +104,6 @@ impl Default for StoreOptions {
     }
 }
 
-/// A database URL with its password replaced by `***`, for messages.
-pub fn redacted_url(url: &str) -> String {
-    db::redact_url(url)
-}
-
 /// Longest name, alias or encryption-key id, in bytes.
 pub const MAX_NAME_LEN: usize = 255;
 
@@ -185,6 +152,15 @@ fn split_user_ids(s: &str) -> Vec<String> {
     } else {
         s.split('\n').map(str::to_owned).collect()
     }
+}
+
+/// The key IDs of the primary key and subkeys in a binary public key, as
+/// the `key_ids` index stores them (16 upper-case hex digits).
+fn key_ids_hex(public: &[u8]) -> Vec<String> {
+    crate::sign::key_ids(public)
+        .iter()
+        .map(hex::encode_upper)
+        .collect()
 }
 
 fn now() -> i64 {
@@ -307,7 +283,9 @@ impl KeyStore {
         Ok(inserted)
     }
 
-    fn sealed_row(&self, name: &str, key: &ImportedKey) -> Result<KeyRow, KeyError> {
+    /// The row to insert for `key` under `name`: its secret sealed, and the
+    /// key IDs for the index.
+    fn sealed_row(&self, name: &str, key: &ImportedKey) -> Result<NewKey, KeyError> {
         validate_name(name)?;
         if let Some(uid) = key.user_ids.iter().find(|u| u.contains('\n')) {
             return Err(KeyError::Unsupported {
@@ -319,18 +297,21 @@ impl KeyStore {
         let aad = envelope::key_aad(name, &fingerprint);
         let sealed = envelope::seal(&*self.kek, &key.secret, &aad)?;
         let t = now();
-        Ok(KeyRow {
-            name: name.to_owned(),
-            fingerprint,
-            algo: algo_name(key.algo),
-            user_ids: key.user_ids.join("\n"),
-            public: key.public.clone(),
-            secret_ct: sealed.ct,
-            secret_nonce: sealed.nonce,
-            wrapped_dek: sealed.wrapped_dek,
-            kek_id: sealed.kek_id,
-            created: t,
-            updated: t,
+        Ok(NewKey {
+            row: KeyRow {
+                name: name.to_owned(),
+                fingerprint,
+                algo: algo_name(key.algo),
+                user_ids: key.user_ids.join("\n"),
+                public: key.public.clone(),
+                secret_ct: sealed.ct,
+                secret_nonce: sealed.nonce,
+                wrapped_dek: sealed.wrapped_dek,
+                kek_id: sealed.kek_id,
+                created: t,
+                updated: t,
+            },
+            key_ids: key_ids_hex(&key.public),
         })
     }
 
@@ -417,7 +398,7 @@ impl KeyStore {
     ) -> Result<Vec<String>, KeyError> {
         use std::sync::atomic::Ordering;
         if !self.key_ids_indexed.load(Ordering::Acquire) {
-            while self.db.index_key_ids(1000).await? > 0 {}
+            while self.db.index_key_ids(1000, key_ids_hex).await? > 0 {}
             self.key_ids_indexed.store(true, Ordering::Release);
         }
         let mut names = std::collections::BTreeSet::new();
