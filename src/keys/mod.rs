@@ -1,5 +1,32 @@
-//! Key custody. See [`store`] for the key store; this file only declares
-//! the layer's modules and re-exports its public names.
+//! Key custody: the database, envelope encryption and the unwrapped-key cache.
+//!
+//! Every secret (signing keys, the symmetric "encryption keys" of signd's
+//! `encryptionkeys:` directory) is stored encrypted under its own random data
+//! key (DEK, AES-256-GCM); each DEK is wrapped by a key-encryption key (KEK)
+//! from a [`Kek`] provider. No plaintext key material ever reaches the
+//! database. This module knows nothing of the wire protocol or sockets.
+//!
+//! The layer is built bottom-up; each file uses only those below it:
+//!
+//! ```text
+//!   store/      KeyStore: mod.rs (open, import, signing keys, secrets),
+//!     │         aliases.rs, enc_keys.rs, maintenance.rs      ── cache.rs
+//!   db.rs       the only SQL (sqlx `Any`: SQLite or PostgreSQL)
+//!     │         (error.rs: KeyError, used by db and store)
+//!   envelope.rs each secret under its own DEK, the DEK under the KEK
+//!     │
+//!   kek/        the Kek trait and KekError; file.rs, pkcs11.rs
+//!     │
+//!   aead.rs     AES-256-GCM, random bytes, lengths
+//! ```
+//!
+//! `cache.rs` is the bounded TTL cache with single-flight loading that the
+//! store keeps rows, unwrapped keys and aliases in. `db` does not parse
+//! OpenPGP (the store hands it the key IDs to index), and `kek` does not
+//! know the envelope built on it.
+//!
+//! Lookups are lazy and by name, and cached for [`CacheConfig::ttl`]; see
+//! [`KeyStore`].
 
 mod aead;
 mod cache;

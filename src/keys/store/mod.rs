@@ -1,15 +1,12 @@
-//! Key custody: the database, envelope encryption and the unwrapped-key cache.
+//! The key store: [`KeyStore`], built on the database layer (`db`), the
+//! envelope and the TTL caches.
 //!
-//! Every secret (signing keys, the symmetric "encryption keys" of signd's
-//! `encryptionkeys:` directory) is stored encrypted under its own random data
-//! key (DEK, AES-256-GCM); each DEK is wrapped by a key-encryption key (KEK)
-//! from a [`Kek`] provider. No plaintext key material ever reaches the
-//! database. This module knows nothing of the wire protocol or sockets.
-//!
-//! Layout: `db` is the only file with SQL (sqlx `Any`, SQLite or
-//! PostgreSQL), `envelope` does the AES-256-GCM sealing, `kms` holds the KEK
-//! trait and the file KEK, `pkcs11` the HSM KEK, and `cache` the bounded
-//! TTL cache.
+//! This file holds the store itself and the serving paths: opening and
+//! closing, importing keys, and reading them back (the unwrapped signing
+//! key, the secret, the public key, whether a key exists). The other
+//! facets are `impl KeyStore` blocks in their own files: `aliases`,
+//! `enc_keys` (signd's symmetric encryption keys) and `maintenance`
+//! (listing, info, delete, the key-ID index, KEK accounting and rewrap).
 //!
 //! Lookups are lazy and by name: opening the store reads no keys, so it
 //! scales to very many keys. Reads are cached for [`CacheConfig::ttl`]
@@ -19,30 +16,22 @@
 //! invalidate at once. Alias lookups, including "no such alias", are cached
 //! the same way.
 
+mod aliases;
+mod enc_keys;
+mod maintenance;
+
+pub use maintenance::{KekUsage, KeyInfo, RewrapSummary};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::aead;
-use super::cache::TtlCache;
-use super::db::{Db, EncKeyRow, KeyRow, NewKey, PoolConfig, RewrapRow};
+use super::cache::{CacheConfig, TtlCache};
+use super::db::{Db, KeyRow, NewKey, PoolConfig};
 use super::envelope::{self, OpenError};
 use super::error::KeyError;
-use super::{CacheConfig, Kek, KekError};
+use super::kek::{Kek, KekError};
 use crate::secret::SecretBytes;
 use crate::sign::{ImportedKey, PubkeyAlgo, SigningKey};
-
-/// A row of `key list`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyInfo {
-    pub name: String,
-    /// 40 upper-case hex digits.
-    pub fingerprint: String,
-    /// `rsa`, `dsa`, `ecdsa`, `eddsa` (or `algoN` for other OpenPGP ids).
-    pub algo: String,
-    pub user_ids: Vec<String>,
-    /// Import time, seconds since the epoch.
-    pub created: i64,
-}
 
 /// An unwrapped key, shared by the cache and requests in flight.
 pub struct LoadedKey {
@@ -58,25 +47,6 @@ impl std::fmt::Debug for LoadedKey {
             .field("name", &self.name)
             .finish_non_exhaustive()
     }
-}
-
-/// How many stored secrets one KEK wraps (`signatrust-admin kek status`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KekUsage {
-    pub kek_id: String,
-    /// Signing-key rows.
-    pub keys: i64,
-    /// Encryption-key rows.
-    pub encryption_keys: i64,
-}
-
-/// What [`KeyStore::rewrap_to`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RewrapSummary {
-    /// Rows whose data key is now wrapped by the new KEK.
-    pub rewrapped: usize,
-    /// Rows that already were.
-    pub already: usize,
 }
 
 /// Tuning for [`KeyStore::open_with`].
@@ -144,14 +114,6 @@ fn algo_name(algo: PubkeyAlgo) -> String {
 
 fn fingerprint_hex(fpr: &[u8]) -> String {
     hex::encode_upper(fpr)
-}
-
-fn split_user_ids(s: &str) -> Vec<String> {
-    if s.is_empty() {
-        Vec::new()
-    } else {
-        s.split('\n').map(str::to_owned).collect()
-    }
 }
 
 /// The key IDs of the primary key and subkeys in a binary public key, as
@@ -387,30 +349,7 @@ impl KeyStore {
         }
     }
 
-    /// Names of the stored keys a gpg message with these recipients (PKESK
-    /// key IDs, `None` for a hidden recipient) may be addressed to: keys
-    /// whose primary key or a subkey has one of the IDs, and for a hidden
-    /// recipient every key with a subkey. An index lookup, not a scan: no
-    /// key is read, let alone unwrapped.
-    pub async fn names_by_key_id(
-        &self,
-        recipients: &[Option<[u8; 8]>],
-    ) -> Result<Vec<String>, KeyError> {
-        use std::sync::atomic::Ordering;
-        if !self.key_ids_indexed.load(Ordering::Acquire) {
-            while self.db.index_key_ids(1000, key_ids_hex).await? > 0 {}
-            self.key_ids_indexed.store(true, Ordering::Release);
-        }
-        let mut names = std::collections::BTreeSet::new();
-        for r in recipients {
-            match r {
-                Some(id) => names.extend(self.db.names_with_key_id(&hex::encode_upper(id)).await?),
-                None => names.extend(self.db.names_with_subkeys().await?),
-            }
-        }
-        Ok(names.into_iter().collect())
-    }
-
+    /// Whether a key named `name` is stored (cached for the TTL).
     pub async fn exists(&self, name: &str) -> Result<bool, KeyError> {
         Ok(self.row(name).await?.is_some())
     }
@@ -418,190 +357,6 @@ impl KeyStore {
     /// The binary transferable public key.
     pub async fn public_key(&self, name: &str) -> Result<Option<Vec<u8>>, KeyError> {
         Ok(self.row(name).await?.map(|r| r.public.clone()))
-    }
-
-    /// Details of a single key, without its secret.
-    pub async fn info(&self, name: &str) -> Result<Option<KeyInfo>, KeyError> {
-        Ok(self.row(name).await?.map(|r| KeyInfo {
-            name: r.name.clone(),
-            fingerprint: r.fingerprint.clone(),
-            algo: r.algo.clone(),
-            user_ids: split_user_ids(&r.user_ids),
-            created: r.created,
-        }))
-    }
-
-    /// All keys, by name. Reads no secrets (not cached).
-    pub async fn list(&self) -> Result<Vec<KeyInfo>, KeyError> {
-        Ok(self
-            .db
-            .list_keys()
-            .await?
-            .into_iter()
-            .map(|r| KeyInfo {
-                user_ids: split_user_ids(&r.user_ids),
-                name: r.name,
-                fingerprint: r.fingerprint,
-                algo: r.algo,
-                created: r.created,
-            })
-            .collect())
-    }
-
-    /// Deletes a key; `false` if there was none. Aliases pointing at it are
-    /// left alone (they then resolve to a missing key).
-    pub async fn delete(&self, name: &str) -> Result<bool, KeyError> {
-        let deleted = self.db.delete_key(name).await?;
-        self.invalidate_key(name);
-        Ok(deleted)
-    }
-
-    /// Creates or replaces an alias. The target need not exist (yet).
-    pub async fn set_alias(&self, alias: &str, target: &str) -> Result<(), KeyError> {
-        validate_name(alias)?;
-        validate_name(target)?;
-        self.db.set_alias(alias, target).await?;
-        self.aliases.remove(alias);
-        Ok(())
-    }
-
-    pub async fn remove_alias(&self, alias: &str) -> Result<bool, KeyError> {
-        let removed = self.db.remove_alias(alias).await?;
-        self.aliases.remove(alias);
-        Ok(removed)
-    }
-
-    /// The target of `alias` (one level; not resolved further), cached for
-    /// the TTL.
-    pub async fn alias(&self, alias: &str) -> Result<Option<String>, KeyError> {
-        let cached = self
-            .aliases
-            .get_or_load(alias, || async { self.db.get_alias(alias).await.map(Some) })
-            .await?;
-        Ok(cached.flatten())
-    }
-
-    /// All aliases as `(alias, target)`, sorted by alias (not cached).
-    pub async fn list_aliases(&self) -> Result<Vec<(String, String)>, KeyError> {
-        self.db.list_aliases().await
-    }
-
-    /// Stores (or replaces) a symmetric encryption key, envelope-encrypted.
-    pub async fn put_encryption_key(&self, id: &str, secret: &SecretBytes) -> Result<(), KeyError> {
-        validate_name(id)?;
-        let sealed = envelope::seal(&*self.kek, secret, &envelope::enckey_aad(id))?;
-        let t = now();
-        self.db
-            .put_enc_key(&EncKeyRow {
-                id: id.to_owned(),
-                ct: sealed.ct,
-                nonce: sealed.nonce,
-                wrapped_dek: sealed.wrapped_dek,
-                kek_id: sealed.kek_id,
-                created: t,
-                updated: t,
-            })
-            .await
-    }
-
-    /// The decrypted encryption key (not cached).
-    pub async fn encryption_key(&self, id: &str) -> Result<Option<SecretBytes>, KeyError> {
-        let Some(row) = self.db.get_enc_key(id).await? else {
-            return Ok(None);
-        };
-        self.kek_blocking(move |kek| {
-            let aad = envelope::enckey_aad(&row.id);
-            envelope::open(kek, &row.ct, &row.nonce, &row.wrapped_dek, &aad)
-                .map_err(|e| open_error(kek, &row.id, &row.kek_id, e))
-        })
-        .await
-        .map(Some)
-    }
-
-    /// How many rows each KEK id wraps, read from the database at `url`
-    /// without opening any KEK (so it works when the KEK does not).
-    pub async fn kek_usage_at(url: &str) -> Result<Vec<KekUsage>, KeyError> {
-        let db = Db::connect(
-            url,
-            PoolConfig {
-                max_connections: 1,
-                connect_timeout: Duration::from_secs(10),
-            },
-        )
-        .await?;
-        let usage = db.kek_usage().await;
-        db.close().await;
-        Ok(usage?
-            .into_iter()
-            .map(|(kek_id, keys, encryption_keys)| KekUsage {
-                kek_id,
-                keys,
-                encryption_keys,
-            })
-            .collect())
-    }
-
-    /// Re-wraps the data key of every key row and encryption-key row under
-    /// `to`, in one database transaction: each DEK is unwrapped with this
-    /// store's KEK, checked against its ciphertext, and wrapped by `to`
-    /// with the same associated data. Rows already under `to` are left
-    /// alone. Any failure (a row this KEK cannot open, a KEK error, a
-    /// database error) rolls the whole transaction back, so the store is
-    /// either entirely re-wrapped or unchanged. The secrets themselves are
-    /// not re-encrypted: their DEKs stay the same.
-    pub async fn rewrap_to(&self, to: &dyn Kek) -> Result<RewrapSummary, KeyError> {
-        let mut already = 0;
-        let rewrapped = self
-            .db
-            .rewrap(
-                |row| {
-                    let (what, aad, ct, nonce, wrapped, kek_id) = match row {
-                        RewrapRow::Key(k) => (
-                            format!("key {}", k.name),
-                            envelope::key_aad(&k.name, &k.fingerprint),
-                            &k.secret_ct,
-                            &k.secret_nonce,
-                            &k.wrapped_dek,
-                            &k.kek_id,
-                        ),
-                        RewrapRow::EncKey(k) => (
-                            format!("encryption key {}", k.id),
-                            envelope::enckey_aad(&k.id),
-                            &k.ct,
-                            &k.nonce,
-                            &k.wrapped_dek,
-                            &k.kek_id,
-                        ),
-                    };
-                    if kek_id == to.id() {
-                        already += 1;
-                        return Ok(None);
-                    }
-                    let corrupt = |reason: String| KeyError::Corrupt {
-                        name: what.clone(),
-                        reason,
-                    };
-                    let dek = self.kek.unwrap(wrapped, &aad).map_err(|e| {
-                        corrupt(format!(
-                            "cannot unwrap its data key with the current KEK {} (the row \
-                             names {kek_id}): {e}",
-                            self.kek.id()
-                        ))
-                    })?;
-                    if aead::open(&dek, nonce, &aad, ct).is_none() {
-                        return Err(corrupt(
-                            "secret ciphertext failed authentication".to_owned(),
-                        ));
-                    }
-                    let new = to.wrap(&dek, &aad)?;
-                    Ok(Some((new, to.id().to_owned())))
-                },
-                now(),
-            )
-            .await?;
-        self.rows.clear();
-        self.loaded.clear();
-        Ok(RewrapSummary { rewrapped, already })
     }
 
     fn invalidate_key(&self, name: &str) {
