@@ -23,14 +23,14 @@ pub(crate) const NONCE_LEN: usize = 12;
 pub(crate) const TAG_LEN: usize = 16;
 
 /// Why encrypting, or drawing random bytes, failed. (Opening gives no
-/// reason: see [`open`].)
+/// reason: see `open`.)
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum AeadError {
     /// OpenSSL's AES-256-GCM failed.
     #[error("aes-256-gcm")]
     Cipher(#[source] ErrorStack),
-    /// The key is not [`KEY_LEN`] bytes or the nonce not [`NONCE_LEN`].
+    /// The key is not 32 bytes or the nonce not 12.
     #[error("aes-256-gcm: bad key or nonce length")]
     Length,
     /// OpenSSL's random generator failed.
