@@ -250,14 +250,14 @@ impl signatrust::keys::Kek for CountingKek {
     fn id(&self) -> &str {
         self.inner.id()
     }
-    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, signatrust::keys::KmsError> {
+    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, signatrust::keys::KekError> {
         self.inner.wrap(dek, aad)
     }
     fn unwrap(
         &self,
         wrapped: &[u8],
         aad: &[u8],
-    ) -> Result<SecretBytes, signatrust::keys::KmsError> {
+    ) -> Result<SecretBytes, signatrust::keys::KekError> {
         self.unwraps
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.unwrap(wrapped, aad)
@@ -294,6 +294,7 @@ async fn gpg_blob_fallback_unwraps_only_the_addressed_key() {
         keys: Arc::new(keys),
         users: Default::default(),
         exec: signatrust::exec::Exec::new(2, 8),
+        blob_keys: signatrust::commands::BlobKeyCache::new(Default::default()),
     };
     let case = fx("cases/privsign-wrong-user-for-blob");
     let request = std::fs::read(case.join("1.request.bin")).unwrap();

@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use clap::Parser;
 use common::*;
 use secrecy::SecretString;
-use signatrust::keys::{FileKek, Kek, KmsError, Pkcs11Kek, Pkcs11Settings};
+use signatrust::keys::{FileKek, Kek, KekError, Pkcs11Kek, Pkcs11Settings};
 use signatrust::secret::SecretBytes;
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -148,7 +148,7 @@ fn with_config<'a>(config: Option<&'a Path>, args: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
-fn kek_err(r: Result<Pkcs11Kek, KmsError>) -> String {
+fn kek_err(r: Result<Pkcs11Kek, KekError>) -> String {
     match r {
         Ok(k) => panic!("opened {k:?}"),
         Err(e) => e.to_string(),
@@ -280,7 +280,7 @@ fn wrap_unwrap_round_trip_and_tampering() {
 
     let unwrap_fails = |wrapped: &[u8], aad: &[u8], what: &str| {
         assert!(
-            matches!(kek.unwrap(wrapped, aad), Err(KmsError::Unwrap)),
+            matches!(kek.unwrap(wrapped, aad), Err(KekError::Unwrap)),
             "{what}"
         );
     };

@@ -5,6 +5,7 @@
 //! user, illegal users again, alias, existence), then dispatches to one file
 //! per command. [`wire_error`] is the only place errors become wire text.
 
+mod blob_cache;
 mod certgen;
 mod keygen;
 mod ping;
@@ -18,6 +19,7 @@ pub mod wire_error;
 
 use std::sync::Arc;
 
+pub use blob_cache::BlobKeyCache;
 pub use user::{UserField, UserRules};
 pub use wire_error::CmdError;
 
@@ -30,6 +32,9 @@ pub struct Ctx {
     pub keys: Arc<KeyStore>,
     pub users: UserRules,
     pub exec: Exec,
+    /// Project keys decrypted from privsign blobs (which arrive in
+    /// requests; they are not stored keys).
+    pub blob_keys: BlobKeyCache,
 }
 
 /// The result of handling one request.
@@ -58,8 +63,10 @@ pub fn error_reply(err: &CmdError, protocol: Protocol) -> Vec<u8> {
 }
 
 fn internal(e: KeyError) -> CmdError {
+    // The whole chain: a key error keeps its cause as its source.
+    let e = format!("{:#}", anyhow::Error::new(e));
     tracing::error!(error = %e, "key store failure");
-    CmdError::Internal(e.to_string())
+    CmdError::Internal(e)
 }
 
 /// Handles one decoded request.

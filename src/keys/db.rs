@@ -20,15 +20,58 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{AnyPool, ConnectOptions, Connection, Row};
+use sqlx::{AnyPool, ConnectOptions, Connection, FromRow};
 
-use super::KeyError;
+use super::error::KeyError;
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The columns of a `keys` row, in [`KeyRow`]'s order. A macro rather than
+/// a `const` so that `concat!` builds each statement at compile time (sqlx
+/// takes SQL as `&'static str`); the list is written only here.
+macro_rules! key_columns {
+    () => {
+        "name, fingerprint, algo, user_ids, public, secret_ct, secret_nonce, wrapped_dek, \
+         kek_id, created, updated"
+    };
+}
+
+/// The columns of an `encryption_keys` row, in [`EncKeyRow`]'s order (see
+/// [`key_columns`]).
+macro_rules! enc_key_columns {
+    () => {
+        "id, ct, nonce, wrapped_dek, kek_id, created, updated"
+    };
+}
+
+const INSERT_KEY: &str = concat!(
+    "INSERT INTO keys (",
+    key_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (name) DO NOTHING"
+);
+const SELECT_KEY: &str = concat!("SELECT ", key_columns!(), " FROM keys WHERE name = $1");
+const SELECT_KEYS: &str = concat!("SELECT ", key_columns!(), " FROM keys ORDER BY name");
+const PUT_ENC_KEY: &str = concat!(
+    "INSERT INTO encryption_keys (",
+    enc_key_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (id) DO UPDATE SET ct = excluded.ct, nonce = excluded.nonce, \
+     wrapped_dek = excluded.wrapped_dek, kek_id = excluded.kek_id, updated = excluded.updated"
+);
+const SELECT_ENC_KEY: &str = concat!(
+    "SELECT ",
+    enc_key_columns!(),
+    " FROM encryption_keys WHERE id = $1"
+);
+const SELECT_ENC_KEYS: &str = concat!(
+    "SELECT ",
+    enc_key_columns!(),
+    " FROM encryption_keys ORDER BY id"
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
@@ -37,7 +80,7 @@ enum Backend {
 }
 
 /// A `keys` row as stored.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, FromRow)]
 pub(crate) struct KeyRow {
     pub name: String,
     /// 40 upper-case hex digits.
@@ -50,7 +93,9 @@ pub(crate) struct KeyRow {
     pub secret_nonce: Vec<u8>,
     pub wrapped_dek: Vec<u8>,
     pub kek_id: String,
+    /// Seconds since the epoch.
     pub created: i64,
+    /// Seconds since the epoch.
     pub updated: i64,
 }
 
@@ -65,8 +110,16 @@ impl std::fmt::Debug for KeyRow {
     }
 }
 
+/// A key row to insert, with the key IDs (16 upper-case hex digits) of its
+/// primary key and subkeys for the `key_ids` index. The caller reads them
+/// from the public key: this layer does not parse OpenPGP.
+pub(crate) struct NewKey {
+    pub row: KeyRow,
+    pub key_ids: Vec<String>,
+}
+
 /// The public columns of a `keys` row, for listing.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub(crate) struct KeyListRow {
     pub name: String,
     pub fingerprint: String,
@@ -75,8 +128,20 @@ pub(crate) struct KeyListRow {
     pub created: i64,
 }
 
+impl From<&KeyRow> for KeyListRow {
+    fn from(r: &KeyRow) -> Self {
+        KeyListRow {
+            name: r.name.clone(),
+            fingerprint: r.fingerprint.clone(),
+            algo: r.algo.clone(),
+            user_ids: r.user_ids.clone(),
+            created: r.created,
+        }
+    }
+}
+
 /// An `encryption_keys` row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub(crate) struct EncKeyRow {
     pub id: String,
     pub ct: Vec<u8>,
@@ -106,9 +171,9 @@ pub(crate) struct Db {
     url: String,
 }
 
-/// `url` with the password (userinfo or `password=` parameter) replaced by
-/// `***`.
-pub(crate) fn redact_url(url: &str) -> String {
+/// A database URL with its password (userinfo or `password=` parameter)
+/// replaced by `***`, for messages.
+pub fn redacted_url(url: &str) -> String {
     let mut out = url.to_owned();
     if let Some(scheme_end) = out.find("://") {
         let auth_start = scheme_end + 3;
@@ -147,63 +212,25 @@ fn backend_of(url: &str) -> Option<Backend> {
     }
 }
 
-fn key_list_row(r: &AnyRow) -> Result<KeyListRow, sqlx::Error> {
-    Ok(KeyListRow {
-        name: r.try_get("name")?,
-        fingerprint: r.try_get("fingerprint")?,
-        algo: r.try_get("algo")?,
-        user_ids: r.try_get("user_ids")?,
-        created: r.try_get("created")?,
-    })
-}
-
-fn key_row(r: &AnyRow) -> Result<KeyRow, sqlx::Error> {
-    Ok(KeyRow {
-        name: r.try_get("name")?,
-        fingerprint: r.try_get("fingerprint")?,
-        algo: r.try_get("algo")?,
-        user_ids: r.try_get("user_ids")?,
-        public: r.try_get("public")?,
-        secret_ct: r.try_get("secret_ct")?,
-        secret_nonce: r.try_get("secret_nonce")?,
-        wrapped_dek: r.try_get("wrapped_dek")?,
-        kek_id: r.try_get("kek_id")?,
-        created: r.try_get("created")?,
-        updated: r.try_get("updated")?,
-    })
-}
-
-fn enc_row(r: &AnyRow) -> Result<EncKeyRow, sqlx::Error> {
-    Ok(EncKeyRow {
-        id: r.try_get("id")?,
-        ct: r.try_get("ct")?,
-        nonce: r.try_get("nonce")?,
-        wrapped_dek: r.try_get("wrapped_dek")?,
-        kek_id: r.try_get("kek_id")?,
-        created: r.try_get("created")?,
-        updated: r.try_get("updated")?,
-    })
-}
-
 impl Db {
     /// Connects, preparing a new SQLite file if needed, and migrates.
     pub(crate) async fn connect(url: &str, cfg: PoolConfig) -> Result<Db, KeyError> {
         sqlx::any::install_default_drivers();
-        let shown = redact_url(url);
-        let err = |what: &str, e: &dyn std::fmt::Display| {
-            KeyError::Database(format!("cannot open key database {shown}: {what}{e}"))
-        };
-        let backend = backend_of(url).ok_or_else(|| {
-            KeyError::Database(format!(
+        let shown = redacted_url(url);
+        let context = format!("cannot open key database {shown}");
+        let err = |e: sqlx::Error| KeyError::database(context.clone(), e);
+        let backend = backend_of(url).ok_or_else(|| KeyError::Database {
+            context: format!(
                 "unsupported key database URL {shown}: expected sqlite:// or postgres://"
-            ))
+            ),
+            source: None,
         })?;
 
         if backend == Backend::Sqlite {
-            prepare_sqlite(url).await.map_err(|e| err("", &e))?;
+            prepare_sqlite(url, &context).await?;
         }
 
-        let opts = AnyConnectOptions::from_str(url).map_err(|e| err("", &e))?;
+        let opts = AnyConnectOptions::from_str(url).map_err(err)?;
         let mut pool_opts = AnyPoolOptions::new()
             .max_connections(cfg.max_connections.max(1))
             .acquire_timeout(cfg.connect_timeout);
@@ -224,18 +251,14 @@ impl Db {
                 })
             });
         }
-        let pool = pool_opts
-            .connect_with(opts)
-            .await
-            .map_err(|e| err("", &e))?;
+        let pool = pool_opts.connect_with(opts).await.map_err(err)?;
         let migrator = match backend {
             Backend::Sqlite => &SQLITE_MIGRATOR,
             Backend::Postgres => &POSTGRES_MIGRATOR,
         };
-        migrator
-            .run(&pool)
-            .await
-            .map_err(|e| err("migration failed: ", &e))?;
+        migrator.run(&pool).await.map_err(|e| {
+            KeyError::database(format!("{context}: migration failed"), sqlx::Error::from(e))
+        })?;
         Ok(Db { pool, url: shown })
     }
 
@@ -248,252 +271,213 @@ impl Db {
         self.pool.close().await;
     }
 
-    fn err(&self, what: &str, e: sqlx::Error) -> KeyError {
-        KeyError::Database(format!("{}: {what}: {e}", self.url))
+    /// Turns a sqlx error of the operation `what` into a [`KeyError`] that
+    /// names the database.
+    fn error(&self, what: &'static str) -> impl Fn(sqlx::Error) -> KeyError + '_ {
+        move |e| KeyError::database(format!("{}: {what}", self.url), e)
     }
 
     /// Inserts a key; `false` if the name is taken.
-    pub(crate) async fn insert_key(&self, k: &KeyRow) -> Result<bool, KeyError> {
+    pub(crate) async fn insert_key(&self, k: &NewKey) -> Result<bool, KeyError> {
         Ok(self.insert_keys(std::slice::from_ref(k)).await? == 1)
     }
 
-    /// Inserts keys in one transaction, skipping names already taken;
-    /// returns how many were inserted.
-    pub(crate) async fn insert_keys(&self, keys: &[KeyRow]) -> Result<usize, KeyError> {
-        let e = |e| self.err("insert key", e);
-        let mut tx = self.pool.begin().await.map_err(e)?;
-        let mut inserted = 0;
-        for k in keys {
-            let res = sqlx::query(
-                "INSERT INTO keys (name, fingerprint, algo, user_ids, public, secret_ct, \
-                 secret_nonce, wrapped_dek, kek_id, created, updated) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (name) DO NOTHING",
-            )
-            .bind(&k.name)
-            .bind(&k.fingerprint)
-            .bind(&k.algo)
-            .bind(&k.user_ids)
-            .bind(&k.public)
-            .bind(&k.secret_ct)
-            .bind(&k.secret_nonce)
-            .bind(&k.wrapped_dek)
-            .bind(&k.kek_id)
-            .bind(k.created)
-            .bind(k.updated)
-            .execute(&mut *tx)
-            .await
-            .map_err(e)?;
-            if res.rows_affected() > 0 {
-                insert_key_ids(&mut tx, &k.name, &k.public)
-                    .await
-                    .map_err(e)?;
+    /// Inserts keys (and their key IDs) in one transaction, skipping names
+    /// already taken; returns how many were inserted.
+    pub(crate) async fn insert_keys(&self, keys: &[NewKey]) -> Result<usize, KeyError> {
+        let insert = async {
+            let mut tx = self.pool.begin().await?;
+            let mut inserted = 0;
+            for NewKey { row: k, key_ids } in keys {
+                let res = sqlx::query(INSERT_KEY)
+                    .bind(&k.name)
+                    .bind(&k.fingerprint)
+                    .bind(&k.algo)
+                    .bind(&k.user_ids)
+                    .bind(&k.public)
+                    .bind(&k.secret_ct)
+                    .bind(&k.secret_nonce)
+                    .bind(&k.wrapped_dek)
+                    .bind(&k.kek_id)
+                    .bind(k.created)
+                    .bind(k.updated)
+                    .execute(&mut *tx)
+                    .await?;
+                if res.rows_affected() > 0 {
+                    insert_key_ids(&mut tx, &k.name, key_ids).await?;
+                }
+                inserted += res.rows_affected() as usize;
             }
-            inserted += res.rows_affected() as usize;
-        }
-        tx.commit().await.map_err(e)?;
-        Ok(inserted)
+            tx.commit().await?;
+            Ok(inserted)
+        };
+        insert.await.map_err(self.error("insert key"))
     }
 
     pub(crate) async fn get_key(&self, name: &str) -> Result<Option<KeyRow>, KeyError> {
-        let e = |e| self.err("read key", e);
-        let row = sqlx::query(
-            "SELECT name, fingerprint, algo, user_ids, public, secret_ct, secret_nonce, \
-             wrapped_dek, kek_id, created, updated FROM keys WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
-        row.as_ref().map(key_row).transpose().map_err(e)
+        sqlx::query_as(SELECT_KEY)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.error("read key"))
     }
 
     pub(crate) async fn list_keys(&self) -> Result<Vec<KeyListRow>, KeyError> {
-        let e = |e| self.err("list keys", e);
-        let rows = sqlx::query(
-            "SELECT name, fingerprint, algo, user_ids, created FROM keys ORDER BY name",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
-        rows.iter()
-            .map(key_list_row)
-            .collect::<Result<_, _>>()
-            .map_err(e)
+        sqlx::query_as("SELECT name, fingerprint, algo, user_ids, created FROM keys ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.error("list keys"))
     }
 
+    /// Deletes a key and its key IDs; `false` if there was none.
     pub(crate) async fn delete_key(&self, name: &str) -> Result<bool, KeyError> {
-        let e = |e| self.err("delete key", e);
-        let mut tx = self.pool.begin().await.map_err(e)?;
-        let res = sqlx::query("DELETE FROM keys WHERE name = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(e)?;
-        sqlx::query("DELETE FROM key_ids WHERE name = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(e)?;
-        tx.commit().await.map_err(e)?;
-        Ok(res.rows_affected() > 0)
+        let delete = async {
+            let mut tx = self.pool.begin().await?;
+            let res = sqlx::query("DELETE FROM keys WHERE name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM key_ids WHERE name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(res.rows_affected() > 0)
+        };
+        delete.await.map_err(self.error("delete key"))
     }
 
     /// Names of the keys whose primary key or a subkey has this key ID
     /// (16 upper-case hex digits).
     pub(crate) async fn names_with_key_id(&self, key_id: &str) -> Result<Vec<String>, KeyError> {
-        let e = |e| self.err("look up key ID", e);
-        let rows = sqlx::query("SELECT name FROM key_ids WHERE key_id = $1 ORDER BY name")
+        sqlx::query_scalar("SELECT name FROM key_ids WHERE key_id = $1 ORDER BY name")
             .bind(key_id)
             .fetch_all(&self.pool)
             .await
-            .map_err(e)?;
-        rows.iter().map(|r| r.try_get("name").map_err(e)).collect()
+            .map_err(self.error("look up key ID"))
     }
 
     /// Names of the keys that have at least one subkey.
     pub(crate) async fn names_with_subkeys(&self) -> Result<Vec<String>, KeyError> {
-        let e = |e| self.err("list keys with subkeys", e);
-        let rows = sqlx::query(
+        sqlx::query_scalar(
             "SELECT name FROM key_ids WHERE key_id <> '' GROUP BY name HAVING COUNT(*) > 1 \
              ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await
-        .map_err(e)?;
-        rows.iter().map(|r| r.try_get("name").map_err(e)).collect()
+        .map_err(self.error("list keys with subkeys"))
     }
 
     /// Indexes the key IDs of up to `batch` keys stored before the
-    /// `key_ids` table existed; returns how many keys it indexed (0: all
-    /// are). One transaction per batch.
-    pub(crate) async fn index_key_ids(&self, batch: i64) -> Result<usize, KeyError> {
-        let e = |e| self.err("index key IDs", e);
-        let mut tx = self.pool.begin().await.map_err(e)?;
-        let rows = sqlx::query(
-            "SELECT name, public FROM keys k \
-             WHERE NOT EXISTS (SELECT 1 FROM key_ids i WHERE i.name = k.name) \
-             ORDER BY name LIMIT $1",
-        )
-        .bind(batch)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(e)?;
-        for r in &rows {
-            let name: String = r.try_get("name").map_err(e)?;
-            let public: Vec<u8> = r.try_get("public").map_err(e)?;
-            insert_key_ids(&mut tx, &name, &public).await.map_err(e)?;
-        }
-        tx.commit().await.map_err(e)?;
-        Ok(rows.len())
+    /// `key_ids` table existed, reading each key's IDs from its public key
+    /// with `key_ids`; returns how many keys it indexed (0: all are). One
+    /// transaction per batch.
+    pub(crate) async fn index_key_ids(
+        &self,
+        batch: i64,
+        key_ids: impl Fn(&[u8]) -> Vec<String>,
+    ) -> Result<usize, KeyError> {
+        let index = async {
+            let mut tx = self.pool.begin().await?;
+            let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+                "SELECT name, public FROM keys k \
+                 WHERE NOT EXISTS (SELECT 1 FROM key_ids i WHERE i.name = k.name) \
+                 ORDER BY name LIMIT $1",
+            )
+            .bind(batch)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (name, public) in &rows {
+                insert_key_ids(&mut tx, name, &key_ids(public)).await?;
+            }
+            tx.commit().await?;
+            Ok(rows.len())
+        };
+        index.await.map_err(self.error("index key IDs"))
     }
 
     pub(crate) async fn set_alias(&self, alias: &str, target: &str) -> Result<(), KeyError> {
-        let e = |e| self.err("set alias", e);
-        let mut tx = self.pool.begin().await.map_err(e)?;
         sqlx::query(
             "INSERT INTO aliases (alias, target) VALUES ($1, $2) \
              ON CONFLICT (alias) DO UPDATE SET target = excluded.target",
         )
         .bind(alias)
         .bind(target)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await
-        .map_err(e)?;
-        tx.commit().await.map_err(e)
+        .map_err(self.error("set alias"))?;
+        Ok(())
     }
 
     pub(crate) async fn remove_alias(&self, alias: &str) -> Result<bool, KeyError> {
-        let e = |e| self.err("remove alias", e);
-        let mut tx = self.pool.begin().await.map_err(e)?;
         let res = sqlx::query("DELETE FROM aliases WHERE alias = $1")
             .bind(alias)
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await
-            .map_err(e)?;
-        tx.commit().await.map_err(e)?;
+            .map_err(self.error("remove alias"))?;
         Ok(res.rows_affected() > 0)
     }
 
     pub(crate) async fn get_alias(&self, alias: &str) -> Result<Option<String>, KeyError> {
-        let e = |e| self.err("read alias", e);
-        let row = sqlx::query("SELECT target FROM aliases WHERE alias = $1")
+        sqlx::query_scalar("SELECT target FROM aliases WHERE alias = $1")
             .bind(alias)
             .fetch_optional(&self.pool)
             .await
-            .map_err(e)?;
-        row.map(|r| r.try_get("target")).transpose().map_err(e)
+            .map_err(self.error("read alias"))
     }
 
     pub(crate) async fn list_aliases(&self) -> Result<Vec<(String, String)>, KeyError> {
-        let e = |e| self.err("list aliases", e);
-        let rows = sqlx::query("SELECT alias, target FROM aliases ORDER BY alias")
+        sqlx::query_as("SELECT alias, target FROM aliases ORDER BY alias")
             .fetch_all(&self.pool)
             .await
-            .map_err(e)?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("alias")?, r.try_get("target")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(e)
+            .map_err(self.error("list aliases"))
     }
 
     /// Inserts or replaces an encryption key.
     pub(crate) async fn put_enc_key(&self, k: &EncKeyRow) -> Result<(), KeyError> {
-        let e = |e| self.err("store encryption key", e);
-        let mut tx = self.pool.begin().await.map_err(e)?;
-        sqlx::query(
-            "INSERT INTO encryption_keys (id, ct, nonce, wrapped_dek, kek_id, created, updated) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (id) DO UPDATE SET ct = excluded.ct, nonce = excluded.nonce, \
-             wrapped_dek = excluded.wrapped_dek, kek_id = excluded.kek_id, \
-             updated = excluded.updated",
-        )
-        .bind(&k.id)
-        .bind(&k.ct)
-        .bind(&k.nonce)
-        .bind(&k.wrapped_dek)
-        .bind(&k.kek_id)
-        .bind(k.created)
-        .bind(k.updated)
-        .execute(&mut *tx)
-        .await
-        .map_err(e)?;
-        tx.commit().await.map_err(e)
+        sqlx::query(PUT_ENC_KEY)
+            .bind(&k.id)
+            .bind(&k.ct)
+            .bind(&k.nonce)
+            .bind(&k.wrapped_dek)
+            .bind(&k.kek_id)
+            .bind(k.created)
+            .bind(k.updated)
+            .execute(&self.pool)
+            .await
+            .map_err(self.error("store encryption key"))?;
+        Ok(())
     }
 
     pub(crate) async fn get_enc_key(&self, id: &str) -> Result<Option<EncKeyRow>, KeyError> {
-        let e = |e| self.err("read encryption key", e);
-        let row = sqlx::query(
-            "SELECT id, ct, nonce, wrapped_dek, kek_id, created, updated \
-             FROM encryption_keys WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
-        row.as_ref().map(enc_row).transpose().map_err(e)
+        sqlx::query_as(SELECT_ENC_KEY)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.error("read encryption key"))
     }
 
     /// How many key rows and encryption-key rows each `kek_id` wraps, as
     /// `(kek_id, keys, encryption_keys)`, sorted by id.
     pub(crate) async fn kek_usage(&self) -> Result<Vec<(String, i64, i64)>, KeyError> {
-        let e = |e| self.err("count rows by KEK", e);
+        let count = async {
+            let keys: Vec<(String, i64)> =
+                sqlx::query_as("SELECT kek_id, COUNT(*) AS n FROM keys GROUP BY kek_id")
+                    .fetch_all(&self.pool)
+                    .await?;
+            let enc: Vec<(String, i64)> =
+                sqlx::query_as("SELECT kek_id, COUNT(*) AS n FROM encryption_keys GROUP BY kek_id")
+                    .fetch_all(&self.pool)
+                    .await?;
+            Ok((keys, enc))
+        };
+        let (keys, enc) = count.await.map_err(self.error("count rows by KEK"))?;
         let mut out: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
-        let keys = sqlx::query("SELECT kek_id, COUNT(*) AS n FROM keys GROUP BY kek_id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(e)?;
-        for r in &keys {
-            out.entry(r.try_get("kek_id").map_err(e)?).or_default().0 =
-                r.try_get("n").map_err(e)?;
+        for (id, n) in keys {
+            out.entry(id).or_default().0 = n;
         }
-        let enc = sqlx::query("SELECT kek_id, COUNT(*) AS n FROM encryption_keys GROUP BY kek_id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(e)?;
-        for r in &enc {
-            out.entry(r.try_get("kek_id").map_err(e)?).or_default().1 =
-                r.try_get("n").map_err(e)?;
+        for (id, n) in enc {
+            out.entry(id).or_default().1 = n;
         }
         Ok(out.into_iter().map(|(id, (k, n))| (id, k, n)).collect())
     }
@@ -507,19 +491,15 @@ impl Db {
         mut f: impl FnMut(RewrapRow<'_>) -> Result<Option<(Vec<u8>, String)>, KeyError>,
         now: i64,
     ) -> Result<usize, KeyError> {
-        let e = |e| self.err("rewrap", e);
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let e = self.error("rewrap");
+        let mut tx = self.pool.begin().await.map_err(&e)?;
         let mut changed = 0;
-        let keys = sqlx::query(
-            "SELECT name, fingerprint, algo, user_ids, public, secret_ct, secret_nonce, \
-             wrapped_dek, kek_id, created, updated FROM keys ORDER BY name",
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(e)?;
-        for r in &keys {
-            let k = key_row(r).map_err(e)?;
-            if let Some((wrapped, kek_id)) = f(RewrapRow::Key(&k))? {
+        let keys: Vec<KeyRow> = sqlx::query_as(SELECT_KEYS)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(&e)?;
+        for k in &keys {
+            if let Some((wrapped, kek_id)) = f(RewrapRow::Key(k))? {
                 sqlx::query(
                     "UPDATE keys SET wrapped_dek = $1, kek_id = $2, updated = $3 WHERE name = $4",
                 )
@@ -529,20 +509,16 @@ impl Db {
                 .bind(&k.name)
                 .execute(&mut *tx)
                 .await
-                .map_err(e)?;
+                .map_err(&e)?;
                 changed += 1;
             }
         }
-        let enc = sqlx::query(
-            "SELECT id, ct, nonce, wrapped_dek, kek_id, created, updated \
-             FROM encryption_keys ORDER BY id",
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(e)?;
-        for r in &enc {
-            let k = enc_row(r).map_err(e)?;
-            if let Some((wrapped, kek_id)) = f(RewrapRow::EncKey(&k))? {
+        let enc: Vec<EncKeyRow> = sqlx::query_as(SELECT_ENC_KEYS)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(&e)?;
+        for k in &enc {
+            if let Some((wrapped, kek_id)) = f(RewrapRow::EncKey(k))? {
                 sqlx::query(
                     "UPDATE encryption_keys SET wrapped_dek = $1, kek_id = $2, updated = $3 \
                      WHERE id = $4",
@@ -553,11 +529,11 @@ impl Db {
                 .bind(&k.id)
                 .execute(&mut *tx)
                 .await
-                .map_err(e)?;
+                .map_err(&e)?;
                 changed += 1;
             }
         }
-        tx.commit().await.map_err(e)?;
+        tx.commit().await.map_err(&e)?;
         Ok(changed)
     }
 
@@ -568,7 +544,7 @@ impl Db {
             .bind(name)
             .execute(&self.pool)
             .await
-            .map_err(|e| self.err("tamper", e))?;
+            .map_err(self.error("tamper"))?;
         Ok(())
     }
 
@@ -580,25 +556,24 @@ impl Db {
             .bind(name)
             .execute(&self.pool)
             .await
-            .map_err(|e| self.err("tamper", e))?;
+            .map_err(self.error("tamper"))?;
         Ok(())
     }
 }
 
-/// Writes the `key_ids` rows of one key: its v4 key IDs, or one empty ID
+/// Writes the `key_ids` rows of one key: its key IDs, or one empty ID
 /// when it has none (so that it counts as indexed).
 async fn insert_key_ids(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     name: &str,
-    public: &[u8],
+    key_ids: &[String],
 ) -> Result<(), sqlx::Error> {
-    let mut ids: Vec<String> = crate::sign::key_ids(public)
-        .iter()
-        .map(hex::encode_upper)
-        .collect();
-    if ids.is_empty() {
-        ids.push(String::new());
-    }
+    let none = [String::new()];
+    let ids = if key_ids.is_empty() {
+        &none[..]
+    } else {
+        key_ids
+    };
     for id in ids {
         sqlx::query("INSERT INTO key_ids (key_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(id)
@@ -610,15 +585,21 @@ async fn insert_key_ids(
 }
 
 /// Creates the SQLite file (mode 0600) if missing and switches it to WAL.
+/// Errors carry `context`, which names the database.
 ///
 /// WAL is persistent in the file, and switching needs an exclusive lock that
 /// `busy_timeout` does not wait for, so it is done once on a single
 /// connection before the pool opens.
-async fn prepare_sqlite(url: &str) -> Result<(), String> {
-    let opts = SqliteConnectOptions::from_str(url).map_err(|e| e.to_string())?;
+async fn prepare_sqlite(url: &str, context: &str) -> Result<(), KeyError> {
+    let sql_err = |e: sqlx::Error| KeyError::database(context.to_owned(), e);
+    let io_err = |e: std::io::Error| KeyError::database(context.to_owned(), e);
+    let opts = SqliteConnectOptions::from_str(url).map_err(sql_err)?;
     let path = opts.get_filename().to_owned();
     if path.as_os_str() == ":memory:" || url.contains("mode=memory") {
-        return Err("in-memory SQLite databases are not supported".into());
+        return Err(KeyError::Database {
+            context: format!("{context}: in-memory SQLite databases are not supported"),
+            source: None,
+        });
     }
     match std::fs::OpenOptions::new()
         .write(true)
@@ -627,15 +608,20 @@ async fn prepare_sqlite(url: &str) -> Result<(), String> {
         .open(&path)
     {
         Ok(f) => {
-            f.sync_all().map_err(|e| e.to_string())?;
+            f.sync_all().map_err(io_err)?;
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::File::open(dir)
                     .and_then(|d| d.sync_all())
-                    .map_err(|e| e.to_string())?;
+                    .map_err(io_err)?;
             }
         }
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+        Err(e) => {
+            return Err(KeyError::database(
+                format!("{context}: cannot create {}", path.display()),
+                e,
+            ))
+        }
     }
     let conn = opts
         .create_if_missing(false)
@@ -644,33 +630,34 @@ async fn prepare_sqlite(url: &str) -> Result<(), String> {
         .busy_timeout(Duration::from_secs(5))
         .connect()
         .await
-        .map_err(|e| e.to_string())?;
-    conn.close().await.map_err(|e| e.to_string())
+        .map_err(sql_err)?;
+    conn.close().await.map_err(sql_err)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlx::Row;
 
     #[test]
     fn redacts_passwords() {
         assert_eq!(
-            redact_url("postgres://signer:s3cret@db.example:5432/keys"),
+            redacted_url("postgres://signer:s3cret@db.example:5432/keys"),
             "postgres://signer:***@db.example:5432/keys"
         );
         assert_eq!(
-            redact_url("postgres://signer@db/keys?sslmode=require&password=hunter2"),
+            redacted_url("postgres://signer@db/keys?sslmode=require&password=hunter2"),
             "postgres://signer@db/keys?sslmode=require&password=***"
         );
         assert_eq!(
-            redact_url("postgresql://u:p%40ss@h/db"),
+            redacted_url("postgresql://u:p%40ss@h/db"),
             "postgresql://u:***@h/db"
         );
         assert_eq!(
-            redact_url("sqlite:///var/lib/x.db"),
+            redacted_url("sqlite:///var/lib/x.db"),
             "sqlite:///var/lib/x.db"
         );
-        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+        assert_eq!(redacted_url("postgres://h/db"), "postgres://h/db");
     }
 
     #[tokio::test]
@@ -698,7 +685,7 @@ mod tests {
             panic!("connected to nothing")
         };
         let msg = e.to_string();
-        assert!(matches!(e, KeyError::Database(_)), "{msg}");
+        assert!(matches!(e, KeyError::Database { .. }), "{msg}");
         assert!(msg.contains("postgres://u:***@127.0.0.1:1/keys"), "{msg}");
         assert!(!msg.contains("topsecret"), "{msg}");
     }
@@ -741,6 +728,74 @@ mod tests {
         // Reopening an existing, migrated file works.
         let db = Db::connect(&url, cfg).await.unwrap();
         assert!(db.get_key("nope").await.unwrap().is_none());
+    }
+
+    /// The derived row mappings read back every column as written, on the
+    /// `Any` driver: user IDs stay one `\n`-joined string, blobs stay
+    /// bytes, and the listing is the public part of the row.
+    #[tokio::test]
+    async fn rows_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("k.db").display());
+        let cfg = PoolConfig {
+            max_connections: 1,
+            connect_timeout: Duration::from_secs(5),
+        };
+        let db = Db::connect(&url, cfg).await.unwrap();
+        let row = KeyRow {
+            name: "k".into(),
+            fingerprint: "AB".repeat(20),
+            algo: "rsa".into(),
+            user_ids: "A <a@example.org>\nB <b@example.org>".into(),
+            public: vec![0, 1, 2, 255],
+            secret_ct: vec![3; 40],
+            secret_nonce: vec![4; 12],
+            wrapped_dek: vec![5; 61],
+            kek_id: "file:0011".into(),
+            created: 1_700_000_000,
+            updated: 1_700_000_001,
+        };
+        let new = NewKey {
+            row: row.clone(),
+            key_ids: vec!["0123456789ABCDEF".into(), "FEDCBA9876543210".into()],
+        };
+        assert!(db.insert_key(&new).await.unwrap());
+        assert!(!db.insert_key(&new).await.unwrap(), "name taken");
+        assert_eq!(db.get_key("k").await.unwrap(), Some(row.clone()));
+        assert_eq!(db.list_keys().await.unwrap(), [KeyListRow::from(&row)]);
+        assert_eq!(
+            db.names_with_key_id("FEDCBA9876543210").await.unwrap(),
+            ["k"]
+        );
+        assert_eq!(db.names_with_subkeys().await.unwrap(), ["k"]);
+        assert_eq!(db.index_key_ids(10, |_| unreachable!()).await.unwrap(), 0);
+
+        let enc = EncKeyRow {
+            id: "e".into(),
+            ct: vec![6; 33],
+            nonce: vec![7; 12],
+            wrapped_dek: vec![8; 61],
+            kek_id: "file:0011".into(),
+            created: 1,
+            updated: 2,
+        };
+        db.put_enc_key(&enc).await.unwrap();
+        assert_eq!(db.get_enc_key("e").await.unwrap(), Some(enc.clone()));
+        let mut seen = 0;
+        db.rewrap(
+            |r| {
+                match r {
+                    RewrapRow::Key(k) => assert_eq!(k, &row),
+                    RewrapRow::EncKey(k) => assert_eq!(k, &enc),
+                }
+                seen += 1;
+                Ok(None)
+            },
+            0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(seen, 2);
     }
 
     #[tokio::test]

@@ -1,27 +1,18 @@
 //! Envelope encryption: each secret under its own random data key (DEK),
-//! AES-256-GCM, with the DEK wrapped by the [`Kek`].
+//! AES-256-GCM (`aead`), with the DEK wrapped by the [`Kek`] (`kek`).
 //!
 //! The associated data binds a ciphertext to its row (key name and
 //! fingerprint, or encryption-key id), and the same AAD is given to the KEK
 //! when wrapping the DEK, so neither the ciphertext nor the wrapped DEK can be
 //! moved to another row without failing authentication.
 //!
-//! Plaintext and DEKs only ever live in [`SecretBytes`]; decryption writes
-//! into a zeroising buffer so that even unauthenticated plaintext produced
+//! Plaintext and DEKs only ever live in [`SecretBytes`]; decryption
+//! (`aead::open`) writes into a zeroising buffer so that even unauthenticated plaintext produced
 //! before a tag failure is wiped.
 
-use openssl::symm::{Cipher, Crypter, Mode};
-use zeroize::Zeroizing;
-
-use super::kms::{Kek, KmsError};
+use super::aead::{self, KEY_LEN, NONCE_LEN};
+use super::kek::{Kek, KekError};
 use crate::secret::SecretBytes;
-
-/// AES-256 key length.
-pub(crate) const KEY_LEN: usize = 32;
-/// GCM nonce length.
-pub(crate) const NONCE_LEN: usize = 12;
-/// GCM tag length; the tag is appended to the ciphertext.
-pub(crate) const TAG_LEN: usize = 16;
 
 /// A secret sealed for storage. Nothing here is secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +29,7 @@ pub(crate) struct Sealed {
 pub(crate) enum OpenError {
     /// The KEK could not unwrap the DEK (wrong KEK, tampered wrapped DEK or
     /// AAD mismatch).
-    Kek(KmsError),
+    Kek(KekError),
     /// The DEK unwrapped but the secret ciphertext or nonce failed
     /// authentication.
     Data,
@@ -60,73 +51,11 @@ pub(crate) fn enckey_aad(id: &str) -> Vec<u8> {
     aad
 }
 
-/// Fresh random bytes from OpenSSL's CSPRNG, as a secret.
-pub(crate) fn random_secret(len: usize) -> Result<SecretBytes, KmsError> {
-    let mut buf = vec![0u8; len];
-    openssl::rand::rand_bytes(&mut buf).map_err(|e| KmsError::Other(format!("rng: {e}")))?;
-    Ok(SecretBytes::new(buf))
-}
-
-/// Random bytes that are not secret (nonces).
-pub(crate) fn random_public(len: usize) -> Result<Vec<u8>, KmsError> {
-    let mut buf = vec![0u8; len];
-    openssl::rand::rand_bytes(&mut buf).map_err(|e| KmsError::Other(format!("rng: {e}")))?;
-    Ok(buf)
-}
-
-/// AES-256-GCM encryption: returns ciphertext with the tag appended.
-pub(crate) fn gcm_encrypt(
-    key: &SecretBytes,
-    nonce: &[u8],
-    aad: &[u8],
-    plaintext: &[u8],
-) -> Result<Vec<u8>, KmsError> {
-    let crypto = |e: openssl::error::ErrorStack| KmsError::Other(format!("aes-256-gcm: {e}"));
-    if key.len() != KEY_LEN || nonce.len() != NONCE_LEN {
-        return Err(KmsError::Other(
-            "aes-256-gcm: bad key or nonce length".into(),
-        ));
-    }
-    let cipher = Cipher::aes_256_gcm();
-    let mut c = Crypter::new(cipher, Mode::Encrypt, key.expose(), Some(nonce)).map_err(crypto)?;
-    c.aad_update(aad).map_err(crypto)?;
-    let mut out = vec![0u8; plaintext.len() + cipher.block_size() + TAG_LEN];
-    let mut n = c.update(plaintext, &mut out).map_err(crypto)?;
-    n += c.finalize(&mut out[n..]).map_err(crypto)?;
-    let mut tag = [0u8; TAG_LEN];
-    c.get_tag(&mut tag).map_err(crypto)?;
-    out.truncate(n);
-    out.extend_from_slice(&tag);
-    Ok(out)
-}
-
-/// AES-256-GCM decryption of `ct || tag`. `None` on any failure; the
-/// (possibly unauthenticated) output buffer is wiped in every case.
-pub(crate) fn gcm_decrypt(
-    key: &SecretBytes,
-    nonce: &[u8],
-    aad: &[u8],
-    ct_and_tag: &[u8],
-) -> Option<SecretBytes> {
-    if key.len() != KEY_LEN || nonce.len() != NONCE_LEN || ct_and_tag.len() < TAG_LEN {
-        return None;
-    }
-    let (ct, tag) = ct_and_tag.split_at(ct_and_tag.len() - TAG_LEN);
-    let cipher = Cipher::aes_256_gcm();
-    let mut c = Crypter::new(cipher, Mode::Decrypt, key.expose(), Some(nonce)).ok()?;
-    c.aad_update(aad).ok()?;
-    let mut out = Zeroizing::new(vec![0u8; ct.len() + cipher.block_size()]);
-    let mut n = c.update(ct, &mut out).ok()?;
-    c.set_tag(tag).ok()?;
-    n += c.finalize(&mut out[n..]).ok()?;
-    Some(SecretBytes::from_slice(&out[..n]))
-}
-
 /// Seals `plaintext` under a fresh DEK, wrapped by `kek`, both bound to `aad`.
-pub(crate) fn seal(kek: &dyn Kek, plaintext: &SecretBytes, aad: &[u8]) -> Result<Sealed, KmsError> {
-    let dek = random_secret(KEY_LEN)?;
-    let nonce = random_public(NONCE_LEN)?;
-    let ct = gcm_encrypt(&dek, &nonce, aad, plaintext.expose())?;
+pub(crate) fn seal(kek: &dyn Kek, plaintext: &SecretBytes, aad: &[u8]) -> Result<Sealed, KekError> {
+    let dek = aead::random_secret(KEY_LEN)?;
+    let nonce = aead::random_public(NONCE_LEN)?;
+    let ct = aead::seal(&dek, &nonce, aad, plaintext.expose())?;
     let wrapped_dek = kek.wrap(&dek, aad)?;
     Ok(Sealed {
         ct,
@@ -145,7 +74,7 @@ pub(crate) fn open(
     aad: &[u8],
 ) -> Result<SecretBytes, OpenError> {
     let dek = kek.unwrap(wrapped_dek, aad).map_err(OpenError::Kek)?;
-    gcm_decrypt(&dek, nonce, aad, ct).ok_or(OpenError::Data)
+    aead::open(&dek, nonce, aad, ct).ok_or(OpenError::Data)
 }
 
 #[cfg(test)]
@@ -159,23 +88,23 @@ mod tests {
         fn id(&self) -> &str {
             "test"
         }
-        fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KmsError> {
-            let nonce = random_public(NONCE_LEN)?;
+        fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KekError> {
+            let nonce = aead::random_public(NONCE_LEN)?;
             let mut out = nonce.clone();
-            out.extend(gcm_encrypt(&self.0, &nonce, aad, dek.expose())?);
+            out.extend(aead::seal(&self.0, &nonce, aad, dek.expose())?);
             Ok(out)
         }
-        fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KmsError> {
+        fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KekError> {
             if wrapped.len() < NONCE_LEN {
-                return Err(KmsError::Unwrap);
+                return Err(KekError::Unwrap);
             }
             let (n, ct) = wrapped.split_at(NONCE_LEN);
-            gcm_decrypt(&self.0, n, aad, ct).ok_or(KmsError::Unwrap)
+            aead::open(&self.0, n, aad, ct).ok_or(KekError::Unwrap)
         }
     }
 
     fn kek() -> TestKek {
-        TestKek(random_secret(32).unwrap())
+        TestKek(aead::random_secret(32).unwrap())
     }
 
     fn pattern(len: usize) -> SecretBytes {
@@ -190,7 +119,7 @@ mod tests {
         let s = seal(&k, &pt, &aad).unwrap();
         assert_eq!(s.kek_id, "test");
         assert_eq!(s.nonce.len(), NONCE_LEN);
-        assert_eq!(s.ct.len(), 4096 + TAG_LEN);
+        assert_eq!(s.ct.len(), 4096 + aead::TAG_LEN);
         assert_ne!(&s.ct[..4096], pt.expose());
         let back = open(&k, &s.ct, &s.nonce, &s.wrapped_dek, &aad).unwrap();
         assert_eq!(back, pt);
@@ -246,7 +175,7 @@ mod tests {
             w[i] ^= 0x10;
             assert!(matches!(
                 open(&k, &s.ct, &s.nonce, &w, &aad),
-                Err(OpenError::Kek(KmsError::Unwrap))
+                Err(OpenError::Kek(KekError::Unwrap))
             ));
         }
         // Truncated ciphertext (tag cut off).
@@ -273,7 +202,7 @@ mod tests {
         let s = seal(&kek(), &pt, b"x").unwrap();
         assert!(matches!(
             open(&kek(), &s.ct, &s.nonce, &s.wrapped_dek, b"x"),
-            Err(OpenError::Kek(KmsError::Unwrap))
+            Err(OpenError::Kek(KekError::Unwrap))
         ));
     }
 

@@ -34,8 +34,8 @@ use cryptoki::slot::Slot;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use super::envelope::{random_public, KEY_LEN, NONCE_LEN, TAG_LEN};
-use super::kms::{Kek, KmsError};
+use super::{Kek, KekError};
+use crate::keys::aead::{random_public, KEY_LEN, NONCE_LEN, TAG_LEN};
 use crate::secret::SecretBytes;
 
 /// Format byte of a [`Pkcs11Kek`]-wrapped DEK.
@@ -72,12 +72,12 @@ impl fmt::Debug for Pkcs11Settings {
 /// Reads the user PIN: the first line of `pin_file`, else the
 /// `SIGNATRUST_PKCS11_PIN` environment variable. `token` names the token in
 /// messages; the PIN itself never appears in one.
-pub fn read_pin(pin_file: Option<&Path>, token: &str) -> Result<SecretString, KmsError> {
+pub fn read_pin(pin_file: Option<&Path>, token: &str) -> Result<SecretString, KekError> {
     let raw = match pin_file {
         Some(path) => {
             check_pin_file_mode(path, token)?;
             Zeroizing::new(std::fs::read(path).map_err(|e| {
-                KmsError::Pkcs11(format!(
+                KekError::Pkcs11(format!(
                     "cannot read the PIN file {} for PKCS#11 token '{token}': {e}",
                     path.display()
                 ))
@@ -86,7 +86,7 @@ pub fn read_pin(pin_file: Option<&Path>, token: &str) -> Result<SecretString, Km
         None => match std::env::var_os(PIN_ENV) {
             Some(v) => Zeroizing::new(std::os::unix::ffi::OsStringExt::into_vec(v)),
             None => {
-                return Err(KmsError::Pkcs11(format!(
+                return Err(KekError::Pkcs11(format!(
                     "no PIN for PKCS#11 token '{token}': set kms.pin_file or the {PIN_ENV} \
                      environment variable"
                 )))
@@ -100,13 +100,13 @@ pub fn read_pin(pin_file: Option<&Path>, token: &str) -> Result<SecretString, Km
         None => PIN_ENV.to_owned(),
     };
     let pin = std::str::from_utf8(first).map_err(|_| {
-        KmsError::Pkcs11(format!(
+        KekError::Pkcs11(format!(
             "the PIN for PKCS#11 token '{token}' ({}) is not UTF-8",
             what()
         ))
     })?;
     if pin.is_empty() {
-        return Err(KmsError::Pkcs11(format!(
+        return Err(KekError::Pkcs11(format!(
             "the PIN for PKCS#11 token '{token}' ({}) is empty",
             what()
         )));
@@ -117,7 +117,7 @@ pub fn read_pin(pin_file: Option<&Path>, token: &str) -> Result<SecretString, Km
 /// A PIN file must not be accessible to other users: owner and group only
 /// (`root:signatrust 0640` is the usual set-up), unlike the KEK file, which
 /// is the key itself and owner-only.
-fn check_pin_file_mode(path: &Path, token: &str) -> Result<(), KmsError> {
+fn check_pin_file_mode(path: &Path, token: &str) -> Result<(), KekError> {
     use std::os::unix::fs::PermissionsExt;
     let Ok(md) = std::fs::metadata(path) else {
         // Missing or unreadable: the read that follows says why.
@@ -125,7 +125,7 @@ fn check_pin_file_mode(path: &Path, token: &str) -> Result<(), KmsError> {
     };
     let mode = md.permissions().mode() & 0o7777;
     if mode & 0o007 != 0 {
-        return Err(KmsError::Pkcs11(format!(
+        return Err(KekError::Pkcs11(format!(
             "the PIN file {} for PKCS#11 token '{token}' is accessible to other users \
              (mode {mode:04o}); allow owner and group only, e.g. chmod 0640",
             path.display()
@@ -178,13 +178,13 @@ fn registry() -> MutexGuard<'static, Registry> {
 
 /// The process-wide handle on the module at `path`, loading and
 /// initialising it on first use.
-fn module(path: &Path) -> Result<Arc<Module>, KmsError> {
+fn module(path: &Path) -> Result<Arc<Module>, KekError> {
     let mut reg = registry();
     if let Some(m) = reg.get(path).and_then(Weak::upgrade) {
         return Ok(m);
     }
     let ctx = Pkcs11::new(path).map_err(|e| {
-        KmsError::Pkcs11(format!(
+        KekError::Pkcs11(format!(
             "cannot load PKCS#11 module {}: {}",
             path.display(),
             load_error(&e)
@@ -194,7 +194,7 @@ fn module(path: &Path) -> Result<Arc<Module>, KmsError> {
         Ok(()) => true,
         Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => false,
         Err(e) => {
-            return Err(KmsError::Pkcs11(format!(
+            return Err(KekError::Pkcs11(format!(
                 "cannot initialise PKCS#11 module {}: {}",
                 path.display(),
                 ck(&e)
@@ -289,7 +289,7 @@ impl fmt::Debug for Pkcs11Kek {
 impl Pkcs11Kek {
     /// Loads the module, finds the token, logs in and finds the key. Every
     /// failure names the module, token or key concerned.
-    pub fn open(settings: &Pkcs11Settings) -> Result<Pkcs11Kek, KmsError> {
+    pub fn open(settings: &Pkcs11Settings) -> Result<Pkcs11Kek, KekError> {
         let module = module(&settings.module)?;
         let (slot, serial) = find_token(&module, settings)?;
         let session = login(&module, slot, settings)?;
@@ -307,7 +307,7 @@ impl Pkcs11Kek {
     /// `CKA_SENSITIVE`, not `CKA_EXTRACTABLE`, for encrypt/decrypt only (no
     /// wrap, unwrap, sign, verify or derive), with
     /// a random `CKA_ID`. Refuses if any object already carries the label.
-    pub fn create(settings: &Pkcs11Settings) -> Result<Pkcs11Kek, KmsError> {
+    pub fn create(settings: &Pkcs11Settings) -> Result<Pkcs11Kek, KekError> {
         let module = module(&settings.module)?;
         let (slot, _) = find_token(&module, settings)?;
         let session = login(&module, slot, settings)?;
@@ -315,7 +315,7 @@ impl Pkcs11Kek {
             .find_objects(&[Attribute::Label(settings.key_label.as_bytes().to_vec())])
             .map_err(|e| on_token(settings, "searching objects", &e))?;
         if !existing.is_empty() {
-            return Err(KmsError::Pkcs11(format!(
+            return Err(KekError::Pkcs11(format!(
                 "an object labelled '{}' already exists on PKCS#11 token '{}'; refusing to \
                  create another",
                 settings.key_label, settings.token_label
@@ -343,7 +343,7 @@ impl Pkcs11Kek {
         session
             .generate_key(&Mechanism::AesKeyGen, &template)
             .map_err(|e| {
-                KmsError::Pkcs11(format!(
+                KekError::Pkcs11(format!(
                     "cannot generate AES key '{}' on PKCS#11 token '{}': {}",
                     settings.key_label,
                     settings.token_label,
@@ -366,7 +366,7 @@ impl Pkcs11Kek {
     fn with_session<T>(
         &self,
         op: impl Fn(&Session, ObjectHandle) -> Result<T, CkError>,
-    ) -> Result<Result<T, CkError>, KmsError> {
+    ) -> Result<Result<T, CkError>, KekError> {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         if live.is_none() {
             *live = Some(self.reopen()?);
@@ -394,7 +394,7 @@ impl Pkcs11Kek {
         }
     }
 
-    fn reopen(&self) -> Result<Live, KmsError> {
+    fn reopen(&self) -> Result<Live, KekError> {
         let (slot, _) = find_token(&self.module, &self.settings)?;
         let session = login(&self.module, slot, &self.settings)?;
         let key = find_key(&session, &self.settings)?;
@@ -407,7 +407,7 @@ impl Kek for Pkcs11Kek {
         &self.id
     }
 
-    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KmsError> {
+    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KekError> {
         let iv = random_public(NONCE_LEN)?;
         let ct = self
             .with_session(|s, key| {
@@ -423,12 +423,12 @@ impl Kek for Pkcs11Kek {
         Ok(out)
     }
 
-    fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KmsError> {
+    fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KekError> {
         let (iv, ct) = match wrapped.split_first() {
             Some((&PKCS11_WRAP_V2, rest)) if rest.len() >= NONCE_LEN + TAG_LEN => {
                 rest.split_at(NONCE_LEN)
             }
-            _ => return Err(KmsError::Unwrap),
+            _ => return Err(KekError::Unwrap),
         };
         // Any decryption failure is "does not authenticate": SoftHSM, for
         // one, reports a bad tag as CKR_GENERAL_ERROR.
@@ -438,12 +438,12 @@ impl Kek for Pkcs11Kek {
             s.decrypt(&Mechanism::AesGcm(params), key, ct)
                 .map(SecretBytes::new)
         })?
-        .map_err(|_| KmsError::Unwrap)
+        .map_err(|_| KekError::Unwrap)
     }
 }
 
-fn on_token(settings: &Pkcs11Settings, what: &str, e: &CkError) -> KmsError {
-    KmsError::Pkcs11(format!(
+fn on_token(settings: &Pkcs11Settings, what: &str, e: &CkError) -> KekError {
+    KekError::Pkcs11(format!(
         "PKCS#11 token '{}' (module {}): {what} failed: {}",
         settings.token_label,
         settings.module.display(),
@@ -453,10 +453,10 @@ fn on_token(settings: &Pkcs11Settings, what: &str, e: &CkError) -> KmsError {
 
 /// The slot holding the token labelled `settings.token_label`, and the
 /// token's serial number.
-fn find_token(module: &Module, settings: &Pkcs11Settings) -> Result<(Slot, String), KmsError> {
+fn find_token(module: &Module, settings: &Pkcs11Settings) -> Result<(Slot, String), KekError> {
     let ctx = module.ctx();
     let slots = ctx.get_slots_with_initialized_token().map_err(|e| {
-        KmsError::Pkcs11(format!(
+        KekError::Pkcs11(format!(
             "cannot list the tokens of PKCS#11 module {}: {}",
             settings.module.display(),
             ck(&e)
@@ -473,7 +473,7 @@ fn find_token(module: &Module, settings: &Pkcs11Settings) -> Result<(Slot, Strin
         }
         seen.push(format!("'{label}'"));
     }
-    Err(KmsError::Pkcs11(format!(
+    Err(KekError::Pkcs11(format!(
         "no PKCS#11 token labelled '{}' in module {} (tokens: {})",
         settings.token_label,
         settings.module.display(),
@@ -485,9 +485,9 @@ fn find_token(module: &Module, settings: &Pkcs11Settings) -> Result<(Slot, Strin
     )))
 }
 
-fn login(module: &Module, slot: Slot, settings: &Pkcs11Settings) -> Result<Session, KmsError> {
+fn login(module: &Module, slot: Slot, settings: &Pkcs11Settings) -> Result<Session, KekError> {
     let session = module.ctx().open_rw_session(slot).map_err(|e| {
-        KmsError::Pkcs11(format!(
+        KekError::Pkcs11(format!(
             "cannot open a session on PKCS#11 token '{}' (module {}): {}",
             settings.token_label,
             settings.module.display(),
@@ -498,7 +498,7 @@ fn login(module: &Module, slot: Slot, settings: &Pkcs11Settings) -> Result<Sessi
     // token, so another KEK on the same token may have logged in already.
     match session.login(UserType::User, Some(&settings.pin)) {
         Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
-        Err(e) => Err(KmsError::Pkcs11(format!(
+        Err(e) => Err(KekError::Pkcs11(format!(
             "PKCS#11 login to token '{}' failed: {}",
             settings.token_label,
             ck(&e)
@@ -507,13 +507,13 @@ fn login(module: &Module, slot: Slot, settings: &Pkcs11Settings) -> Result<Sessi
 }
 
 /// The one AES-256 secret key labelled `settings.key_label`.
-fn find_key(session: &Session, settings: &Pkcs11Settings) -> Result<ObjectHandle, KmsError> {
+fn find_key(session: &Session, settings: &Pkcs11Settings) -> Result<ObjectHandle, KekError> {
     let (token, label) = (&settings.token_label, &settings.key_label);
     let objects = session
         .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
         .map_err(|e| on_token(settings, "searching objects", &e))?;
     if objects.is_empty() {
-        return Err(KmsError::Pkcs11(format!(
+        return Err(KekError::Pkcs11(format!(
             "no AES key labelled '{label}' on PKCS#11 token '{token}'; create one with \
              `signatrust-admin kek create`"
         )));
@@ -551,17 +551,17 @@ fn find_key(session: &Session, settings: &Pkcs11Settings) -> Result<ObjectHandle
     }
     match aes.as_slice() {
         [(obj, Some(32))] => Ok(*obj),
-        [(_, len)] => Err(KmsError::Pkcs11(format!(
+        [(_, len)] => Err(KekError::Pkcs11(format!(
             "the AES key labelled '{label}' on PKCS#11 token '{token}' is {} bits, expected \
              256",
             len.map_or("an unknown number of".to_owned(), |l| (l * 8).to_string())
         ))),
-        [] => Err(KmsError::Pkcs11(format!(
+        [] => Err(KekError::Pkcs11(format!(
             "the object labelled '{label}' on PKCS#11 token '{token}' is not an AES secret key \
              ({})",
             other.join("; ")
         ))),
-        _ => Err(KmsError::Pkcs11(format!(
+        _ => Err(KekError::Pkcs11(format!(
             "{} AES keys are labelled '{label}' on PKCS#11 token '{token}'; the label must be \
              unique",
             aes.len()
@@ -574,7 +574,7 @@ fn compute_id(
     key: ObjectHandle,
     settings: &Pkcs11Settings,
     serial: &str,
-) -> Result<String, KmsError> {
+) -> Result<String, KekError> {
     let attrs = session
         .get_attributes(key, &[AttributeType::Id])
         .map_err(|e| on_token(settings, "reading the key's CKA_ID", &e))?;

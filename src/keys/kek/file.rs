@@ -1,42 +1,17 @@
-//! Key-encryption-key providers.
+//! The file KEK: 32 random bytes in a private file. For development and
+//! small set-ups; production keeps the KEK on a token (`pkcs11`).
+
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use thiserror::Error;
 use zeroize::Zeroizing;
 
-use super::envelope::{gcm_decrypt, gcm_encrypt, random_public, random_secret, KEY_LEN, NONCE_LEN};
+use super::{Kek, KekError};
+use crate::keys::aead::{self, KEY_LEN, NONCE_LEN};
 use crate::secret::SecretBytes;
-
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum KmsError {
-    #[error("{path}: {reason}")]
-    KeyFile { path: String, reason: String },
-    #[error("unwrap failed: wrong KEK or corrupted data")]
-    Unwrap,
-    /// A PKCS#11 failure; the text names the module, token or key.
-    #[error("{0}")]
-    Pkcs11(String),
-    #[error("kms: {0}")]
-    Other(String),
-}
-
-/// A key-encryption key: wraps and unwraps data keys. Implementations must
-/// bind `aad` into the wrapping so a wrapped DEK cannot be moved to another
-/// row.
-pub trait Kek: Send + Sync {
-    /// Stable identifier stored next to each wrapped DEK. It must not reveal
-    /// the key.
-    fn id(&self) -> &str;
-    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KmsError>;
-    /// Fails with [`KmsError::Unwrap`] when the wrapped DEK does not
-    /// authenticate under this KEK and `aad`.
-    fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KmsError>;
-}
 
 /// Format byte of a [`FileKek`]-wrapped DEK: `01 || nonce(12) || ct || tag(16)`,
 /// AES-256-GCM under the KEK.
@@ -64,8 +39,8 @@ impl fmt::Debug for FileKek {
     }
 }
 
-fn key_file_err(path: &Path, reason: impl Into<String>) -> KmsError {
-    KmsError::KeyFile {
+fn key_file_err(path: &Path, reason: impl Into<String>) -> KekError {
+    KekError::KeyFile {
         path: path.display().to_string(),
         reason: reason.into(),
     }
@@ -76,7 +51,7 @@ impl FileKek {
     /// fsynced together with its directory) if it does not exist. An existing
     /// file is refused unless it is a regular file of exactly 32 bytes with
     /// no group or world permissions.
-    pub fn open_or_create(path: &Path) -> Result<FileKek, KmsError> {
+    pub fn open_or_create(path: &Path) -> Result<FileKek, KekError> {
         match path.symlink_metadata() {
             Err(e) if e.kind() == ErrorKind::NotFound => Self::create(path)?,
             _ => {}
@@ -89,7 +64,7 @@ impl FileKek {
         &self.path
     }
 
-    fn open_existing(path: &Path) -> Result<FileKek, KmsError> {
+    fn open_existing(path: &Path) -> Result<FileKek, KekError> {
         let mut f = OpenOptions::new()
             .read(true)
             // No symlinks; never block on a FIFO planted at the path.
@@ -145,7 +120,7 @@ impl FileKek {
     /// private temporary file which is then hard-linked into place (which
     /// fails rather than overwrite if another process won the race), so a
     /// crash never leaves a short key file behind.
-    fn create(path: &Path) -> Result<(), KmsError> {
+    fn create(path: &Path) -> Result<(), KekError> {
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
             _ => PathBuf::from("."),
@@ -158,7 +133,7 @@ impl FileKek {
         tmp_name.push(format!(".tmp{}", std::process::id()));
         let tmp = dir.join(tmp_name);
 
-        let key = random_secret(KEY_LEN)?;
+        let key = aead::random_secret(KEY_LEN)?;
         let write_tmp = || -> std::io::Result<()> {
             let mut f = OpenOptions::new()
                 .write(true)
@@ -200,9 +175,9 @@ impl Kek for FileKek {
         &self.id
     }
 
-    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KmsError> {
-        let nonce = random_public(NONCE_LEN)?;
-        let ct = gcm_encrypt(&self.key, &nonce, aad, dek.expose())?;
+    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KekError> {
+        let nonce = aead::random_public(NONCE_LEN)?;
+        let ct = aead::seal(&self.key, &nonce, aad, dek.expose())?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(FILE_WRAP_V1);
         out.extend_from_slice(&nonce);
@@ -210,13 +185,13 @@ impl Kek for FileKek {
         Ok(out)
     }
 
-    fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KmsError> {
+    fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KekError> {
         match wrapped.split_first() {
             Some((&FILE_WRAP_V1, rest)) if rest.len() > NONCE_LEN => {
                 let (nonce, ct) = rest.split_at(NONCE_LEN);
-                gcm_decrypt(&self.key, nonce, aad, ct).ok_or(KmsError::Unwrap)
+                aead::open(&self.key, nonce, aad, ct).ok_or(KekError::Unwrap)
             }
-            _ => Err(KmsError::Unwrap),
+            _ => Err(KekError::Unwrap),
         }
     }
 }
@@ -264,40 +239,40 @@ mod tests {
 
         let other = FileKek::open_or_create(&dir.path().join("kek2")).unwrap();
         assert_ne!(other.id(), a.id());
-        assert!(matches!(other.unwrap(&w, b"aad"), Err(KmsError::Unwrap)));
+        assert!(matches!(other.unwrap(&w, b"aad"), Err(KekError::Unwrap)));
     }
 
     #[test]
     fn wrap_round_trip_and_tamper() {
         let dir = tempfile::tempdir().unwrap();
         let k = FileKek::open_or_create(&dir.path().join("kek")).unwrap();
-        let dek = random_secret(32).unwrap();
+        let dek = aead::random_secret(32).unwrap();
         let w = k.wrap(&dek, b"row-1").unwrap();
         assert_eq!(w.len(), 1 + 12 + 32 + 16);
         assert_eq!(w[0], FILE_WRAP_V1);
         assert!(!w.windows(32).any(|win| win == dek.expose()));
         assert_eq!(k.unwrap(&w, b"row-1").unwrap(), dek);
 
-        assert!(matches!(k.unwrap(&w, b"row-2"), Err(KmsError::Unwrap)));
-        assert!(matches!(k.unwrap(&w, b""), Err(KmsError::Unwrap)));
+        assert!(matches!(k.unwrap(&w, b"row-2"), Err(KekError::Unwrap)));
+        assert!(matches!(k.unwrap(&w, b""), Err(KekError::Unwrap)));
         for i in 0..w.len() {
             for bit in [0x01u8, 0x80] {
                 let mut t = w.clone();
                 t[i] ^= bit;
                 assert!(
-                    matches!(k.unwrap(&t, b"row-1"), Err(KmsError::Unwrap)),
+                    matches!(k.unwrap(&t, b"row-1"), Err(KekError::Unwrap)),
                     "flip at byte {i}"
                 );
             }
         }
         assert!(matches!(
             k.unwrap(&w[..w.len() - 1], b"row-1"),
-            Err(KmsError::Unwrap)
+            Err(KekError::Unwrap)
         ));
-        assert!(matches!(k.unwrap(&[], b"row-1"), Err(KmsError::Unwrap)));
+        assert!(matches!(k.unwrap(&[], b"row-1"), Err(KekError::Unwrap)));
         assert!(matches!(
             k.unwrap(&w[..13], b"row-1"),
-            Err(KmsError::Unwrap)
+            Err(KekError::Unwrap)
         ));
     }
 
@@ -310,7 +285,7 @@ mod tests {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
             let err = FileKek::open_or_create(&p).unwrap_err();
             let msg = err.to_string();
-            assert!(matches!(err, KmsError::KeyFile { .. }), "{msg}");
+            assert!(matches!(err, KekError::KeyFile { .. }), "{msg}");
             assert!(msg.contains(&p.display().to_string()), "{msg}");
             assert!(msg.contains("too open"), "{msg}");
         }

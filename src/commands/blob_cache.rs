@@ -9,8 +9,7 @@
 
 use std::sync::Arc;
 
-use super::cache::TtlCache;
-use super::CacheConfig;
+use crate::keys::{CacheConfig, TtlCache};
 use crate::sign::SigningKey;
 
 /// Blob digest → decrypted project key.

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::keys::FileKek;
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -223,9 +224,9 @@ async fn reopen_reads_back_and_other_kek_fails() {
     // Metadata is readable, secrets are not.
     assert!(other.exists("k").await.unwrap());
     let e = other.secret("k").await.unwrap_err();
-    assert!(matches!(e, KeyError::Kms(KmsError::Unwrap)), "{e}");
+    assert!(matches!(e, KeyError::Kek(KekError::Unwrap)), "{e}");
     let e = other.encryption_key("e").await.unwrap_err();
-    assert!(matches!(e, KeyError::Kms(KmsError::Unwrap)), "{e}");
+    assert!(matches!(e, KeyError::Kek(KekError::Unwrap)), "{e}");
 }
 
 #[tokio::test]
@@ -438,7 +439,7 @@ async fn database_path_error_is_clear() {
     let url = format!("sqlite://{}/missing/k.db", fx.dir.path().display());
     let e = KeyStore::open(&url, fx.kek("kek")).await.unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, KeyError::Database(_)), "{msg}");
+    assert!(matches!(e, KeyError::Database { .. }), "{msg}");
     assert!(msg.contains(&url), "{msg}");
 }
 
@@ -478,7 +479,7 @@ async fn postgres_when_configured() {
     assert_eq!(store.encryption_key(&name).await.unwrap().unwrap(), enc);
     let other = KeyStore::open(&url, fx.kek("kek2")).await.unwrap();
     let e = other.secret(&name).await.unwrap_err();
-    assert!(matches!(e, KeyError::Kms(KmsError::Unwrap)), "{e}");
+    assert!(matches!(e, KeyError::Kek(KekError::Unwrap)), "{e}");
     // KEK migration on PostgreSQL: one transaction, then only the new KEK
     // opens the rows, and the usage counts follow.
     let kek2 = fx.kek("kek2");
@@ -492,7 +493,7 @@ async fn postgres_when_configured() {
         .unwrap()
         .secret(&name)
         .await;
-    assert!(matches!(e, Err(KeyError::Kms(KmsError::Unwrap))), "{e:?}");
+    assert!(matches!(e, Err(KeyError::Kek(KekError::Unwrap))), "{e:?}");
     let usage = KeyStore::kek_usage_at(&url).await.unwrap();
     assert!(
         usage.iter().any(|u| u.kek_id == kek2.id() && u.keys >= 1),
@@ -555,7 +556,7 @@ async fn rewrap_moves_every_row_to_the_new_kek() {
     let by_old = KeyStore::open(&fx.url(), old.clone()).await.unwrap();
     assert!(matches!(
         by_old.secret("a").await,
-        Err(KeyError::Kms(KmsError::Unwrap))
+        Err(KeyError::Kek(KekError::Unwrap))
     ));
     // Running it again changes nothing.
     let s = store.rewrap_to(&*new).await.unwrap();
@@ -609,10 +610,10 @@ impl Kek for SlowKek {
     fn id(&self) -> &str {
         self.inner.id()
     }
-    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KmsError> {
+    fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KekError> {
         self.inner.wrap(dek, aad)
     }
-    fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KmsError> {
+    fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KekError> {
         std::thread::sleep(self.delay);
         self.inner.unwrap(wrapped, aad)
     }
@@ -701,7 +702,11 @@ async fn key_id_index_finds_keys_and_follows_deletes() {
         fresh.names_by_key_id(&[Some(ids[1])]).await.unwrap(),
         ["a", "b"]
     );
-    assert_eq!(fresh.db.index_key_ids(10).await.unwrap(), 0, "all indexed");
+    assert_eq!(
+        fresh.db.index_key_ids(10, key_ids_hex).await.unwrap(),
+        0,
+        "all indexed"
+    );
 
     assert!(fresh.delete("a").await.unwrap());
     assert_eq!(fresh.names_by_key_id(&[Some(ids[1])]).await.unwrap(), ["b"]);
