@@ -11,16 +11,17 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::cli::GlobalArgs;
-use crate::commands::{Ctx, UserRules};
-use crate::config::{Config, KmsConfig, Proto};
-use crate::exec::Exec;
+use crate::commands::Ctx;
+use crate::config::{Config, KmsConfig, KEK_FILE};
+use crate::exec::{Exec, ExecConfig, IoScheduling};
 use crate::keys::{
-    read_pin, CacheConfig, FileKek, Kek, KeyStore, Pkcs11Kek, Pkcs11Settings, StoreOptions,
+    read_pin, FileKek, Kek, KeyStore, Pkcs11Kek, Pkcs11Settings, StoreOptions, StoreUrl,
 };
 use crate::logging::SigndLog;
 use crate::server::proxy::Upstream;
+use crate::server::settings::Proto;
 use crate::server::tls::TlsServer;
-use crate::server::{AccessPolicy, EdgeConfig};
+use crate::server::EdgeConfig;
 
 /// The obs-signd compatible signing server.
 #[derive(Debug, Parser)]
@@ -104,13 +105,10 @@ pub fn pkcs11_settings(kms: &KmsConfig) -> anyhow::Result<Pkcs11Settings> {
 pub async fn open_store_with(config: &Config, kek: Arc<dyn Kek>) -> anyhow::Result<KeyStore> {
     create_private_dir(&config.data_dir)?;
     let options = StoreOptions {
-        cache: CacheConfig {
-            capacity: config.cache.max_entries,
-            ttl: config.cache.ttl,
-        },
+        cache: config.cache,
         ..StoreOptions::default()
     };
-    KeyStore::open_with(&config.store.url, kek, options)
+    KeyStore::open_with(config.store_url.as_str(), kek, options)
         .await
         .context("opening the key store")
 }
@@ -136,16 +134,15 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
 /// Builds the edge (limits, access, TLS, upstream, signd log file) from a
 /// configuration. Fails on unusable TLS files or an unwritable log file.
 pub fn edge_config(config: &Config) -> anyhow::Result<EdgeConfig> {
-    let server = &config.server;
-    let tls = match server.tls.proto {
+    let tls = match config.tls.proto {
         Proto::Ssl => Some(Arc::new(
-            TlsServer::new(&server.tls).context("setting up TLS (proto: ssl)")?,
+            TlsServer::new(&config.tls).context("setting up TLS (proto: ssl)")?,
         )),
-        _ => None,
+        Proto::Plain => None,
     };
-    let upstream = match &server.upstream {
+    let upstream = match &config.upstream {
         Some(up) => Some(Arc::new(
-            Upstream::new(up, server.read_timeout).context("setting up the upstream signd")?,
+            Upstream::new(up, config.edge.read_timeout).context("setting up the upstream signd")?,
         )),
         None => None,
     };
@@ -156,42 +153,34 @@ pub fn edge_config(config: &Config) -> anyhow::Result<EdgeConfig> {
         None => None,
     };
     Ok(EdgeConfig {
-        access: AccessPolicy {
-            allow: server.allow.clone(),
-            allow_unprivileged_ports: server.allow_unprivileged_ports,
-        },
-        read_timeout: server.read_timeout,
-        idle_timeout: server.idle_timeout,
-        max_request: server.max_request,
-        dns_timeout: server.dns_timeout,
+        settings: config.edge.clone(),
+        access: config.access.clone(),
         tls,
         upstream,
         signd_log,
-        request_deadline: server.request_deadline,
-        max_connections: server.max_connections,
-        max_busy_refusals: server.max_busy_refusals,
     })
 }
 
 /// [`build`] on an already opened store.
 pub fn build_with_store(config: Config, keys: Arc<KeyStore>) -> anyhow::Result<Service> {
-    let users = UserRules {
-        default_user: config.users.default_user.clone(),
-        map: config.users.map.clone(),
-        proxy_only: config.server.proxy_only,
-    };
-    let exec = Exec::new(config.exec.workers, config.exec.workers * 64);
+    let exec =
+        Exec::start(&config.exec).context("starting the signing threads ([exec] workers)")?;
     let edge = edge_config(&config)?;
     Ok(Service {
-        ctx: Arc::new(Ctx { keys, users, exec }),
+        ctx: Arc::new(Ctx {
+            keys,
+            users: config.users.clone(),
+            exec,
+        }),
         edge: Arc::new(edge),
         config,
     })
 }
 
 /// The whole daemon: configuration (read before any thread is started, so
-/// that `[exec]` can size the runtime), runtime, then [`run`] until SIGTERM
-/// or SIGINT, or one test-mode request.
+/// that `[exec]` can size the runtime, and before logging starts, so that
+/// `[log] level` applies), runtime, then [`run`] until SIGTERM or SIGINT, or
+/// one test-mode request.
 pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
     let test_mode = args.test_sign || args.test.is_some();
     // Test mode takes sign.conf from $SIGN_CONF too, as `signd -t` does.
@@ -205,6 +194,7 @@ pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
         args.global.config.clone(),
         sign_conf,
     )?;
+    crate::logging::init(&config.log);
     for w in &config.warnings {
         eprintln!("signatrustd: warning: {w}");
     }
@@ -225,7 +215,7 @@ pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
 /// Serves `config` until SIGTERM or SIGINT.
 pub async fn run(args: DaemonArgs, config: Config) -> anyhow::Result<()> {
     let listen = if args.listen.is_empty() {
-        config.server.listen.clone()
+        config.listen.clone()
     } else {
         args.listen.clone()
     };
@@ -268,9 +258,9 @@ async fn run_test_mode(args: DaemonArgs, mut config: Config) -> anyhow::Result<(
             .tempdir()
             .context("creating a scratch directory")?;
         config.data_dir = dir.path().to_path_buf();
-        config.store.url = format!("sqlite://{}", dir.path().join("scratch.db").display());
+        config.store_url = StoreUrl::sqlite_file(&dir.path().join("scratch.db"));
         config.kms = KmsConfig::File {
-            key_file: dir.path().join("kek.key"),
+            key_file: dir.path().join(KEK_FILE),
         };
         let keys = Arc::new(open_store(&config).await?);
         load_signd_keys(&config, &keys).await?;
@@ -361,13 +351,13 @@ async fn wait_for_signal() {
 /// handles all that arrived meanwhile. On an idle core it runs at once, so
 /// only a saturated server sees the (sub-millisecond) delay. Measured in
 /// BENCHMARKS.md ("Scheduling the network threads").
-pub fn runtime(exec: &crate::config::ExecConfig) -> std::io::Result<tokio::runtime::Runtime> {
+pub fn runtime(exec: &ExecConfig) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder
         .enable_all()
         .thread_name("signatrust-io")
         .worker_threads(exec.io_threads);
-    if exec.io_scheduling == crate::config::IoScheduling::Batch {
+    if exec.io_scheduling == IoScheduling::Batch {
         // Also applies to tokio's blocking threads (key loads), which are
         // CPU work too.
         builder.on_thread_start(|| {
@@ -414,7 +404,6 @@ pub fn harden_process() {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-    use crate::config::{ExecConfig, IoScheduling};
 
     fn policy_on_runtime(scheduling: IoScheduling) -> (i32, i32) {
         let exec = ExecConfig {

@@ -5,7 +5,7 @@ use clap::Parser;
 async fn main() -> std::process::ExitCode {
     signatrust::daemon::harden_process();
     let cli = signatrust::admin::AdminCli::parse();
-    signatrust::logging::init();
+    // Logging starts in `admin::run`, once `[log] level` is known.
     match signatrust::admin::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -154,8 +154,8 @@ pub enum TomlKmsProvider {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TomlCache {
-    pub ttl_secs: Option<u64>,
-    pub max_entries: Option<usize>,
+    pub ttl_secs: Option<Spanned<u64>>,
+    pub max_entries: Option<Spanned<usize>>,
 }
 
 /// `[exec]`.

@@ -25,11 +25,15 @@ mod db;
 mod envelope;
 mod kms;
 mod pkcs11;
+mod url;
 
 pub use blob_cache::BlobKeyCache;
-pub use cache::CacheConfig;
+pub use cache::{
+    CacheConfig, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, MAX_CACHE_CAPACITY, MAX_CACHE_TTL,
+};
 pub use kms::{FileKek, Kek, KmsError};
 pub use pkcs11::{read_pin, Pkcs11Kek, Pkcs11Settings, PIN_ENV};
+pub use url::{BadStoreUrl, StoreBackend, StoreUrl};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
