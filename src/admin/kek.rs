@@ -7,9 +7,10 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use super::cli::{GlobalArgs, KekCommand};
+use super::cli::KekCommand;
+use crate::app::cli::GlobalArgs;
+use crate::app::{create_private_dir, open_kek, open_store_with, pkcs11_settings};
 use crate::config::{Config, KmsConfig};
-use crate::daemon::{create_private_dir, open_kek, open_store_with, pkcs11_settings};
 use crate::keys::{FileKek, Kek, KeyStore, Pkcs11Kek};
 
 pub(super) async fn run(

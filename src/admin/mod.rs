@@ -6,14 +6,14 @@
 //! file or key they concern.
 
 pub mod cli;
-pub(crate) mod import_signd;
+mod import_signd;
 mod kek;
 mod key;
 
 pub use cli::AdminCli;
 
+use crate::app::open_store;
 use crate::config::Config;
-use crate::daemon::open_store;
 
 /// Runs one admin command to completion. Logging starts once the
 /// configuration is read, with its `[log] level`.

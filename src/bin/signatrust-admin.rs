@@ -3,7 +3,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    signatrust::daemon::harden_process();
+    signatrust::app::harden_process();
     let cli = signatrust::admin::AdminCli::parse();
     // Logging starts in `admin::run`, once `[log] level` is known.
     match signatrust::admin::run(cli).await {

@@ -44,7 +44,7 @@
 //! [exec]
 //! workers = 8                       # signing threads (default: the cores)
 //! io_threads = 4                    # network threads (default: half the cores)
-//! io_scheduling = "batch"           # or "normal"; see daemon::runtime
+//! io_scheduling = "batch"           # or "normal"; see app::runtime
 //!
 //! [log]
 //! level = "info"
