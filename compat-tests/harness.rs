@@ -91,7 +91,7 @@ impl Harness {
             Some(fx.join("signd-state/server.conf")),
         )
         .expect("loading the fixture server.conf");
-        config.server.allow_unprivileged_ports = allow_unprivileged_ports;
+        config.access.allow_unprivileged_ports = allow_unprivileged_ports;
         // The fixture's `logfile: @STATE@/signd.log` names no real directory.
         config.log.file = None;
         let service = daemon::build(config).await.expect("building the service");

@@ -69,10 +69,10 @@ pub async fn start_proxy(upstream: SocketAddr, dir: &std::path::Path) -> support
     let conf = dir.join("signproxy.conf");
     std::fs::write(&conf, text).unwrap();
     let mut config = Config::load(Some(dir.join("data")), None, Some(conf)).unwrap();
-    assert!(config.server.proxy_only, "signproxy.conf is a pure proxy");
+    assert!(config.users.proxy_only, "signproxy.conf is a pure proxy");
     // The test client cannot bind reserved ports; the proxy's own outgoing
     // connection still must (use-unprivileged-ports is not set).
-    config.server.allow_unprivileged_ports = true;
+    config.access.allow_unprivileged_ports = true;
     let service = daemon::build(config).await.unwrap();
     support::serve(&service).await
 }

@@ -5,6 +5,9 @@
 //! semaphore of `workers + queue` permits, so at most `queue` jobs wait while
 //! every worker is busy; further callers wait asynchronously for a permit (and
 //! their request deadline bounds that wait). Knows nothing of what it runs.
+//!
+//! [`ExecConfig`] is the plain-data `[exec]` section: the size of this pool
+//! and of the I/O runtime (built by `app::runtime`), with their bounds.
 
 use std::sync::{Arc, RwLock};
 use std::thread;
@@ -14,6 +17,51 @@ use thiserror::Error;
 use tokio::sync::{oneshot, Semaphore};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Jobs admitted to wait per worker while every worker is busy.
+pub const QUEUE_PER_WORKER: usize = 64;
+/// Upper bound of `[exec] workers`: more signing threads than any machine
+/// has cores only add memory and contention.
+pub const MAX_WORKERS: usize = 1024;
+/// Upper bound of `[exec] io_threads`.
+pub const MAX_IO_THREADS: usize = 1024;
+
+/// Threads: the CPU pool that computes signatures and the I/O runtime
+/// (`[exec]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecConfig {
+    /// Signing threads (`[exec] workers`, default: the cores), 1 to
+    /// [`MAX_WORKERS`].
+    pub workers: usize,
+    /// Network threads (`[exec] io_threads`, default: half the cores, at
+    /// least one), 1 to [`MAX_IO_THREADS`].
+    pub io_threads: usize,
+    /// Linux scheduling class of the network threads.
+    pub io_scheduling: IoScheduling,
+}
+
+/// How the network threads are scheduled (`[exec] io_scheduling`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoScheduling {
+    /// `SCHED_BATCH`: a waking network thread does not preempt a signing
+    /// thread mid-signature; it runs at the next scheduling point and then
+    /// handles everything that arrived meanwhile. The default: it saves
+    /// context switches on every request (BENCHMARKS.md).
+    Batch,
+    /// `SCHED_OTHER`, the Linux default.
+    Normal,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        let cores = thread::available_parallelism().map_or(1, |n| n.get());
+        ExecConfig {
+            workers: cores.min(MAX_WORKERS),
+            io_threads: (cores / 2).clamp(1, MAX_IO_THREADS),
+            io_scheduling: IoScheduling::Batch,
+        }
+    }
+}
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ExecError {
@@ -39,7 +87,10 @@ struct Inner {
 
 impl Exec {
     /// Starts `workers` threads (at least 1) admitting `queue` waiting jobs.
-    pub fn new(workers: usize, queue: usize) -> Exec {
+    ///
+    /// Fails when a thread cannot be created (a resource limit); the
+    /// threads already started then exit, as the pool is dropped.
+    pub fn new(workers: usize, queue: usize) -> std::io::Result<Exec> {
         let workers = workers.max(1);
         // Unbounded: the semaphore bounds what is in the channel. A
         // crossbeam receiver is shared by the workers without a lock and a
@@ -54,24 +105,26 @@ impl Exec {
                     while let Ok(job) = rx.recv() {
                         job();
                     }
-                })
-                .expect("spawning a crypto worker thread");
+                })?;
         }
-        Exec {
+        Ok(Exec {
             inner: Arc::new(Inner {
                 tx: RwLock::new(Some(tx)),
                 admission: Semaphore::new(workers + queue),
                 workers,
             }),
-        }
+        })
     }
 
-    /// One worker per available core.
-    pub fn with_cores() -> Exec {
-        let n = thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        Exec::new(n, n * 64)
+    /// The pool `[exec]` describes: `workers` threads, each with
+    /// [`QUEUE_PER_WORKER`] admitted waiting jobs.
+    pub fn start(config: &ExecConfig) -> std::io::Result<Exec> {
+        Exec::new(config.workers, config.workers * QUEUE_PER_WORKER)
+    }
+
+    /// One worker per available core (the default `[exec]`).
+    pub fn with_cores() -> std::io::Result<Exec> {
+        Exec::start(&ExecConfig::default())
     }
 
     pub fn workers(&self) -> usize {
@@ -122,7 +175,7 @@ mod tests {
 
     #[tokio::test]
     async fn runs_jobs_off_the_reactor() {
-        let exec = Exec::new(2, 4);
+        let exec = Exec::new(2, 4).unwrap();
         let here = thread::current().id();
         let there = exec.run(|| thread::current().id()).await.unwrap();
         assert_ne!(here, there);
@@ -132,7 +185,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_job_is_an_error_not_a_dead_worker() {
-        let exec = Exec::new(1, 1);
+        let exec = Exec::new(1, 1).unwrap();
         assert_eq!(
             exec.run(|| panic!("boom")).await,
             Err::<(), _>(ExecError::Panicked)
@@ -141,8 +194,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_default_pool_has_one_worker_per_core() {
+        let config = ExecConfig::default();
+        assert!(config.workers >= 1 && config.workers <= MAX_WORKERS);
+        assert!(config.io_threads >= 1 && config.io_threads <= config.workers);
+        assert_eq!(config.io_scheduling, IoScheduling::Batch);
+        let exec = Exec::start(&config).unwrap();
+        assert_eq!(exec.workers(), config.workers);
+        assert_eq!(exec.run(|| 1).await, Ok(1));
+        exec.close();
+    }
+
+    #[tokio::test]
     async fn closed_pool_refuses() {
-        let exec = Exec::new(1, 1);
+        let exec = Exec::new(1, 1).unwrap();
         exec.close();
         assert_eq!(exec.run(|| 1).await, Err(ExecError::Closed));
     }

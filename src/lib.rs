@@ -16,13 +16,19 @@
 //! * [`keys`] is key custody: the SQLite/PostgreSQL store, envelope encryption
 //!   under a KEK provider, and the cache of unwrapped keys.
 //! * [`config`] parses obs-signd's `sign.conf` and Signatrust's TOML into
-//!   per-subsystem structs.
+//!   the subsystems' own settings types.
+//! * [`daemon`] is `signatrustd`: it turns the settings into runtime objects
+//!   and serves them.
 //! * [`admin`] is the `signatrust-admin` CLI.
+//! * [`app`] is what both binaries share (command line, opening the store,
+//!   process set-up, the obs-signd state loader); `daemon` and `admin` use
+//!   it and never each other.
 //! * [`secret`] holds the zeroising, redacting secret buffer type.
 //!
 //! See `ARCHITECTURE.md` for the invariants between these modules.
 
 pub mod admin;
+pub mod app;
 pub mod commands;
 pub mod config;
 pub mod daemon;

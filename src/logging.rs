@@ -1,6 +1,7 @@
-//! Structured logs with `tracing`, to stderr, filtered by `RUST_LOG`
-//! (default `info`). Secrets never reach a log line: secret types redact
-//! their `Debug`, and request logging shortens blob arguments.
+//! Structured logs with `tracing`, to stderr, filtered by `[log] level`
+//! (default `info`), which `RUST_LOG` overrides when set. Secrets never
+//! reach a log line: secret types redact their `Debug`, and request logging
+//! shortens blob arguments.
 //!
 //! Optionally also obs-signd's own log file (`logfile:` in sign.conf or
 //! `[log] file`), one line per request or error in signd's format (spec
@@ -9,12 +10,60 @@
 use std::fmt;
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-pub fn init() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+use tracing_subscriber::EnvFilter;
+
+/// The filter without `[log] level` or `RUST_LOG`.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+
+/// Logging settings (`[log]`), plain data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A tracing filter directive such as `info` or `signatrust=debug`
+    /// (checked by [`check_level`]).
+    pub level: String,
+    /// Append the signd-style log here (`[log] file`, else sign.conf's
+    /// `logfile:`); `None` logs to stderr only.
+    pub file: Option<PathBuf>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: DEFAULT_LOG_LEVEL.to_owned(),
+            file: None,
+        }
+    }
+}
+
+/// Whether `level` is a usable filter (`info`, `signatrust=debug,warn`, …);
+/// the error is a predicate to follow the setting's name ("must not be
+/// empty").
+pub fn check_level(level: &str) -> Result<(), String> {
+    if level.trim().is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    EnvFilter::try_new(level)
+        .map(drop)
+        .map_err(|e| format!("is not a tracing filter ({e})"))
+}
+
+/// The filter [`init`] applies: `env` (the value of `RUST_LOG`) when it is
+/// set and valid, else the configured level.
+pub fn filter(config: &LogConfig, env: Option<&str>) -> String {
+    match env {
+        Some(env) if check_level(env).is_ok() => env.to_owned(),
+        _ => config.level.clone(),
+    }
+}
+
+/// Starts logging to stderr with [`filter`] of `config` and `RUST_LOG`. Call
+/// it once the configuration is loaded; later calls change nothing.
+pub fn init(config: &LogConfig) {
+    let env = std::env::var("RUST_LOG").ok();
+    let filter = EnvFilter::new(filter(config, env.as_deref()));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -106,6 +155,32 @@ mod tests {
 
     fn argv(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn rust_log_overrides_the_configured_level() {
+        let config = LogConfig {
+            level: "debug".to_owned(),
+            file: None,
+        };
+        assert_eq!(filter(&config, None), "debug");
+        assert_eq!(filter(&config, Some("warn")), "warn");
+        assert_eq!(
+            filter(&config, Some("signatrust=trace")),
+            "signatrust=trace"
+        );
+        // An empty or unparsable RUST_LOG does not silence the daemon.
+        assert_eq!(filter(&config, Some("")), "debug");
+        assert_eq!(filter(&config, Some("=bad=")), "debug");
+        assert_eq!(filter(&LogConfig::default(), None), "info");
+    }
+
+    #[test]
+    fn levels_are_checked() {
+        assert_eq!(check_level("info"), Ok(()));
+        assert_eq!(check_level("signatrust=debug,warn"), Ok(()));
+        assert_eq!(check_level(" "), Err("must not be empty".to_owned()));
+        assert!(check_level("=bad=").is_err());
     }
 
     #[test]

@@ -293,7 +293,7 @@ async fn gpg_blob_fallback_unwraps_only_the_addressed_key() {
     let ctx = Ctx {
         keys: Arc::new(keys),
         users: Default::default(),
-        exec: signatrust::exec::Exec::new(2, 8),
+        exec: signatrust::exec::Exec::new(2, 8).unwrap(),
         blob_keys: signatrust::commands::BlobKeyCache::new(Default::default()),
     };
     let case = fx("cases/privsign-wrong-user-for-blob");

@@ -353,7 +353,7 @@ fn key_list_into_a_closed_pipe_ends_quietly() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let config = signatrust::config::Config::load(Some(data.clone()), None, None).unwrap();
-        let store = signatrust::daemon::open_store(&config).await.unwrap();
+        let store = signatrust::app::open_store(&config).await.unwrap();
         let key = signatrust::sign::generate(
             signatrust::sign::KeyType::Ed25519,
             "Pipe <pipe@example.org>",

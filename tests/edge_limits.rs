@@ -26,10 +26,10 @@ async fn read_until_closed(mut s: TcpStream, t0: Instant) -> (Vec<u8>, Duration)
 async fn a_thousand_hostile_connections_do_not_delay_a_good_request() {
     let s = start(CONF, |c| {
         c.log.file = None;
-        c.server.idle_timeout = Duration::from_millis(1500);
-        c.server.read_timeout = Duration::from_millis(2500);
-        c.server.request_deadline = Duration::from_millis(4000);
-        c.server.max_connections = 2000;
+        c.edge.idle_timeout = Duration::from_millis(1500);
+        c.edge.read_timeout = Duration::from_millis(2500);
+        c.edge.request_deadline = Duration::from_millis(4000);
+        c.edge.max_connections = 2000;
     })
     .await;
     let addr = s.addr;
@@ -92,9 +92,9 @@ async fn a_thousand_hostile_connections_do_not_delay_a_good_request() {
 async fn oversized_request_is_refused_on_its_header() {
     let s = start(CONF, |c| {
         c.log.file = None;
-        c.server.max_request = 16384;
-        c.server.read_timeout = Duration::from_secs(10);
-        c.server.idle_timeout = Duration::from_secs(10);
+        c.edge.max_request = 16384;
+        c.edge.read_timeout = Duration::from_secs(10);
+        c.edge.idle_timeout = Duration::from_secs(10);
     })
     .await;
     for header in [[0xffu8, 0xff, 0, 0], [0x40, 0x00, 0x40, 0x00]] {
@@ -136,7 +136,7 @@ async fn oversized_request_is_refused_on_its_header() {
 async fn connections_over_the_limit_are_refused_cleanly() {
     let s = start(CONF, |c| {
         c.log.file = None;
-        c.server.max_connections = 2;
+        c.edge.max_connections = 2;
     })
     .await;
     let a = TcpStream::connect(s.addr).await.unwrap();
@@ -241,11 +241,11 @@ async fn a_flood_over_the_limit_is_capped_and_a_freed_slot_serves_at_once() {
     const FLOOD: usize = 5000;
     let s = start(CONF, |c| {
         c.log.file = None;
-        c.server.max_connections = SLOTS;
-        c.server.max_busy_refusals = REFUSALS;
-        c.server.idle_timeout = Duration::from_secs(60);
-        c.server.read_timeout = Duration::from_secs(60);
-        c.server.request_deadline = Duration::from_secs(120);
+        c.edge.max_connections = SLOTS;
+        c.edge.max_busy_refusals = REFUSALS;
+        c.edge.idle_timeout = Duration::from_secs(60);
+        c.edge.read_timeout = Duration::from_secs(60);
+        c.edge.request_deadline = Duration::from_secs(120);
     })
     .await;
     // Every slot held by an idle client.

@@ -284,7 +284,7 @@ async fn tls_forwarding_proxy(pki: &Pki, upstream: SocketAddr, cert: &str, ca: &
     );
     start_keyless(&conf, |c| {
         c.log.file = None;
-        c.server.read_timeout = Duration::from_secs(3);
+        c.edge.read_timeout = Duration::from_secs(3);
     })
     .await
 }

@@ -32,7 +32,7 @@ fn check(name: &str, cmd: clap::Command) {
 
 #[test]
 fn signatrustd_man_page_is_current() {
-    check("signatrustd", signatrust::daemon::DaemonArgs::command());
+    check("signatrustd", signatrust::app::cli::DaemonArgs::command());
 }
 
 #[test]

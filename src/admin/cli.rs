@@ -4,17 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Options shared by both binaries: where the store and its KEK live.
-#[derive(Debug, Clone, Args)]
-pub struct GlobalArgs {
-    /// Directory of the embedded store (signatrust.db) and the KEK file
-    /// (kek.key); created on first use.
-    #[arg(long, value_name = "DIR", global = true)]
-    pub data_dir: Option<PathBuf>,
-    /// Signatrust configuration file (TOML).
-    #[arg(long, value_name = "FILE", global = true)]
-    pub config: Option<PathBuf>,
-}
+use crate::app::cli::GlobalArgs;
 
 /// Manage the keys of a Signatrust signing server.
 #[derive(Debug, Parser)]

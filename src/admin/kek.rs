@@ -7,9 +7,10 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use super::cli::{GlobalArgs, KekCommand};
+use super::cli::KekCommand;
+use crate::app::cli::GlobalArgs;
+use crate::app::{create_private_dir, open_kek, open_store_with, pkcs11_settings};
 use crate::config::{Config, KmsConfig};
-use crate::daemon::{create_private_dir, open_kek, open_store_with, pkcs11_settings};
 use crate::keys::{FileKek, Kek, KeyStore, Pkcs11Kek};
 
 pub(super) async fn run(
@@ -91,8 +92,8 @@ async fn status(config: &Config) -> anyhow::Result<()> {
         }
     };
     create_private_dir(&config.data_dir)?;
-    let usage = KeyStore::kek_usage_at(&config.store.url).await?;
-    println!("store: {}", crate::keys::redacted_url(&config.store.url));
+    let usage = KeyStore::kek_usage_at(config.store_url.as_str()).await?;
+    println!("store: {}", config.store_url);
     let mut foreign = 0;
     if usage.is_empty() {
         println!("no secrets stored");
@@ -123,11 +124,11 @@ async fn status(config: &Config) -> anyhow::Result<()> {
 
 async fn rewrap(config: &Config, global: &GlobalArgs, to_config: &Path) -> anyhow::Result<()> {
     let target = Config::load(global.data_dir.clone(), Some(to_config.to_owned()), None)?;
-    if target.store.url != config.store.url {
+    if target.store_url != config.store_url {
         eprintln!(
             "signatrust-admin: note: only the [kms] section of {} is used; the store is {}",
             to_config.display(),
-            crate::keys::redacted_url(&config.store.url)
+            config.store_url
         );
     }
     let from = open_kek(&config.kms).context("opening the current KEK")?;

@@ -2,9 +2,9 @@
 use std::io::Write;
 
 use anyhow::{bail, Context};
-use secrecy::SecretString;
 
 use super::cli::{AliasCommand, GenType, KeyCommand};
+use crate::app::signd_state::read_passphrase;
 use crate::keys::KeyStore;
 use crate::sign::{armor_public_key, generate, import_tsk, KeyType};
 
@@ -105,15 +105,4 @@ fn print_lines(lines: impl Iterator<Item = String>) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => r,
     }
-}
-
-/// The first line of `path`, as signd reads its phrases files.
-pub(super) fn read_passphrase(path: &std::path::Path) -> anyhow::Result<SecretString> {
-    let raw = zeroize::Zeroizing::new(
-        std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?,
-    );
-    let first = raw.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    let s = std::str::from_utf8(first)
-        .with_context(|| format!("{}: passphrase is not UTF-8", path.display()))?;
-    Ok(SecretString::from(s.to_string()))
 }

@@ -6,18 +6,20 @@
 //! file or key they concern.
 
 pub mod cli;
-pub mod import_signd;
+mod import_signd;
 mod kek;
 mod key;
 
 pub use cli::AdminCli;
 
+use crate::app::open_store;
 use crate::config::Config;
-use crate::daemon::open_store;
 
-/// Runs one admin command to completion.
+/// Runs one admin command to completion. Logging starts once the
+/// configuration is read, with its `[log] level`.
 pub async fn run(cli: AdminCli) -> anyhow::Result<()> {
     let config = Config::load(cli.global.data_dir.clone(), cli.global.config.clone(), None)?;
+    crate::logging::init(&config.log);
     match cli.command {
         cli::Command::ImportSignd(args) => {
             let store = open_store(&config).await?;

@@ -3,9 +3,9 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    signatrust::daemon::harden_process();
+    signatrust::app::harden_process();
     let cli = signatrust::admin::AdminCli::parse();
-    signatrust::logging::init();
+    // Logging starts in `admin::run`, once `[log] level` is known.
     match signatrust::admin::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

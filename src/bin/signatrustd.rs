@@ -2,9 +2,9 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    signatrust::daemon::harden_process();
-    let args = signatrust::daemon::DaemonArgs::parse();
-    signatrust::logging::init();
+    signatrust::app::harden_process();
+    let args = signatrust::app::cli::DaemonArgs::parse();
+    // Logging starts in `daemon::main`, once `[log] level` is known.
     match signatrust::daemon::main(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

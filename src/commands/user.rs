@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 
 use super::CmdError;
 
-/// User rewriting rules from the server configuration.
-#[derive(Debug, Clone, Default)]
+/// User rewriting rules: plain data, built by `config` from sign.conf's
+/// `user:` and `map:` and the TOML `[users]` section. The default is no
+/// default user, no map, keys served locally.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserRules {
     /// `user:` — the key for an empty user field.
     pub default_user: Option<String>,

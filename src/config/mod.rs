@@ -11,6 +11,13 @@
 //! in-memory map. Parsers are pure functions of `(origin, text)` and every
 //! message names the file, and the line where it is known.
 //!
+//! [`Config`] is a record of the subsystems' own settings types
+//! ([`EdgeSettings`], [`AccessPolicy`], [`TlsSettings`], [`UpstreamSettings`],
+//! [`UserRules`], [`StoreUrl`], [`CacheConfig`], [`ExecConfig`],
+//! [`LogConfig`]). Their defaults and bounds are constants next to them;
+//! this module only fills them in and names the file, line and column of a
+//! value out of bounds.
+//!
 //! **Precedence.**
 //!
 //! * Data directory: `--data-dir`, else TOML `data_dir`, else
@@ -29,32 +36,44 @@
 //! * `allow_unprivileged_ports` is **false**, exactly as in obs-signd: clients
 //!   must connect from a reserved source port. Deployments whose clients run
 //!   unprivileged (containers, COPR) must set it explicitly.
-//! * Timeouts: read 10 s, whole request 30 s, idle (first byte) 10 s;
-//!   1024 concurrent connections; one sign worker per CPU.
+//! * Timeouts and limits: [`EdgeSettings::default`] (read 10 s, whole
+//!   request 30 s, idle 10 s, 1024 concurrent connections); one sign worker
+//!   per CPU ([`ExecConfig::default`]).
 //! * Store `sqlite://<data_dir>/signatrust.db`, file KEK `<data_dir>/kek.key`,
-//!   key cache 30 s / 1024 entries, log level `info`.
+//!   key cache [`CacheConfig::default`] (30 s, 1024 entries), log level
+//!   [`DEFAULT_LOG_LEVEL`].
 
 pub mod sign_conf;
 pub mod source;
 pub mod toml;
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ::toml::Spanned;
 use thiserror::Error;
 
-pub use self::sign_conf::{
-    AllowEntry, Directive, Directives, Proto, SignConf, SignConfPaths, SubjectPattern, TlsFiles,
-    Upstream,
-};
+pub use self::sign_conf::{Directive, Directives, SignConf, SignConfPaths};
 pub use self::source::{FileSource, MemorySource, Source};
 pub use self::toml::TomlConfig;
+use crate::commands::UserRules;
+use crate::exec::{ExecConfig, IoScheduling, MAX_IO_THREADS, MAX_WORKERS};
+use crate::keys::{CacheConfig, StoreUrl, MAX_CACHE_CAPACITY, MAX_CACHE_TTL};
+use crate::logging::{LogConfig, DEFAULT_LOG_LEVEL};
+use crate::server::access::{AccessPolicy, Allow};
+use crate::server::settings::{
+    EdgeSettings, TlsSettings, UpstreamSettings, MAX_CONNECTIONS, MAX_REQUEST, MAX_TIMEOUT,
+};
 
 /// Where the embedded store and the KEK file live unless told otherwise.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/signatrust";
+/// The embedded store's file in the data directory.
+pub const STORE_FILE: &str = "signatrust.db";
+/// The file KEK's file in the data directory.
+pub const KEK_FILE: &str = "kek.key";
 
 /// Where a configuration problem is: a file, maybe a line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,74 +132,6 @@ pub enum ConfigError {
     Value { at: Location, message: String },
 }
 
-/// The listening side: sockets, access control, limits, forwarding, TLS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerConfig {
-    /// Addresses to bind.
-    pub listen: Vec<SocketAddr>,
-    /// Clients allowed to connect; empty refuses everyone.
-    pub allow: Vec<AllowEntry>,
-    /// Accept clients whose source port is above 1024 (obs-signd's
-    /// `allow-unprivileged-ports`). Default false.
-    pub allow_unprivileged_ports: bool,
-    /// Longest silence while reading a request, between two reads.
-    pub read_timeout: Duration,
-    /// Longest time from accept to the reply being written.
-    pub request_deadline: Duration,
-    /// Longest wait for the first byte of a request after accept.
-    pub idle_timeout: Duration,
-    /// Connections served at once; further ones get `server busy`.
-    pub max_connections: usize,
-    /// Over-limit connections being answered `server busy` at once; beyond
-    /// this they are closed without being read.
-    pub max_busy_refusals: usize,
-    /// Bound on the reverse and forward DNS lookup for host names in
-    /// `allow:` (a lookup that times out does not match).
-    pub dns_timeout: Duration,
-    /// Where unknown users are forwarded; `None` answers `unknown key`.
-    pub upstream: Option<Upstream>,
-    /// TLS settings from sign.conf.
-    pub tls: TlsConfig,
-    /// The pure "signproxy" role (spec §5.2): an upstream is configured and
-    /// sign.conf has no `phrases:`, so every request is forwarded, pings
-    /// with an empty user included.
-    pub proxy_only: bool,
-    /// Largest request accepted, judged on the header before the body is
-    /// read. Default: the protocol maximum.
-    pub max_request: usize,
-}
-
-/// TLS settings (§7.3 of the protocol notes), resolved with obs-signd's
-/// fallbacks. Only the incoming side lives here; the upstream's is in
-/// [`Upstream`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsConfig {
-    /// `proxyproto`, else `proto`.
-    pub proto: Proto,
-    /// `proxyssl_*`, else `ssl_*`: server certificate and key, client CA.
-    pub files: TlsFiles,
-    /// Accept clients without a certificate.
-    pub allow_certless: bool,
-    /// Accepted client certificate subjects; empty accepts any verified one.
-    pub allow_subject: Vec<SubjectPattern>,
-}
-
-/// User-field rewriting (§5 of the protocol notes).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserConfig {
-    /// Key used for an empty user (`user:`).
-    pub default_user: Option<String>,
-    /// `map:` table, keyed by the exact `[HASH:]from` text.
-    pub map: BTreeMap<String, String>,
-}
-
-/// The key database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreConfig {
-    /// `sqlite://…` or `postgres://…`.
-    pub url: String,
-}
-
 /// The key-encryption-key provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KmsConfig {
@@ -198,68 +149,33 @@ pub enum KmsConfig {
     },
 }
 
-/// The cache of unwrapped keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheConfig {
-    pub ttl: Duration,
-    pub max_entries: usize,
-}
-
-/// Threads: the CPU pool that computes signatures and the I/O runtime.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecConfig {
-    /// Signing threads (`[exec] workers`, default: the cores).
-    pub workers: usize,
-    /// Network threads (`[exec] io_threads`, default: half the cores, at
-    /// least one).
-    pub io_threads: usize,
-    /// Linux scheduling class of the network threads.
-    pub io_scheduling: IoScheduling,
-}
-
-/// How the network threads are scheduled (`[exec] io_scheduling`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IoScheduling {
-    /// `SCHED_BATCH`: a waking network thread does not preempt a signing
-    /// thread mid-signature; it runs at the next scheduling point and then
-    /// handles everything that arrived meanwhile. The default: it saves
-    /// context switches on every request (BENCHMARKS.md).
-    Batch,
-    /// `SCHED_OTHER`, the Linux default.
-    Normal,
-}
-
-impl Default for ExecConfig {
-    fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        ExecConfig {
-            workers: cores,
-            io_threads: (cores / 2).max(1),
-            io_scheduling: IoScheduling::Batch,
-        }
-    }
-}
-
-/// Logging.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogConfig {
-    /// A tracing filter directive such as `info` or `signatrust=debug`.
-    pub level: String,
-    /// Append the signd-style log here (`[log] file`, else sign.conf's
-    /// `logfile:`); `None` logs to stderr.
-    pub file: Option<PathBuf>,
-}
-
-/// Everything the daemon needs, validated.
+/// Everything the daemon needs, validated: a record of each subsystem's
+/// settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub data_dir: PathBuf,
-    pub server: ServerConfig,
-    pub users: UserConfig,
-    pub store: StoreConfig,
+    /// Addresses to bind.
+    pub listen: Vec<SocketAddr>,
+    /// Source ports and the `allow:` list; an empty list refuses everyone.
+    pub access: AccessPolicy,
+    /// Limits and timeouts of the listening side.
+    pub edge: EdgeSettings,
+    /// TLS of the listening side, from sign.conf.
+    pub tls: TlsSettings,
+    /// Where unknown users are forwarded; `None` answers `unknown key`.
+    pub upstream: Option<UpstreamSettings>,
+    /// User-field rewriting, and the pure "signproxy" role (an upstream and
+    /// no `phrases:`: every request is forwarded).
+    pub users: UserRules,
+    /// The key database.
+    pub store_url: StoreUrl,
+    /// The KEK provider.
     pub kms: KmsConfig,
+    /// The cache of unwrapped keys.
     pub cache: CacheConfig,
+    /// Signing threads and network threads.
     pub exec: ExecConfig,
+    /// Log filter and the signd log file.
     pub log: LogConfig,
     /// The obs-signd state directories, when a sign.conf was read.
     pub signd: Option<SignConfPaths>,
@@ -330,11 +246,12 @@ impl Config {
             .or_else(|| t.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
 
-        let server = build_server(t, signd, &mut warnings)?;
-
-        let mut users = UserConfig {
+        let upstream = signd.and_then(SignConf::upstream);
+        let proxy_only = upstream.is_some() && signd.is_some_and(|s| s.paths.phrases.is_none());
+        let mut users = UserRules {
             default_user: signd.and_then(|s| s.user.clone()),
             map: signd.map(|s| s.map.clone()).unwrap_or_default(),
+            proxy_only,
         };
         if let Some(user) = &t.users.default_user {
             users.default_user = Some(user.clone());
@@ -345,88 +262,27 @@ impl Config {
                 .extend(map.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
 
-        let store = StoreConfig {
-            url: match &t.store.url {
-                Some(url) => {
-                    let u = url.get_ref();
-                    if !(u.starts_with("sqlite:")
-                        || u.starts_with("postgres://")
-                        || u.starts_with("postgresql://"))
-                    {
-                        return Err(ConfigError::Value {
-                            at: t.at(url),
-                            message: format!(
-                                "bad store url '{u}' (expected sqlite: or postgres://)"
-                            ),
-                        });
-                    }
-                    u.clone()
-                }
-                None => format!("sqlite://{}", data_dir.join("signatrust.db").display()),
-            },
-        };
-
-        let kms = build_kms(t, &data_dir)?;
-
-        let cache = CacheConfig {
-            ttl: Duration::from_secs(t.cache.ttl_secs.unwrap_or(30)),
-            max_entries: t.cache.max_entries.unwrap_or(1024),
-        };
-
-        let defaults = ExecConfig::default();
-        let exec = ExecConfig {
-            workers: match &t.exec.workers {
-                Some(w) => positive(t, w, "exec.workers")?,
-                None => defaults.workers,
-            },
-            io_threads: match &t.exec.io_threads {
-                Some(n) => positive(t, n, "exec.io_threads")?,
-                None => defaults.io_threads,
-            },
-            io_scheduling: match &t.exec.io_scheduling {
-                Some(v) => match v.get_ref().as_str() {
-                    "batch" => IoScheduling::Batch,
-                    "normal" => IoScheduling::Normal,
-                    other => {
-                        return Err(ConfigError::Value {
-                            at: t.at(v),
-                            message: format!(
-                            "bad exec.io_scheduling '{other}' (expected \"batch\" or \"normal\")"
-                        ),
-                        })
-                    }
-                },
-                None => defaults.io_scheduling,
-            },
-        };
-
-        let log = LogConfig {
-            level: match &t.log.level {
-                Some(level) if level.get_ref().trim().is_empty() => {
-                    return Err(ConfigError::Value {
-                        at: t.at(level),
-                        message: "log.level must not be empty".to_owned(),
-                    });
-                }
-                Some(level) => level.get_ref().clone(),
-                None => "info".to_owned(),
-            },
-            file: t
-                .log
-                .file
-                .clone()
-                .or_else(|| signd.and_then(|s| s.logfile.clone())),
+        let store_url = match &t.store.url {
+            Some(url) => StoreUrl::parse(url.get_ref()).map_err(|e| ConfigError::Value {
+                at: t.at(url),
+                message: e.to_string(),
+            })?,
+            None => StoreUrl::sqlite_file(&data_dir.join(STORE_FILE)),
         };
 
         Ok(Config {
-            data_dir,
-            server,
+            listen: build_listen(t, signd)?,
+            access: build_access(t, signd, &mut warnings)?,
+            edge: build_edge(t)?,
+            tls: signd.map(build_tls).unwrap_or_default(),
+            upstream,
             users,
-            store,
-            kms,
-            cache,
-            exec,
-            log,
+            store_url,
+            kms: build_kms(t, &data_dir)?,
+            cache: build_cache(t)?,
+            exec: build_exec(t)?,
+            log: build_log(t, signd)?,
+            data_dir,
             signd: signd.map(|s| s.paths.clone()),
             sign_conf_path: None,
             warnings,
@@ -434,45 +290,47 @@ impl Config {
     }
 }
 
-fn build_server(
+/// `[server] listen`, else `0.0.0.0` on sign.conf's port.
+fn build_listen(t: &TomlConfig, signd: Option<&SignConf>) -> Result<Vec<SocketAddr>, ConfigError> {
+    let Some(list) = &t.server.listen else {
+        let port = signd.map_or(sign_conf::DEFAULT_PORT, SignConf::listen_port);
+        return Ok(vec![SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port,
+        )]);
+    };
+    if list.is_empty() {
+        return Err(ConfigError::Value {
+            at: Location::file(t.origin()),
+            message: "server.listen must name at least one address".to_owned(),
+        });
+    }
+    list.iter()
+        .map(|item| {
+            item.get_ref()
+                .parse::<SocketAddr>()
+                .map_err(|_| ConfigError::Value {
+                    at: t.at(item),
+                    message: format!("bad listen address '{}'", item.get_ref()),
+                })
+        })
+        .collect()
+}
+
+/// `[server] allow` and `allow_unprivileged_ports`, else sign.conf's.
+fn build_access(
     t: &TomlConfig,
     signd: Option<&SignConf>,
     warnings: &mut Vec<String>,
-) -> Result<ServerConfig, ConfigError> {
-    let port = signd.map_or(sign_conf::DEFAULT_PORT, SignConf::listen_port);
-    let listen = match &t.server.listen {
-        Some(list) => {
-            if list.is_empty() {
-                return Err(ConfigError::Value {
-                    at: Location::file(t.origin()),
-                    message: "server.listen must name at least one address".to_owned(),
-                });
-            }
-            let mut out = Vec::with_capacity(list.len());
-            for item in list {
-                let addr =
-                    item.get_ref()
-                        .parse::<SocketAddr>()
-                        .map_err(|_| ConfigError::Value {
-                            at: t.at(item),
-                            message: format!("bad listen address '{}'", item.get_ref()),
-                        })?;
-                out.push(addr);
-            }
-            out
-        }
-        None => vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)],
-    };
-
+) -> Result<AccessPolicy, ConfigError> {
     let allow = match (&t.server.allow, signd) {
         (Some(list), _) => {
             let mut out = Vec::with_capacity(list.len());
             for item in list {
-                let entry =
-                    AllowEntry::parse(item.get_ref()).ok_or_else(|| ConfigError::Value {
-                        at: t.at(item),
-                        message: format!("bad allow entry '{}'", item.get_ref()),
-                    })?;
+                let entry = Allow::parse(item.get_ref()).ok_or_else(|| ConfigError::Value {
+                    at: t.at(item),
+                    message: format!("bad allow entry '{}'", item.get_ref()),
+                })?;
                 out.push(entry);
             }
             out
@@ -487,70 +345,141 @@ fn build_server(
                 Vec::new()
             }
         },
-        (None, None) => vec![
-            AllowEntry::Net(IpAddr::V4(Ipv4Addr::LOCALHOST).into()),
-            AllowEntry::Net(IpAddr::V6(Ipv6Addr::LOCALHOST).into()),
-        ],
+        (None, None) => Allow::loopback(),
     };
-
     let allow_unprivileged_ports = t
         .server
         .allow_unprivileged_ports
         .or_else(|| signd.and_then(|s| s.allow_unprivileged_ports))
         .unwrap_or(false);
-
-    let ms = |v: &Option<::toml::Spanned<u64>>, name: &str, default: u64| match v {
-        Some(v) => positive(t, v, name).map(Duration::from_millis),
-        None => Ok(Duration::from_millis(default)),
-    };
-    let read_timeout = ms(&t.server.read_timeout_ms, "server.read_timeout_ms", 10_000)?;
-    let request_deadline = ms(
-        &t.server.request_deadline_ms,
-        "server.request_deadline_ms",
-        30_000,
-    )?;
-    let idle_timeout = ms(&t.server.idle_timeout_ms, "server.idle_timeout_ms", 10_000)?;
-    let max_connections = match &t.server.max_connections {
-        Some(v) => positive(t, v, "server.max_connections")?,
-        None => 1024,
-    };
-    let max_busy_refusals = match &t.server.max_busy_refusals {
-        Some(v) => positive(t, v, "server.max_busy_refusals")?,
-        None => 64,
-    };
-    let dns_timeout = ms(&t.server.dns_timeout_ms, "server.dns_timeout_ms", 2_000)?;
-
-    let tls = match signd {
-        Some(s) => TlsConfig {
-            proto: s.incoming_proto(),
-            files: s.incoming_tls_files(),
-            allow_certless: s.ssl_allow_certless.unwrap_or(false),
-            allow_subject: s.allow_subject.clone(),
-        },
-        None => TlsConfig::default(),
-    };
-
-    let upstream = signd.and_then(SignConf::upstream);
-    let proxy_only = upstream.is_some() && signd.is_some_and(|s| s.paths.phrases.is_none());
-    let max_request = match &t.server.max_request_bytes {
-        Some(v) => positive(t, v, "server.max_request_bytes")?,
-        None => crate::protocol::MAX_REQUEST,
-    };
-
-    Ok(ServerConfig {
-        listen,
+    Ok(AccessPolicy {
         allow,
         allow_unprivileged_ports,
-        read_timeout,
-        request_deadline,
-        idle_timeout,
-        max_connections,
-        max_busy_refusals,
-        dns_timeout,
-        upstream,
-        tls,
-        proxy_only,
-        max_request,
+    })
+}
+
+/// `[server]` limits and timeouts over [`EdgeSettings::default`].
+fn build_edge(t: &TomlConfig) -> Result<EdgeSettings, ConfigError> {
+    let s = &t.server;
+    let max_ms = MAX_TIMEOUT.as_millis() as u64;
+    let ms = |v: &Option<Spanned<u64>>, name: &str, default: Duration| match v {
+        Some(v) => bounded(t, v, name, 1..=max_ms).map(Duration::from_millis),
+        None => Ok(default),
+    };
+    let count = |v: &Option<Spanned<usize>>, name: &str, max: usize, default: usize| match v {
+        Some(v) => bounded(t, v, name, 1..=max),
+        None => Ok(default),
+    };
+    let d = EdgeSettings::default();
+    Ok(EdgeSettings {
+        read_timeout: ms(&s.read_timeout_ms, "server.read_timeout_ms", d.read_timeout)?,
+        idle_timeout: ms(&s.idle_timeout_ms, "server.idle_timeout_ms", d.idle_timeout)?,
+        max_request: count(
+            &s.max_request_bytes,
+            "server.max_request_bytes",
+            MAX_REQUEST,
+            d.max_request,
+        )?,
+        dns_timeout: ms(&s.dns_timeout_ms, "server.dns_timeout_ms", d.dns_timeout)?,
+        request_deadline: ms(
+            &s.request_deadline_ms,
+            "server.request_deadline_ms",
+            d.request_deadline,
+        )?,
+        max_connections: count(
+            &s.max_connections,
+            "server.max_connections",
+            MAX_CONNECTIONS,
+            d.max_connections,
+        )?,
+        max_busy_refusals: count(
+            &s.max_busy_refusals,
+            "server.max_busy_refusals",
+            MAX_CONNECTIONS,
+            d.max_busy_refusals,
+        )?,
+    })
+}
+
+/// The listening side's TLS, with obs-signd's `proxyssl_*`/`ssl_*` fallbacks.
+fn build_tls(s: &SignConf) -> TlsSettings {
+    TlsSettings {
+        proto: s.incoming_proto(),
+        files: s.incoming_tls_files(),
+        allow_certless: s.ssl_allow_certless.unwrap_or(false),
+        allow_subject: s.allow_subject.clone(),
+    }
+}
+
+/// `[cache]` over [`CacheConfig::default`]; zero turns the cache off.
+fn build_cache(t: &TomlConfig) -> Result<CacheConfig, ConfigError> {
+    let d = CacheConfig::default();
+    Ok(CacheConfig {
+        capacity: match &t.cache.max_entries {
+            Some(v) => bounded(t, v, "cache.max_entries", 0..=MAX_CACHE_CAPACITY)?,
+            None => d.capacity,
+        },
+        ttl: match &t.cache.ttl_secs {
+            Some(v) => Duration::from_secs(bounded(
+                t,
+                v,
+                "cache.ttl_secs",
+                0..=MAX_CACHE_TTL.as_secs(),
+            )?),
+            None => d.ttl,
+        },
+    })
+}
+
+/// `[exec]` over [`ExecConfig::default`].
+fn build_exec(t: &TomlConfig) -> Result<ExecConfig, ConfigError> {
+    let d = ExecConfig::default();
+    Ok(ExecConfig {
+        workers: match &t.exec.workers {
+            Some(w) => bounded(t, w, "exec.workers", 1..=MAX_WORKERS)?,
+            None => d.workers,
+        },
+        io_threads: match &t.exec.io_threads {
+            Some(n) => bounded(t, n, "exec.io_threads", 1..=MAX_IO_THREADS)?,
+            None => d.io_threads,
+        },
+        io_scheduling: match &t.exec.io_scheduling {
+            Some(v) => match v.get_ref().as_str() {
+                "batch" => IoScheduling::Batch,
+                "normal" => IoScheduling::Normal,
+                other => {
+                    return Err(ConfigError::Value {
+                        at: t.at(v),
+                        message: format!(
+                            "bad exec.io_scheduling '{other}' (expected \"batch\" or \"normal\")"
+                        ),
+                    })
+                }
+            },
+            None => d.io_scheduling,
+        },
+    })
+}
+
+/// `[log]`: the filter, and the signd log file (else sign.conf's `logfile:`).
+fn build_log(t: &TomlConfig, signd: Option<&SignConf>) -> Result<LogConfig, ConfigError> {
+    let level = match &t.log.level {
+        Some(level) => {
+            crate::logging::check_level(level.get_ref()).map_err(|why| ConfigError::Value {
+                at: t.at(level),
+                message: format!("log.level {why}"),
+            })?;
+            level.get_ref().clone()
+        }
+        None => DEFAULT_LOG_LEVEL.to_owned(),
+    };
+    Ok(LogConfig {
+        level,
+        file: t
+            .log
+            .file
+            .clone()
+            .or_else(|| signd.and_then(|s| s.logfile.clone())),
     })
 }
 
@@ -579,7 +508,7 @@ fn build_kms(t: &TomlConfig, data_dir: &Path) -> Result<KmsConfig, ConfigError> 
                     .key_file
                     .as_ref()
                     .map(|v| v.get_ref().clone())
-                    .unwrap_or_else(|| data_dir.join("kek.key")),
+                    .unwrap_or_else(|| data_dir.join(KEK_FILE)),
             })
         }
         Some(TomlKmsProvider::Pkcs11) => {
@@ -610,7 +539,7 @@ fn build_kms(t: &TomlConfig, data_dir: &Path) -> Result<KmsConfig, ConfigError> 
                     "kms.module must not be empty".into(),
                 ));
             }
-            let label = |v: &Option<::toml::Spanned<String>>, name: &str, what: &str| match v {
+            let label = |v: &Option<Spanned<String>>, name: &str, what: &str| match v {
                 None => Err(missing(name, what)),
                 Some(s) if s.get_ref().trim().is_empty() => {
                     Err(value_err(t.at(s), format!("kms.{name} must not be empty")))
@@ -629,19 +558,31 @@ fn build_kms(t: &TomlConfig, data_dir: &Path) -> Result<KmsConfig, ConfigError> 
     }
 }
 
-/// A number that must not be zero.
-fn positive<T>(t: &TomlConfig, v: &::toml::Spanned<T>, name: &str) -> Result<T, ConfigError>
+/// A number within `range`; the error names the spot. A zero below the
+/// range reads "must be greater than 0".
+fn bounded<T>(
+    t: &TomlConfig,
+    v: &Spanned<T>,
+    name: &str,
+    range: RangeInclusive<T>,
+) -> Result<T, ConfigError>
 where
-    T: Copy + PartialEq + Default + fmt::Display,
+    T: Copy + PartialOrd + Default + fmt::Display,
 {
     let n = *v.get_ref();
-    if n == T::default() {
-        return Err(ConfigError::Value {
-            at: t.at(v),
-            message: format!("{name} must be greater than 0"),
-        });
-    }
-    Ok(n)
+    let message = if range.contains(&n) {
+        return Ok(n);
+    } else if n > *range.end() {
+        format!("{name} must be at most {}", range.end())
+    } else if n == T::default() {
+        format!("{name} must be greater than 0")
+    } else {
+        format!("{name} must be at least {}", range.start())
+    };
+    Err(ConfigError::Value {
+        at: t.at(v),
+        message,
+    })
 }
 
 /// Convenience for callers that only have a path: the sign.conf alone.
@@ -657,6 +598,7 @@ pub fn load_toml_file(path: &Path) -> Result<TomlConfig, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::settings::{Proto, SubjectPattern};
 
     const SERVER_CONF: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -677,10 +619,10 @@ mod tests {
         )
     }
 
-    fn localhost_only() -> Vec<AllowEntry> {
+    fn localhost_only() -> Vec<Allow> {
         vec![
-            AllowEntry::parse("127.0.0.1").unwrap(),
-            AllowEntry::parse("::1").unwrap(),
+            Allow::parse("127.0.0.1").unwrap(),
+            Allow::parse("::1").unwrap(),
         ]
     }
 
@@ -688,19 +630,22 @@ mod tests {
     fn defaults_without_any_file() {
         let c = load(&MemorySource::new(), None, None, None).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/var/lib/signatrust"));
-        assert_eq!(c.server.listen, ["0.0.0.0:5167".parse().unwrap()]);
-        assert_eq!(c.server.allow, localhost_only());
-        assert!(!c.server.allow_unprivileged_ports);
-        assert_eq!(c.server.read_timeout, Duration::from_secs(10));
-        assert_eq!(c.server.request_deadline, Duration::from_secs(30));
-        assert_eq!(c.server.idle_timeout, Duration::from_secs(10));
-        assert_eq!(c.server.max_connections, 1024);
-        assert_eq!(c.server.dns_timeout, Duration::from_secs(2));
-        assert_eq!(c.server.max_busy_refusals, 64);
-        assert_eq!(c.server.upstream, None);
-        assert_eq!(c.server.tls, TlsConfig::default());
-        assert_eq!(c.users, UserConfig::default());
-        assert_eq!(c.store.url, "sqlite:///var/lib/signatrust/signatrust.db");
+        assert_eq!(c.listen, ["0.0.0.0:5167".parse().unwrap()]);
+        assert_eq!(c.access.allow, localhost_only());
+        assert!(!c.access.allow_unprivileged_ports);
+        assert_eq!(c.edge.read_timeout, Duration::from_secs(10));
+        assert_eq!(c.edge.request_deadline, Duration::from_secs(30));
+        assert_eq!(c.edge.idle_timeout, Duration::from_secs(10));
+        assert_eq!(c.edge.max_connections, 1024);
+        assert_eq!(c.edge.dns_timeout, Duration::from_secs(2));
+        assert_eq!(c.edge.max_busy_refusals, 64);
+        assert_eq!(c.upstream, None);
+        assert_eq!(c.tls, TlsSettings::default());
+        assert_eq!(c.users, UserRules::default());
+        assert_eq!(
+            c.store_url.as_str(),
+            "sqlite:///var/lib/signatrust/signatrust.db"
+        );
         assert_eq!(
             c.kms,
             KmsConfig::File {
@@ -708,7 +653,7 @@ mod tests {
             }
         );
         assert_eq!(c.cache.ttl, Duration::from_secs(30));
-        assert_eq!(c.cache.max_entries, 1024);
+        assert_eq!(c.cache.capacity, 1024);
         assert!(c.exec.workers >= 1);
         assert_eq!(c.log.level, "info");
         assert_eq!(c.log.file, None);
@@ -722,7 +667,7 @@ mod tests {
         let src = MemorySource::new().with("/etc/st.toml", "data_dir = \"/from/toml\"\n");
         let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/from/toml"));
-        assert_eq!(c.store.url, "sqlite:///from/toml/signatrust.db");
+        assert_eq!(c.store_url.as_str(), "sqlite:///from/toml/signatrust.db");
         let c = load(&src, Some("/from/cli"), Some("/etc/st.toml"), None).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/from/cli"));
         assert_eq!(
@@ -740,10 +685,10 @@ mod tests {
             .with("/etc/toml-sign.conf", "port: 1111\nallow: 10/8\n")
             .with("/etc/cli-sign.conf", "port: 2222\nallow: 10/8\n");
         let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
-        assert_eq!(c.server.listen[0].port(), 1111);
+        assert_eq!(c.listen[0].port(), 1111);
         assert_eq!(c.sign_conf_path, Some(PathBuf::from("/etc/toml-sign.conf")));
         let c = load(&src, None, Some("/etc/st.toml"), Some("/etc/cli-sign.conf")).unwrap();
-        assert_eq!(c.server.listen[0].port(), 2222);
+        assert_eq!(c.listen[0].port(), 2222);
         assert_eq!(c.sign_conf_path, Some(PathBuf::from("/etc/cli-sign.conf")));
     }
 
@@ -751,9 +696,9 @@ mod tests {
     fn fixture_server_conf_through_load() {
         let c = Config::load(None, None, Some(PathBuf::from(SERVER_CONF))).unwrap();
         assert_eq!(c.warnings, Vec::<String>::new());
-        assert_eq!(c.server.listen, ["0.0.0.0:5167".parse().unwrap()]);
-        assert_eq!(c.server.allow, [AllowEntry::parse("127.0.0.1").unwrap()]);
-        assert_eq!(c.server.upstream, None);
+        assert_eq!(c.listen, ["0.0.0.0:5167".parse().unwrap()]);
+        assert_eq!(c.access.allow, [Allow::parse("127.0.0.1").unwrap()]);
+        assert_eq!(c.upstream, None);
         assert_eq!(c.users.default_user.as_deref(), Some("defaultkey@localobs"));
         assert_eq!(
             c.users.map.get("SHA512:mapsha512").map(String::as_str),
@@ -784,23 +729,20 @@ mod tests {
             );
         let c = load(&src, None, Some("/etc/st.toml"), Some("/etc/sign.conf")).unwrap();
         assert_eq!(
-            c.server.listen,
+            c.listen,
             [
                 "127.0.0.1:7000".parse::<SocketAddr>().unwrap(),
                 "[::1]:7000".parse().unwrap()
             ]
         );
-        assert_eq!(
-            c.server.allow,
-            [AllowEntry::parse("192.168.0.0/16").unwrap()]
-        );
-        assert!(c.server.allow_unprivileged_ports);
+        assert_eq!(c.access.allow, [Allow::parse("192.168.0.0/16").unwrap()]);
+        assert!(c.access.allow_unprivileged_ports);
         assert_eq!(c.users.default_user.as_deref(), Some("b"));
         assert_eq!(c.users.map.get("x").map(String::as_str), Some("q"));
         assert_eq!(c.users.map.get("z").map(String::as_str), Some("w"));
         assert_eq!(c.log.file, Some(PathBuf::from("/var/log/st.log")));
         // The upstream is still sign.conf's: port 5167 on 127.0.0.1.
-        let up = c.server.upstream.unwrap();
+        let up = c.upstream.unwrap();
         assert_eq!((up.host.as_str(), up.port), ("127.0.0.1", 5167));
     }
 
@@ -811,17 +753,17 @@ mod tests {
             "proxyport: 5168\nport: 15169\nallow: 10/8 ::1\nallow-unprivileged-ports: true\n",
         );
         let c = load(&src, None, None, Some("/etc/sign.conf")).unwrap();
-        assert_eq!(c.server.listen, ["0.0.0.0:5168".parse().unwrap()]);
-        assert_eq!(c.server.allow.len(), 2);
-        assert!(c.server.allow_unprivileged_ports);
-        assert_eq!(c.server.upstream.unwrap().port, 15169);
+        assert_eq!(c.listen, ["0.0.0.0:5168".parse().unwrap()]);
+        assert_eq!(c.access.allow.len(), 2);
+        assert!(c.access.allow_unprivileged_ports);
+        assert_eq!(c.upstream.unwrap().port, 15169);
     }
 
     #[test]
     fn sign_conf_without_allow_refuses_everyone() {
         let src = MemorySource::new().with("/etc/sign.conf", "port: 5167\n");
         let c = load(&src, None, None, Some("/etc/sign.conf")).unwrap();
-        assert!(c.server.allow.is_empty());
+        assert!(c.access.allow.is_empty());
         assert_eq!(
             c.warnings,
             ["/etc/sign.conf: no allow: directive, so every client is refused (as in obs-signd)"]
@@ -829,13 +771,13 @@ mod tests {
         // An explicit empty allow: line refuses everyone without a warning.
         let src = MemorySource::new().with("/etc/sign.conf", "allow:\n");
         let c = load(&src, None, None, Some("/etc/sign.conf")).unwrap();
-        assert!(c.server.allow.is_empty());
+        assert!(c.access.allow.is_empty());
         assert!(c.warnings.is_empty());
         // A TOML-only deployment keeps the localhost default.
         let src = MemorySource::new().with("/etc/st.toml", "[server]\nmax_connections = 5\n");
         let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
-        assert_eq!(c.server.allow, localhost_only());
-        assert_eq!(c.server.max_connections, 5);
+        assert_eq!(c.access.allow, localhost_only());
+        assert_eq!(c.edge.max_connections, 5);
     }
 
     #[test]
@@ -845,8 +787,8 @@ mod tests {
             "[server]\nread_timeout_ms = 9000\ndns_timeout_ms = 250\n",
         );
         let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
-        assert_eq!(c.server.dns_timeout, Duration::from_millis(250));
-        assert_eq!(c.server.read_timeout, Duration::from_secs(9));
+        assert_eq!(c.edge.dns_timeout, Duration::from_millis(250));
+        assert_eq!(c.edge.read_timeout, Duration::from_secs(9));
         let src = MemorySource::new().with("/etc/st.toml", "[server]\ndns_timeout_ms = 0\n");
         let e = load(&src, None, Some("/etc/st.toml"), None).unwrap_err();
         assert!(
@@ -889,6 +831,143 @@ mod tests {
         );
     }
 
+    /// The error of loading `text` as /etc/st.toml.
+    fn toml_err(text: &str) -> String {
+        let src = MemorySource::new().with("/etc/st.toml", text);
+        load(&src, None, Some("/etc/st.toml"), None)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn thread_counts_are_bounded() {
+        // A number of threads the machine cannot start is a configuration
+        // error, not an abort when the pool is built.
+        assert_eq!(
+            toml_err("[exec]\nworkers = 100000\n"),
+            "/etc/st.toml:2:11: exec.workers must be at most 1024"
+        );
+        assert_eq!(
+            toml_err("[exec]\nworkers = 0\n"),
+            "/etc/st.toml:2:11: exec.workers must be greater than 0"
+        );
+        assert_eq!(
+            toml_err("[exec]\nio_threads = 1025\n"),
+            "/etc/st.toml:2:14: exec.io_threads must be at most 1024"
+        );
+        let src = MemorySource::new().with(
+            "/etc/st.toml",
+            format!("[exec]\nworkers = {MAX_WORKERS}\nio_threads = {MAX_IO_THREADS}\n"),
+        );
+        let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
+        assert_eq!((c.exec.workers, c.exec.io_threads), (1024, 1024));
+    }
+
+    #[test]
+    fn server_limits_are_bounded() {
+        assert_eq!(
+            toml_err("[server]\nmax_connections = 1000001\n"),
+            "/etc/st.toml:2:19: server.max_connections must be at most 1000000"
+        );
+        assert_eq!(
+            toml_err("[server]\nmax_connections = 0\n"),
+            "/etc/st.toml:2:19: server.max_connections must be greater than 0"
+        );
+        assert_eq!(
+            toml_err("[server]\nmax_busy_refusals = 99999999999\n"),
+            "/etc/st.toml:2:21: server.max_busy_refusals must be at most 1000000"
+        );
+        assert_eq!(
+            toml_err("[server]\nmax_busy_refusals = 0\n"),
+            "/etc/st.toml:2:21: server.max_busy_refusals must be greater than 0"
+        );
+        assert_eq!(
+            toml_err("[server]\nmax_request_bytes = 131075\n"),
+            "/etc/st.toml:2:21: server.max_request_bytes must be at most 131074"
+        );
+        assert_eq!(
+            toml_err("[server]\nmax_request_bytes = 0\n"),
+            "/etc/st.toml:2:21: server.max_request_bytes must be greater than 0"
+        );
+        for name in [
+            "read_timeout_ms",
+            "request_deadline_ms",
+            "idle_timeout_ms",
+            "dns_timeout_ms",
+        ] {
+            let col = name.len() + 4;
+            assert_eq!(
+                toml_err(&format!("[server]\n{name} = 86400001\n")),
+                format!("/etc/st.toml:2:{col}: server.{name} must be at most 86400000")
+            );
+            assert_eq!(
+                toml_err(&format!("[server]\n{name} = 0\n")),
+                format!("/etc/st.toml:2:{col}: server.{name} must be greater than 0")
+            );
+        }
+        // The bounds themselves are accepted.
+        let src = MemorySource::new().with(
+            "/etc/st.toml",
+            "[server]\nmax_connections = 1000000\nmax_busy_refusals = 1000000\n\
+             max_request_bytes = 131074\nread_timeout_ms = 86400000\n",
+        );
+        let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
+        assert_eq!(c.edge.max_connections, MAX_CONNECTIONS);
+        assert_eq!(c.edge.max_request, MAX_REQUEST);
+        assert_eq!(c.edge.read_timeout, MAX_TIMEOUT);
+    }
+
+    #[test]
+    fn cache_bounds_and_zero_turns_it_off() {
+        assert_eq!(
+            toml_err("[cache]\nmax_entries = 1000001\n"),
+            "/etc/st.toml:2:15: cache.max_entries must be at most 1000000"
+        );
+        assert_eq!(
+            toml_err("[cache]\nttl_secs = 86401\n"),
+            "/etc/st.toml:2:12: cache.ttl_secs must be at most 86400"
+        );
+        let src =
+            MemorySource::new().with("/etc/st.toml", "[cache]\nmax_entries = 0\nttl_secs = 0\n");
+        let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
+        assert_eq!(
+            c.cache,
+            CacheConfig {
+                capacity: 0,
+                ttl: Duration::ZERO
+            }
+        );
+        let src =
+            MemorySource::new().with("/etc/st.toml", "[cache]\nmax_entries = 7\nttl_secs = 5\n");
+        let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
+        assert_eq!(
+            c.cache,
+            CacheConfig {
+                capacity: 7,
+                ttl: Duration::from_secs(5)
+            }
+        );
+    }
+
+    #[test]
+    fn log_level_is_the_filter_unless_rust_log_is_set() {
+        let src = MemorySource::new().with("/etc/st.toml", "[log]\nlevel = \"debug\"\n");
+        let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
+        assert_eq!(c.log.level, "debug");
+        // What `logging::init` applies, without and with RUST_LOG.
+        assert_eq!(crate::logging::filter(&c.log, None), "debug");
+        assert_eq!(crate::logging::filter(&c.log, Some("warn")), "warn");
+        assert_eq!(
+            toml_err("[log]\nlevel = \" \"\n"),
+            "/etc/st.toml:2:9: log.level must not be empty"
+        );
+        let bad = toml_err("[log]\nlevel = \"=bad=\"\n");
+        assert!(
+            bad.starts_with("/etc/st.toml:2:9: log.level is not a tracing filter ("),
+            "{bad}"
+        );
+    }
+
     #[test]
     fn sign_conf_warnings_are_carried() {
         let src = MemorySource::new().with("/etc/sign.conf", "allow: 1.2.3.4\nbogus: 1\n");
@@ -904,12 +983,12 @@ mod tests {
              proxyssl_verifyfile: /ca\nallow_subject: CN=a b\n",
         );
         let c = load(&src, None, None, Some("/etc/sign.conf")).unwrap();
-        assert_eq!(c.server.tls.proto, Proto::Ssl);
-        assert_eq!(c.server.tls.files.certfile, Some(PathBuf::from("/c")));
-        assert_eq!(c.server.tls.files.verifyfile, Some(PathBuf::from("/ca")));
-        assert!(!c.server.tls.allow_certless);
+        assert_eq!(c.tls.proto, Proto::Ssl);
+        assert_eq!(c.tls.files.certfile, Some(PathBuf::from("/c")));
+        assert_eq!(c.tls.files.verifyfile, Some(PathBuf::from("/ca")));
+        assert!(!c.tls.allow_certless);
         assert_eq!(
-            c.server.tls.allow_subject,
+            c.tls.allow_subject,
             [SubjectPattern::Exact("CN=a b".into())]
         );
     }

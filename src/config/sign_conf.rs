@@ -40,14 +40,12 @@
 //! * `@STATE@`-style placeholders are ordinary text.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
-
-use ipnet::IpNet;
 
 use super::source::read_file;
 use super::{ConfigError, Location};
+use crate::server::access::Allow;
+use crate::server::settings::{Proto, SubjectPattern, TlsFiles, UpstreamSettings};
 
 /// obs-signd's default port, for both listening and forwarding.
 pub const DEFAULT_PORT: u16 = 5167;
@@ -135,172 +133,10 @@ pub fn parse_directives(origin: &str, text: &str) -> Result<Directives, ConfigEr
 // ---------------------------------------------------------------------------
 // Typed values
 // ---------------------------------------------------------------------------
-
-/// One `allow:` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum AllowEntry {
-    /// An address (as a /32 or /128) or a CIDR block. IPv4 short forms such
-    /// as `10/8` and `192.168/16` are padded with zero octets, like
-    /// obs-signd does.
-    Net(IpNet),
-    /// A host name, compared with the client's reverse-DNS name.
-    Host(String),
-}
-
-impl AllowEntry {
-    /// Parses one entry; `None` if it is neither an address, a CIDR block
-    /// nor a plausible host name.
-    pub fn parse(s: &str) -> Option<AllowEntry> {
-        if let Some((addr, prefix)) = s.split_once('/') {
-            if prefix.is_empty() || prefix.len() > 3 || !prefix.bytes().all(|b| b.is_ascii_digit())
-            {
-                return None;
-            }
-            let prefix: u8 = prefix.parse().ok()?;
-            let ip = if addr.contains(':') {
-                IpAddr::V6(addr.parse::<Ipv6Addr>().ok()?)
-            } else {
-                IpAddr::V4(parse_v4_short(addr)?)
-            };
-            return IpNet::new(ip, prefix).ok().map(AllowEntry::Net);
-        }
-        if s.contains(':') {
-            return s
-                .parse::<Ipv6Addr>()
-                .ok()
-                .map(|ip| AllowEntry::Net(IpNet::from(IpAddr::V6(ip))));
-        }
-        if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            // Looks numeric: must be a full dotted quad. obs-signd would
-            // compare "10" or "10.1" as a string and never match.
-            if s.split('.').count() != 4 {
-                return None;
-            }
-            return parse_v4_short(s).map(|ip| AllowEntry::Net(IpNet::from(IpAddr::V4(ip))));
-        }
-        let valid_host = !s.is_empty()
-            && !s.starts_with(['.', '-'])
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
-        valid_host.then(|| AllowEntry::Host(s.to_owned()))
-    }
-
-    /// Whether a client address is covered by this entry. Host entries never
-    /// match here: they need the reverse-DNS name (see [`Self::matches_host`]).
-    pub fn matches_ip(&self, ip: IpAddr) -> bool {
-        match self {
-            AllowEntry::Net(net) => net.contains(&ip),
-            AllowEntry::Host(_) => false,
-        }
-    }
-
-    /// Whether a client's reverse-DNS name matches a host entry (exact,
-    /// case-sensitive, as obs-signd compares it).
-    pub fn matches_host(&self, name: &str) -> bool {
-        matches!(self, AllowEntry::Host(h) if h == name)
-    }
-}
-
-impl fmt::Display for AllowEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AllowEntry::Net(net) => write!(f, "{net}"),
-            AllowEntry::Host(h) => f.write_str(h),
-        }
-    }
-}
-
-/// `a`, `a.b`, `a.b.c` or `a.b.c.d`, missing octets zero.
-fn parse_v4_short(s: &str) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    for (n, part) in s.split('.').enumerate() {
-        if n == 4 || part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit())
-        {
-            return None;
-        }
-        octets[n] = part.parse().ok()?;
-    }
-    Some(Ipv4Addr::from(octets))
-}
-
-/// Transport of one side of a connection (`proto:` / `proxyproto:`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Proto {
-    /// Plain TCP (obs-signd calls it `unprotected`; `plain` is accepted too).
-    #[default]
-    Plain,
-    /// TLS.
-    Ssl,
-}
-
-impl Proto {
-    fn parse(s: &str) -> Option<Proto> {
-        match s {
-            "ssl" => Some(Proto::Ssl),
-            "unprotected" | "plain" => Some(Proto::Plain),
-            _ => None,
-        }
-    }
-}
-
-/// An `allow_subject:` line: an exact RFC 2253 subject, or `/regex/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SubjectPattern {
-    Exact(String),
-    /// The text between the slashes, uncompiled (Perl regex syntax).
-    Regex(String),
-}
-
-impl SubjectPattern {
-    fn parse(s: &str) -> SubjectPattern {
-        match s.strip_prefix('/').and_then(|r| r.strip_suffix('/')) {
-            Some(re) => SubjectPattern::Regex(re.to_owned()),
-            None => SubjectPattern::Exact(s.to_owned()),
-        }
-    }
-}
-
-/// Certificate, key and CA locations of one TLS side.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsFiles {
-    pub certfile: Option<PathBuf>,
-    pub keyfile: Option<PathBuf>,
-    pub verifyfile: Option<PathBuf>,
-    pub verifydir: Option<PathBuf>,
-}
-
-impl TlsFiles {
-    /// Field by field: `self` where set, else `fallback`.
-    pub fn or(&self, fallback: &TlsFiles) -> TlsFiles {
-        TlsFiles {
-            certfile: self.certfile.clone().or_else(|| fallback.certfile.clone()),
-            keyfile: self.keyfile.clone().or_else(|| fallback.keyfile.clone()),
-            verifyfile: self
-                .verifyfile
-                .clone()
-                .or_else(|| fallback.verifyfile.clone()),
-            verifydir: self
-                .verifydir
-                .clone()
-                .or_else(|| fallback.verifydir.clone()),
-        }
-    }
-}
-
-/// Where requests for unknown users are forwarded (the signproxy role).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upstream {
-    /// `server:`, a host name or address.
-    pub host: String,
-    /// `port:`.
-    pub port: u16,
-    /// `proto:`.
-    pub proto: Proto,
-    /// `ssl_*`: client certificate and the CA to verify the upstream with.
-    pub tls: TlsFiles,
-    /// `use-unprivileged-ports:`: connect from a port above 1023.
-    pub use_unprivileged_ports: bool,
-}
+//
+// `allow:` entries, transports, TLS files, subject patterns and the upstream
+// are the server's settings types ([`Allow`], [`Proto`], [`TlsFiles`],
+// [`SubjectPattern`], [`UpstreamSettings`]); this file only reads them.
 
 /// Directories of the obs-signd state, needed by `import-signd`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -334,7 +170,7 @@ pub struct SignConf {
     /// All `allow:` entries in order; `None` without any `allow:` line,
     /// `Some(empty)` for `allow:` lines without values. Both refuse every
     /// client.
-    pub allow: Option<Vec<AllowEntry>>,
+    pub allow: Option<Vec<Allow>>,
     /// `allow-unprivileged-ports:`.
     pub allow_unprivileged_ports: Option<bool>,
     /// `use-unprivileged-ports:`.
@@ -556,7 +392,7 @@ impl SignConf {
                 Kind::Allow => {
                     let list = c.allow.get_or_insert_with(Vec::new);
                     for v in &d.values {
-                        let entry = AllowEntry::parse(v)
+                        let entry = Allow::parse(v)
                             .ok_or_else(|| at.err(format!("bad allow entry '{v}'")))?;
                         list.push(entry);
                     }
@@ -690,13 +526,13 @@ impl SignConf {
     /// The forward target, or `None` when it is this server itself
     /// (`server` is 127.0.0.1 and `port` equals the listening port); obs-signd
     /// answers `unknown key: <user>` in that case instead of forwarding.
-    pub fn upstream(&self) -> Option<Upstream> {
+    pub fn upstream(&self) -> Option<UpstreamSettings> {
         let host = self.server.as_deref().unwrap_or(DEFAULT_SERVER);
         let port = self.port.unwrap_or(DEFAULT_PORT);
         if host == DEFAULT_SERVER && port == self.listen_port() {
             return None;
         }
-        Some(Upstream {
+        Some(UpstreamSettings {
             host: host.to_owned(),
             port,
             proto: self.proto.unwrap_or_default(),
@@ -742,8 +578,8 @@ mod tests {
         SignConf::parse("sign.conf", text)
     }
 
-    fn net(s: &str) -> AllowEntry {
-        AllowEntry::Net(s.parse().unwrap())
+    fn net(s: &str) -> Allow {
+        Allow::Net(s.parse().unwrap())
     }
 
     fn err(text: &str) -> String {
@@ -927,62 +763,6 @@ mod tests {
     }
 
     #[test]
-    fn allow_entries_forms() {
-        let cases: &[(&str, AllowEntry)] = &[
-            ("127.0.0.1", net("127.0.0.1/32")),
-            ("10/8", net("10.0.0.0/8")),
-            ("192.168/16", net("192.168.0.0/16")),
-            ("172.16.5/24", net("172.16.5.0/24")),
-            ("0.0.0.0/0", net("0.0.0.0/0")),
-            ("10.1.2.3/8", net("10.1.2.3/8")),
-            ("::1", net("::1/128")),
-            ("fd00::/8", net("fd00::/8")),
-            (
-                "build.example.org",
-                AllowEntry::Host("build.example.org".into()),
-            ),
-            ("worker-1", AllowEntry::Host("worker-1".into())),
-        ];
-        for (input, want) in cases {
-            assert_eq!(AllowEntry::parse(input).as_ref(), Some(want), "{input}");
-        }
-        let bad = [
-            "300.1.1.1/8",
-            "10/33",
-            "10/",
-            "/8",
-            "10/x",
-            "1.2.3.4.5/8",
-            "10..1/8",
-            "10",
-            "10.1",
-            "1.2.3.256",
-            "::1/129",
-            "fe80::zz",
-            "-host",
-            "host/name",
-            "a*b",
-            "",
-        ];
-        for input in bad {
-            assert_eq!(AllowEntry::parse(input), None, "{input}");
-        }
-    }
-
-    #[test]
-    fn allow_entry_matching() {
-        let e = AllowEntry::parse("10/8").unwrap();
-        assert!(e.matches_ip("10.200.1.1".parse().unwrap()));
-        assert!(!e.matches_ip("11.0.0.1".parse().unwrap()));
-        let h = AllowEntry::parse("worker").unwrap();
-        assert!(!h.matches_ip("10.0.0.1".parse().unwrap()));
-        assert!(h.matches_host("worker"));
-        assert!(!h.matches_host("Worker"));
-        assert_eq!(e.to_string(), "10.0.0.0/8");
-        assert_eq!(h.to_string(), "worker");
-    }
-
-    #[test]
     fn allow_several_per_line_and_repeated() {
         let c = parse("allow: 127.0.0.1 10/8\nport: 1\nallow: host.example ::1\n").unwrap();
         assert_eq!(
@@ -990,7 +770,7 @@ mod tests {
             Some(vec![
                 net("127.0.0.1/32"),
                 net("10.0.0.0/8"),
-                AllowEntry::Host("host.example".into()),
+                Allow::Host("host.example".into()),
                 net("::1/128"),
             ])
         );

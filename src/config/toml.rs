@@ -44,7 +44,7 @@
 //! [exec]
 //! workers = 8                       # signing threads (default: the cores)
 //! io_threads = 4                    # network threads (default: half the cores)
-//! io_scheduling = "batch"           # or "normal"; see daemon::runtime
+//! io_scheduling = "batch"           # or "normal"; see app::runtime
 //!
 //! [log]
 //! level = "info"
@@ -154,8 +154,8 @@ pub enum TomlKmsProvider {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TomlCache {
-    pub ttl_secs: Option<u64>,
-    pub max_entries: Option<usize>,
+    pub ttl_secs: Option<Spanned<u64>>,
+    pub max_entries: Option<Spanned<usize>>,
 }
 
 /// `[exec]`.

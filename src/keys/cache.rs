@@ -20,20 +20,32 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Cache bounds. A capacity or TTL of zero disables caching.
+/// Default entries per cache (`[cache] max_entries`).
+pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
+/// Default time an entry may be served (`[cache] ttl_secs`).
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
+/// Upper bound of the capacity: a million entries per cache.
+pub const MAX_CACHE_CAPACITY: usize = 1_000_000;
+/// Upper bound of the TTL: one day. A key deleted by another process is
+/// served for at most this long.
+pub const MAX_CACHE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Cache bounds (`[cache]`), plain data. A capacity or TTL of zero disables
+/// caching.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheConfig {
-    /// Maximum number of entries per cache.
+    /// Maximum number of entries per cache, at most [`MAX_CACHE_CAPACITY`].
     pub capacity: usize,
-    /// How long an entry may be served after it was read from the database.
+    /// How long an entry may be served after it was read from the database,
+    /// at most [`MAX_CACHE_TTL`].
     pub ttl: Duration,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
-            capacity: 1024,
-            ttl: Duration::from_secs(30),
+            capacity: DEFAULT_CACHE_CAPACITY,
+            ttl: DEFAULT_CACHE_TTL,
         }
     }
 }

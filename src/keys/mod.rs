@@ -35,10 +35,13 @@ mod envelope;
 mod error;
 mod kek;
 mod store;
+mod url;
 
 pub use aead::AeadError;
-pub use cache::CacheConfig;
 pub(crate) use cache::TtlCache;
+pub use cache::{
+    CacheConfig, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, MAX_CACHE_CAPACITY, MAX_CACHE_TTL,
+};
 pub use db::redacted_url;
 pub use error::{DbError, KeyError};
 pub use kek::{read_pin, FileKek, Kek, KekError, Pkcs11Kek, Pkcs11Settings, PIN_ENV};
@@ -46,3 +49,4 @@ pub use store::{
     validate_name, KekUsage, KeyInfo, KeyStore, LoadedKey, RewrapSummary, StoreOptions,
     MAX_NAME_LEN,
 };
+pub use url::{BadStoreUrl, StoreBackend, StoreUrl};

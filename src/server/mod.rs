@@ -5,15 +5,21 @@
 //! connection limit and serves each with `conn::serve`: bounded read with
 //! timeouts, access checks, `commands::handle`, write, close. One request per
 //! connection, as signd.
+//!
+//! Its settings are plain data in [`settings`] (limits and timeouts, TLS,
+//! the upstream) and [`access`] (the `allow:` list), which `config` fills
+//! in; [`EdgeConfig`] holds them with the runtime objects built from them.
 
 pub mod access;
 mod conn;
 pub mod dns;
 pub mod proxy;
+pub mod settings;
 pub mod testmode;
 pub mod tls;
 
 use std::future::Future;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,57 +30,36 @@ use tokio_util::task::TaskTracker;
 
 pub use access::{AccessPolicy, Allow};
 pub use conn::exchange;
+pub use settings::EdgeSettings;
 
 use crate::commands::Ctx;
 use crate::logging::SigndLog;
 
-/// Busy refusals in progress at once, by default.
-pub const DEFAULT_BUSY_REFUSALS: usize = 64;
-
-/// Limits and policy of the listening side.
-#[derive(Debug, Clone)]
+/// The listening side, ready to serve: its settings and the runtime objects
+/// `daemon` built from the configuration (TLS acceptor, upstream client,
+/// signd log file).
+///
+/// It dereferences to its [`EdgeSettings`], so the connection code reads
+/// `edge.read_timeout` and the other limits directly.
+#[derive(Debug, Clone, Default)]
 pub struct EdgeConfig {
+    /// Limits and timeouts.
+    pub settings: EdgeSettings,
+    /// Source ports and the `allow:` list.
     pub access: AccessPolicy,
-    /// Longest wait for the next bytes of a request.
-    pub read_timeout: Duration,
-    /// Longest wait for the first byte after accept (and for the TLS
-    /// handshake).
-    pub idle_timeout: Duration,
-    /// Largest request accepted, judged on the 4-byte header.
-    pub max_request: usize,
-    /// Bound on the reverse/forward DNS lookup for host names in `allow:`.
-    pub dns_timeout: Duration,
     /// TLS on the listening side (`proto: ssl`).
     pub tls: Option<Arc<tls::TlsServer>>,
     /// Where requests for users without a local key go.
     pub upstream: Option<Arc<proxy::Upstream>>,
     /// obs-signd's log file, if configured.
     pub signd_log: Option<Arc<SigndLog>>,
-    /// Longest time from accept to the reply being written.
-    pub request_deadline: Duration,
-    /// Connections served at once; more are refused with a busy error.
-    pub max_connections: usize,
-    /// Busy refusals in progress at once (each reads for at most a second
-    /// so that the client sees the error). Beyond this, an over-limit
-    /// connection is closed at once, unread: a flood costs no task.
-    pub max_busy_refusals: usize,
 }
 
-impl Default for EdgeConfig {
-    fn default() -> Self {
-        EdgeConfig {
-            access: AccessPolicy::default(),
-            read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(10),
-            max_request: crate::protocol::MAX_REQUEST,
-            dns_timeout: Duration::from_secs(2),
-            tls: None,
-            upstream: None,
-            signd_log: None,
-            request_deadline: Duration::from_secs(30),
-            max_connections: 1024,
-            max_busy_refusals: DEFAULT_BUSY_REFUSALS,
-        }
+impl Deref for EdgeConfig {
+    type Target = EdgeSettings;
+
+    fn deref(&self) -> &EdgeSettings {
+        &self.settings
     }
 }
 
@@ -225,7 +210,7 @@ mod tests {
         let ctx = crate::commands::Ctx {
             keys: std::sync::Arc::new(keys),
             users: Default::default(),
-            exec: crate::exec::Exec::new(1, 4),
+            exec: crate::exec::Exec::new(1, 4).unwrap(),
             blob_keys: crate::commands::BlobKeyCache::new(Default::default()),
         };
         let edge = super::EdgeConfig::default();

@@ -21,8 +21,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::commands::CmdError;
-use crate::config::{Proto, Upstream as UpstreamConfig};
 use crate::protocol::{encode_new_request, encode_old_request, EncodeError, Protocol, Request};
+use crate::server::settings::Proto;
+pub use crate::server::settings::UpstreamSettings;
 
 /// The lowest and highest reserved source port we bind (bindresvport's).
 const RESERVED_PORTS: std::ops::RangeInclusive<u16> = 600..=1023;
@@ -52,7 +53,10 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    pub fn new(cfg: &UpstreamConfig, io_timeout: Duration) -> anyhow::Result<Upstream> {
+    /// The client for `cfg`: its TLS configuration loaded when the
+    /// upstream's `proto` is `ssl`. `io_timeout` bounds connecting and
+    /// each read or write (the server's read timeout).
+    pub fn new(cfg: &UpstreamSettings, io_timeout: Duration) -> anyhow::Result<Upstream> {
         let tls = match cfg.proto {
             Proto::Ssl => Some(super::tls::client_config(&cfg.tls)?),
             _ => None,

@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::commands::CmdError;
-use crate::config::{SubjectPattern, TlsConfig, TlsFiles};
+pub use crate::server::settings::{SubjectPattern, TlsFiles, TlsSettings};
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -53,7 +53,7 @@ impl TlsServer {
     /// Builds the acceptor from sign.conf's settings: server certificate and
     /// key, client CAs from `verifyfile`/`verifydir`, client certificates
     /// required unless `allow_certless`.
-    pub fn new(cfg: &TlsConfig) -> anyhow::Result<TlsServer> {
+    pub fn new(cfg: &TlsSettings) -> anyhow::Result<TlsServer> {
         let files = &cfg.files;
         let cert_file = files
             .certfile

@@ -37,7 +37,7 @@ fn setup(kinds: &[(&str, KeyType)]) -> Setup {
         Arc::new(Ctx {
             keys: Arc::new(keys),
             users: UserRules::default(),
-            exec: Exec::with_cores(),
+            exec: Exec::with_cores().unwrap(),
             blob_keys: signatrust::commands::BlobKeyCache::new(Default::default()),
         })
     });
@@ -69,7 +69,7 @@ fn exec(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let exec = Exec::with_cores();
+    let exec = Exec::with_cores().unwrap();
     c.bench_function("exec/roundtrip", |b| {
         b.iter(|| rt.block_on(exec.run(|| black_box(1u32))).unwrap())
     });

@@ -609,7 +609,7 @@ pub async fn populate(
     batch: usize,
 ) -> anyhow::Result<usize> {
     let config = signatrust::config::Config::load(Some(data_dir.to_path_buf()), None, None)?;
-    let store = signatrust::daemon::open_store(&config).await?;
+    let store = signatrust::app::open_store(&config).await?;
     let key = signatrust::sign::generate(kind, "Signatrust Bench <bench@example.org>")?;
     let mut inserted = 0;
     let mut names = Vec::with_capacity(batch.max(1));
@@ -636,7 +636,7 @@ pub const PRIVSIGN_SIGND_USER: &str = "defaultkey@localobs";
 /// number of encryption keys stored.
 pub async fn privsign_setup(data_dir: &Path, fixtures: &Path) -> anyhow::Result<usize> {
     let config = signatrust::config::Config::load(Some(data_dir.to_path_buf()), None, None)?;
-    let store = signatrust::daemon::open_store(&config).await?;
+    let store = signatrust::app::open_store(&config).await?;
     let tsk_path = fixtures.join("obs-sign-t-fixtures/secret-key.asc");
     let tsk =
         std::fs::read(&tsk_path).with_context(|| format!("{}: cannot read", tsk_path.display()))?;
@@ -650,7 +650,7 @@ pub async fn privsign_setup(data_dir: &Path, fixtures: &Path) -> anyhow::Result<
     for entry in std::fs::read_dir(&dir).with_context(|| format!("{}", dir.display()))? {
         let entry = entry?;
         let id = entry.file_name().to_string_lossy().into_owned();
-        let secret = signatrust::admin::import_signd::read_encryption_key(&id, &entry.path())?;
+        let secret = signatrust::app::signd_state::read_encryption_key(&id, &entry.path())?;
         store.put_encryption_key(&id, &secret).await?;
         n += 1;
     }

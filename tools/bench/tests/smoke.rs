@@ -22,7 +22,7 @@ async fn load_generator_runs_clean_against_a_test_server() {
     assert_eq!(n, 50);
 
     let mut config = Config::load(Some(data), None, None).unwrap();
-    config.server.allow_unprivileged_ports = true;
+    config.access.allow_unprivileged_ports = true;
     let service = daemon::build(config).await.unwrap();
     let rsa = generate(KeyType::Rsa2048, "Smoke RSA <rsa@example.org>").unwrap();
     service.ctx.keys.import("rsa", &rsa).await.unwrap();

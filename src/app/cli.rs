@@ -1,0 +1,53 @@
+//! The command-line definitions both binaries share: [`GlobalArgs`] (where
+//! the store and its KEK live) and the daemon's [`DaemonArgs`]. Defined once
+//! for parsing, `--help` and the man pages (`tests/man.rs`).
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser};
+
+/// Options shared by both binaries: where the store and its KEK live.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Directory of the embedded store (signatrust.db) and the KEK file
+    /// (kek.key); created on first use.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Signatrust configuration file (TOML).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+/// The obs-signd compatible signing server.
+#[derive(Debug, Parser)]
+#[command(name = "signatrustd", version)]
+pub struct DaemonArgs {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// An obs-signd sign.conf to honour (port, allow, user, map, ...).
+    #[arg(long, value_name = "FILE")]
+    pub sign_conf: Option<PathBuf>,
+    /// Listen on this address instead of the configured one (repeatable).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Vec<SocketAddr>,
+    /// Load and validate the configuration, print warnings, and exit.
+    #[arg(long)]
+    pub check_config: bool,
+    /// obs-signd's test hook: read one framed request on stdin, write the
+    /// reply on stdout. The sign.conf is `--sign-conf`, else `$SIGN_CONF`.
+    /// Without --data-dir/--config the keys come from the gpg home named by
+    /// sign.conf, held in a scratch store that is deleted on exit.
+    #[arg(long, conflicts_with = "test")]
+    pub test_sign: bool,
+    /// Run one command (`-t CMD USER ARGS…`) and print the raw reply, as
+    /// `signd -t` does. Same configuration rules as --test-sign.
+    #[arg(short = 't', value_name = "CMD USER ARGS", num_args = 1.., allow_hyphen_values = true)]
+    pub test: Option<Vec<String>>,
+}
+
+impl DaemonArgs {
+    /// `--test-sign` or `-t`: one request, no socket.
+    pub fn test_mode(&self) -> bool {
+        self.test_sign || self.test.is_some()
+    }
+}

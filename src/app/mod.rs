@@ -1,0 +1,15 @@
+//! What both binaries share, and nothing of their own: the global flags and
+//! the daemon's command line ([`cli`]), opening the store and its KEK
+//! ([`store`]), process hardening and the I/O runtime ([`process`]), and the
+//! one loader of an obs-signd installation's state ([`signd_state`]).
+//!
+//! `daemon` (signatrustd) and `admin` (signatrust-admin) both build on this
+//! module and never on each other; it names neither of them.
+
+pub mod cli;
+pub mod process;
+pub mod signd_state;
+pub mod store;
+
+pub use process::{harden_process, runtime};
+pub use store::{create_private_dir, open_kek, open_store, open_store_with, pkcs11_settings};

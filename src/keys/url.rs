@@ -1,0 +1,122 @@
+//! The key database's URL, its scheme checked once, where it is configured.
+//!
+//! Plain data: nothing here connects. `config` parses `[store] url` into a
+//! [`StoreUrl`] (or derives the embedded default from the data directory),
+//! and the store is opened with [`StoreUrl::as_str`].
+
+use std::fmt;
+use std::path::Path;
+
+use thiserror::Error;
+
+/// Which database a [`StoreUrl`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// `sqlite:…`: the embedded store.
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+}
+
+/// A URL that is not `sqlite:` or `postgres://`. The message carries the
+/// URL as it was written.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[error("bad store url '{0}' (expected sqlite: or postgres://)")]
+pub struct BadStoreUrl(pub String);
+
+/// A key-database URL whose scheme is one the store speaks.
+///
+/// `Debug` and `Display` redact the password; [`Self::as_str`] is the URL
+/// itself, for opening the store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreUrl {
+    url: String,
+    backend: StoreBackend,
+}
+
+impl StoreUrl {
+    /// Accepts `sqlite:…`, `postgres://…` and `postgresql://…`.
+    pub fn parse(url: &str) -> Result<StoreUrl, BadStoreUrl> {
+        let backend = if url.starts_with("sqlite:") {
+            StoreBackend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            StoreBackend::Postgres
+        } else {
+            return Err(BadStoreUrl(url.to_owned()));
+        };
+        Ok(StoreUrl {
+            url: url.to_owned(),
+            backend,
+        })
+    }
+
+    /// The embedded store in the file `path`: `sqlite://<path>`.
+    pub fn sqlite_file(path: &Path) -> StoreUrl {
+        StoreUrl {
+            url: format!("sqlite://{}", path.display()),
+            backend: StoreBackend::Sqlite,
+        }
+    }
+
+    /// The URL as written, password included.
+    pub fn as_str(&self) -> &str {
+        &self.url
+    }
+
+    /// The database it names.
+    pub fn backend(&self) -> StoreBackend {
+        self.backend
+    }
+}
+
+impl fmt::Display for StoreUrl {
+    /// The URL with any password replaced by `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&super::redacted_url(&self.url))
+    }
+}
+
+impl fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("StoreUrl")
+            .field(&super::redacted_url(&self.url))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes() {
+        for (url, backend) in [
+            (
+                "sqlite:///var/lib/signatrust/signatrust.db",
+                StoreBackend::Sqlite,
+            ),
+            ("sqlite::memory:", StoreBackend::Sqlite),
+            ("postgres://u@db/st", StoreBackend::Postgres),
+            ("postgresql://u@db/st", StoreBackend::Postgres),
+        ] {
+            let u = StoreUrl::parse(url).unwrap();
+            assert_eq!((u.as_str(), u.backend()), (url, backend));
+        }
+        for url in ["mysql://x", "", "postgres:/x", "SQLITE:x"] {
+            assert_eq!(
+                StoreUrl::parse(url).unwrap_err().to_string(),
+                format!("bad store url '{url}' (expected sqlite: or postgres://)")
+            );
+        }
+    }
+
+    #[test]
+    fn sqlite_file_and_redaction() {
+        let u = StoreUrl::sqlite_file(Path::new("/d/signatrust.db"));
+        assert_eq!(u, StoreUrl::parse("sqlite:///d/signatrust.db").unwrap());
+        let pg = StoreUrl::parse("postgres://st:hunter2@db/st").unwrap();
+        assert_eq!(pg.as_str(), "postgres://st:hunter2@db/st");
+        assert!(!pg.to_string().contains("hunter2"), "{pg}");
+        assert!(!format!("{pg:?}").contains("hunter2"), "{pg:?}");
+    }
+}
