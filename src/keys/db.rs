@@ -26,6 +26,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{AnyPool, ConnectOptions, Connection, FromRow};
 
 use super::error::KeyError;
+use super::url::{StoreBackend, StoreUrl};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -72,12 +73,6 @@ const SELECT_ENC_KEYS: &str = concat!(
     enc_key_columns!(),
     " FROM encryption_keys ORDER BY id"
 );
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 /// A `keys` row as stored.
 #[derive(Clone, PartialEq, Eq, FromRow)]
@@ -202,16 +197,6 @@ pub fn redacted_url(url: &str) -> String {
     out
 }
 
-fn backend_of(url: &str) -> Option<Backend> {
-    if url.starts_with("sqlite:") {
-        Some(Backend::Sqlite)
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Some(Backend::Postgres)
-    } else {
-        None
-    }
-}
-
 impl Db {
     /// Connects, preparing a new SQLite file if needed, and migrates.
     pub(crate) async fn connect(url: &str, cfg: PoolConfig) -> Result<Db, KeyError> {
@@ -219,14 +204,18 @@ impl Db {
         let shown = redacted_url(url);
         let context = format!("cannot open key database {shown}");
         let err = |e: sqlx::Error| KeyError::database(context.clone(), e);
-        let backend = backend_of(url).ok_or_else(|| KeyError::Database {
-            context: format!(
-                "unsupported key database URL {shown}: expected sqlite:// or postgres://"
-            ),
-            source: None,
-        })?;
+        // The scheme is judged once, by the type `config` also parses with.
+        let backend =
+            StoreUrl::parse(url)
+                .map(|u| u.backend())
+                .map_err(|_| KeyError::Database {
+                    context: format!(
+                        "unsupported key database URL {shown}: expected sqlite:// or postgres://"
+                    ),
+                    source: None,
+                })?;
 
-        if backend == Backend::Sqlite {
+        if backend == StoreBackend::Sqlite {
             prepare_sqlite(url, &context).await?;
         }
 
@@ -234,7 +223,7 @@ impl Db {
         let mut pool_opts = AnyPoolOptions::new()
             .max_connections(cfg.max_connections.max(1))
             .acquire_timeout(cfg.connect_timeout);
-        if backend == Backend::Sqlite {
+        if backend == StoreBackend::Sqlite {
             pool_opts = pool_opts.after_connect(|conn, _meta| {
                 Box::pin(async move {
                     // Per connection: these are not persistent.
@@ -253,8 +242,8 @@ impl Db {
         }
         let pool = pool_opts.connect_with(opts).await.map_err(err)?;
         let migrator = match backend {
-            Backend::Sqlite => &SQLITE_MIGRATOR,
-            Backend::Postgres => &POSTGRES_MIGRATOR,
+            StoreBackend::Sqlite => &SQLITE_MIGRATOR,
+            StoreBackend::Postgres => &POSTGRES_MIGRATOR,
         };
         migrator.run(&pool).await.map_err(|e| {
             KeyError::database(format!("{context}: migration failed"), sqlx::Error::from(e))
