@@ -173,7 +173,8 @@ fn fixture(path: &str) -> Option<Vec<u8>> {
 /// loading the project key from the plaintext; and the cache hit that
 /// replaces all of it for a blob seen before.
 fn blobs(c: &mut Criterion) {
-    use signatrust::keys::{BlobKeyCache, CacheConfig};
+    use signatrust::commands::BlobKeyCache;
+    use signatrust::keys::CacheConfig;
     use signatrust::secret::SecretBytes;
     use signatrust::sign::{blob, import_tsk};
     use std::sync::Arc;

@@ -38,6 +38,7 @@ fn setup(kinds: &[(&str, KeyType)]) -> Setup {
             keys: Arc::new(keys),
             users: UserRules::default(),
             exec: Exec::with_cores(),
+            blob_keys: Default::default(),
         })
     });
     Setup { rt, ctx, _dir: dir }

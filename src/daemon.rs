@@ -11,7 +11,7 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::cli::GlobalArgs;
-use crate::commands::{Ctx, UserRules};
+use crate::commands::{BlobKeyCache, Ctx, UserRules};
 use crate::config::{Config, KmsConfig, Proto};
 use crate::exec::Exec;
 use crate::keys::{
@@ -181,9 +181,19 @@ pub fn build_with_store(config: Config, keys: Arc<KeyStore>) -> anyhow::Result<S
         proxy_only: config.server.proxy_only,
     };
     let exec = Exec::new(config.exec.workers, config.exec.workers * 64);
+    // The same bounds as the store's caches (`open_store_with`).
+    let blob_keys = BlobKeyCache::new(CacheConfig {
+        capacity: config.cache.max_entries,
+        ttl: config.cache.ttl,
+    });
     let edge = edge_config(&config)?;
     Ok(Service {
-        ctx: Arc::new(Ctx { keys, users, exec }),
+        ctx: Arc::new(Ctx {
+            keys,
+            users,
+            exec,
+            blob_keys,
+        }),
         edge: Arc::new(edge),
         config,
     })

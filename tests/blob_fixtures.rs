@@ -294,6 +294,7 @@ async fn gpg_blob_fallback_unwraps_only_the_addressed_key() {
         keys: Arc::new(keys),
         users: Default::default(),
         exec: signatrust::exec::Exec::new(2, 8),
+        blob_keys: Default::default(),
     };
     let case = fx("cases/privsign-wrong-user-for-blob");
     let request = std::fs::read(case.join("1.request.bin")).unwrap();

@@ -5,6 +5,7 @@
 //! user, illegal users again, alias, existence), then dispatches to one file
 //! per command. [`wire_error`] is the only place errors become wire text.
 
+mod blob_cache;
 mod certgen;
 mod keygen;
 mod ping;
@@ -18,6 +19,7 @@ pub mod wire_error;
 
 use std::sync::Arc;
 
+pub use blob_cache::BlobKeyCache;
 pub use user::{UserField, UserRules};
 pub use wire_error::CmdError;
 
@@ -30,6 +32,9 @@ pub struct Ctx {
     pub keys: Arc<KeyStore>,
     pub users: UserRules,
     pub exec: Exec,
+    /// Project keys decrypted from privsign blobs; build it with the same
+    /// bounds and TTL as the key store's caches.
+    pub blob_keys: BlobKeyCache,
 }
 
 /// The result of handling one request.

@@ -45,8 +45,7 @@ async fn project_key(
     user: &str,
     blob: Arc<Vec<u8>>,
 ) -> Result<Arc<SigningKey>, CmdError> {
-    ctx.keys
-        .blob_keys()
+    ctx.blob_keys
         .get_or_load(&blob, || async {
             let plain = Arc::new(decrypt_blob(ctx, user, blob.clone()).await?);
             let key = on_pool(ctx, move || blob::signing_key(&plain)).await?;

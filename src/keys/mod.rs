@@ -19,14 +19,12 @@
 //! invalidate at once. Alias lookups, including "no such alias", are cached
 //! the same way.
 
-mod blob_cache;
 mod cache;
 mod db;
 mod envelope;
 mod kms;
 mod pkcs11;
 
-pub use blob_cache::BlobKeyCache;
 pub use cache::CacheConfig;
 pub use kms::{FileKek, Kek, KmsError};
 pub use pkcs11::{read_pin, Pkcs11Kek, Pkcs11Settings, PIN_ENV};
@@ -38,7 +36,7 @@ use thiserror::Error;
 
 use crate::secret::SecretBytes;
 use crate::sign::{ImportedKey, PubkeyAlgo, SigningKey};
-use cache::TtlCache;
+pub(crate) use cache::TtlCache;
 use db::{Db, EncKeyRow, KeyRow, PoolConfig, RewrapRow};
 use envelope::OpenError;
 
@@ -213,8 +211,6 @@ pub struct KeyStore {
     loaded: TtlCache<Arc<LoadedKey>>,
     /// Alias lookups, negative ones included.
     aliases: TtlCache<Option<String>>,
-    /// Project keys decrypted from privsign blobs.
-    blob_keys: BlobKeyCache,
     /// Bounds the blocking key loads of cache misses (`signing_key`), so a
     /// burst of misses does not become a burst of blocking threads.
     load_slots: Arc<tokio::sync::Semaphore>,
@@ -261,7 +257,6 @@ impl KeyStore {
             rows: TtlCache::new(opts.cache),
             loaded: TtlCache::new(opts.cache),
             aliases: TtlCache::new(opts.cache),
-            blob_keys: BlobKeyCache::new(opts.cache),
             load_slots: Arc::new(tokio::sync::Semaphore::new(opts.load_concurrency.max(1))),
             key_ids_indexed: std::sync::atomic::AtomicBool::new(false),
         })
@@ -284,14 +279,7 @@ impl KeyStore {
         self.rows.clear();
         self.loaded.clear();
         self.aliases.clear();
-        self.blob_keys.clear();
         self.db.close().await;
-    }
-
-    /// The cache of project keys decrypted from privsign blobs (same bounds
-    /// and TTL as the key cache).
-    pub fn blob_keys(&self) -> &BlobKeyCache {
-        &self.blob_keys
     }
 
     /// Stores `key` under `name`, envelope-encrypting its secret.

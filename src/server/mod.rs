@@ -226,6 +226,7 @@ mod tests {
             keys: std::sync::Arc::new(keys),
             users: Default::default(),
             exec: crate::exec::Exec::new(1, 4),
+            blob_keys: Default::default(),
         };
         let edge = super::EdgeConfig::default();
         let cancel = tokio_util::sync::CancellationToken::new();
