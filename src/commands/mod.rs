@@ -3,7 +3,8 @@
 //! No sockets here. [`handle`] applies the user-field rules of spec §5 in
 //! Perl signd's order (prefix, illegal users, `privileged`, map, default
 //! user, illegal users again, alias, existence), then dispatches to one file
-//! per command. [`wire_error`] is the only place errors become wire text.
+//! per command. [`crate::wire_error`] is the only place errors become wire
+//! text.
 
 mod blob_cache;
 mod certgen;
@@ -15,17 +16,16 @@ mod privtotp;
 mod pubkey;
 mod sign;
 pub mod user;
-pub mod wire_error;
 
 use std::sync::Arc;
 
 pub use blob_cache::BlobKeyCache;
 pub use user::{UserField, UserRules};
-pub use wire_error::CmdError;
 
 use crate::exec::Exec;
 use crate::keys::{KeyError, KeyStore};
 use crate::protocol::{Protocol, Reply, Request, CLIENT_BUFFER, KEYGEN_CLIENT_BUFFER};
+use crate::wire_error::WireError;
 
 /// What the commands layer needs from the rest of the server.
 pub struct Ctx {
@@ -52,7 +52,7 @@ pub enum Outcome {
 }
 
 /// Encodes an error reply for `protocol`.
-pub fn error_reply(err: &CmdError, protocol: Protocol) -> Vec<u8> {
+pub fn error_reply(err: &WireError, protocol: Protocol) -> Vec<u8> {
     tracing::debug!(error = %err, "error reply");
     let reply = Reply::error(err.wire_text());
     reply
@@ -62,9 +62,9 @@ pub fn error_reply(err: &CmdError, protocol: Protocol) -> Vec<u8> {
         .unwrap_or_else(|_| vec![0, 1, 0, 0, 0, 0])
 }
 
-fn internal(e: KeyError) -> CmdError {
+fn internal(e: KeyError) -> WireError {
     tracing::error!(error = %e, "key store failure");
-    CmdError::Internal(e.to_string())
+    WireError::Internal(e.to_string())
 }
 
 /// Handles one decoded request.
@@ -80,12 +80,12 @@ pub async fn handle(ctx: &Ctx, req: &Request) -> Outcome {
             let reply = Reply::ok(outputs);
             match reply.encode(req.protocol, limit) {
                 Ok(bytes) => Outcome::Reply(bytes),
-                Err(e) => Outcome::Reply(error_reply(&CmdError::ReplyTooBig(e), req.protocol)),
+                Err(e) => Outcome::Reply(error_reply(&WireError::ReplyTooBig(e), req.protocol)),
             }
         }
         Ok(Routed::Forward(request, user)) => Outcome::Forward {
             request,
-            unknown_key: error_reply(&CmdError::UnknownKey(user), req.protocol),
+            unknown_key: error_reply(&WireError::UnknownKey(user), req.protocol),
         },
         Err(e) => Outcome::Reply(error_reply(&e, req.protocol)),
     }
@@ -96,7 +96,7 @@ enum Routed {
     Forward(Request, String),
 }
 
-async fn route(ctx: &Ctx, req: &Request) -> Result<Routed, CmdError> {
+async fn route(ctx: &Ctx, req: &Request) -> Result<Routed, WireError> {
     let cmd = req.argv.first().map(String::as_str).unwrap_or("");
     let mut field = UserField::parse(req.argv.get(1).map(String::as_str).unwrap_or(""));
     let args = req.argv.get(2..).unwrap_or(&[]);
@@ -113,7 +113,7 @@ async fn route(ctx: &Ctx, req: &Request) -> Result<Routed, CmdError> {
     if !field.user.is_empty() && !field.user.starts_with(':') {
         if let Some(target) = ctx.keys.alias(&field.user).await.map_err(internal)? {
             if target.is_empty() || !user::is_legal_user(&target) {
-                return Err(CmdError::IllegalUserForAlias {
+                return Err(WireError::IllegalUserForAlias {
                     target,
                     alias: field.user,
                 });
@@ -158,20 +158,20 @@ async fn route(ctx: &Ctx, req: &Request) -> Result<Routed, CmdError> {
         "keygen" => keygen::run(ctx, &field, args).await?,
         "privtotp" => privtotp::run(ctx, &field, args).await?,
         "certgen" => certgen::run()?,
-        other => return Err(CmdError::UnknownCommand(other.to_string())),
+        other => return Err(WireError::UnknownCommand(other.to_string())),
     };
     Ok(Routed::Local(outputs))
 }
 
 /// The signing hash named by the user field's prefix (case-insensitive,
 /// SHA1 when absent).
-pub(crate) fn hash_algo(field: &UserField) -> Result<crate::sign::HashAlgo, CmdError> {
+pub(crate) fn hash_algo(field: &UserField) -> Result<crate::sign::HashAlgo, WireError> {
     use crate::sign::HashAlgo;
     match field.hash.as_deref() {
         None => Ok(HashAlgo::Sha1),
         Some(h) if h.eq_ignore_ascii_case("sha1") => Ok(HashAlgo::Sha1),
         Some(h) if h.eq_ignore_ascii_case("sha256") => Ok(HashAlgo::Sha256),
         Some(h) if h.eq_ignore_ascii_case("sha512") => Ok(HashAlgo::Sha512),
-        Some(h) => Err(CmdError::BadHashAlgo(h.to_string())),
+        Some(h) => Err(WireError::BadHashAlgo(h.to_string())),
     }
 }

@@ -1,8 +1,8 @@
 //! Who may talk to us: reserved source ports and the `allow:` list (spec §7).
 use std::net::{IpAddr, SocketAddr};
 
-use crate::commands::CmdError;
 pub use crate::config::AllowEntry as Allow;
+use crate::wire_error::WireError;
 
 /// The access policy of the listening side.
 #[derive(Debug, Clone, Default)]
@@ -15,9 +15,9 @@ pub struct AccessPolicy {
 
 impl AccessPolicy {
     /// Checks `peer` in signd's order: source port, then the allow list.
-    pub fn check(&self, peer: SocketAddr) -> Result<(), CmdError> {
+    pub fn check(&self, peer: SocketAddr) -> Result<(), WireError> {
         if !self.allow_unprivileged_ports && peer.port() > 1024 {
-            return Err(CmdError::NotReservedPort);
+            return Err(WireError::NotReservedPort);
         }
         let ip = canonical(peer.ip());
         // Host-name entries need a forward-confirmed reverse lookup; the
@@ -26,7 +26,7 @@ impl AccessPolicy {
         if allowed {
             Ok(())
         } else {
-            Err(CmdError::IllegalHost(ip.to_string()))
+            Err(WireError::IllegalHost(ip.to_string()))
         }
     }
 

@@ -1,6 +1,6 @@
 //! The only place where internal errors become signd's wire text.
 //!
-//! Every error a client can see is a [`CmdError`]; its `Display` is the exact
+//! Every error a client can see is a [`WireError`]; its `Display` is the exact
 //! obs-signd text where one exists (spec §4, §5), without the trailing
 //! newline, which the reply encoder adds. Errors whose detail could help an
 //! attacker or leak state (database, KMS) get a short generic text on the
@@ -13,7 +13,7 @@ use crate::protocol::{DecodeError, EncodeError};
 /// An error reply, by cause.
 #[derive(Debug, Error)]
 #[non_exhaustive]
-pub enum CmdError {
+pub enum WireError {
     #[error("bad expire format")]
     BadExpireFormat,
     #[error("bad hash {0}")]
@@ -143,53 +143,53 @@ pub enum CmdError {
     NoEncryptionTarget(String),
 }
 
-impl From<crate::sign::blob::BlobError> for CmdError {
+impl From<crate::sign::blob::BlobError> for WireError {
     fn from(e: crate::sign::blob::BlobError) -> Self {
         use crate::sign::blob::BlobError as B;
         match e {
-            B::BadEncodedData => CmdError::BadEncodedData,
-            B::TruncatedEncodedData => CmdError::TruncatedEncodedData,
-            B::UnknownEncryptionKey(id) => CmdError::UnknownEncryptionKey(id),
-            B::MalformedEncryptionKey(id) => CmdError::MalformedEncryptionKey(id),
-            B::BadEncryptionKey(id) => CmdError::BadEncryptionKey(id),
-            B::NoSecretKey => CmdError::GpgDecrypt("decryption failed: No secret key"),
-            B::DecryptionFailed => CmdError::GpgDecrypt("decryption failed: Bad session key"),
+            B::BadEncodedData => WireError::BadEncodedData,
+            B::TruncatedEncodedData => WireError::TruncatedEncodedData,
+            B::UnknownEncryptionKey(id) => WireError::UnknownEncryptionKey(id),
+            B::MalformedEncryptionKey(id) => WireError::MalformedEncryptionKey(id),
+            B::BadEncryptionKey(id) => WireError::BadEncryptionKey(id),
+            B::NoSecretKey => WireError::GpgDecrypt("decryption failed: No secret key"),
+            B::DecryptionFailed => WireError::GpgDecrypt("decryption failed: Bad session key"),
             B::BadMessage(detail) => {
                 tracing::debug!(%detail, "blob is not a valid OpenPGP message");
-                CmdError::GpgDecrypt("decrypt_message failed: Invalid packet")
+                WireError::GpgDecrypt("decrypt_message failed: Invalid packet")
             }
-            B::TooLarge => CmdError::GpgDecrypt("error writing to '-': File too large"),
-            B::NotAPgpPacket => CmdError::BlobPacket("not a pgp packet"),
-            B::UnsupportedPacketLength => CmdError::BlobPacket("unsupported pgp packet length"),
-            B::TruncatedPacket => CmdError::BlobPacket("truncated pgp packet"),
-            B::NotASecretKeyPacket => CmdError::NotASecretKeyPacket,
-            B::UnknownPublicKeyVersion(v) => CmdError::UnknownPublicKeyVersion(v),
-            B::UnsupportedPublicKeyAlgorithm(a) => CmdError::UnsupportedPublicKeyAlgorithm(a),
-            B::Key(e) => CmdError::BlobKey(e.to_string()),
+            B::TooLarge => WireError::GpgDecrypt("error writing to '-': File too large"),
+            B::NotAPgpPacket => WireError::BlobPacket("not a pgp packet"),
+            B::UnsupportedPacketLength => WireError::BlobPacket("unsupported pgp packet length"),
+            B::TruncatedPacket => WireError::BlobPacket("truncated pgp packet"),
+            B::NotASecretKeyPacket => WireError::NotASecretKeyPacket,
+            B::UnknownPublicKeyVersion(v) => WireError::UnknownPublicKeyVersion(v),
+            B::UnsupportedPublicKeyAlgorithm(a) => WireError::UnsupportedPublicKeyAlgorithm(a),
+            B::Key(e) => WireError::BlobKey(e.to_string()),
             other => {
                 tracing::error!(error = %other, "blob encryption failed");
-                CmdError::Internal(other.to_string())
+                WireError::Internal(other.to_string())
             }
         }
     }
 }
 
-impl From<crate::sign::totp::TotpError> for CmdError {
+impl From<crate::sign::totp::TotpError> for WireError {
     fn from(e: crate::sign::totp::TotpError) -> Self {
         use crate::sign::totp::TotpError as T;
         match e {
-            T::BadUri => CmdError::BadTotpUri,
-            T::MissingParameter(p) => CmdError::MissingTotpParameter(p),
-            T::BadDigits => CmdError::BadTotpDigits,
-            T::BadPeriod => CmdError::BadTotpPeriod,
-            T::UnsupportedAlgorithm => CmdError::UnsupportedHmacAlgorithm,
-            T::TimeOutOfRange => CmdError::TimeOutOfRange,
-            other => CmdError::Internal(other.to_string()),
+            T::BadUri => WireError::BadTotpUri,
+            T::MissingParameter(p) => WireError::MissingTotpParameter(p),
+            T::BadDigits => WireError::BadTotpDigits,
+            T::BadPeriod => WireError::BadTotpPeriod,
+            T::UnsupportedAlgorithm => WireError::UnsupportedHmacAlgorithm,
+            T::TimeOutOfRange => WireError::TimeOutOfRange,
+            other => WireError::Internal(other.to_string()),
         }
     }
 }
 
-impl CmdError {
+impl WireError {
     /// The exact bytes of the error line, as signd sends it.
     pub fn wire_text(&self) -> String {
         self.to_string()
@@ -202,68 +202,71 @@ mod tests {
 
     #[test]
     fn texts_match_obs_signd() {
-        let cases: Vec<(CmdError, &str)> = vec![
-            (CmdError::SignArgs, "sign: at least one arguments required"),
-            (CmdError::UnknownKey("x".into()), "unknown key: x"),
-            (CmdError::UnknownCommand(String::new()), "unknown command: "),
+        let cases: Vec<(WireError, &str)> = vec![
+            (WireError::SignArgs, "sign: at least one arguments required"),
+            (WireError::UnknownKey("x".into()), "unknown key: x"),
             (
-                CmdError::BadHashAlgo("MD5".into()),
+                WireError::UnknownCommand(String::new()),
+                "unknown command: ",
+            ),
+            (
+                WireError::BadHashAlgo("MD5".into()),
                 "sign_with_agent: bad hashalgo MD5",
             ),
-            (CmdError::Decode(DecodeError::ZeroSize), "zero size packet"),
+            (WireError::Decode(DecodeError::ZeroSize), "zero size packet"),
             (
-                CmdError::CertificateDenied("CN=x,O=y".into()),
+                WireError::CertificateDenied("CN=x,O=y".into()),
                 "certificate denied: CN=x,O=y",
             ),
             (
-                CmdError::IllegalHost("127.0.0.2".into()),
+                WireError::IllegalHost("127.0.0.2".into()),
                 "illegal host 127.0.0.2",
             ),
-            (CmdError::BadEncodedData, "bad encoded data"),
-            (CmdError::TruncatedEncodedData, "truncated encoded data"),
+            (WireError::BadEncodedData, "bad encoded data"),
+            (WireError::TruncatedEncodedData, "truncated encoded data"),
             (
-                CmdError::UnknownEncryptionKey("A5E1A4F82E43F0E7".into()),
+                WireError::UnknownEncryptionKey("A5E1A4F82E43F0E7".into()),
                 "unknown encryption key A5E1A4F82E43F0E7",
             ),
             (
-                CmdError::MalformedEncryptionKey("X".into()),
+                WireError::MalformedEncryptionKey("X".into()),
                 "malformed encryption key X",
             ),
             (
-                CmdError::BadEncryptionKey("X".into()),
+                WireError::BadEncryptionKey("X".into()),
                 "bad encryption key X",
             ),
-            (CmdError::NotASecretKeyPacket, "not a secret key packet"),
+            (WireError::NotASecretKeyPacket, "not a secret key packet"),
             (
-                CmdError::UnknownPublicKeyVersion(5),
+                WireError::UnknownPublicKeyVersion(5),
                 "unknown public key version 5",
             ),
             (
-                CmdError::UnsupportedPublicKeyAlgorithm(16),
+                WireError::UnsupportedPublicKeyAlgorithm(16),
                 "unsupported public key algorithm 16",
             ),
-            (CmdError::BadTotpUri, "bad totp uri"),
+            (WireError::BadTotpUri, "bad totp uri"),
             (
-                CmdError::MissingTotpParameter("secret"),
+                WireError::MissingTotpParameter("secret"),
                 "missing totp parameter 'secret'",
             ),
-            (CmdError::BadTotpDigits, "bad totp digits"),
-            (CmdError::BadTotpPeriod, "bad totp period"),
+            (WireError::BadTotpDigits, "bad totp digits"),
+            (WireError::BadTotpPeriod, "bad totp period"),
             (
-                CmdError::UnsupportedHmacAlgorithm,
+                WireError::UnsupportedHmacAlgorithm,
                 "unsupported hmac algorithm",
             ),
-            (CmdError::TimeOutOfRange, "time out of range"),
+            (WireError::TimeOutOfRange, "time out of range"),
             (
-                CmdError::UpstreamUnavailable("h:1".into()),
+                WireError::UpstreamUnavailable("h:1".into()),
                 "upstream signd h:1 is not available",
             ),
             (
-                CmdError::UpstreamCertificateUntrusted("h:1".into()),
+                WireError::UpstreamCertificateUntrusted("h:1".into()),
                 "upstream signd h:1: server certificate not trusted",
             ),
             (
-                CmdError::UpstreamRefusedCertificate("h:1".into()),
+                WireError::UpstreamRefusedCertificate("h:1".into()),
                 "upstream signd h:1 refused our client certificate",
             ),
         ];
@@ -274,7 +277,7 @@ mod tests {
 
     #[test]
     fn internal_errors_do_not_leak_detail() {
-        let e = CmdError::Internal("database password=hunter2".into());
+        let e = WireError::Internal("database password=hunter2".into());
         assert!(!e.wire_text().contains("hunter2"));
     }
 }
