@@ -1,36 +1,65 @@
-//! The only place where internal errors become signd's wire text.
+//! The only place where errors become signd's wire text.
 //!
-//! Every error a client can see is a [`WireError`]; its `Display` is the exact
-//! obs-signd text where one exists (spec §4, §5), without the trailing
-//! newline, which the reply encoder adds. Errors whose detail could help an
-//! attacker or leak state (database, KMS) get a short generic text on the
-//! wire; the detail goes to the log.
+//! Every error a client can see is a [`WireError`]; its `Display` (and
+//! [`WireError::wire_text`]) is the exact obs-signd text where one exists
+//! (spec §4, §5), without the trailing newline, which the reply encoder
+//! adds. Errors whose detail could help an attacker or leak state
+//! (database, KMS) get a short generic text on the wire; the detail goes to
+//! the log.
+//!
+//! Errors of the layers below are nested, not copied: [`WireError::Blob`],
+//! [`WireError::Decode`] and [`WireError::Totp`] carry the typed error, and
+//! the texts signd shares with them are written once, in `sign::blob`,
+//! `protocol` and `sign::totp`; only the texts that differ are written here.
+//!
+//! A leaf: this module knows `protocol` and the `sign` error types, nothing
+//! of sockets, keys or commands. Both `commands` and `server` build their
+//! errors from it.
 
 use thiserror::Error;
 
 use crate::protocol::{DecodeError, EncodeError};
+use crate::sign::blob::BlobError;
+use crate::sign::totp::TotpError;
 
-/// An error reply, by cause.
+/// The wire text of every failure whose detail stays in the log.
+const INTERNAL: &str = "signatrust: internal error, see server log";
+
+/// An error reply, by cause. Variants are sorted by name.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum WireError {
+    /// keygen's expiry is not 1 to 10 decimal digits.
     #[error("bad expire format")]
     BadExpireFormat,
+    /// A sign or privsign hash argument does not parse (spec §4.3).
     #[error("bad hash {0}")]
     BadHash(String),
+    /// The user field's hash prefix names no supported hash.
     #[error("sign_with_agent: bad hashalgo {0}")]
     BadHashAlgo(String),
+    /// The privsign or privtotp blob is empty or not even-length hex.
     #[error("bad private key")]
     BadPrivateKey,
+    /// privtotp's time is not 8 hex digits.
     #[error("bad time argument")]
     BadTimeArgument,
+    /// keygen's key type is not one signd knows.
     #[error("bad type: {0}")]
     BadType(String),
+    /// A private-key blob could not be used (spec §4.4, §8).
+    #[error("{}", blob_text(.0))]
+    Blob(#[source] BlobError),
+    /// Over the connection limit, or shutting down.
+    #[error("server busy, try again later")]
+    Busy,
+    /// certgen was removed from signd (spec §4.7).
+    #[error("certgen: no longer supported, please update your sign client")]
+    CertgenUnsupported,
     /// The client certificate's subject matches no `allow_subject:` line.
     #[error("certificate denied: {0}")]
     CertificateDenied(String),
-    #[error("certgen: no longer supported, please update your sign client")]
-    CertgenUnsupported,
+    /// The request does not frame or has a malformed argument (spec §2).
     #[error(transparent)]
     Decode(#[from] DecodeError),
     /// The digest length does not match the hash algorithm (gpg-agent says
@@ -41,31 +70,42 @@ pub enum WireError {
         want: usize,
         got: usize,
     },
+    /// The user field's hash prefix holds a control character.
     #[error("illegal hashalgo {0}")]
     IllegalHashAlgo(String),
+    /// The peer's address (or confirmed name) is on no `allow:` line.
     #[error("illegal host {0}")]
     IllegalHost(String),
+    /// The user has a `/`, a control character or a leading `.`.
     #[error("illegal user {0}")]
     IllegalUser(String),
+    /// An alias points at an empty or illegal user.
     #[error("illegal user {target} for alias {alias}")]
     IllegalUserForAlias { target: String, alias: String },
     /// Key store, KMS or crypto failure. The wire text stays generic; the
     /// caller logs the cause.
-    #[error("signatrust: internal error, see server log")]
+    #[error("{INTERNAL}")]
     Internal(String),
+    /// keygen needs exactly four arguments.
     #[error("keygen: four arguments expected")]
     KeygenArgs,
-    /// A command this server does not implement yet.
-    #[error("{0}: not supported by this server")]
-    NotSupported(&'static str),
+    /// keygen could not encrypt to the target: no such key, or it has no
+    /// encryption subkey (gpg: "skipped: No public key").
+    #[error("gpg: {0}: skipped: No public key")]
+    NoEncryptionTarget(String),
+    /// The source port is above 1024 and unprivileged ports are not allowed.
     #[error("not coming from a reserved port")]
     NotReservedPort,
+    /// The `privileged` command: remote administration is not offered.
     #[error("privileged module is not loaded")]
     PrivilegedNotLoaded,
+    /// privsign needs a blob and at least one hash.
     #[error("privsign: at least two arguments expected")]
     PrivsignArgs,
+    /// privtotp needs a blob and a time.
     #[error("privtotp: two arguments expected")]
     PrivtotpArgs,
+    /// pubkey takes no argument.
     #[error("pubkey: no argument expected")]
     PubkeyArgs,
     /// The reply would not fit the client's buffer.
@@ -75,16 +115,21 @@ pub enum WireError {
     /// refused before the body is read.
     #[error("request too big: {declared} bytes declared, at most {max} accepted")]
     RequestTooBig { declared: usize, max: usize },
+    /// sign needs at least one hash.
     #[error("sign: at least one arguments required")]
     SignArgs,
-    #[error("server busy, try again later")]
-    Busy,
+    /// The request was not read, or not answered, in time.
     #[error("request timed out")]
     Timeout,
-    /// The upstream signd could not be reached or did not answer in time.
-    /// The detail goes to the log only.
-    #[error("upstream signd {0} is not available")]
-    UpstreamUnavailable(String),
+    /// privtotp could not compute a code (spec §4.6).
+    #[error("{}", totp_text(.0))]
+    Totp(#[from] TotpError),
+    /// The command is none of signd's.
+    #[error("unknown command: {0}")]
+    UnknownCommand(String),
+    /// No key of that name here, and no upstream to ask.
+    #[error("unknown key: {0}")]
+    UnknownKey(String),
     /// The upstream's TLS certificate did not verify against our
     /// `ssl_verifyfile`/`ssl_verifydir` (or does not name the host).
     #[error("upstream signd {0}: server certificate not trusted")]
@@ -92,105 +137,75 @@ pub enum WireError {
     /// The upstream refused our TLS client certificate.
     #[error("upstream signd {0} refused our client certificate")]
     UpstreamRefusedCertificate(String),
-    #[error("unknown command: {0}")]
-    UnknownCommand(String),
-    #[error("unknown key: {0}")]
-    UnknownKey(String),
-    // Private-key blobs (spec §4.4, §8).
-    #[error("bad encoded data")]
-    BadEncodedData,
-    #[error("truncated encoded data")]
-    TruncatedEncodedData,
-    #[error("unknown encryption key {0}")]
-    UnknownEncryptionKey(String),
-    #[error("malformed encryption key {0}")]
-    MalformedEncryptionKey(String),
-    #[error("bad encryption key {0}")]
-    BadEncryptionKey(String),
-    #[error("not a secret key packet")]
-    NotASecretKeyPacket,
-    #[error("unknown public key version {0}")]
-    UnknownPublicKeyVersion(u8),
-    #[error("unsupported public key algorithm {0}")]
-    UnsupportedPublicKeyAlgorithm(u8),
-    /// signd relays gpg's own decryption error; the fixtures only check
-    /// the status, so we send gpg-style texts.
-    #[error("gpg: {0}")]
-    GpgDecrypt(&'static str),
-    /// signd's texts for a malformed first packet of the plaintext.
-    #[error("{0}")]
-    BlobPacket(&'static str),
-    /// The project key in the blob is unusable (protected, inconsistent,
-    /// unsupported curve); the text names no key material.
-    #[error("bad project key: {0}")]
-    BlobKey(String),
-    // privtotp (spec §4.6).
-    #[error("bad totp uri")]
-    BadTotpUri,
-    #[error("missing totp parameter '{0}'")]
-    MissingTotpParameter(&'static str),
-    #[error("bad totp digits")]
-    BadTotpDigits,
-    #[error("bad totp period")]
-    BadTotpPeriod,
-    #[error("unsupported hmac algorithm")]
-    UnsupportedHmacAlgorithm,
-    #[error("time out of range")]
-    TimeOutOfRange,
-    /// keygen could not encrypt to the target: no such key, or it has no
-    /// encryption subkey (gpg: "skipped: No public key").
-    #[error("gpg: {0}: skipped: No public key")]
-    NoEncryptionTarget(String),
+    /// The upstream signd could not be reached or did not answer in time.
+    /// The detail goes to the log only.
+    #[error("upstream signd {0} is not available")]
+    UpstreamUnavailable(String),
 }
 
-impl From<crate::sign::blob::BlobError> for WireError {
-    fn from(e: crate::sign::blob::BlobError) -> Self {
-        use crate::sign::blob::BlobError as B;
-        match e {
-            B::BadEncodedData => WireError::BadEncodedData,
-            B::TruncatedEncodedData => WireError::TruncatedEncodedData,
-            B::UnknownEncryptionKey(id) => WireError::UnknownEncryptionKey(id),
-            B::MalformedEncryptionKey(id) => WireError::MalformedEncryptionKey(id),
-            B::BadEncryptionKey(id) => WireError::BadEncryptionKey(id),
-            B::NoSecretKey => WireError::GpgDecrypt("decryption failed: No secret key"),
-            B::DecryptionFailed => WireError::GpgDecrypt("decryption failed: Bad session key"),
-            B::BadMessage(detail) => {
-                tracing::debug!(%detail, "blob is not a valid OpenPGP message");
-                WireError::GpgDecrypt("decrypt_message failed: Invalid packet")
-            }
-            B::TooLarge => WireError::GpgDecrypt("error writing to '-': File too large"),
-            B::NotAPgpPacket => WireError::BlobPacket("not a pgp packet"),
-            B::UnsupportedPacketLength => WireError::BlobPacket("unsupported pgp packet length"),
-            B::TruncatedPacket => WireError::BlobPacket("truncated pgp packet"),
-            B::NotASecretKeyPacket => WireError::NotASecretKeyPacket,
-            B::UnknownPublicKeyVersion(v) => WireError::UnknownPublicKeyVersion(v),
-            B::UnsupportedPublicKeyAlgorithm(a) => WireError::UnsupportedPublicKeyAlgorithm(a),
-            B::Key(e) => WireError::BlobKey(e.to_string()),
-            other => {
-                tracing::error!(error = %other, "blob encryption failed");
-                WireError::Internal(other.to_string())
-            }
-        }
+/// The wire text of a blob error: signd's own texts are [`BlobError`]'s
+/// `Display`; gpg's decryption errors, which signd relays, are gpg-style
+/// here (the fixtures check only the status); encryption failures are
+/// internal.
+fn blob_text(e: &BlobError) -> String {
+    use BlobError as B;
+    match e {
+        B::BadEncodedData
+        | B::TruncatedEncodedData
+        | B::UnknownEncryptionKey(_)
+        | B::MalformedEncryptionKey(_)
+        | B::BadEncryptionKey(_)
+        | B::NotAPgpPacket
+        | B::UnsupportedPacketLength
+        | B::TruncatedPacket
+        | B::NotASecretKeyPacket
+        | B::UnknownPublicKeyVersion(_)
+        | B::UnsupportedPublicKeyAlgorithm(_) => e.to_string(),
+        B::NoSecretKey => "gpg: decryption failed: No secret key".to_owned(),
+        B::DecryptionFailed => "gpg: decryption failed: Bad session key".to_owned(),
+        B::BadMessage(_) => "gpg: decrypt_message failed: Invalid packet".to_owned(),
+        B::TooLarge => "gpg: error writing to '-': File too large".to_owned(),
+        // The project key in the blob is unusable (protected, inconsistent,
+        // unsupported curve); the text names no key material.
+        B::Key(k) => format!("bad project key: {k}"),
+        B::Encrypt(_) | B::NoEncryptionKey => INTERNAL.to_owned(),
     }
 }
 
-impl From<crate::sign::totp::TotpError> for WireError {
-    fn from(e: crate::sign::totp::TotpError) -> Self {
-        use crate::sign::totp::TotpError as T;
-        match e {
-            T::BadUri => WireError::BadTotpUri,
-            T::MissingParameter(p) => WireError::MissingTotpParameter(p),
-            T::BadDigits => WireError::BadTotpDigits,
-            T::BadPeriod => WireError::BadTotpPeriod,
-            T::UnsupportedAlgorithm => WireError::UnsupportedHmacAlgorithm,
-            T::TimeOutOfRange => WireError::TimeOutOfRange,
-            other => WireError::Internal(other.to_string()),
+/// The wire text of a TOTP error: [`TotpError`]'s `Display` is signd's,
+/// except for an HMAC failure, which is internal.
+fn totp_text(e: &TotpError) -> String {
+    use TotpError as T;
+    match e {
+        T::BadUri
+        | T::MissingParameter(_)
+        | T::BadDigits
+        | T::BadPeriod
+        | T::UnsupportedAlgorithm
+        | T::TimeOutOfRange => e.to_string(),
+        T::Hmac => INTERNAL.to_owned(),
+    }
+}
+
+impl From<BlobError> for WireError {
+    /// Logs what the wire text leaves out.
+    fn from(e: BlobError) -> Self {
+        match &e {
+            BlobError::BadMessage(detail) => {
+                tracing::debug!(%detail, "blob is not a valid OpenPGP message");
+            }
+            BlobError::Encrypt(_) | BlobError::NoEncryptionKey => {
+                tracing::error!(error = %e, "blob encryption failed");
+            }
+            _ => {}
         }
+        WireError::Blob(e)
     }
 }
 
 impl WireError {
-    /// The exact bytes of the error line, as signd sends it.
+    /// The exact text of the error line, as signd sends it (without the
+    /// trailing newline).
     pub fn wire_text(&self) -> String {
         self.to_string()
     }
@@ -222,41 +237,6 @@ mod tests {
                 WireError::IllegalHost("127.0.0.2".into()),
                 "illegal host 127.0.0.2",
             ),
-            (WireError::BadEncodedData, "bad encoded data"),
-            (WireError::TruncatedEncodedData, "truncated encoded data"),
-            (
-                WireError::UnknownEncryptionKey("A5E1A4F82E43F0E7".into()),
-                "unknown encryption key A5E1A4F82E43F0E7",
-            ),
-            (
-                WireError::MalformedEncryptionKey("X".into()),
-                "malformed encryption key X",
-            ),
-            (
-                WireError::BadEncryptionKey("X".into()),
-                "bad encryption key X",
-            ),
-            (WireError::NotASecretKeyPacket, "not a secret key packet"),
-            (
-                WireError::UnknownPublicKeyVersion(5),
-                "unknown public key version 5",
-            ),
-            (
-                WireError::UnsupportedPublicKeyAlgorithm(16),
-                "unsupported public key algorithm 16",
-            ),
-            (WireError::BadTotpUri, "bad totp uri"),
-            (
-                WireError::MissingTotpParameter("secret"),
-                "missing totp parameter 'secret'",
-            ),
-            (WireError::BadTotpDigits, "bad totp digits"),
-            (WireError::BadTotpPeriod, "bad totp period"),
-            (
-                WireError::UnsupportedHmacAlgorithm,
-                "unsupported hmac algorithm",
-            ),
-            (WireError::TimeOutOfRange, "time out of range"),
             (
                 WireError::UpstreamUnavailable("h:1".into()),
                 "upstream signd h:1 is not available",
@@ -276,8 +256,87 @@ mod tests {
     }
 
     #[test]
+    fn blob_texts_match_obs_signd() {
+        let cases: Vec<(BlobError, &str)> = vec![
+            (BlobError::BadEncodedData, "bad encoded data"),
+            (BlobError::TruncatedEncodedData, "truncated encoded data"),
+            (
+                BlobError::UnknownEncryptionKey("A5E1A4F82E43F0E7".into()),
+                "unknown encryption key A5E1A4F82E43F0E7",
+            ),
+            (
+                BlobError::MalformedEncryptionKey("X".into()),
+                "malformed encryption key X",
+            ),
+            (
+                BlobError::BadEncryptionKey("X".into()),
+                "bad encryption key X",
+            ),
+            (BlobError::NotASecretKeyPacket, "not a secret key packet"),
+            (
+                BlobError::UnknownPublicKeyVersion(5),
+                "unknown public key version 5",
+            ),
+            (
+                BlobError::UnsupportedPublicKeyAlgorithm(16),
+                "unsupported public key algorithm 16",
+            ),
+            (BlobError::NotAPgpPacket, "not a pgp packet"),
+            (
+                BlobError::UnsupportedPacketLength,
+                "unsupported pgp packet length",
+            ),
+            (BlobError::TruncatedPacket, "truncated pgp packet"),
+            (
+                BlobError::NoSecretKey,
+                "gpg: decryption failed: No secret key",
+            ),
+            (
+                BlobError::DecryptionFailed,
+                "gpg: decryption failed: Bad session key",
+            ),
+            (
+                BlobError::BadMessage("detail".into()),
+                "gpg: decrypt_message failed: Invalid packet",
+            ),
+            (
+                BlobError::TooLarge,
+                "gpg: error writing to '-': File too large",
+            ),
+            (BlobError::NoEncryptionKey, INTERNAL),
+        ];
+        for (e, want) in cases {
+            assert_eq!(WireError::from(e).wire_text(), want);
+        }
+    }
+
+    #[test]
+    fn totp_texts_match_obs_signd() {
+        let cases: Vec<(TotpError, &str)> = vec![
+            (TotpError::BadUri, "bad totp uri"),
+            (
+                TotpError::MissingParameter("secret"),
+                "missing totp parameter 'secret'",
+            ),
+            (TotpError::BadDigits, "bad totp digits"),
+            (TotpError::BadPeriod, "bad totp period"),
+            (
+                TotpError::UnsupportedAlgorithm,
+                "unsupported hmac algorithm",
+            ),
+            (TotpError::TimeOutOfRange, "time out of range"),
+            (TotpError::Hmac, INTERNAL),
+        ];
+        for (e, want) in cases {
+            assert_eq!(WireError::from(e).wire_text(), want);
+        }
+    }
+
+    #[test]
     fn internal_errors_do_not_leak_detail() {
         let e = WireError::Internal("database password=hunter2".into());
+        assert!(!e.wire_text().contains("hunter2"));
+        let e = WireError::from(BlobError::Encrypt("password=hunter2".into()));
         assert!(!e.wire_text().contains("hunter2"));
     }
 }

@@ -49,23 +49,23 @@ async fn project_key(
     ctx.blob_keys
         .get_or_load(&blob, || async {
             let plain = Arc::new(decrypt_blob(ctx, user, blob.clone()).await?);
-            let key = on_pool(ctx, move || blob::signing_key(&plain)).await?;
+            let key = on_pool(ctx, move || blob::signing_key(&plain)).await??;
             Ok(Arc::new(key))
         })
         .await
 }
 
-/// Runs blob crypto on the crypto pool.
-async fn on_pool<T, F>(ctx: &Ctx, f: F) -> Result<T, WireError>
+/// Runs blob crypto on the crypto pool. The outer error is the pool's; the
+/// inner one stays typed, for the caller to match before it converts.
+async fn on_pool<T, F>(ctx: &Ctx, f: F) -> Result<Result<T, BlobError>, WireError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, BlobError> + Send + 'static,
 {
-    Ok(ctx
-        .exec
+    ctx.exec
         .run(f)
         .await
-        .map_err(|e| WireError::Internal(e.to_string()))??)
+        .map_err(|e| WireError::Internal(e.to_string()))
 }
 
 /// Decrypts a blob of either format (spec §8). Symmetric blobs use the
@@ -88,8 +88,8 @@ pub(super) async fn decrypt_blob(
                 .encryption_key(&key_id)
                 .await
                 .map_err(internal)?
-                .ok_or_else(|| WireError::UnknownEncryptionKey(key_id.clone()))?;
-            on_pool(ctx, move || blob::decrypt_symmetric(&blob, &key_id, &line)).await
+                .ok_or_else(|| BlobError::UnknownEncryptionKey(key_id.clone()))?;
+            Ok(on_pool(ctx, move || blob::decrypt_symmetric(&blob, &key_id, &line)).await??)
         }
         BlobFormat::Gpg => {
             let own: Vec<SecretBytes> = ctx
@@ -100,9 +100,9 @@ pub(super) async fn decrypt_blob(
                 .into_iter()
                 .collect();
             let b = blob.clone();
-            match on_pool(ctx, move || blob::decrypt_gpg(&b, &own)).await {
-                Err(WireError::GpgDecrypt(t)) if t == NO_SECRET_KEY => {}
-                other => return other,
+            match on_pool(ctx, move || blob::decrypt_gpg(&b, &own)).await? {
+                Err(BlobError::NoSecretKey) => {}
+                other => return Ok(other?),
             }
             let recipients = blob::gpg_recipients(&blob)?;
             let mut others = Vec::new();
@@ -122,13 +122,10 @@ pub(super) async fn decrypt_blob(
             if others.is_empty() {
                 return Err(BlobError::NoSecretKey.into());
             }
-            on_pool(ctx, move || blob::decrypt_gpg(&blob, &others)).await
+            Ok(on_pool(ctx, move || blob::decrypt_gpg(&blob, &others)).await??)
         }
     }
 }
-
-/// The wire text of [`BlobError::NoSecretKey`].
-const NO_SECRET_KEY: &str = "decryption failed: No secret key";
 
 /// The blob must be non-empty, even-length hex.
 pub(super) fn decode_blob(hex_blob: &str) -> Result<Vec<u8>, WireError> {
