@@ -3,9 +3,9 @@
 //! Every error a client can see is a [`WireError`]; its `Display` (and
 //! [`WireError::wire_text`]) is the exact obs-signd text where one exists
 //! (spec §4, §5), without the trailing newline, which the reply encoder
-//! adds. Errors whose detail could help an attacker or leak state
-//! (database, KMS) get a short generic text on the wire; the detail goes to
-//! the log.
+//! adds; [`error_reply`] frames it. Errors whose detail could help an
+//! attacker or leak state (database, KMS) get a short generic text on the
+//! wire; the detail goes to the log.
 //!
 //! Errors of the layers below are nested, not copied: [`WireError::Blob`],
 //! [`WireError::Decode`] and [`WireError::Totp`] carry the typed error, and
@@ -18,7 +18,7 @@
 
 use thiserror::Error;
 
-use crate::protocol::{DecodeError, EncodeError};
+use crate::protocol::{DecodeError, EncodeError, Protocol, Reply, BARE_ERROR_REPLY, CLIENT_BUFFER};
 use crate::sign::blob::BlobError;
 use crate::sign::totp::TotpError;
 
@@ -211,6 +211,17 @@ impl WireError {
     }
 }
 
+/// Encodes `err` as an error reply (status 1, the wire text and `\n`) for
+/// `protocol`, within the client's smallest buffer. An error line that does
+/// not fit (one naming a user of thousands of bytes) gives the bare status-1
+/// [`BARE_ERROR_REPLY`] instead.
+pub fn error_reply(err: &WireError, protocol: Protocol) -> Vec<u8> {
+    tracing::debug!(error = %err, "error reply");
+    Reply::error(err.wire_text())
+        .encode(protocol, CLIENT_BUFFER)
+        .unwrap_or_else(|_| BARE_ERROR_REPLY.to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,5 +349,17 @@ mod tests {
         assert!(!e.wire_text().contains("hunter2"));
         let e = WireError::from(BlobError::Encrypt("password=hunter2".into()));
         assert!(!e.wire_text().contains("hunter2"));
+    }
+
+    #[test]
+    fn error_replies_are_framed_by_protocol() {
+        let want = b"\x00\x01\x00\x00\x00\x0funknown key: x\n";
+        for protocol in [Protocol::New, Protocol::Old] {
+            let got = error_reply(&WireError::UnknownKey("x".into()), protocol);
+            assert_eq!(got, want);
+        }
+        // An error line too long for its u16 length field: the bare frame.
+        let long = WireError::UnknownKey("x".repeat(70000));
+        assert_eq!(error_reply(&long, Protocol::New), BARE_ERROR_REPLY);
     }
 }

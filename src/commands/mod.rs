@@ -1,10 +1,12 @@
-//! Business logic: a decoded request in, a reply (or a forward) out.
+//! Business logic: a decoded request in, a reply value (or a forward) out.
 //!
-//! No sockets here. [`handle`] applies the user-field rules of spec §5 in
-//! Perl signd's order (prefix, illegal users, `privileged`, map, default
-//! user, illegal users again, alias, existence), then dispatches to one file
-//! per command. [`crate::wire_error`] is the only place errors become wire
-//! text.
+//! No sockets and no bytes here. [`handle`] applies the user-field rules of
+//! spec §5 in Perl signd's order (prefix, illegal users, `privileged`, map,
+//! default user, illegal users again, alias, existence), then dispatches to
+//! one file per command. It returns a [`Reply`] for the server to encode, or
+//! the rewritten request to forward; errors are
+//! [`WireError`](crate::wire_error::WireError)s, which become wire text in
+//! `crate::wire_error` only.
 
 mod blob_cache;
 mod certgen;
@@ -24,82 +26,49 @@ pub use user::{UserField, UserRules};
 
 use crate::exec::Exec;
 use crate::keys::{KeyError, KeyStore};
-use crate::protocol::{Protocol, Reply, Request, CLIENT_BUFFER, KEYGEN_CLIENT_BUFFER};
+use crate::protocol::{Reply, Request};
 use crate::wire_error::WireError;
 
 /// What the commands layer needs from the rest of the server.
 pub struct Ctx {
+    /// The stored signd keys, aliases and encryption keys.
     pub keys: Arc<KeyStore>,
+    /// `user:`, `map:` and the signproxy role (spec §5).
     pub users: UserRules,
+    /// The bounded crypto pool.
     pub exec: Exec,
     /// Project keys decrypted from privsign blobs; build it with the same
     /// bounds and TTL as the key store's caches.
     pub blob_keys: BlobKeyCache,
 }
 
-/// The result of handling one request.
+/// How a request was handled.
 #[derive(Debug)]
-pub enum Outcome {
-    /// Encoded reply bytes, ready for the socket.
-    Reply(Vec<u8>),
-    /// The user is not served here: forward the rewritten request to the
-    /// upstream signd, if there is one (spec §5.2); otherwise the carried
-    /// reply is the `unknown key` error.
-    Forward {
-        request: Request,
-        unknown_key: Vec<u8>,
-    },
+pub enum Handled {
+    /// Answered here: the server encodes the reply for the request's
+    /// protocol and client buffer.
+    Local(Reply),
+    /// The user is not served here: forward the rewritten `request` to the
+    /// upstream signd, if there is one (spec §5.2); otherwise the answer is
+    /// `unknown key: user` (`WireError::UnknownKey(user)`), `user` being the
+    /// user after rewriting.
+    Forward { request: Request, user: String },
 }
 
-/// Encodes an error reply for `protocol`.
-pub fn error_reply(err: &WireError, protocol: Protocol) -> Vec<u8> {
-    tracing::debug!(error = %err, "error reply");
-    let reply = Reply::error(err.wire_text());
-    reply
-        .encode(protocol, CLIENT_BUFFER)
-        // An error line is short; if even it cannot be encoded, fall back to
-        // a bare status-1 reply rather than panicking.
-        .unwrap_or_else(|_| vec![0, 1, 0, 0, 0, 0])
-}
-
+/// A key store failure: logged here, generic on the wire.
 fn internal(e: KeyError) -> WireError {
     tracing::error!(error = %e, "key store failure");
     WireError::Internal(e.to_string())
 }
 
-/// Handles one decoded request.
-pub async fn handle(ctx: &Ctx, req: &Request) -> Outcome {
-    let cmd = req.argv.first().map(String::as_str).unwrap_or("");
-    let limit = if cmd == "keygen" {
-        KEYGEN_CLIENT_BUFFER
-    } else {
-        CLIENT_BUFFER
-    };
-    match route(ctx, req).await {
-        Ok(Routed::Local(outputs)) => {
-            let reply = Reply::ok(outputs);
-            match reply.encode(req.protocol, limit) {
-                Ok(bytes) => Outcome::Reply(bytes),
-                Err(e) => Outcome::Reply(error_reply(&WireError::ReplyTooBig(e), req.protocol)),
-            }
-        }
-        Ok(Routed::Forward(request, user)) => Outcome::Forward {
-            request,
-            unknown_key: error_reply(&WireError::UnknownKey(user), req.protocol),
-        },
-        Err(e) => Outcome::Reply(error_reply(&e, req.protocol)),
-    }
-}
-
-enum Routed {
-    Local(Vec<Vec<u8>>),
-    Forward(Request, String),
-}
-
-async fn route(ctx: &Ctx, req: &Request) -> Result<Routed, WireError> {
-    let cmd = req.argv.first().map(String::as_str).unwrap_or("");
-    let mut field = UserField::parse(req.argv.get(1).map(String::as_str).unwrap_or(""));
-    let args = req.argv.get(2..).unwrap_or(&[]);
+/// Handles one decoded request: the user-field rules of spec §5, then the
+/// command, or the forward.
+///
+/// Errors: the [`WireError`] to send back, in the request's protocol.
+pub async fn handle(ctx: &Ctx, req: &Request) -> Result<Handled, WireError> {
+    let cmd = req.command().unwrap_or("");
+    let mut field = UserField::parse(req.user().unwrap_or(""));
+    let args = req.args();
 
     user::check(&field)?;
     if cmd == "privileged" {
@@ -141,13 +110,13 @@ async fn route(ctx: &Ctx, req: &Request) -> Result<Routed, WireError> {
             argv.resize(2, String::new());
         }
         argv[1] = user_field;
-        return Ok(Routed::Forward(
-            Request {
+        return Ok(Handled::Forward {
+            request: Request {
                 protocol: req.protocol,
                 argv,
             },
-            field.user,
-        ));
+            user: field.user,
+        });
     }
 
     let outputs = match cmd {
@@ -160,7 +129,7 @@ async fn route(ctx: &Ctx, req: &Request) -> Result<Routed, WireError> {
         "certgen" => certgen::run()?,
         other => return Err(WireError::UnknownCommand(other.to_string())),
     };
-    Ok(Routed::Local(outputs))
+    Ok(Handled::Local(Reply::ok(outputs)))
 }
 
 /// The signing hash named by the user field's prefix (case-insensitive,

@@ -3,7 +3,7 @@
 use crate::protocol::Protocol;
 use crate::wire_error::WireError;
 
-pub(super) fn run(_protocol: Protocol) -> Result<super::Routed, WireError> {
+pub(super) fn run(_protocol: Protocol) -> Result<super::Handled, WireError> {
     // The old protocol can only express sign and pubkey, so the
     // "oldproto is not supported" branch of signd is unreachable here.
     Err(WireError::PrivilegedNotLoaded)

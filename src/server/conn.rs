@@ -26,10 +26,10 @@ use tokio::time::{timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::EdgeConfig;
-use crate::commands::{self, error_reply, Ctx, Outcome};
+use crate::commands::{handle, Ctx, Handled};
 use crate::logging::LogArgv;
 use crate::protocol::{self, DecodeError, Protocol, Request};
-use crate::wire_error::WireError;
+use crate::wire_error::{error_reply, WireError};
 
 pub(super) async fn serve(
     stream: TcpStream,
@@ -245,12 +245,16 @@ pub async fn exchange<S: AsyncRead + Unpin>(
     if let Some(log) = &edge.signd_log {
         log.request(ip, &request.argv);
     }
-    match commands::handle(ctx, &request).await {
-        Outcome::Reply(bytes) => bytes,
-        Outcome::Forward {
+    match handle(ctx, &request).await {
+        // The only place a reply becomes bytes, bounded by the client's
+        // receive buffer.
+        Ok(Handled::Local(reply)) => reply
+            .encode(request.protocol, protocol::reply_limit(&request))
+            .unwrap_or_else(|e| error_reply(&WireError::ReplyTooBig(e), request.protocol)),
+        Ok(Handled::Forward {
             request: forwarded,
-            unknown_key,
-        } => match &edge.upstream {
+            user,
+        }) => match &edge.upstream {
             // Boxed: the upstream exchange (a TLS client among others) is
             // large, and only proxies need room for it.
             Some(up) => match Box::pin(up.forward(&forwarded)).await {
@@ -262,8 +266,9 @@ pub async fn exchange<S: AsyncRead + Unpin>(
                     error_reply(&e, request.protocol)
                 }
             },
-            None => unknown_key,
+            None => error_reply(&WireError::UnknownKey(user), request.protocol),
         },
+        Err(e) => error_reply(&e, request.protocol),
     }
 }
 
@@ -275,10 +280,7 @@ async fn read_request<S: AsyncRead + Unpin>(
     // small, and spawning it copies less).
     let mut buf: Vec<u8> = Vec::new();
     loop {
-        if let Some(h) = buf.get(..4) {
-            let declared = 4
-                + usize::from(u16::from_be_bytes([h[0], h[1]]))
-                + usize::from(u16::from_be_bytes([h[2], h[3]]));
+        if let Some(declared) = protocol::declared_len(&buf) {
             if declared > edge.max_request {
                 return Err(WireError::RequestTooBig {
                     declared,

@@ -7,9 +7,9 @@ use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 
 use super::EdgeConfig;
-use crate::commands::{error_reply, Ctx};
+use crate::commands::Ctx;
 use crate::protocol::{encode_new_request, Protocol};
-use crate::wire_error::WireError;
+use crate::wire_error::{error_reply, WireError};
 
 /// Answers the one request framed on `input`, under the request deadline.
 pub async fn answer_from<R: AsyncRead + Unpin>(
