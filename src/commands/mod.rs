@@ -144,3 +144,6 @@ pub(crate) fn hash_algo(field: &UserField) -> Result<crate::sign::HashAlgo, Wire
         Some(h) => Err(WireError::BadHashAlgo(h.to_string())),
     }
 }
+
+#[cfg(test)]
+mod tests;
