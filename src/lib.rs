@@ -8,8 +8,10 @@
 //! * [`protocol`] is the signd wire format as pure bytes: incremental request
 //!   decoding, reply encoding, the `HEX@trailer` hash argument. No I/O.
 //! * [`commands`] is the business logic: user-field rewriting (hash prefix,
-//!   map, default user, aliases), one file per signd command, and
-//!   `wire_error`, the only place internal errors become signd's error text.
+//!   map, default user, aliases) and one file per signd command; it returns
+//!   a reply value or a forward, never bytes.
+//! * [`wire_error`] is the only place errors (of `commands` and `server`
+//!   alike) become signd's error text.
 //! * [`sign`] is pure crypto: OpenPGP key import, signature MPIs (RSA through
 //!   a cached OpenSSL CRT key, RFC 6979 DSA/ECDSA, Ed25519) and the v3/v4
 //!   signature packets signd returns.
@@ -39,3 +41,4 @@ pub mod protocol;
 pub mod secret;
 pub mod server;
 pub mod sign;
+pub mod wire_error;

@@ -274,9 +274,11 @@ async fn gpg_blob_fallback_unwraps_only_the_addressed_key() {
     use std::sync::atomic::Ordering::SeqCst;
     use std::sync::Arc;
 
-    use signatrust::commands::{handle, Ctx, Outcome};
+    use signatrust::commands::{handle, Ctx, Handled};
     use signatrust::keys::{FileKek, KeyStore};
+    use signatrust::protocol::{reply_limit, Request};
     use signatrust::sign::{generate, KeyType};
+    use signatrust::wire_error::{error_reply, WireError};
 
     let dir = tempfile::tempdir().unwrap();
     let unwraps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -300,13 +302,15 @@ async fn gpg_blob_fallback_unwraps_only_the_addressed_key() {
     let request = std::fs::read(case.join("1.request.bin")).unwrap();
     let want = std::fs::read(case.join("1.reply.bin")).unwrap();
     let (mut req, _) = signatrust::protocol::decode(&request).unwrap().unwrap();
-    let reply = |o: Outcome| match o {
-        Outcome::Reply(bytes) => bytes,
-        Outcome::Forward { .. } => panic!("forwarded"),
+    // Encoded as the server does.
+    let reply = |req: &Request, handled: Result<Handled, WireError>| match handled {
+        Ok(Handled::Local(r)) => r.encode(req.protocol, reply_limit(req)).unwrap(),
+        Ok(Handled::Forward { .. }) => panic!("forwarded"),
+        Err(e) => error_reply(&e, req.protocol),
     };
 
     unwraps.store(0, SeqCst);
-    assert_eq!(reply(handle(&ctx, &req).await), want);
+    assert_eq!(reply(&req, handle(&ctx, &req).await), want);
     assert_eq!(
         unwraps.load(SeqCst),
         2,
@@ -319,7 +323,7 @@ async fn gpg_blob_fallback_unwraps_only_the_addressed_key() {
     other[4] ^= 0xff;
     req.argv[2] = hex::encode(other);
     unwraps.store(0, SeqCst);
-    let got = reply(handle(&ctx, &req).await);
+    let got = reply(&req, handle(&ctx, &req).await);
     assert!(
         String::from_utf8_lossy(&got).ends_with("decryption failed: No secret key\n"),
         "{:?}",

@@ -2,10 +2,13 @@
 //! blob bytes so a repeated privsign with the same blob does not decrypt
 //! again.
 //!
-//! Bounded and expiring like the other caches ([`CacheConfig`]). The cache
-//! holds only `Arc<SigningKey>`: when an entry is evicted or expires and the
-//! last request using it finishes, the key is dropped and its secrets are
-//! wiped by their own types (OpenSSL clears bignums and keys on free).
+//! These keys arrive in requests; they are not stored custody, so the cache
+//! lives with the commands, not in the key store. Bounded and expiring like
+//! the key store's caches ([`CacheConfig`]), and built with the same bounds.
+//! The cache holds only `Arc<SigningKey>`: when an entry is evicted or
+//! expires and the last request using it finishes, the key is dropped and
+//! its secrets are wiped by their own types (OpenSSL clears bignums and keys
+//! on free).
 
 use std::sync::Arc;
 
@@ -29,7 +32,16 @@ fn cache_key(blob: &[u8]) -> String {
     hex::encode(openssl::sha::sha256(blob))
 }
 
+impl Default for BlobKeyCache {
+    /// With [`CacheConfig::default`], as the key store's caches by default.
+    fn default() -> Self {
+        BlobKeyCache::new(CacheConfig::default())
+    }
+}
+
 impl BlobKeyCache {
+    /// An empty cache with at most `cfg.capacity` keys, each served for at
+    /// most `cfg.ttl`.
     pub fn new(cfg: CacheConfig) -> Self {
         BlobKeyCache {
             inner: TtlCache::new(cfg),
@@ -58,18 +70,22 @@ impl BlobKeyCache {
         Ok(loaded.expect("the loader never returns None"))
     }
 
+    /// Caches `key` for exactly these blob bytes.
     pub fn insert(&self, blob: &[u8], key: Arc<SigningKey>) {
         self.inner.insert(&cache_key(blob), key);
     }
 
+    /// The number of cached keys, expired ones not yet purged included.
     pub fn len(&self) -> usize {
         self.inner.len()
     }
 
+    /// True when no key is cached.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Drops every cached key.
     pub fn clear(&self) {
         self.inner.clear();
     }

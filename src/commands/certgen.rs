@@ -1,6 +1,6 @@
 //! `certgen`: removed from signd; certificates are built client-side (§4.7).
-use super::CmdError;
+use crate::wire_error::WireError;
 
-pub(super) fn run() -> Result<Vec<Vec<u8>>, CmdError> {
-    Err(CmdError::CertgenUnsupported)
+pub(super) fn run() -> Result<Vec<Vec<u8>>, WireError> {
+    Err(WireError::CertgenUnsupported)
 }

@@ -1,10 +1,11 @@
 //! `keygen(type, expiredays, realname, email)`: a new project key, returned
 //! as an armored public key and an encrypted private-key blob (spec §4.5).
-use super::{internal, CmdError, Ctx, UserField};
+use super::{internal, Ctx, UserField};
 use crate::secret::SecretBytes;
 use crate::sign::armor_public_key;
 use crate::sign::blob::{self, BlobError};
 use crate::sign::keygen::{generate_project_key, ProjectKeyType};
+use crate::wire_error::WireError;
 
 /// Where the blob goes (spec §4.5 "Encryption target").
 enum Target {
@@ -18,23 +19,24 @@ pub(super) async fn run(
     ctx: &Ctx,
     field: &UserField,
     args: &[String],
-) -> Result<Vec<Vec<u8>>, CmdError> {
+) -> Result<Vec<Vec<u8>>, WireError> {
     if args.len() != 4 {
-        return Err(CmdError::KeygenArgs);
+        return Err(WireError::KeygenArgs);
     }
-    let kind = ProjectKeyType::parse(&args[0]).ok_or_else(|| CmdError::BadType(args[0].clone()))?;
+    let kind =
+        ProjectKeyType::parse(&args[0]).ok_or_else(|| WireError::BadType(args[0].clone()))?;
     let expire = &args[1];
     if expire.is_empty() || expire.len() > 10 || !expire.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(CmdError::BadExpireFormat);
+        return Err(WireError::BadExpireFormat);
     }
-    let days: u64 = expire.parse().map_err(|_| CmdError::BadExpireFormat)?;
+    let days: u64 = expire.parse().map_err(|_| WireError::BadExpireFormat)?;
     let user = &field.user;
     let certifier = ctx
         .keys
         .secret(user)
         .await
         .map_err(internal)?
-        .ok_or_else(|| CmdError::UnknownKey(user.clone()))?;
+        .ok_or_else(|| WireError::UnknownKey(user.clone()))?;
     let target = target(ctx, user).await?;
     let (realname, email) = (args[2].clone(), args[3].clone());
 
@@ -42,11 +44,11 @@ pub(super) async fn run(
     // so the server keeps answering.
     let (armored, blob) = ctx
         .exec
-        .run(move || -> Result<(String, String), CmdError> {
+        .run(move || -> Result<(String, String), WireError> {
             let pk =
                 generate_project_key(kind, days, &realname, &email, &certifier).map_err(|e| {
                     tracing::error!(error = %e, "keygen failed");
-                    CmdError::Internal(e.to_string())
+                    WireError::Internal(e.to_string())
                 })?;
             let blob = match &target {
                 Target::Symmetric { id, line } => {
@@ -55,7 +57,7 @@ pub(super) async fn run(
                 Target::Gpg { name, public } => {
                     match blob::encrypt_gpg(pk.secret_packet.expose(), public) {
                         Err(BlobError::NoEncryptionKey) => {
-                            return Err(CmdError::NoEncryptionTarget(name.clone()))
+                            return Err(WireError::NoEncryptionTarget(name.clone()))
                         }
                         r => r?,
                     }
@@ -64,13 +66,13 @@ pub(super) async fn run(
             Ok((armor_public_key(&pk.public), hex::encode(blob)))
         })
         .await
-        .map_err(|e| CmdError::Internal(e.to_string()))??;
+        .map_err(|e| WireError::Internal(e.to_string()))??;
     Ok(vec![armored.into_bytes(), blob.into_bytes()])
 }
 
 /// `:enc:<user>`, else `:enc`, else `<user>`; a 16-uppercase-hex target with
 /// a stored encryption key means the "01" format.
-async fn target(ctx: &Ctx, user: &str) -> Result<Target, CmdError> {
+async fn target(ctx: &Ctx, user: &str) -> Result<Target, WireError> {
     let mut name = user.to_string();
     for alias in [format!(":enc:{user}"), ":enc".to_string()] {
         if let Some(t) = ctx.keys.alias(&alias).await.map_err(internal)? {
@@ -89,6 +91,6 @@ async fn target(ctx: &Ctx, user: &str) -> Result<Target, CmdError> {
     }
     match ctx.keys.public_key(&name).await.map_err(internal)? {
         Some(public) => Ok(Target::Gpg { name, public }),
-        None => Err(CmdError::NoEncryptionTarget(name)),
+        None => Err(WireError::NoEncryptionTarget(name)),
     }
 }

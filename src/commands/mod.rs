@@ -1,9 +1,12 @@
-//! Business logic: a decoded request in, a reply (or a forward) out.
+//! Business logic: a decoded request in, a reply value (or a forward) out.
 //!
-//! No sockets here. [`handle`] applies the user-field rules of spec §5 in
-//! Perl signd's order (prefix, illegal users, `privileged`, map, default
-//! user, illegal users again, alias, existence), then dispatches to one file
-//! per command. [`wire_error`] is the only place errors become wire text.
+//! No sockets and no bytes here. [`handle`] applies the user-field rules of
+//! spec §5 in Perl signd's order (prefix, illegal users, `privileged`, map,
+//! default user, illegal users again, alias, existence), then dispatches to
+//! one file per command. It returns a [`Reply`] for the server to encode, or
+//! the rewritten request to forward; errors are
+//! [`WireError`](crate::wire_error::WireError)s, which become wire text in
+//! `crate::wire_error` only.
 
 mod blob_cache;
 mod certgen;
@@ -15,93 +18,59 @@ mod privtotp;
 mod pubkey;
 mod sign;
 pub mod user;
-pub mod wire_error;
 
 use std::sync::Arc;
 
 pub use blob_cache::BlobKeyCache;
 pub use user::{UserField, UserRules};
-pub use wire_error::CmdError;
 
 use crate::exec::Exec;
 use crate::keys::{KeyError, KeyStore};
-use crate::protocol::{Protocol, Reply, Request, CLIENT_BUFFER, KEYGEN_CLIENT_BUFFER};
+use crate::protocol::{Reply, Request};
+use crate::wire_error::WireError;
 
 /// What the commands layer needs from the rest of the server.
 pub struct Ctx {
+    /// The stored signd keys, aliases and encryption keys.
     pub keys: Arc<KeyStore>,
+    /// `user:`, `map:` and the signproxy role (spec §5).
     pub users: UserRules,
+    /// The bounded crypto pool.
     pub exec: Exec,
     /// Project keys decrypted from privsign blobs (which arrive in
-    /// requests; they are not stored keys).
+    /// requests; they are not stored keys), with the key caches' bounds.
     pub blob_keys: BlobKeyCache,
 }
 
-/// The result of handling one request.
+/// How a request was handled.
 #[derive(Debug)]
-pub enum Outcome {
-    /// Encoded reply bytes, ready for the socket.
-    Reply(Vec<u8>),
-    /// The user is not served here: forward the rewritten request to the
-    /// upstream signd, if there is one (spec §5.2); otherwise the carried
-    /// reply is the `unknown key` error.
-    Forward {
-        request: Request,
-        unknown_key: Vec<u8>,
-    },
+pub enum Handled {
+    /// Answered here: the server encodes the reply for the request's
+    /// protocol and client buffer.
+    Local(Reply),
+    /// The user is not served here: forward the rewritten `request` to the
+    /// upstream signd, if there is one (spec §5.2); otherwise the answer is
+    /// `unknown key: user` (`WireError::UnknownKey(user)`), `user` being the
+    /// user after rewriting.
+    Forward { request: Request, user: String },
 }
 
-/// Encodes an error reply for `protocol`.
-pub fn error_reply(err: &CmdError, protocol: Protocol) -> Vec<u8> {
-    tracing::debug!(error = %err, "error reply");
-    let reply = Reply::error(err.wire_text());
-    reply
-        .encode(protocol, CLIENT_BUFFER)
-        // An error line is short; if even it cannot be encoded, fall back to
-        // a bare status-1 reply rather than panicking.
-        .unwrap_or_else(|_| vec![0, 1, 0, 0, 0, 0])
-}
-
-fn internal(e: KeyError) -> CmdError {
-    // The whole chain: a key error keeps its cause as its source.
+/// A key store failure: logged here (the whole chain: a key error keeps
+/// its cause as its source), generic on the wire.
+fn internal(e: KeyError) -> WireError {
     let e = format!("{:#}", anyhow::Error::new(e));
     tracing::error!(error = %e, "key store failure");
-    CmdError::Internal(e)
+    WireError::Internal(e)
 }
 
-/// Handles one decoded request.
-pub async fn handle(ctx: &Ctx, req: &Request) -> Outcome {
-    let cmd = req.argv.first().map(String::as_str).unwrap_or("");
-    let limit = if cmd == "keygen" {
-        KEYGEN_CLIENT_BUFFER
-    } else {
-        CLIENT_BUFFER
-    };
-    match route(ctx, req).await {
-        Ok(Routed::Local(outputs)) => {
-            let reply = Reply::ok(outputs);
-            match reply.encode(req.protocol, limit) {
-                Ok(bytes) => Outcome::Reply(bytes),
-                Err(e) => Outcome::Reply(error_reply(&CmdError::ReplyTooBig(e), req.protocol)),
-            }
-        }
-        Ok(Routed::Forward(request, user)) => Outcome::Forward {
-            request,
-            unknown_key: error_reply(&CmdError::UnknownKey(user), req.protocol),
-        },
-        Err(e) => Outcome::Reply(error_reply(&e, req.protocol)),
-    }
-}
-
-enum Routed {
-    Local(Vec<Vec<u8>>),
-    Forward(Request, String),
-}
-
-async fn route(ctx: &Ctx, req: &Request) -> Result<Routed, CmdError> {
-    let cmd = req.argv.first().map(String::as_str).unwrap_or("");
-    let mut field = UserField::parse(req.argv.get(1).map(String::as_str).unwrap_or(""));
-    let args = req.argv.get(2..).unwrap_or(&[]);
+/// Handles one decoded request: the user-field rules of spec §5, then the
+/// command, or the forward.
+///
+/// Errors: the [`WireError`] to send back, in the request's protocol.
+pub async fn handle(ctx: &Ctx, req: &Request) -> Result<Handled, WireError> {
+    let cmd = req.command().unwrap_or("");
+    let mut field = UserField::parse(req.user().unwrap_or(""));
+    let args = req.args();
 
     user::check(&field)?;
     if cmd == "privileged" {
@@ -115,7 +84,7 @@ async fn route(ctx: &Ctx, req: &Request) -> Result<Routed, CmdError> {
     if !field.user.is_empty() && !field.user.starts_with(':') {
         if let Some(target) = ctx.keys.alias(&field.user).await.map_err(internal)? {
             if target.is_empty() || !user::is_legal_user(&target) {
-                return Err(CmdError::IllegalUserForAlias {
+                return Err(WireError::IllegalUserForAlias {
                     target,
                     alias: field.user,
                 });
@@ -143,13 +112,13 @@ async fn route(ctx: &Ctx, req: &Request) -> Result<Routed, CmdError> {
             argv.resize(2, String::new());
         }
         argv[1] = user_field;
-        return Ok(Routed::Forward(
-            Request {
+        return Ok(Handled::Forward {
+            request: Request {
                 protocol: req.protocol,
                 argv,
             },
-            field.user,
-        ));
+            user: field.user,
+        });
     }
 
     let outputs = match cmd {
@@ -160,20 +129,23 @@ async fn route(ctx: &Ctx, req: &Request) -> Result<Routed, CmdError> {
         "keygen" => keygen::run(ctx, &field, args).await?,
         "privtotp" => privtotp::run(ctx, &field, args).await?,
         "certgen" => certgen::run()?,
-        other => return Err(CmdError::UnknownCommand(other.to_string())),
+        other => return Err(WireError::UnknownCommand(other.to_string())),
     };
-    Ok(Routed::Local(outputs))
+    Ok(Handled::Local(Reply::ok(outputs)))
 }
 
 /// The signing hash named by the user field's prefix (case-insensitive,
 /// SHA1 when absent).
-pub(crate) fn hash_algo(field: &UserField) -> Result<crate::sign::HashAlgo, CmdError> {
+pub(crate) fn hash_algo(field: &UserField) -> Result<crate::sign::HashAlgo, WireError> {
     use crate::sign::HashAlgo;
     match field.hash.as_deref() {
         None => Ok(HashAlgo::Sha1),
         Some(h) if h.eq_ignore_ascii_case("sha1") => Ok(HashAlgo::Sha1),
         Some(h) if h.eq_ignore_ascii_case("sha256") => Ok(HashAlgo::Sha256),
         Some(h) if h.eq_ignore_ascii_case("sha512") => Ok(HashAlgo::Sha512),
-        Some(h) => Err(CmdError::BadHashAlgo(h.to_string())),
+        Some(h) => Err(WireError::BadHashAlgo(h.to_string())),
     }
 }
+
+#[cfg(test)]
+mod tests;

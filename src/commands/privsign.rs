@@ -3,18 +3,19 @@
 use std::sync::Arc;
 
 use super::sign::{check_lengths, parse_hashes};
-use super::{hash_algo, internal, CmdError, Ctx, UserField};
+use super::{hash_algo, internal, Ctx, UserField};
 use crate::secret::SecretBytes;
 use crate::sign::blob::{self, BlobError, BlobFormat};
 use crate::sign::{signature_packet, SigningKey};
+use crate::wire_error::WireError;
 
 pub(super) async fn run(
     ctx: &Ctx,
     field: &UserField,
     args: &[String],
-) -> Result<Vec<Vec<u8>>, CmdError> {
+) -> Result<Vec<Vec<u8>>, WireError> {
     if args.len() < 2 {
-        return Err(CmdError::PrivsignArgs);
+        return Err(WireError::PrivsignArgs);
     }
     let blob = Arc::new(decode_blob(&args[0])?);
     // signd decrypts before it looks at the hashes (raw-privsign-short-symblob).
@@ -30,10 +31,10 @@ pub(super) async fn run(
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
-        .map_err(|e| CmdError::Internal(e.to_string()))?
+        .map_err(|e| WireError::Internal(e.to_string()))?
         .map_err(|e| {
             tracing::error!(error = %e, "privsign: signing failed");
-            CmdError::Internal(e.to_string())
+            WireError::Internal(e.to_string())
         })
 }
 
@@ -44,27 +45,27 @@ async fn project_key(
     ctx: &Ctx,
     user: &str,
     blob: Arc<Vec<u8>>,
-) -> Result<Arc<SigningKey>, CmdError> {
+) -> Result<Arc<SigningKey>, WireError> {
     ctx.blob_keys
         .get_or_load(&blob, || async {
             let plain = Arc::new(decrypt_blob(ctx, user, blob.clone()).await?);
-            let key = on_pool(ctx, move || blob::signing_key(&plain)).await?;
+            let key = on_pool(ctx, move || blob::signing_key(&plain)).await??;
             Ok(Arc::new(key))
         })
         .await
 }
 
-/// Runs blob crypto on the crypto pool.
-async fn on_pool<T, F>(ctx: &Ctx, f: F) -> Result<T, CmdError>
+/// Runs blob crypto on the crypto pool. The outer error is the pool's; the
+/// inner one stays typed, for the caller to match before it converts.
+async fn on_pool<T, F>(ctx: &Ctx, f: F) -> Result<Result<T, BlobError>, WireError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, BlobError> + Send + 'static,
 {
-    Ok(ctx
-        .exec
+    ctx.exec
         .run(f)
         .await
-        .map_err(|e| CmdError::Internal(e.to_string()))??)
+        .map_err(|e| WireError::Internal(e.to_string()))
 }
 
 /// Decrypts a blob of either format (spec §8). Symmetric blobs use the
@@ -79,7 +80,7 @@ pub(super) async fn decrypt_blob(
     ctx: &Ctx,
     user: &str,
     blob: Arc<Vec<u8>>,
-) -> Result<SecretBytes, CmdError> {
+) -> Result<SecretBytes, WireError> {
     match blob::format(&blob)? {
         BlobFormat::Symmetric { key_id } => {
             let line = ctx
@@ -87,8 +88,8 @@ pub(super) async fn decrypt_blob(
                 .encryption_key(&key_id)
                 .await
                 .map_err(internal)?
-                .ok_or_else(|| CmdError::UnknownEncryptionKey(key_id.clone()))?;
-            on_pool(ctx, move || blob::decrypt_symmetric(&blob, &key_id, &line)).await
+                .ok_or_else(|| BlobError::UnknownEncryptionKey(key_id.clone()))?;
+            Ok(on_pool(ctx, move || blob::decrypt_symmetric(&blob, &key_id, &line)).await??)
         }
         BlobFormat::Gpg => {
             let own: Vec<SecretBytes> = ctx
@@ -99,9 +100,9 @@ pub(super) async fn decrypt_blob(
                 .into_iter()
                 .collect();
             let b = blob.clone();
-            match on_pool(ctx, move || blob::decrypt_gpg(&b, &own)).await {
-                Err(CmdError::GpgDecrypt(t)) if t == NO_SECRET_KEY => {}
-                other => return other,
+            match on_pool(ctx, move || blob::decrypt_gpg(&b, &own)).await? {
+                Err(BlobError::NoSecretKey) => {}
+                other => return Ok(other?),
             }
             let recipients = blob::gpg_recipients(&blob)?;
             let mut others = Vec::new();
@@ -121,18 +122,15 @@ pub(super) async fn decrypt_blob(
             if others.is_empty() {
                 return Err(BlobError::NoSecretKey.into());
             }
-            on_pool(ctx, move || blob::decrypt_gpg(&blob, &others)).await
+            Ok(on_pool(ctx, move || blob::decrypt_gpg(&blob, &others)).await??)
         }
     }
 }
 
-/// The wire text of [`BlobError::NoSecretKey`].
-const NO_SECRET_KEY: &str = "decryption failed: No secret key";
-
 /// The blob must be non-empty, even-length hex.
-pub(super) fn decode_blob(hex_blob: &str) -> Result<Vec<u8>, CmdError> {
+pub(super) fn decode_blob(hex_blob: &str) -> Result<Vec<u8>, WireError> {
     if hex_blob.is_empty() {
-        return Err(CmdError::BadPrivateKey);
+        return Err(WireError::BadPrivateKey);
     }
-    hex::decode(hex_blob).map_err(|_| CmdError::BadPrivateKey)
+    hex::decode(hex_blob).map_err(|_| WireError::BadPrivateKey)
 }

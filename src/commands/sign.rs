@@ -1,15 +1,16 @@
 //! `sign(hash1, hash2, ...)`: one signature packet per digest (spec §4.3).
-use super::{hash_algo, internal, CmdError, Ctx, UserField};
+use super::{hash_algo, internal, Ctx, UserField};
 use crate::protocol::HashArg;
 use crate::sign::signature_packet;
+use crate::wire_error::WireError;
 
 pub(super) async fn run(
     ctx: &Ctx,
     field: &UserField,
     args: &[String],
-) -> Result<Vec<Vec<u8>>, CmdError> {
+) -> Result<Vec<Vec<u8>>, WireError> {
     if args.is_empty() {
-        return Err(CmdError::SignArgs);
+        return Err(WireError::SignArgs);
     }
     let hashes = parse_hashes(args)?;
     let algo = hash_algo(field)?;
@@ -20,7 +21,7 @@ pub(super) async fn run(
         .signing_key(&field.user)
         .await
         .map_err(internal)?
-        .ok_or_else(|| CmdError::UnknownKey(field.user.clone()))?;
+        .ok_or_else(|| WireError::UnknownKey(field.user.clone()))?;
     let inline = key.signer.is_fast() && hashes_len <= INLINE_MAX_HASHES;
     let sign_all = move || {
         hashes
@@ -38,11 +39,11 @@ pub(super) async fn run(
         ctx.exec
             .run(sign_all)
             .await
-            .map_err(|e| CmdError::Internal(e.to_string()))?
+            .map_err(|e| WireError::Internal(e.to_string()))?
     };
     signed.map_err(|e| {
         tracing::error!(error = %e, "signing failed");
-        CmdError::Internal(e.to_string())
+        WireError::Internal(e.to_string())
     })
 }
 
@@ -51,9 +52,9 @@ const INLINE_MAX_HASHES: usize = 2;
 
 /// Parses every hash argument first, so a bad one anywhere fails the request
 /// before anything is signed.
-pub(super) fn parse_hashes(args: &[String]) -> Result<Vec<HashArg>, CmdError> {
+pub(super) fn parse_hashes(args: &[String]) -> Result<Vec<HashArg>, WireError> {
     args.iter()
-        .map(|a| HashArg::parse(a).map_err(|e| CmdError::BadHash(e.0)))
+        .map(|a| HashArg::parse(a).map_err(|e| WireError::BadHash(e.0)))
         .collect()
 }
 
@@ -62,10 +63,10 @@ pub(super) fn parse_hashes(args: &[String]) -> Result<Vec<HashArg>, CmdError> {
 pub(super) fn check_lengths(
     algo: crate::sign::HashAlgo,
     hashes: &[HashArg],
-) -> Result<(), CmdError> {
+) -> Result<(), WireError> {
     for h in hashes {
         if h.digest.len() != algo.digest_len() {
-            return Err(CmdError::DigestLength {
+            return Err(WireError::DigestLength {
                 algo: algo_name(algo),
                 want: algo.digest_len(),
                 got: h.digest.len(),

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::CmdError;
+use crate::wire_error::WireError;
 
 /// User rewriting rules: plain data, built by `config` from sign.conf's
 /// `user:` and `map:` and the TOML `[users]` section. The default is no
@@ -52,14 +52,14 @@ impl UserField {
 
 /// Step 2 and 6: a non-empty user with `/`, a control character or a leading
 /// `.` is illegal; so is a hash name with control characters.
-pub fn check(field: &UserField) -> Result<(), CmdError> {
+pub fn check(field: &UserField) -> Result<(), WireError> {
     if let Some(h) = &field.hash {
         if h.chars().any(|c| c.is_control()) {
-            return Err(CmdError::IllegalHashAlgo(h.clone()));
+            return Err(WireError::IllegalHashAlgo(h.clone()));
         }
     }
     if !is_legal_user(&field.user) {
-        return Err(CmdError::IllegalUser(field.user.clone()));
+        return Err(WireError::IllegalUser(field.user.clone()));
     }
     Ok(())
 }
@@ -154,7 +154,7 @@ mod tests {
     fn illegal_users() {
         for u in ["a/b", ".hidden", "x\u{1}"] {
             assert!(
-                matches!(check(&UserField::parse(u)), Err(CmdError::IllegalUser(_))),
+                matches!(check(&UserField::parse(u)), Err(WireError::IllegalUser(_))),
                 "{u}"
             );
         }

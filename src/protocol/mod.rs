@@ -4,8 +4,11 @@
 //!   to the new protocol's argv; it is incremental and says `Ok(None)` until
 //!   the declared frame is complete. [`eof_error`] names the error for a
 //!   peer that closed early.
+//!   [`declared_len`] reads the frame size off the 4-byte header, so a
+//!   server can refuse an oversized request before reading its body.
 //! * [`Reply::encode`] frames a reply for the request's [`Protocol`] and
-//!   refuses replies the `sign` client could not receive.
+//!   refuses replies the `sign` client could not receive, whose buffer
+//!   [`reply_limit`] gives.
 //! * [`HashArg`] parses the `HEX@CCTTTTTTTT` argument of sign and privsign.
 //! * [`encode_new_request`] and [`encode_old_request`] frame requests, as a
 //!   proxying signd forwards them.
@@ -22,7 +25,8 @@ mod test_fixtures;
 
 pub use error::{DecodeError, EncodeError};
 pub use hash_arg::{BadHashArg, HashArg};
-pub use reply::{Reply, CLIENT_BUFFER, KEYGEN_CLIENT_BUFFER};
+pub use reply::{reply_limit, Reply, BARE_ERROR_REPLY, CLIENT_BUFFER, KEYGEN_CLIENT_BUFFER};
 pub use request::{
-    decode, encode_new_request, encode_old_request, eof_error, Protocol, Request, MAX_REQUEST,
+    declared_len, decode, encode_new_request, encode_old_request, eof_error, Protocol, Request,
+    MAX_REQUEST,
 };

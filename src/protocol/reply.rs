@@ -7,7 +7,7 @@
 //! `out` is empty for an error or when there are no outputs; otherwise it is
 //! `u16 n | u16 len[n] | data...` in the new protocol and the single output
 //! itself in the old one. `err` is the error text plus `\n`, or empty.
-use super::{EncodeError, Protocol};
+use super::{EncodeError, Protocol, Request};
 
 /// Largest value of a u16 length field.
 const U16_MAX: usize = u16::MAX as usize;
@@ -16,6 +16,21 @@ const U16_MAX: usize = u16::MAX as usize;
 pub const CLIENT_BUFFER: usize = 8192;
 /// The sign client's receive buffer for keygen.
 pub const KEYGEN_CLIENT_BUFFER: usize = 16384;
+
+/// A status-1 reply with no outputs and no error text, in either protocol:
+/// what [`Reply::error`]`("")` encodes to. The fallback when an error line
+/// cannot be encoded.
+pub const BARE_ERROR_REPLY: [u8; 6] = [0, 1, 0, 0, 0, 0];
+
+/// The receive buffer of the `sign` client that sent `request`, the `limit`
+/// for [`Reply::encode`]: [`KEYGEN_CLIENT_BUFFER`] for keygen,
+/// [`CLIENT_BUFFER`] for everything else.
+pub fn reply_limit(request: &Request) -> usize {
+    match request.command() {
+        Some("keygen") => KEYGEN_CLIENT_BUFFER,
+        _ => CLIENT_BUFFER,
+    }
+}
 
 /// A reply: status 0 with outputs, or an error text (without trailing `\n`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,8 +129,8 @@ impl Reply {
 
 #[cfg(test)]
 mod tests {
+    use super::super::decode;
     use super::super::test_fixtures;
-    use super::super::{decode, Request};
     use super::*;
 
     fn be16(b: &[u8], at: usize) -> usize {
@@ -155,13 +170,6 @@ mod tests {
             status,
             outputs,
             error,
-        }
-    }
-
-    fn limit_for(request: Option<&Request>) -> usize {
-        match request.and_then(Request::command) {
-            Some("keygen") => KEYGEN_CLIENT_BUFFER,
-            _ => CLIENT_BUFFER,
         }
     }
 
@@ -209,7 +217,9 @@ mod tests {
             if protocol == Protocol::Old && !reply.outputs.is_empty() {
                 old_with_output += 1;
             }
-            let limit = limit_for(request.as_ref().map(|r| &r.0));
+            let limit = request
+                .as_ref()
+                .map_or(CLIENT_BUFFER, |r| reply_limit(&r.0));
             let encoded = reply.encode(protocol, limit).unwrap();
             assert_eq!(encoded, bytes, "{reply_path}");
         }
@@ -238,10 +248,12 @@ mod tests {
         assert_eq!(partial.encode(Protocol::New, CLIENT_BUFFER).unwrap(), bytes);
         // An empty error text is sent without a newline.
         let bare = Reply::error("");
-        assert_eq!(
-            bare.encode(Protocol::New, CLIENT_BUFFER).unwrap(),
-            [0, 1, 0, 0, 0, 0]
-        );
+        for protocol in [Protocol::New, Protocol::Old] {
+            assert_eq!(
+                bare.encode(protocol, CLIENT_BUFFER).unwrap(),
+                BARE_ERROR_REPLY
+            );
+        }
     }
 
     #[test]
@@ -330,6 +342,23 @@ mod tests {
                 limit: KEYGEN_CLIENT_BUFFER
             })
         );
+    }
+
+    #[test]
+    fn keygen_alone_gets_the_big_buffer() {
+        let req = |argv: &[&str]| Request {
+            protocol: Protocol::New,
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+        };
+        assert_eq!(reply_limit(&req(&["keygen", "u"])), KEYGEN_CLIENT_BUFFER);
+        for argv in [
+            &["sign", "u"][..],
+            &["KEYGEN", "u"],
+            &["pubkey", "keygen"],
+            &[],
+        ] {
+            assert_eq!(reply_limit(&req(argv)), CLIENT_BUFFER, "{argv:?}");
+        }
     }
 
     #[test]

@@ -67,15 +67,30 @@ enum RawFrame<'a> {
     New(Vec<&'a [u8]>),
 }
 
+/// The two header values `A` and `B`, once 4 bytes are there.
+fn header(buf: &[u8]) -> Option<(usize, usize)> {
+    let h = buf.get(..4)?;
+    let a = usize::from(u16::from_be_bytes([h[0], h[1]]));
+    let b = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    Some((a, b))
+}
+
+/// The size in bytes of the frame at the start of `buf` as its 4-byte header
+/// declares it, header included: `4 + A + B`, at most [`MAX_REQUEST`].
+/// `None` while fewer than 4 bytes are there.
+///
+/// A server checks this against its own request limit before it reads the
+/// body; [`decode`] frames with it.
+pub fn declared_len(buf: &[u8]) -> Option<usize> {
+    header(buf).map(|(a, b)| 4 + a + b)
+}
+
 /// Splits one frame off the start of `buf` without checking the contents of
 /// the arguments. `Ok(None)`: more bytes needed.
 fn split_frame(buf: &[u8]) -> Result<Option<(RawFrame<'_>, usize)>, DecodeError> {
-    let Some(header) = buf.get(..4) else {
+    let (Some((a, b)), Some(used)) = (header(buf), declared_len(buf)) else {
         return Ok(None);
     };
-    let a = usize::from(u16::from_be_bytes([header[0], header[1]]));
-    let b = usize::from(u16::from_be_bytes([header[2], header[3]]));
-    let used = 4 + a + b;
     let Some(frame) = buf.get(..used) else {
         return Ok(None);
     };
@@ -644,6 +659,20 @@ mod tests {
             assert_eq!(decode(&bytes[..n]), Ok(None));
         }
         assert_eq!(ok(&bytes).1, bytes.len());
+    }
+
+    #[test]
+    fn declared_len_is_the_header_sum_before_the_body_arrives() {
+        assert_eq!(declared_len(&[]), None);
+        assert_eq!(declared_len(&[0xff, 0xff, 0xff]), None);
+        assert_eq!(declared_len(&[0, 0, 0, 0]), Some(4));
+        assert_eq!(
+            declared_len(&[0x01, 0x02, 0x00, 0x03, 9]),
+            Some(4 + 258 + 3)
+        );
+        assert_eq!(declared_len(&[0xff, 0xff, 0xff, 0xff]), Some(MAX_REQUEST));
+        let bytes = new_frame(&[b"ping", b""]);
+        assert_eq!(declared_len(&bytes), Some(ok(&bytes).1));
     }
 
     #[test]

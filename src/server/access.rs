@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use ipnet::IpNet;
 
-use crate::commands::CmdError;
+use crate::wire_error::WireError;
 
 /// One `allow:` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -116,9 +116,9 @@ pub struct AccessPolicy {
 
 impl AccessPolicy {
     /// Checks `peer` in signd's order: source port, then the allow list.
-    pub fn check(&self, peer: SocketAddr) -> Result<(), CmdError> {
+    pub fn check(&self, peer: SocketAddr) -> Result<(), WireError> {
         if !self.allow_unprivileged_ports && peer.port() > 1024 {
-            return Err(CmdError::NotReservedPort);
+            return Err(WireError::NotReservedPort);
         }
         let ip = canonical(peer.ip());
         // Host-name entries need a forward-confirmed reverse lookup; the
@@ -127,7 +127,7 @@ impl AccessPolicy {
         if allowed {
             Ok(())
         } else {
-            Err(CmdError::IllegalHost(ip.to_string()))
+            Err(WireError::IllegalHost(ip.to_string()))
         }
     }
 

@@ -26,9 +26,10 @@ use tokio::time::{timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::EdgeConfig;
-use crate::commands::{self, error_reply, CmdError, Ctx, Outcome};
+use crate::commands::{handle, Ctx, Handled};
 use crate::logging::LogArgv;
 use crate::protocol::{self, DecodeError, Protocol, Request};
+use crate::wire_error::{error_reply, WireError};
 
 pub(super) async fn serve(
     stream: TcpStream,
@@ -105,7 +106,7 @@ async fn serve_tls(
 async fn serve_stream<S: AsyncRead + AsyncWrite + Cork + Unpin>(
     mut stream: S,
     peer: Option<SocketAddr>,
-    access: impl Future<Output = Result<(), CmdError>>,
+    access: impl Future<Output = Result<(), WireError>>,
     ctx: &Ctx,
     edge: &EdgeConfig,
     cancel: &CancellationToken,
@@ -116,10 +117,10 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Cork + Unpin>(
             Ok(bytes) => bytes,
             Err(_) => {
                 tracing::info!(?peer, "request deadline exceeded");
-                error_reply(&CmdError::Timeout, Protocol::New)
+                error_reply(&WireError::Timeout, Protocol::New)
             }
         },
-        _ = cancel.cancelled() => error_reply(&CmdError::Busy, Protocol::New),
+        _ = cancel.cancelled() => error_reply(&WireError::Busy, Protocol::New),
     };
     write_reply(&mut stream, &reply, edge).await;
 }
@@ -191,16 +192,16 @@ async fn drain(stream: &mut TcpStream, edge: &EdgeConfig) {
 
 /// Source port, then `allow:` addresses, then host names (forward-confirmed
 /// reverse DNS, bounded by `dns_timeout`).
-async fn check_access(edge: &EdgeConfig, peer: SocketAddr) -> Result<(), CmdError> {
+async fn check_access(edge: &EdgeConfig, peer: SocketAddr) -> Result<(), WireError> {
     match edge.access.check(peer) {
-        Err(CmdError::IllegalHost(ip)) if edge.access.has_host_names() => {
+        Err(WireError::IllegalHost(ip)) if edge.access.has_host_names() => {
             let addr = peer.ip();
             if let Some(name) = super::dns::confirmed_name(addr, edge.dns_timeout).await {
                 if edge.access.allows_host_name(&name) {
                     return Ok(());
                 }
             }
-            Err(CmdError::IllegalHost(ip))
+            Err(WireError::IllegalHost(ip))
         }
         other => other,
     }
@@ -213,7 +214,7 @@ async fn check_access(edge: &EdgeConfig, peer: SocketAddr) -> Result<(), CmdErro
 pub async fn exchange<S: AsyncRead + Unpin>(
     stream: &mut S,
     peer: Option<SocketAddr>,
-    access: impl Future<Output = Result<(), CmdError>>,
+    access: impl Future<Output = Result<(), WireError>>,
     ctx: &Ctx,
     edge: &EdgeConfig,
 ) -> Vec<u8> {
@@ -244,12 +245,16 @@ pub async fn exchange<S: AsyncRead + Unpin>(
     if let Some(log) = &edge.signd_log {
         log.request(ip, &request.argv);
     }
-    match commands::handle(ctx, &request).await {
-        Outcome::Reply(bytes) => bytes,
-        Outcome::Forward {
+    match handle(ctx, &request).await {
+        // The only place a reply becomes bytes, bounded by the client's
+        // receive buffer.
+        Ok(Handled::Local(reply)) => reply
+            .encode(request.protocol, protocol::reply_limit(&request))
+            .unwrap_or_else(|e| error_reply(&WireError::ReplyTooBig(e), request.protocol)),
+        Ok(Handled::Forward {
             request: forwarded,
-            unknown_key,
-        } => match &edge.upstream {
+            user,
+        }) => match &edge.upstream {
             // Boxed: the upstream exchange (a TLS client among others) is
             // large, and only proxies need room for it.
             Some(up) => match Box::pin(up.forward(&forwarded)).await {
@@ -261,25 +266,23 @@ pub async fn exchange<S: AsyncRead + Unpin>(
                     error_reply(&e, request.protocol)
                 }
             },
-            None => unknown_key,
+            None => error_reply(&WireError::UnknownKey(user), request.protocol),
         },
+        Err(e) => error_reply(&e, request.protocol),
     }
 }
 
 async fn read_request<S: AsyncRead + Unpin>(
     stream: &mut S,
     edge: &EdgeConfig,
-) -> Result<Request, CmdError> {
+) -> Result<Request, WireError> {
     // Read straight into `buf` (no stack chunk: the connection's task stays
     // small, and spawning it copies less).
     let mut buf: Vec<u8> = Vec::new();
     loop {
-        if let Some(h) = buf.get(..4) {
-            let declared = 4
-                + usize::from(u16::from_be_bytes([h[0], h[1]]))
-                + usize::from(u16::from_be_bytes([h[2], h[3]]));
+        if let Some(declared) = protocol::declared_len(&buf) {
             if declared > edge.max_request {
-                return Err(CmdError::RequestTooBig {
+                return Err(WireError::RequestTooBig {
                     declared,
                     max: edge.max_request,
                 });
@@ -309,7 +312,7 @@ async fn read_request<S: AsyncRead + Unpin>(
         let n = match tokio::time::timeout(wait, stream.read_buf(&mut buf)).await {
             Ok(Ok(n)) => n,
             Ok(Err(_)) => return Err(DecodeError::ReadError.into()),
-            Err(_) => return Err(CmdError::Timeout),
+            Err(_) => return Err(WireError::Timeout),
         };
         if n == 0 {
             return Err(protocol::eof_error(buf.len()).into());
@@ -330,7 +333,7 @@ pub(super) async fn refuse_busy(mut stream: TcpStream) {
             _ => break,
         }
     }
-    let reply = error_reply(&CmdError::Busy, Protocol::New);
+    let reply = error_reply(&WireError::Busy, Protocol::New);
     let _ = timeout_at(limit + std::time::Duration::from_secs(1), async {
         stream.write_all(&reply).await?;
         stream.shutdown().await

@@ -20,10 +20,10 @@ use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::commands::CmdError;
 use crate::protocol::{encode_new_request, encode_old_request, EncodeError, Protocol, Request};
 use crate::server::settings::Proto;
 pub use crate::server::settings::UpstreamSettings;
+use crate::wire_error::WireError;
 
 /// The lowest and highest reserved source port we bind (bindresvport's).
 const RESERVED_PORTS: std::ops::RangeInclusive<u16> = 600..=1023;
@@ -76,10 +76,10 @@ impl Upstream {
     }
 
     /// Forwards `request` and returns the upstream's reply bytes unchanged.
-    pub async fn forward(&self, request: &Request) -> Result<Vec<u8>, CmdError> {
+    pub async fn forward(&self, request: &Request) -> Result<Vec<u8>, WireError> {
         let bytes = encode_forward(request).map_err(|e| {
             tracing::warn!(error = %e, "cannot re-encode request for the upstream");
-            CmdError::UpstreamUnavailable(self.name())
+            WireError::UpstreamUnavailable(self.name())
         })?;
         match self.exchange(&bytes).await {
             Ok(reply) => Ok(reply),
@@ -87,12 +87,12 @@ impl Upstream {
                 tracing::warn!(upstream = %self.name(), error = %e, "forwarding failed");
                 Err(match tls_failure(&e) {
                     Some(TlsFailure::Untrusted) => {
-                        CmdError::UpstreamCertificateUntrusted(self.name())
+                        WireError::UpstreamCertificateUntrusted(self.name())
                     }
                     Some(TlsFailure::RefusedUs) => {
-                        CmdError::UpstreamRefusedCertificate(self.name())
+                        WireError::UpstreamRefusedCertificate(self.name())
                     }
-                    None => CmdError::UpstreamUnavailable(self.name()),
+                    None => WireError::UpstreamUnavailable(self.name()),
                 })
             }
         }

@@ -7,8 +7,9 @@ use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 
 use super::EdgeConfig;
-use crate::commands::{error_reply, CmdError, Ctx};
+use crate::commands::Ctx;
 use crate::protocol::{encode_new_request, Protocol};
+use crate::wire_error::{error_reply, WireError};
 
 /// Answers the one request framed on `input`, under the request deadline.
 pub async fn answer_from<R: AsyncRead + Unpin>(
@@ -24,7 +25,7 @@ pub async fn answer_from<R: AsyncRead + Unpin>(
     .await
     {
         Ok(reply) => reply,
-        Err(_) => error_reply(&CmdError::Timeout, Protocol::New),
+        Err(_) => error_reply(&WireError::Timeout, Protocol::New),
     }
 }
 
@@ -39,7 +40,7 @@ pub async fn test_sign(ctx: &Ctx, edge: &EdgeConfig) -> std::io::Result<()> {
 pub async fn run_command(argv: &[String], ctx: &Ctx, edge: &EdgeConfig) -> std::io::Result<()> {
     let reply = match encode_new_request(argv) {
         Ok(bytes) => answer_from(&mut bytes.as_slice(), ctx, edge).await,
-        Err(e) => error_reply(&CmdError::Internal(e.to_string()), Protocol::New),
+        Err(e) => error_reply(&WireError::Internal(e.to_string()), Protocol::New),
     };
     write_stdout(&reply).await
 }

@@ -18,8 +18,8 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::commands::CmdError;
 pub use crate::server::settings::{SubjectPattern, TlsFiles, TlsSettings};
+use crate::wire_error::WireError;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -125,7 +125,10 @@ impl TlsServer {
     /// The `allow_subject:` check on the verified peer certificate, if any.
     /// No rules: every verified (or, in certless mode, absent) certificate
     /// passes.
-    pub fn check_subject(&self, peer_certs: Option<&[CertificateDer<'_>]>) -> Result<(), CmdError> {
+    pub fn check_subject(
+        &self,
+        peer_certs: Option<&[CertificateDer<'_>]>,
+    ) -> Result<(), WireError> {
         if self.subjects.is_empty() {
             return Ok(());
         }
@@ -141,7 +144,7 @@ impl TlsServer {
         if ok {
             Ok(())
         } else {
-            Err(CmdError::CertificateDenied(subject))
+            Err(WireError::CertificateDenied(subject))
         }
     }
 }

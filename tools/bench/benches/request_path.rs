@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
-use signatrust::commands::{handle, Ctx, Outcome, UserRules};
+use signatrust::commands::{handle, Ctx, Handled, UserRules};
 use signatrust::exec::Exec;
 use signatrust::keys::{FileKek, KeyStore};
-use signatrust::protocol::decode;
+use signatrust::protocol::{decode, reply_limit};
 use signatrust::sign::{generate, HashAlgo, KeyType};
 use signatrust_bench::{request_bytes, BenchCommand};
 
@@ -88,12 +88,15 @@ fn requests(c: &mut Criterion) {
         let (req, _) = decode(&bytes).unwrap().unwrap();
         let ctx = s.ctx.clone();
         g.bench_function(format!("{user}/{cmd:?}"), |b| {
+            // Handled and encoded, as the server does.
             b.iter(|| match s.rt.block_on(handle(&ctx, black_box(&req))) {
-                Outcome::Reply(r) => {
-                    assert_eq!(&r[..2], &[0, 0]);
-                    r
+                Ok(Handled::Local(r)) => {
+                    let bytes = r.encode(req.protocol, reply_limit(&req)).unwrap();
+                    assert_eq!(&bytes[..2], &[0, 0]);
+                    bytes
                 }
-                Outcome::Forward { .. } => panic!("forwarded"),
+                Ok(Handled::Forward { .. }) => panic!("forwarded"),
+                Err(e) => panic!("{e}"),
             })
         });
     }

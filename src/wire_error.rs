@@ -1,0 +1,365 @@
+//! The only place where errors become signd's wire text.
+//!
+//! Every error a client can see is a [`WireError`]; its `Display` (and
+//! [`WireError::wire_text`]) is the exact obs-signd text where one exists
+//! (spec §4, §5), without the trailing newline, which the reply encoder
+//! adds; [`error_reply`] frames it. Errors whose detail could help an
+//! attacker or leak state (database, KMS) get a short generic text on the
+//! wire; the detail goes to the log.
+//!
+//! Errors of the layers below are nested, not copied: [`WireError::Blob`],
+//! [`WireError::Decode`] and [`WireError::Totp`] carry the typed error, and
+//! the texts signd shares with them are written once, in `sign::blob`,
+//! `protocol` and `sign::totp`; only the texts that differ are written here.
+//!
+//! A leaf: this module knows `protocol` and the `sign` error types, nothing
+//! of sockets, keys or commands. Both `commands` and `server` build their
+//! errors from it.
+
+use thiserror::Error;
+
+use crate::protocol::{DecodeError, EncodeError, Protocol, Reply, BARE_ERROR_REPLY, CLIENT_BUFFER};
+use crate::sign::blob::BlobError;
+use crate::sign::totp::TotpError;
+
+/// The wire text of every failure whose detail stays in the log.
+const INTERNAL: &str = "signatrust: internal error, see server log";
+
+/// An error reply, by cause. Variants are sorted by name.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// keygen's expiry is not 1 to 10 decimal digits.
+    #[error("bad expire format")]
+    BadExpireFormat,
+    /// A sign or privsign hash argument does not parse (spec §4.3).
+    #[error("bad hash {0}")]
+    BadHash(String),
+    /// The user field's hash prefix names no supported hash.
+    #[error("sign_with_agent: bad hashalgo {0}")]
+    BadHashAlgo(String),
+    /// The privsign or privtotp blob is empty or not even-length hex.
+    #[error("bad private key")]
+    BadPrivateKey,
+    /// privtotp's time is not 8 hex digits.
+    #[error("bad time argument")]
+    BadTimeArgument,
+    /// keygen's key type is not one signd knows.
+    #[error("bad type: {0}")]
+    BadType(String),
+    /// A private-key blob could not be used (spec §4.4, §8).
+    #[error("{}", blob_text(.0))]
+    Blob(#[source] BlobError),
+    /// Over the connection limit, or shutting down.
+    #[error("server busy, try again later")]
+    Busy,
+    /// certgen was removed from signd (spec §4.7).
+    #[error("certgen: no longer supported, please update your sign client")]
+    CertgenUnsupported,
+    /// The client certificate's subject matches no `allow_subject:` line.
+    #[error("certificate denied: {0}")]
+    CertificateDenied(String),
+    /// The request does not frame or has a malformed argument (spec §2).
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The digest length does not match the hash algorithm (gpg-agent says
+    /// "unsupported length of hash"; the fixtures accept any text).
+    #[error("bad hash length: {algo} needs {want} bytes, got {got}")]
+    DigestLength {
+        algo: &'static str,
+        want: usize,
+        got: usize,
+    },
+    /// The user field's hash prefix holds a control character.
+    #[error("illegal hashalgo {0}")]
+    IllegalHashAlgo(String),
+    /// The peer's address (or confirmed name) is on no `allow:` line.
+    #[error("illegal host {0}")]
+    IllegalHost(String),
+    /// The user has a `/`, a control character or a leading `.`.
+    #[error("illegal user {0}")]
+    IllegalUser(String),
+    /// An alias points at an empty or illegal user.
+    #[error("illegal user {target} for alias {alias}")]
+    IllegalUserForAlias { target: String, alias: String },
+    /// Key store, KMS or crypto failure. The wire text stays generic; the
+    /// caller logs the cause.
+    #[error("{INTERNAL}")]
+    Internal(String),
+    /// keygen needs exactly four arguments.
+    #[error("keygen: four arguments expected")]
+    KeygenArgs,
+    /// keygen could not encrypt to the target: no such key, or it has no
+    /// encryption subkey (gpg: "skipped: No public key").
+    #[error("gpg: {0}: skipped: No public key")]
+    NoEncryptionTarget(String),
+    /// The source port is above 1024 and unprivileged ports are not allowed.
+    #[error("not coming from a reserved port")]
+    NotReservedPort,
+    /// The `privileged` command: remote administration is not offered.
+    #[error("privileged module is not loaded")]
+    PrivilegedNotLoaded,
+    /// privsign needs a blob and at least one hash.
+    #[error("privsign: at least two arguments expected")]
+    PrivsignArgs,
+    /// privtotp needs a blob and a time.
+    #[error("privtotp: two arguments expected")]
+    PrivtotpArgs,
+    /// pubkey takes no argument.
+    #[error("pubkey: no argument expected")]
+    PubkeyArgs,
+    /// The reply would not fit the client's buffer.
+    #[error("reply too big for the sign client: {0}")]
+    ReplyTooBig(EncodeError),
+    /// The request header declares more bytes than this server accepts;
+    /// refused before the body is read.
+    #[error("request too big: {declared} bytes declared, at most {max} accepted")]
+    RequestTooBig { declared: usize, max: usize },
+    /// sign needs at least one hash.
+    #[error("sign: at least one arguments required")]
+    SignArgs,
+    /// The request was not read, or not answered, in time.
+    #[error("request timed out")]
+    Timeout,
+    /// privtotp could not compute a code (spec §4.6).
+    #[error("{}", totp_text(.0))]
+    Totp(#[from] TotpError),
+    /// The command is none of signd's.
+    #[error("unknown command: {0}")]
+    UnknownCommand(String),
+    /// No key of that name here, and no upstream to ask.
+    #[error("unknown key: {0}")]
+    UnknownKey(String),
+    /// The upstream's TLS certificate did not verify against our
+    /// `ssl_verifyfile`/`ssl_verifydir` (or does not name the host).
+    #[error("upstream signd {0}: server certificate not trusted")]
+    UpstreamCertificateUntrusted(String),
+    /// The upstream refused our TLS client certificate.
+    #[error("upstream signd {0} refused our client certificate")]
+    UpstreamRefusedCertificate(String),
+    /// The upstream signd could not be reached or did not answer in time.
+    /// The detail goes to the log only.
+    #[error("upstream signd {0} is not available")]
+    UpstreamUnavailable(String),
+}
+
+/// The wire text of a blob error: signd's own texts are [`BlobError`]'s
+/// `Display`; gpg's decryption errors, which signd relays, are gpg-style
+/// here (the fixtures check only the status); encryption failures are
+/// internal.
+fn blob_text(e: &BlobError) -> String {
+    use BlobError as B;
+    match e {
+        B::BadEncodedData
+        | B::TruncatedEncodedData
+        | B::UnknownEncryptionKey(_)
+        | B::MalformedEncryptionKey(_)
+        | B::BadEncryptionKey(_)
+        | B::NotAPgpPacket
+        | B::UnsupportedPacketLength
+        | B::TruncatedPacket
+        | B::NotASecretKeyPacket
+        | B::UnknownPublicKeyVersion(_)
+        | B::UnsupportedPublicKeyAlgorithm(_) => e.to_string(),
+        B::NoSecretKey => "gpg: decryption failed: No secret key".to_owned(),
+        B::DecryptionFailed => "gpg: decryption failed: Bad session key".to_owned(),
+        B::BadMessage(_) => "gpg: decrypt_message failed: Invalid packet".to_owned(),
+        B::TooLarge => "gpg: error writing to '-': File too large".to_owned(),
+        // The project key in the blob is unusable (protected, inconsistent,
+        // unsupported curve); the text names no key material.
+        B::Key(k) => format!("bad project key: {k}"),
+        B::Encrypt(_) | B::NoEncryptionKey => INTERNAL.to_owned(),
+    }
+}
+
+/// The wire text of a TOTP error: [`TotpError`]'s `Display` is signd's,
+/// except for an HMAC failure, which is internal.
+fn totp_text(e: &TotpError) -> String {
+    use TotpError as T;
+    match e {
+        T::BadUri
+        | T::MissingParameter(_)
+        | T::BadDigits
+        | T::BadPeriod
+        | T::UnsupportedAlgorithm
+        | T::TimeOutOfRange => e.to_string(),
+        T::Hmac => INTERNAL.to_owned(),
+    }
+}
+
+impl From<BlobError> for WireError {
+    /// Logs what the wire text leaves out.
+    fn from(e: BlobError) -> Self {
+        match &e {
+            BlobError::BadMessage(detail) => {
+                tracing::debug!(%detail, "blob is not a valid OpenPGP message");
+            }
+            BlobError::Encrypt(_) | BlobError::NoEncryptionKey => {
+                tracing::error!(error = %e, "blob encryption failed");
+            }
+            _ => {}
+        }
+        WireError::Blob(e)
+    }
+}
+
+impl WireError {
+    /// The exact text of the error line, as signd sends it (without the
+    /// trailing newline).
+    pub fn wire_text(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// Encodes `err` as an error reply (status 1, the wire text and `\n`) for
+/// `protocol`, within the client's smallest buffer. An error line that does
+/// not fit (one naming a user of thousands of bytes) gives the bare status-1
+/// [`BARE_ERROR_REPLY`] instead.
+pub fn error_reply(err: &WireError, protocol: Protocol) -> Vec<u8> {
+    tracing::debug!(error = %err, "error reply");
+    Reply::error(err.wire_text())
+        .encode(protocol, CLIENT_BUFFER)
+        .unwrap_or_else(|_| BARE_ERROR_REPLY.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_match_obs_signd() {
+        let cases: Vec<(WireError, &str)> = vec![
+            (WireError::SignArgs, "sign: at least one arguments required"),
+            (WireError::UnknownKey("x".into()), "unknown key: x"),
+            (
+                WireError::UnknownCommand(String::new()),
+                "unknown command: ",
+            ),
+            (
+                WireError::BadHashAlgo("MD5".into()),
+                "sign_with_agent: bad hashalgo MD5",
+            ),
+            (WireError::Decode(DecodeError::ZeroSize), "zero size packet"),
+            (
+                WireError::CertificateDenied("CN=x,O=y".into()),
+                "certificate denied: CN=x,O=y",
+            ),
+            (
+                WireError::IllegalHost("127.0.0.2".into()),
+                "illegal host 127.0.0.2",
+            ),
+            (
+                WireError::UpstreamUnavailable("h:1".into()),
+                "upstream signd h:1 is not available",
+            ),
+            (
+                WireError::UpstreamCertificateUntrusted("h:1".into()),
+                "upstream signd h:1: server certificate not trusted",
+            ),
+            (
+                WireError::UpstreamRefusedCertificate("h:1".into()),
+                "upstream signd h:1 refused our client certificate",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.wire_text(), want);
+        }
+    }
+
+    #[test]
+    fn blob_texts_match_obs_signd() {
+        let cases: Vec<(BlobError, &str)> = vec![
+            (BlobError::BadEncodedData, "bad encoded data"),
+            (BlobError::TruncatedEncodedData, "truncated encoded data"),
+            (
+                BlobError::UnknownEncryptionKey("A5E1A4F82E43F0E7".into()),
+                "unknown encryption key A5E1A4F82E43F0E7",
+            ),
+            (
+                BlobError::MalformedEncryptionKey("X".into()),
+                "malformed encryption key X",
+            ),
+            (
+                BlobError::BadEncryptionKey("X".into()),
+                "bad encryption key X",
+            ),
+            (BlobError::NotASecretKeyPacket, "not a secret key packet"),
+            (
+                BlobError::UnknownPublicKeyVersion(5),
+                "unknown public key version 5",
+            ),
+            (
+                BlobError::UnsupportedPublicKeyAlgorithm(16),
+                "unsupported public key algorithm 16",
+            ),
+            (BlobError::NotAPgpPacket, "not a pgp packet"),
+            (
+                BlobError::UnsupportedPacketLength,
+                "unsupported pgp packet length",
+            ),
+            (BlobError::TruncatedPacket, "truncated pgp packet"),
+            (
+                BlobError::NoSecretKey,
+                "gpg: decryption failed: No secret key",
+            ),
+            (
+                BlobError::DecryptionFailed,
+                "gpg: decryption failed: Bad session key",
+            ),
+            (
+                BlobError::BadMessage("detail".into()),
+                "gpg: decrypt_message failed: Invalid packet",
+            ),
+            (
+                BlobError::TooLarge,
+                "gpg: error writing to '-': File too large",
+            ),
+            (BlobError::NoEncryptionKey, INTERNAL),
+        ];
+        for (e, want) in cases {
+            assert_eq!(WireError::from(e).wire_text(), want);
+        }
+    }
+
+    #[test]
+    fn totp_texts_match_obs_signd() {
+        let cases: Vec<(TotpError, &str)> = vec![
+            (TotpError::BadUri, "bad totp uri"),
+            (
+                TotpError::MissingParameter("secret"),
+                "missing totp parameter 'secret'",
+            ),
+            (TotpError::BadDigits, "bad totp digits"),
+            (TotpError::BadPeriod, "bad totp period"),
+            (
+                TotpError::UnsupportedAlgorithm,
+                "unsupported hmac algorithm",
+            ),
+            (TotpError::TimeOutOfRange, "time out of range"),
+            (TotpError::Hmac, INTERNAL),
+        ];
+        for (e, want) in cases {
+            assert_eq!(WireError::from(e).wire_text(), want);
+        }
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak_detail() {
+        let e = WireError::Internal("database password=hunter2".into());
+        assert!(!e.wire_text().contains("hunter2"));
+        let e = WireError::from(BlobError::Encrypt("password=hunter2".into()));
+        assert!(!e.wire_text().contains("hunter2"));
+    }
+
+    #[test]
+    fn error_replies_are_framed_by_protocol() {
+        let want = b"\x00\x01\x00\x00\x00\x0funknown key: x\n";
+        for protocol in [Protocol::New, Protocol::Old] {
+            let got = error_reply(&WireError::UnknownKey("x".into()), protocol);
+            assert_eq!(got, want);
+        }
+        // An error line too long for its u16 length field: the bare frame.
+        let long = WireError::UnknownKey("x".repeat(70000));
+        assert_eq!(error_reply(&long, Protocol::New), BARE_ERROR_REPLY);
+    }
+}
