@@ -215,14 +215,14 @@ async fn dns_timeout_is_its_own_setting_not_the_read_timeout() {
     let config =
         signatrust::config::Config::load(Some(dir.path().join("data")), Some(toml), None).unwrap();
     let edge = signatrust::daemon::edge_config(&config).unwrap();
-    assert_eq!(edge.dns_timeout, Duration::from_millis(250));
-    assert_eq!(edge.read_timeout, Duration::from_secs(9));
+    assert_eq!(edge.settings.dns_timeout, Duration::from_millis(250));
+    assert_eq!(edge.settings.read_timeout, Duration::from_secs(9));
     // The default is 2 s, whatever the read timeout.
     let toml = edge_common::write(dir.path(), "d.toml", "[server]\nread_timeout_ms = 9000\n");
     let config =
         signatrust::config::Config::load(Some(dir.path().join("data")), Some(toml), None).unwrap();
     let edge = signatrust::daemon::edge_config(&config).unwrap();
-    assert_eq!(edge.dns_timeout, Duration::from_secs(2));
+    assert_eq!(edge.settings.dns_timeout, Duration::from_secs(2));
 }
 
 fn rss_kib() -> u64 {

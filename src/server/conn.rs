@@ -38,7 +38,7 @@ pub(super) async fn serve(
     edge: &EdgeConfig,
     cancel: &CancellationToken,
 ) {
-    let deadline = Instant::now() + edge.request_deadline;
+    let deadline = Instant::now() + edge.settings.request_deadline;
     match edge.tls.clone() {
         None => {
             let access = check_access(edge, peer);
@@ -71,7 +71,7 @@ async fn serve_tls(
         return;
     }
     let handshake = timeout_at(
-        deadline.min(Instant::now() + edge.idle_timeout),
+        deadline.min(Instant::now() + edge.settings.idle_timeout),
         tls.accept(stream),
     );
     let stream = tokio::select! {
@@ -137,7 +137,7 @@ async fn write_reply<S: AsyncWrite + Cork + Unpin>(
         stream.write_all(reply).await?;
         stream.shutdown().await
     };
-    if let Err(e) = tokio::time::timeout(edge.read_timeout, write)
+    if let Err(e) = tokio::time::timeout(edge.settings.read_timeout, write)
         .await
         .unwrap_or_else(|_| {
             Err(std::io::Error::new(
@@ -177,7 +177,8 @@ impl Cork for tokio_rustls::server::TlsStream<TcpStream> {
 async fn drain(stream: &mut TcpStream, edge: &EdgeConfig) {
     let mut chunk = [0u8; 4096];
     let mut total = 0usize;
-    let limit = tokio::time::Instant::now() + edge.read_timeout.min(edge.idle_timeout);
+    let limit =
+        tokio::time::Instant::now() + edge.settings.read_timeout.min(edge.settings.idle_timeout);
     while total < 65536 {
         match timeout_at(limit, stream.read(&mut chunk)).await {
             Ok(Ok(n)) if n > 0 => total += n,
@@ -196,7 +197,7 @@ async fn check_access(edge: &EdgeConfig, peer: SocketAddr) -> Result<(), WireErr
     match edge.access.check(peer) {
         Err(WireError::IllegalHost(ip)) if edge.access.has_host_names() => {
             let addr = peer.ip();
-            if let Some(name) = super::dns::confirmed_name(addr, edge.dns_timeout).await {
+            if let Some(name) = super::dns::confirmed_name(addr, edge.settings.dns_timeout).await {
                 if edge.access.allows_host_name(&name) {
                     return Ok(());
                 }
@@ -281,10 +282,10 @@ async fn read_request<S: AsyncRead + Unpin>(
     let mut buf: Vec<u8> = Vec::new();
     loop {
         if let Some(declared) = protocol::declared_len(&buf) {
-            if declared > edge.max_request {
+            if declared > edge.settings.max_request {
                 return Err(WireError::RequestTooBig {
                     declared,
-                    max: edge.max_request,
+                    max: edge.settings.max_request,
                 });
             }
         }
@@ -300,9 +301,9 @@ async fn read_request<S: AsyncRead + Unpin>(
         }
         // The first byte may take `idle_timeout`; later ones `read_timeout`.
         let wait = if buf.is_empty() {
-            edge.idle_timeout
+            edge.settings.idle_timeout
         } else {
-            edge.read_timeout
+            edge.settings.read_timeout
         };
         // Never read past the declared frame by more than one chunk: the
         // decoder judges surplus bytes as a size mismatch. `read_buf` fills

@@ -19,7 +19,6 @@ pub mod testmode;
 pub mod tls;
 
 use std::future::Future;
-use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +39,7 @@ use crate::logging::SigndLog;
 /// signd log file).
 ///
 /// It dereferences to its [`EdgeSettings`], so the connection code reads
-/// `edge.read_timeout` and the other limits directly.
+/// `edge.settings.read_timeout` and the other limits directly.
 #[derive(Debug, Clone, Default)]
 pub struct EdgeConfig {
     /// Limits and timeouts.
@@ -55,14 +54,6 @@ pub struct EdgeConfig {
     pub signd_log: Option<Arc<SigndLog>>,
 }
 
-impl Deref for EdgeConfig {
-    type Target = EdgeSettings;
-
-    fn deref(&self) -> &EdgeSettings {
-        &self.settings
-    }
-}
-
 /// Serves until `shutdown` resolves, then stops accepting and waits for the
 /// requests in flight to finish.
 pub async fn run(
@@ -71,8 +62,8 @@ pub async fn run(
     ctx: Arc<Ctx>,
     edge: Arc<EdgeConfig>,
 ) {
-    let limit = Arc::new(Semaphore::new(edge.max_connections));
-    let refusals = Arc::new(Semaphore::new(edge.max_busy_refusals));
+    let limit = Arc::new(Semaphore::new(edge.settings.max_connections));
+    let refusals = Arc::new(Semaphore::new(edge.settings.max_busy_refusals));
     let mut refused = RefusalLog::default();
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
@@ -133,7 +124,7 @@ pub async fn run(
         "shutting down, finishing requests in flight"
     );
     // Requests still reading when the drain period ends are cut off.
-    if tokio::time::timeout(edge.request_deadline, tracker.wait())
+    if tokio::time::timeout(edge.settings.request_deadline, tracker.wait())
         .await
         .is_err()
     {

@@ -17,7 +17,7 @@ pub async fn answer_from<R: AsyncRead + Unpin>(
     ctx: &Ctx,
     edge: &EdgeConfig,
 ) -> Vec<u8> {
-    let deadline = Instant::now() + edge.request_deadline;
+    let deadline = Instant::now() + edge.settings.request_deadline;
     match timeout_at(
         deadline,
         super::exchange(input, None, async { Ok(()) }, ctx, edge),
