@@ -4,13 +4,23 @@
 //! decrypted blob lives in a [`SecretBytes`]. It has no `Display`, no
 //! `Serialize`, and its `Debug` prints only the length, so a secret cannot
 //! reach a log line, an error message or a panic by accident.
+//!
+//! Threat model: an attacker who can read what the process writes (logs,
+//! error replies, audit records, core files) or what it leaves behind in
+//! freed memory must not learn key material, and one who can time
+//! comparisons must not learn a secret byte by byte. So: wiped on drop,
+//! never formatted, compared in constant time (the length is not secret).
+//! Not covered: an attacker who can read the live process's memory (ptrace
+//! and core dumps are turned off by `app::harden_process`), and copies made
+//! by libraries we hand the bytes to (OpenSSL keeps its own in secure
+//! memory where it can).
 
 use std::fmt;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// An owned secret byte string, zeroised on drop, redacted in `Debug`.
-#[derive(Clone, Default, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+#[derive(Clone, Default, Zeroize, ZeroizeOnDrop)]
 pub struct SecretBytes(Vec<u8>);
 
 impl SecretBytes {
@@ -38,6 +48,16 @@ impl SecretBytes {
     }
 }
 
+/// Constant time in the contents (`CRYPTO_memcmp`); lengths are compared
+/// first, in variable time.
+impl PartialEq for SecretBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len() && openssl::memcmp::eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SecretBytes {}
+
 impl fmt::Debug for SecretBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SecretBytes([REDACTED; {} bytes])", self.0.len())
@@ -47,6 +67,15 @@ impl fmt::Debug for SecretBytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equality_is_by_contents_and_length() {
+        let a = SecretBytes::from_slice(b"hunter2");
+        assert_eq!(a, SecretBytes::from_slice(b"hunter2"));
+        assert_ne!(a, SecretBytes::from_slice(b"hunter3"));
+        assert_ne!(a, SecretBytes::from_slice(b"hunter"));
+        assert_eq!(SecretBytes::default(), SecretBytes::new(Vec::new()));
+    }
 
     #[test]
     fn debug_is_redacted() {

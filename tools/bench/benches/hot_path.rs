@@ -162,8 +162,9 @@ fn key_loading(c: &mut Criterion) {
 fn fixture(path: &str) -> Option<Vec<u8>> {
     let base = std::env::var_os("SIGNATRUST_FIXTURES")
         .map(std::path::PathBuf::from)
+        // The committed link sits at the workspace root, two levels up.
         .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("obs-sign-fixtures")
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../obs-sign-fixtures")
         });
     std::fs::read(base.join(path)).ok()
 }
