@@ -390,8 +390,7 @@ fn certified(kind: Primary, uid: &str, expire: u32) -> Result<Certified, SignErr
 ///
 /// Errors: [`SignError::NotASecretKey`] if the certifier has no usable
 /// secret, [`SignError::BadKey`] for an expiry longer than 2^32 seconds
-/// (about 136 years), otherwise
-/// generation failures.
+/// (about 136 years), otherwise generation failures.
 pub fn generate_project_key(
     kind: ProjectKeyType,
     expire_days: u64,
