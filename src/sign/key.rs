@@ -1,38 +1,40 @@
 //! Signing keys: import from OpenPGP, generate, and the cached signer.
-use std::time::{Duration, SystemTime};
-
 use secrecy::{ExposeSecret, SecretString};
 use sequoia_openpgp as openpgp;
 use zeroize::Zeroizing;
 
-use openpgp::cert::{CertBuilder, CipherSuite};
 use openpgp::crypto::Password;
 use openpgp::crypto::S2K;
 use openpgp::packet::key::{SecretKeyMaterial, SecretParts, UnspecifiedRole};
 use openpgp::packet::Key;
 use openpgp::parse::Parse;
 use openpgp::serialize::MarshalInto;
-use openpgp::types::KeyFlags;
 use openpgp::{Fingerprint, Packet};
 
 use super::armor::dearmor;
 use super::packet::{gpg_header, gpg_header_len};
-use super::signer::{check_digest, Check, Signer};
+use super::signer::{check_digest, CertHash, Check, Signer};
 use super::{HashAlgo, PubkeyAlgo, SignError};
 use crate::secret::SecretBytes;
 
-/// Key types `signatrust-admin key generate` offers.
+/// Key types `signatrust-admin key generate` offers. Each gets the
+/// encryption subkey gpg pairs with it: RSA of the same size for RSA, ECDH
+/// Curve25519 for Ed25519, ElGamal for DSA, ECDH on the same curve for
+/// ECDSA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
     Rsa2048,
     Rsa4096,
+    /// EdDSA (legacy OpenPGP algorithm 22) on Ed25519.
     Ed25519,
-    /// DSA with a 2048-bit p (q as OpenSSL chooses, 224 or 256 bits).
+    /// DSA with a 2048-bit p and a 256-bit q (as gpg 2.2 makes it), with
+    /// an ElGamal encryption subkey.
     Dsa2048,
     /// ECDSA over NIST P-256.
     NistP256,
-    /// ECDSA over NIST P-384. Clients must sign with SHA-512: gpg does not
-    /// verify P-384 signatures over shorter digests.
+    /// ECDSA over NIST P-384. Clients must sign with SHA-512 (of the three
+    /// wire hashes): gpg does not verify P-384 signatures over shorter
+    /// digests.
     NistP384,
 }
 
@@ -322,69 +324,33 @@ pub fn import_tsk(
     })
 }
 
-/// Generates a new signing key with one user ID.
+/// Generates a new signing key with one user ID, shaped as gpg 2.2 makes
+/// it (see [`super::keygen`]): the primary key (certify, sign), the user ID
+/// and its self-signature, then an encryption subkey with its binding
+/// signature, so that the key can serve as a signd key (`keygen` blobs
+/// encrypted to it, `privsign` blobs decrypted with it). No expiry; the key
+/// is created 60 s in the past so that signatures dated "now" are valid.
 ///
-/// The key is a primary key only (flags: sign, certify), without expiry,
-/// created 60 s in the past so that signatures dated "now" are valid.
+/// Errors: [`SignError::OpenPgp`] or [`SignError::Crypto`] if generation
+/// fails.
 pub fn generate(kind: KeyType, user_id: &str) -> Result<ImportedKey, SignError> {
-    let suite = match kind {
-        KeyType::Rsa2048 => CipherSuite::RSA2k,
-        KeyType::Rsa4096 => CipherSuite::RSA4k,
-        KeyType::Ed25519 => CipherSuite::Cv25519,
-        KeyType::NistP256 => CipherSuite::P256,
-        KeyType::NistP384 => CipherSuite::P384,
-        KeyType::Dsa2048 => return generate_dsa(2048, user_id),
-    };
-    let created = SystemTime::now() - Duration::from_secs(60);
-    let (cert, _revocation) = CertBuilder::new()
-        .set_cipher_suite(suite)
-        .set_primary_key_flags(KeyFlags::empty().set_signing().set_certification())
-        .set_validity_period(None)
-        .set_creation_time(created)
-        .add_userid(user_id)
-        .generate()
-        .map_err(pgp_err)?;
-    import_cert(&cert)
+    generate_with_expiry(kind, user_id, 0)
 }
 
-/// `CertBuilder` has no DSA suite: build the key, self-sign the user ID.
-fn generate_dsa(p_bits: usize, user_id: &str) -> Result<ImportedKey, SignError> {
-    use openpgp::packet::signature::SignatureBuilder;
-    use openpgp::packet::UserID;
-    use openpgp::types::{HashAlgorithm, SignatureType};
-    use openpgp::Cert;
-
-    let created = SystemTime::now() - Duration::from_secs(60);
-    let mut key: Key<SecretParts, openpgp::packet::key::PrimaryRole> =
-        openpgp::packet::key::Key4::generate_dsa(p_bits)
-            .map_err(pgp_err)?
-            .into();
-    key.set_creation_time(created).map_err(pgp_err)?;
-    let mut signer = key.clone().into_keypair().map_err(pgp_err)?;
-    let cert = Cert::try_from(vec![Packet::SecretKey(key)]).map_err(pgp_err)?;
-    let uid = UserID::from(user_id);
-    let builder = SignatureBuilder::new(SignatureType::PositiveCertification)
-        .set_hash_algo(HashAlgorithm::SHA256)
-        .set_signature_creation_time(created)
-        .map_err(pgp_err)?
-        .set_key_flags(KeyFlags::empty().set_signing().set_certification())
-        .map_err(pgp_err)?;
-    let sig = uid.bind(&mut signer, &cert, builder).map_err(pgp_err)?;
-    let (cert, _) = cert
-        .insert_packets(vec![Packet::from(uid), Packet::from(sig)])
-        .map_err(pgp_err)?;
-    import_cert(&cert)
-}
-
-/// Serialises a freshly generated certificate with its secrets and imports
-/// it like any other key.
-fn import_cert(cert: &openpgp::Cert) -> Result<ImportedKey, SignError> {
-    let tsk = cert.as_tsk();
-    let mut buf = vec![0u8; tsk.serialized_len()];
-    let n = tsk.serialize_into(&mut buf);
-    let buf = SecretBytes::new(buf);
-    let n = n.map_err(pgp_err)?;
-    import_tsk(&buf.expose()[..n], None)
+/// [`generate`] with a key expiration `expire_days` days after creation on
+/// the self-signature and the binding (0: never), as gpg's
+/// `Expire-Date: Nd`. An expiring key can be extended with `sign -x` and
+/// used with `sign -C`.
+///
+/// Errors: as [`generate`]; [`SignError::BadKey`] if the expiry does not
+/// fit the 32-bit seconds of OpenPGP.
+pub fn generate_with_expiry(
+    kind: KeyType,
+    user_id: &str,
+    expire_days: u64,
+) -> Result<ImportedKey, SignError> {
+    let tsk = super::keygen::generate_tsk(kind, user_id, expire_days)?;
+    import_tsk(tsk.expose(), None)
 }
 
 /// A primary signing key ready for the hot path: secret material converted
@@ -427,8 +393,22 @@ impl SigningKey {
             .first()
             .filter(|p| p.tag == 5)
             .ok_or_else(|| not_secret("does not start with a secret key packet"))?;
-        let key = parse_secret_key(first)?;
-        let fingerprint = v4_fingerprint(&key)?;
+        Self::from_parsed(&parse_secret_key(first)?, check)
+    }
+
+    /// Builds the signer of a freshly generated (unprotected) key, with the
+    /// cheap [`SigningKey::load`] checks.
+    pub(crate) fn from_key<R: openpgp::packet::key::KeyRole>(
+        key: &Key<SecretParts, R>,
+    ) -> Result<SigningKey, SignError> {
+        Self::from_parsed(key, Check::Pairwise)
+    }
+
+    fn from_parsed<R: openpgp::packet::key::KeyRole>(
+        key: &Key<SecretParts, R>,
+        check: Check,
+    ) -> Result<SigningKey, SignError> {
+        let fingerprint = v4_fingerprint(key)?;
         let (algo, signer) = match key.optional_secret() {
             Some(SecretKeyMaterial::Unencrypted(u)) => {
                 u.map(|secret| Signer::new(key.mpis(), secret, check))?
@@ -440,6 +420,16 @@ impl SigningKey {
             algo,
             signer,
         })
+    }
+
+    /// The hash gpg 2.2 would use for key signatures by this key.
+    pub(crate) fn cert_hash(&self) -> CertHash {
+        self.signer.cert_hash()
+    }
+
+    /// Signs the digest of a key signature (any [`CertHash`]).
+    pub(crate) fn sign_cert(&self, hash: CertHash, digest: &[u8]) -> Result<Vec<u8>, SignError> {
+        self.signer.sign_cert(hash, digest)
     }
 
     pub fn fingerprint(&self) -> &[u8; 20] {

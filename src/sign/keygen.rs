@@ -1,32 +1,53 @@
-//! Project key generation for `keygen` (spec §4.5).
+//! Key generation shaped like gpg 2.2's: the project keys of `keygen`
+//! (spec §4.5) and the keys of `signatrust-admin key generate`.
 //!
-//! Like signd's `gpg --gen-key` with `Key-Usage: sign`: a v4 primary key
-//! (sign + certify), one user ID `realname <email>`, its self-signature
-//! (class 0x13, hashed creation time, key expiration when expire > 0)
-//! directly after the user ID, then a class 0x13 certification by the
-//! request user's signd key.
+//! Perl signd runs `gpg --gen-key` with `Key-Usage: sign` and then
+//! `gpg --edit-key sign` with the signd key. We write the same packets:
+//!
+//! * a v4 primary key (certify, sign) with gpg's parameter sizes: RSA of
+//!   the requested size; DSA with gpg's (p, q) pairs 1024/160, 2048/256 and
+//!   3072/256 (gpg caps DSA at 3072 bits, so `dsa@4096` is 3072 bits as
+//!   with Perl signd); Ed25519 (EdDSA), NIST P-256 and P-384 (ECDSA);
+//! * the user ID `realname <email>`, directly after the key;
+//! * its self-signature (class 0x13) as [`super::keysig`] describes:
+//!   gpg's subpackets, none critical, key expiration only when the key
+//!   expires, gpg's hash for the key (SHA-512 for RSA, SHA-1 for DSA-1024,
+//!   SHA-256 for DSA with a 256-bit q, Ed25519 and P-256, SHA-384 for
+//!   P-384);
+//! * for a project key, the signd key's certification of the user ID
+//!   (class 0x13, level 3), after the self-signature: `sign -x` and
+//!   `sign -C` read the first three packets;
+//! * for an admin key, an encryption subkey and its binding signature
+//!   (gpg's pairing: RSA with RSA, Ed25519 with ECDH Curve25519, ECDSA with
+//!   ECDH on its curve, DSA with ElGamal), so the key can be a signd key.
+//!
+//! No direct-key signature, no salt notation, no revocation certificate.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use openssl::bn::{BigNum, BigNumContext};
 use sequoia_openpgp as openpgp;
 
-use openpgp::cert::Cert;
-use openpgp::packet::key::{Key4, PrimaryRole, SecretParts};
-use openpgp::packet::signature::SignatureBuilder;
-use openpgp::packet::{Key, UserID};
-use openpgp::parse::Parse;
+use openpgp::crypto::mpi;
+use openpgp::packet::key::{Key4, KeyRole, PrimaryRole, SecretParts, SubordinateRole};
+use openpgp::packet::Key;
 use openpgp::serialize::MarshalInto;
-use openpgp::types::{Curve, HashAlgorithm, KeyFlags, SignatureType};
-use openpgp::Packet;
+use openpgp::types::{Curve, PublicKeyAlgorithm};
 
-use super::packet::gpg_header;
-use super::SignError;
+use super::key::KeyType;
+use super::keysig::{self, Target};
+use super::packet::{gpg_header, gpg_header_len};
+use super::rfc6979::crypto_err;
+use super::{SignError, SigningKey};
 use crate::secret::SecretBytes;
 
 /// The key types of spec §4.5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProjectKeyType {
+    /// RSA with a 1024, 2048 or 4096-bit modulus.
     Rsa(usize),
+    /// DSA; 1024 (q 160 bits), 2048 (q 256 bits) or 4096, which gpg, and so
+    /// Perl signd, makes as a 3072-bit key with a 256-bit q.
     Dsa(usize),
     Ed25519,
     NistP256,
@@ -76,8 +97,300 @@ fn pgp(e: anyhow::Error) -> SignError {
     SignError::OpenPgp(e.to_string())
 }
 
+/// How far in the past keys are created, so that signatures dated "now"
+/// (by the client's clock, or the server's a moment later) are not older
+/// than the key.
+const BACKDATE: Duration = Duration::from_secs(60);
+
+/// The primary key algorithm and size.
+#[derive(Debug, Clone)]
+enum Primary {
+    Rsa(usize),
+    /// DSA with a p of this many bits (q as gpg picks it).
+    Dsa(usize),
+    Ed25519,
+    Ecdsa(Curve),
+}
+
+/// The encryption subkey gpg pairs with a primary key.
+#[derive(Debug, Clone)]
+enum Subkey {
+    Rsa(usize),
+    /// ECDH on this curve, with gpg's (and RFC 6637's) KDF parameters.
+    Ecdh(Curve),
+    /// ElGamal in the 2048-bit MODP group of RFC 3526.
+    ElGamal,
+}
+
+impl From<ProjectKeyType> for Primary {
+    fn from(k: ProjectKeyType) -> Primary {
+        match k {
+            ProjectKeyType::Rsa(bits) => Primary::Rsa(bits),
+            ProjectKeyType::Dsa(bits) => Primary::Dsa(bits),
+            ProjectKeyType::Ed25519 => Primary::Ed25519,
+            ProjectKeyType::NistP256 => Primary::Ecdsa(Curve::NistP256),
+            ProjectKeyType::NistP384 => Primary::Ecdsa(Curve::NistP384),
+        }
+    }
+}
+
+/// The admin key types: primary and gpg's encryption subkey for it.
+fn admin_shape(kind: KeyType) -> (Primary, Subkey) {
+    match kind {
+        KeyType::Rsa2048 => (Primary::Rsa(2048), Subkey::Rsa(2048)),
+        KeyType::Rsa4096 => (Primary::Rsa(4096), Subkey::Rsa(4096)),
+        KeyType::Ed25519 => (Primary::Ed25519, Subkey::Ecdh(Curve::Cv25519)),
+        KeyType::Dsa2048 => (Primary::Dsa(2048), Subkey::ElGamal),
+        KeyType::NistP256 => (
+            Primary::Ecdsa(Curve::NistP256),
+            Subkey::Ecdh(Curve::NistP256),
+        ),
+        KeyType::NistP384 => (
+            Primary::Ecdsa(Curve::NistP384),
+            Subkey::Ecdh(Curve::NistP384),
+        ),
+    }
+}
+
+/// gpg 2.2's DSA sizes for a requested length (`gen_dsa` in keygen.c):
+/// p capped at 3072 bits and rounded up to a multiple of 1024 above 1024;
+/// q 160 bits up to 1024, 224 below 2048, 256 from 2048.
+fn gpg_dsa_sizes(bits: usize) -> (usize, usize) {
+    let mut p = bits.clamp(768, 3072).div_ceil(64) * 64;
+    if p > 1024 {
+        p = p.div_ceil(1024) * 1024;
+    }
+    let q = match p {
+        2048.. => 256,
+        1025.. => 224,
+        _ => 160,
+    };
+    (p, q)
+}
+
+fn mpi_of(n: &BigNum) -> mpi::MPI {
+    mpi::MPI::new(&n.to_vec())
+}
+
+fn protected_of(n: &BigNum) -> mpi::ProtectedMPI {
+    let bytes = zeroize::Zeroizing::new(n.to_vec());
+    mpi::ProtectedMPI::from(bytes.as_slice())
+}
+
+/// A random x in [1, q).
+fn random_exponent(q: &BigNum) -> Result<BigNum, SignError> {
+    let mut x = BigNum::new_secure().map_err(crypto_err)?;
+    loop {
+        q.rand_range(&mut x).map_err(crypto_err)?;
+        if x.num_bits() > 0 {
+            x.set_const_time();
+            return Ok(x);
+        }
+    }
+}
+
+/// A DSA key with a `pbits` p and a `qbits` q: q a random prime, p a random
+/// prime of exactly `pbits` bits with p = 1 mod 2q (OpenSSL's
+/// `BN_generate_prime_ex` with `add`), g = h^((p-1)/q) for the first h from
+/// 2 that does not give 1, x uniform in [1, q). Not FIPS 186-4's seeded
+/// generation: OpenPGP carries no seed, and no verifier checks one.
+fn dsa_key<R: KeyRole>(
+    pbits: usize,
+    qbits: usize,
+    created: SystemTime,
+) -> Result<Key<SecretParts, R>, SignError> {
+    let e = crypto_err;
+    let mut c = BigNumContext::new().map_err(e)?;
+    let mut q = BigNum::new().map_err(e)?;
+    q.generate_prime(qbits as i32, false, None, None)
+        .map_err(e)?;
+    if q.num_bits() as usize != qbits {
+        return Err(SignError::Crypto("DSA q of the wrong size".into()));
+    }
+    let mut two_q = BigNum::new().map_err(e)?;
+    two_q.lshift1(&q).map_err(e)?;
+    let one = BigNum::from_u32(1).map_err(e)?;
+    let mut p = BigNum::new().map_err(e)?;
+    loop {
+        p.generate_prime(pbits as i32, false, Some(&two_q), Some(&one))
+            .map_err(e)?;
+        // p - (p mod 2q) + 1 may fall one bit short; draw again then.
+        if p.num_bits() as usize == pbits {
+            break;
+        }
+    }
+    let mut pm1 = BigNum::new().map_err(e)?;
+    pm1.checked_sub(&p, &one).map_err(e)?;
+    let mut cofactor = BigNum::new().map_err(e)?;
+    cofactor.checked_div(&pm1, &q, &mut c).map_err(e)?;
+    let mut g = BigNum::new().map_err(e)?;
+    for h in 2u32.. {
+        let h = BigNum::from_u32(h).map_err(e)?;
+        g.mod_exp(&h, &cofactor, &p, &mut c).map_err(e)?;
+        if g.num_bits() > 1 {
+            break;
+        }
+    }
+    let x = random_exponent(&q)?;
+    let mut y = BigNum::new().map_err(e)?;
+    y.mod_exp(&g, &x, &p, &mut c).map_err(e)?;
+    #[allow(deprecated)]
+    let algo = PublicKeyAlgorithm::DSA;
+    let public = mpi::PublicKey::DSA {
+        p: mpi_of(&p),
+        q: mpi_of(&q),
+        g: mpi_of(&g),
+        y: mpi_of(&y),
+    };
+    let secret = mpi::SecretKeyMaterial::DSA {
+        x: protected_of(&x),
+    };
+    Ok(Key4::with_secret(created, algo, public, secret.into())
+        .map_err(pgp)?
+        .into())
+}
+
+/// An ElGamal encryption key in the 2048-bit MODP group of RFC 3526
+/// (a safe prime, generator 2), x uniform in [1, (p-1)/2).
+fn elgamal_key<R: KeyRole>(created: SystemTime) -> Result<Key<SecretParts, R>, SignError> {
+    let e = crypto_err;
+    let mut c = BigNumContext::new().map_err(e)?;
+    let p = BigNum::get_rfc3526_prime_2048().map_err(e)?;
+    let g = BigNum::from_u32(2).map_err(e)?;
+    let mut q = BigNum::new().map_err(e)?;
+    q.rshift1(&p).map_err(e)?;
+    let x = random_exponent(&q)?;
+    let mut y = BigNum::new().map_err(e)?;
+    y.mod_exp(&g, &x, &p, &mut c).map_err(e)?;
+    #[allow(deprecated)]
+    let algo = PublicKeyAlgorithm::ElGamalEncrypt;
+    let public = mpi::PublicKey::ElGamal {
+        p: mpi_of(&p),
+        g: mpi_of(&g),
+        y: mpi_of(&y),
+    };
+    let secret = mpi::SecretKeyMaterial::ElGamal {
+        x: protected_of(&x),
+    };
+    Ok(Key4::with_secret(created, algo, public, secret.into())
+        .map_err(pgp)?
+        .into())
+}
+
+fn primary_key(
+    kind: Primary,
+    created: SystemTime,
+) -> Result<Key<SecretParts, PrimaryRole>, SignError> {
+    let mut key: Key<SecretParts, PrimaryRole> = match kind {
+        Primary::Rsa(bits) => Key4::generate_rsa(bits).map_err(pgp)?.into(),
+        Primary::Dsa(bits) => {
+            let (p, q) = gpg_dsa_sizes(bits);
+            return dsa_key(p, q, created);
+        }
+        Primary::Ed25519 => Key4::generate_ecc(true, Curve::Ed25519)
+            .map_err(pgp)?
+            .into(),
+        Primary::Ecdsa(curve) => Key4::generate_ecc(true, curve).map_err(pgp)?.into(),
+    };
+    key.set_creation_time(created).map_err(pgp)?;
+    Ok(key)
+}
+
+fn subkey(
+    kind: Subkey,
+    created: SystemTime,
+) -> Result<Key<SecretParts, SubordinateRole>, SignError> {
+    let mut key: Key<SecretParts, SubordinateRole> = match kind {
+        Subkey::Rsa(bits) => Key4::generate_rsa(bits).map_err(pgp)?.into(),
+        Subkey::Ecdh(curve) => Key4::generate_ecc(false, curve).map_err(pgp)?.into(),
+        Subkey::ElGamal => return elgamal_key(created),
+    };
+    key.set_creation_time(created).map_err(pgp)?;
+    Ok(key)
+}
+
+/// A key packet body with its (unprotected) secret.
+fn secret_body<R: KeyRole>(key: &Key<SecretParts, R>) -> Result<SecretBytes, SignError> {
+    let mut buf = vec![0u8; key.serialized_len()];
+    let n = key.serialize_into(&mut buf);
+    let buf = SecretBytes::new(buf);
+    if n.map_err(pgp)? != buf.len() {
+        return Err(SignError::OpenPgp("secret key length".into()));
+    }
+    Ok(buf)
+}
+
+/// The public key packet body.
+fn public_body<R: KeyRole>(key: &Key<SecretParts, R>) -> Result<Vec<u8>, SignError> {
+    key.parts_as_public().to_vec().map_err(pgp)
+}
+
+/// Seconds since the epoch of a generated key's time.
+fn unix(t: SystemTime) -> Result<u32, SignError> {
+    t.duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|d| u32::try_from(d.as_secs()).ok())
+        .ok_or_else(|| SignError::BadKey("time outside the OpenPGP range".into()))
+}
+
+/// `expire_days` as OpenPGP key expiration seconds (0: never).
+fn expire_secs(expire_days: u64) -> Result<u32, SignError> {
+    expire_days
+        .checked_mul(86400)
+        .and_then(|s| u32::try_from(s).ok())
+        .ok_or_else(|| SignError::BadKey("expiry too far in the future".into()))
+}
+
+/// A primary key with its user ID and self-signature.
+struct Certified {
+    key: Key<SecretParts, PrimaryRole>,
+    signer: SigningKey,
+    /// Public key packet body.
+    public: Vec<u8>,
+    uid: Vec<u8>,
+    /// Self-signature packet body.
+    selfsig: Vec<u8>,
+    created: SystemTime,
+}
+
+fn certified(kind: Primary, uid: &str, expire: u32) -> Result<Certified, SignError> {
+    let created = SystemTime::now() - BACKDATE;
+    let key = primary_key(kind, created)?;
+    let signer = SigningKey::from_key(&key)?;
+    let public = public_body(&key)?;
+    let uid = uid.as_bytes().to_vec();
+    let hashed = keysig::self_sig_subpackets(
+        signer.fingerprint(),
+        unix(created)?,
+        keysig::FLAGS_CERTIFY_SIGN,
+        expire,
+    );
+    let selfsig = keysig::sign(
+        &signer,
+        keysig::POSITIVE_CERTIFICATION,
+        &hashed,
+        &Target::UserId {
+            key: &public,
+            uid: &uid,
+        },
+    )?;
+    Ok(Certified {
+        key,
+        signer,
+        public,
+        uid,
+        selfsig,
+        created,
+    })
+}
+
 /// Generates a project key and certifies it with `certifier` (a binary TSK
-/// whose primary key has an unprotected secret).
+/// whose primary key has an unprotected secret). `expire_days` 0: the key
+/// does not expire.
+///
+/// Errors: [`SignError::NotASecretKey`] if the certifier has no usable
+/// secret, [`SignError::BadKey`] for an expiry longer than 2^32 seconds
+/// (about 136 years), otherwise generation failures.
 pub fn generate_project_key(
     kind: ProjectKeyType,
     expire_days: u64,
@@ -85,107 +398,43 @@ pub fn generate_project_key(
     email: &str,
     certifier: &SecretBytes,
 ) -> Result<ProjectKey, SignError> {
-    let validity = match expire_days {
-        0 => None,
-        d => {
-            let secs = d
-                .checked_mul(86400)
-                .filter(|&s| s <= u32::MAX as u64)
-                .ok_or_else(|| SignError::BadKey("expiry too far in the future".into()))?;
-            Some(Duration::from_secs(secs))
-        }
-    };
-    // Backdated so that signatures dated "now" are not older than the key.
-    let created = SystemTime::now() - Duration::from_secs(60);
-    let mut key: Key<SecretParts, PrimaryRole> = match kind {
-        ProjectKeyType::Rsa(bits) => Key4::generate_rsa(bits).map_err(pgp)?.into(),
-        ProjectKeyType::Dsa(bits) => Key4::generate_dsa(bits).map_err(pgp)?.into(),
-        ProjectKeyType::Ed25519 => Key4::generate_ecc(true, Curve::Ed25519)
-            .map_err(pgp)?
-            .into(),
-        ProjectKeyType::NistP256 => Key4::generate_ecc(true, Curve::NistP256)
-            .map_err(pgp)?
-            .into(),
-        ProjectKeyType::NistP384 => Key4::generate_ecc(true, Curve::NistP384)
-            .map_err(pgp)?
-            .into(),
-    };
-    key.set_creation_time(created).map_err(pgp)?;
-    // gpg does not verify P-384 signatures over digests shorter than SHA-384.
-    let hash = match kind {
-        ProjectKeyType::NistP384 => HashAlgorithm::SHA512,
-        _ => HashAlgorithm::SHA256,
-    };
-
-    let mut signer = key.clone().into_keypair().map_err(pgp)?;
-    let cert = Cert::try_from(vec![Packet::SecretKey(key.clone())]).map_err(pgp)?;
-    let uid = UserID::from(format!("{realname} <{email}>"));
-    let mut builder = SignatureBuilder::new(SignatureType::PositiveCertification)
-        .set_hash_algo(hash)
-        .set_signature_creation_time(created)
-        .map_err(pgp)?
-        .set_key_flags(KeyFlags::empty().set_signing().set_certification())
-        .map_err(pgp)?;
-    if let Some(v) = validity {
-        builder = builder.set_key_validity_period(v).map_err(pgp)?;
-    }
-    let selfsig = uid.bind(&mut signer, &cert, builder).map_err(pgp)?;
-
-    // Certification level 3 (positive) by the signd key.
-    let signd = Cert::from_bytes(certifier.expose()).map_err(pgp)?;
-    let mut signd_signer = signd
-        .primary_key()
-        .key()
-        .clone()
-        .parts_into_secret()
-        .map_err(pgp)?
-        .into_keypair()
+    let expire = expire_secs(expire_days)?;
+    let signd = SigningKey::load(certifier)
         .map_err(|_| SignError::NotASecretKey("signd key has no usable secret".into()))?;
-    let certification = uid
-        .certify(
-            &mut signd_signer,
-            &cert,
-            SignatureType::PositiveCertification,
-            None,
-            SystemTime::now(),
-        )
-        .map_err(pgp)?;
+    let made = certified(kind.into(), &format!("{realname} <{email}>"), expire)?;
 
-    let fingerprint = match key.fingerprint() {
-        openpgp::Fingerprint::V4(f) => f,
-        _ => return Err(SignError::BadKey("not a v4 key".into())),
-    };
-    let algo: u8 = key.pk_algo().into();
+    // Certification level 3 (positive) by the signd key, dated now.
+    let now = unix(SystemTime::now())?;
+    let certification = keysig::sign(
+        &signd,
+        keysig::POSITIVE_CERTIFICATION,
+        &keysig::certification_subpackets(signd.fingerprint(), now),
+        &Target::UserId {
+            key: &made.public,
+            uid: &made.uid,
+        },
+    )?;
 
     let mut public = Vec::new();
-    let key_body = key.parts_as_public().to_vec().map_err(pgp)?;
-    gpg_header(&mut public, 6, key_body.len());
-    public.extend_from_slice(&key_body);
-    gpg_header(&mut public, 13, uid.value().len());
-    public.extend_from_slice(uid.value());
-    for sig in [&selfsig, &certification] {
-        let body = sig.to_vec().map_err(pgp)?;
-        gpg_header(&mut public, 2, body.len());
-        public.extend_from_slice(&body);
+    for (tag, body) in [
+        (6, &made.public),
+        (13, &made.uid),
+        (2, &made.selfsig),
+        (2, &certification),
+    ] {
+        gpg_header(&mut public, tag, body.len());
+        public.extend_from_slice(body);
     }
 
-    let body = {
-        let mut buf = vec![0u8; key.serialized_len()];
-        let n = key.serialize_into(&mut buf);
-        let buf = SecretBytes::new(buf);
-        let n = n.map_err(pgp)?;
-        if n != buf.len() {
-            return Err(SignError::OpenPgp("secret key length".into()));
-        }
-        buf
-    };
-    let mut packet = Vec::with_capacity(body.len() + 5);
+    let body = secret_body(&made.key)?;
+    let mut packet = Vec::with_capacity(gpg_header_len(5, body.len()) + body.len());
     gpg_header(&mut packet, 5, body.len());
     packet.extend_from_slice(body.expose());
     let secret_packet = SecretBytes::new(packet);
 
+    let fingerprint = *made.signer.fingerprint();
     let mut xdata = [0u8; 22];
-    xdata[0] = algo;
+    xdata[0] = made.signer.algo() as u8;
     xdata[1] = 4;
     xdata[2..].copy_from_slice(&fingerprint);
     Ok(ProjectKey {
@@ -194,6 +443,58 @@ pub fn generate_project_key(
         xdata,
         fingerprint,
     })
+}
+
+/// Generates an admin key of `kind`: the binary transferable secret key
+/// (old-format headers, secrets unprotected) with the primary key, the user
+/// ID `uid`, its self-signature, the encryption subkey and its binding
+/// signature; key and subkey expire `expire_days` after creation (0:
+/// never).
+pub(crate) fn generate_tsk(
+    kind: KeyType,
+    uid: &str,
+    expire_days: u64,
+) -> Result<SecretBytes, SignError> {
+    let expire = expire_secs(expire_days)?;
+    let (primary, sub) = admin_shape(kind);
+    let made = certified(primary, uid, expire)?;
+    let sub = subkey(sub, made.created)?;
+    let sub_public = public_body(&sub)?;
+    let binding = keysig::sign(
+        &made.signer,
+        keysig::SUBKEY_BINDING,
+        &keysig::binding_subpackets(
+            made.signer.fingerprint(),
+            unix(made.created)?,
+            keysig::FLAGS_ENCRYPT,
+            expire,
+        ),
+        &Target::Subkey {
+            primary: &made.public,
+            subkey: &sub_public,
+        },
+    )?;
+
+    let primary_secret = secret_body(&made.key)?;
+    let sub_secret = secret_body(&sub)?;
+    let parts: [(u8, &[u8]); 5] = [
+        (5, primary_secret.expose()),
+        (13, &made.uid),
+        (2, &made.selfsig),
+        (7, sub_secret.expose()),
+        (2, &binding),
+    ];
+    // Sized up front: the buffer holds secrets and must not reallocate.
+    let total = parts
+        .iter()
+        .map(|(t, b)| gpg_header_len(*t, b.len()) + b.len())
+        .sum();
+    let mut tsk = Vec::with_capacity(total);
+    for (tag, body) in parts {
+        gpg_header(&mut tsk, tag, body.len());
+        tsk.extend_from_slice(body);
+    }
+    Ok(SecretBytes::new(tsk))
 }
 
 #[cfg(test)]
@@ -217,5 +518,40 @@ mod tests {
         for bad in ["rsa@3072", "dsa", "RSA@2048", "ed448", ""] {
             assert_eq!(ProjectKeyType::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn dsa_parameters_are_consistent() {
+        let key: Key<SecretParts, PrimaryRole> = dsa_key(1024, 160, SystemTime::now()).unwrap();
+        let mpi::PublicKey::DSA { p, q, g, y } = key.mpis() else {
+            panic!("not DSA");
+        };
+        let bn = |m: &mpi::MPI| BigNum::from_slice(m.value()).unwrap();
+        let (p, q, g, y) = (bn(p), bn(q), bn(g), bn(y));
+        assert_eq!((p.num_bits(), q.num_bits()), (1024, 160));
+        let mut c = BigNumContext::new().unwrap();
+        let one = BigNum::from_u32(1).unwrap();
+        let mut pm1 = BigNum::new().unwrap();
+        pm1.checked_sub(&p, &one).unwrap();
+        let mut r = BigNum::new().unwrap();
+        r.nnmod(&pm1, &q, &mut c).unwrap();
+        assert_eq!(r.num_bits(), 0, "q divides p - 1");
+        let mut t = BigNum::new().unwrap();
+        t.mod_exp(&g, &q, &p, &mut c).unwrap();
+        assert_eq!(t, one, "g has order q");
+        assert!(g.num_bits() > 1);
+        t.mod_exp(&y, &q, &p, &mut c).unwrap();
+        assert_eq!(t, one, "y is in the subgroup");
+        // And the signer accepts it (it checks y = g^x and x < q).
+        SigningKey::from_key(&key).unwrap();
+    }
+
+    #[test]
+    fn dsa_sizes_as_gpg() {
+        assert_eq!(gpg_dsa_sizes(1024), (1024, 160));
+        assert_eq!(gpg_dsa_sizes(1536), (2048, 256));
+        assert_eq!(gpg_dsa_sizes(2048), (2048, 256));
+        assert_eq!(gpg_dsa_sizes(3072), (3072, 256));
+        assert_eq!(gpg_dsa_sizes(4096), (3072, 256));
     }
 }

@@ -10,13 +10,16 @@ pub mod blob;
 mod elgamal;
 mod key;
 pub mod keygen;
+mod keysig;
 mod packet;
 mod rfc6979;
 mod signer;
 pub mod totp;
 
 pub use armor::{armor_public_key, dearmor};
-pub use key::{generate, import_tsk, key_ids, ImportedKey, KeyType, SigningKey};
+pub use key::{
+    generate, generate_with_expiry, import_tsk, key_ids, ImportedKey, KeyType, SigningKey,
+};
 pub use packet::{assemble_packet, is_probe, signature_packet};
 
 use thiserror::Error;

@@ -250,15 +250,137 @@ impl Signer {
                 write_mpi(&mut out, &r.to_vec());
                 write_mpi(&mut out, &s.to_vec());
             }
-            Signer::Ed25519(pkey) => {
-                let mut s = openssl::sign::Signer::new_without_digest(pkey).map_err(crypto_err)?;
-                let sig = s.sign_oneshot_to_vec(digest).map_err(crypto_err)?;
-                if sig.len() != 64 {
-                    return Err(SignError::Crypto("Ed25519 signature length".into()));
-                }
-                write_mpi(&mut out, &sig[..32]);
-                write_mpi(&mut out, &sig[32..]);
+            Signer::Ed25519(pkey) => ed25519_sign(pkey, digest, &mut out)?,
+        }
+        Ok(out)
+    }
+}
+
+/// Ed25519 over `msg` (the digest itself is the message), appended as the
+/// two 32-byte MPIs R and S.
+fn ed25519_sign(pkey: &PKey<Private>, msg: &[u8], out: &mut Vec<u8>) -> Result<(), SignError> {
+    let mut s = openssl::sign::Signer::new_without_digest(pkey).map_err(crypto_err)?;
+    let sig = s.sign_oneshot_to_vec(msg).map_err(crypto_err)?;
+    if sig.len() != 64 {
+        return Err(SignError::Crypto("Ed25519 signature length".into()));
+    }
+    write_mpi(out, &sig[..32]);
+    write_mpi(out, &sig[32..]);
+    Ok(())
+}
+
+/// The hash algorithms of the key signatures Signatrust makes (self- and
+/// binding signatures, certifications): wider than the three signd accepts
+/// on the wire, because gpg 2.2 matches DSA and ECDSA hashes to the group
+/// order (SHA-224 for a 224-bit q, SHA-384 for P-384).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CertHash {
+    Sha1,
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl CertHash {
+    /// The OpenPGP hash algorithm ID (RFC 4880 §9.4).
+    pub(crate) fn openpgp_id(self) -> u8 {
+        match self {
+            CertHash::Sha1 => 2,
+            CertHash::Sha224 => 11,
+            CertHash::Sha256 => 8,
+            CertHash::Sha384 => 9,
+            CertHash::Sha512 => 10,
+        }
+    }
+
+    pub(crate) fn message_digest(self) -> MessageDigest {
+        match self {
+            CertHash::Sha1 => MessageDigest::sha1(),
+            CertHash::Sha224 => MessageDigest::sha224(),
+            CertHash::Sha256 => MessageDigest::sha256(),
+            CertHash::Sha384 => MessageDigest::sha384(),
+            CertHash::Sha512 => MessageDigest::sha512(),
+        }
+    }
+
+    fn md(self) -> &'static openssl::md::MdRef {
+        match self {
+            CertHash::Sha1 => Md::sha1(),
+            CertHash::Sha224 => Md::sha224(),
+            CertHash::Sha256 => Md::sha256(),
+            CertHash::Sha384 => Md::sha384(),
+            CertHash::Sha512 => Md::sha512(),
+        }
+    }
+
+    /// gpg's `match_dsa_hash`: the smallest hash at least as long as a
+    /// group order of `qbytes` bytes.
+    fn matching(qbytes: usize) -> CertHash {
+        match qbytes {
+            0..=20 => CertHash::Sha1,
+            21..=28 => CertHash::Sha224,
+            29..=32 => CertHash::Sha256,
+            33..=48 => CertHash::Sha384,
+            _ => CertHash::Sha512,
+        }
+    }
+}
+
+impl Signer {
+    /// The hash gpg 2.2 (`make_keysig_packet`, no `--cert-digest-algo`)
+    /// uses for key signatures this key makes: SHA-512 for RSA, the hash
+    /// matching q for DSA (SHA-1 for a 160-bit q) and the curve size for
+    /// ECDSA, SHA-256 for Ed25519.
+    pub(crate) fn cert_hash(&self) -> CertHash {
+        match self {
+            Signer::Rsa(_) => CertHash::Sha512,
+            Signer::Dsa(k) => CertHash::matching(k.q.num_bits() as usize / 8),
+            Signer::Ecdsa(k) => CertHash::matching((k.n.num_bits() as usize).div_ceil(8)),
+            Signer::Ed25519(_) => CertHash::Sha256,
+        }
+    }
+
+    /// Signs the `hash` digest of a key signature; returns the serialised
+    /// MPIs. RSA uses a fresh context (key generation is not the hot
+    /// path); DSA and ECDSA truncate and derive nonces as [`Signer::sign`].
+    pub(crate) fn sign_cert(&self, hash: CertHash, digest: &[u8]) -> Result<Vec<u8>, SignError> {
+        let want = hash.message_digest().size();
+        if digest.len() != want {
+            return Err(SignError::Crypto(format!(
+                "key signature digest is {} bytes, {hash:?} has {want}",
+                digest.len()
+            )));
+        }
+        let short = || SignError::Crypto(format!("{hash:?} is too short for the key"));
+        let mut out = Vec::new();
+        match self {
+            Signer::Rsa(k) => {
+                let mut c = PkeyCtx::new(&k.pkey).map_err(crypto_err)?;
+                c.sign_init().map_err(crypto_err)?;
+                c.set_rsa_padding(Padding::PKCS1).map_err(crypto_err)?;
+                c.set_signature_md(hash.md()).map_err(crypto_err)?;
+                let mut sig = Vec::with_capacity(k.pkey.size());
+                c.sign_to_vec(digest, &mut sig).map_err(crypto_err)?;
+                write_mpi(&mut out, &sig);
             }
+            Signer::Dsa(k) => {
+                let h1 = digest
+                    .get(..k.q.num_bits() as usize / 8)
+                    .ok_or_else(short)?;
+                let (r, s) = dsa_sign(k, h1, md_for_len(h1.len()))?;
+                write_mpi(&mut out, &r.to_vec());
+                write_mpi(&mut out, &s.to_vec());
+            }
+            Signer::Ecdsa(k) => {
+                let h1 = digest
+                    .get(..(k.n.num_bits() as usize).min(512) / 8)
+                    .ok_or_else(short)?;
+                let (r, s) = ecdsa_sign(k, h1, md_for_len(h1.len()))?;
+                write_mpi(&mut out, &r.to_vec());
+                write_mpi(&mut out, &s.to_vec());
+            }
+            Signer::Ed25519(pkey) => ed25519_sign(pkey, digest, &mut out)?,
         }
         Ok(out)
     }
@@ -641,5 +763,21 @@ mod tests {
         v.clear();
         write_mpi(&mut v, &[0, 0]);
         assert_eq!(v, [0x00, 0x00]);
+    }
+
+    #[test]
+    fn cert_hash_as_gpg_match_dsa_hash() {
+        // DSA q of 160, 224, 256 bits; P-256, P-384, P-521 orders.
+        for (bytes, want, id) in [
+            (20, CertHash::Sha1, 2),
+            (28, CertHash::Sha224, 11),
+            (32, CertHash::Sha256, 8),
+            (48, CertHash::Sha384, 9),
+            (66, CertHash::Sha512, 10),
+        ] {
+            assert_eq!(CertHash::matching(bytes), want);
+            assert_eq!(want.openpgp_id(), id);
+            assert!(want.message_digest().size() >= bytes.min(64));
+        }
     }
 }
