@@ -83,14 +83,22 @@ pub enum KeyCommand {
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
     },
-    /// Generate a new signing key under NAME.
+    /// Generate a new signing key under NAME, shaped as gpg 2.2 makes it:
+    /// a primary key that signs and certifies, the user ID and its
+    /// self-signature, and an encryption subkey (so the key can serve as
+    /// the signd key for `keygen` and `privsign`).
     Generate {
+        /// The key's name: the user field clients send (`sign -u NAME`).
         name: String,
         #[arg(long = "type", value_enum)]
         key_type: GenType,
         /// User ID, e.g. "Build Service <obs@example.org>".
         #[arg(long)]
         uid: String,
+        /// Days until the key expires (0: never). obs-sign's `sign -x`
+        /// (extend) and `sign -C` (certificate) need an expiring key.
+        #[arg(long, value_name = "DAYS", default_value_t = 0)]
+        expire: u64,
     },
     /// List keys: name, algorithm, fingerprint, user IDs.
     List,
@@ -100,11 +108,22 @@ pub enum KeyCommand {
     Delete { name: String },
 }
 
+/// Key types `key generate` makes (each with gpg's matching encryption
+/// subkey).
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum GenType {
+    /// RSA 2048 (RSA encryption subkey).
     Rsa2048,
+    /// RSA 4096 (RSA encryption subkey).
     Rsa4096,
+    /// EdDSA on Ed25519 (Curve25519 ECDH encryption subkey).
     Ed25519,
+    /// DSA, 2048-bit p and 256-bit q (ElGamal encryption subkey).
+    Dsa2048,
+    /// ECDSA on NIST P-256 (ECDH subkey). rpm 4.18 cannot verify ECDSA.
+    Nistp256,
+    /// ECDSA on NIST P-384 (ECDH subkey). rpm 4.18 cannot verify ECDSA.
+    Nistp384,
 }
 
 #[derive(Debug, Subcommand)]

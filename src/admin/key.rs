@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use super::cli::{AliasCommand, GenType, KeyCommand};
 use crate::app::signd_state::read_passphrase;
 use crate::keys::KeyStore;
-use crate::sign::{armor_public_key, generate, import_tsk, KeyType};
+use crate::sign::{armor_public_key, generate_with_expiry, import_tsk, KeyType};
 
 pub(super) async fn run(store: &KeyStore, cmd: KeyCommand) -> anyhow::Result<()> {
     match cmd {
@@ -34,13 +34,18 @@ pub(super) async fn run(store: &KeyStore, cmd: KeyCommand) -> anyhow::Result<()>
             name,
             key_type,
             uid,
+            expire,
         } => {
             let kind = match key_type {
                 GenType::Rsa2048 => KeyType::Rsa2048,
                 GenType::Rsa4096 => KeyType::Rsa4096,
                 GenType::Ed25519 => KeyType::Ed25519,
+                GenType::Dsa2048 => KeyType::Dsa2048,
+                GenType::Nistp256 => KeyType::NistP256,
+                GenType::Nistp384 => KeyType::NistP384,
             };
-            let key = tokio::task::spawn_blocking(move || generate(kind, &uid)).await??;
+            let key = tokio::task::spawn_blocking(move || generate_with_expiry(kind, &uid, expire))
+                .await??;
             store.import(&name, &key).await?;
             println!("generated {name}: {}", hex::encode_upper(key.fingerprint));
         }
