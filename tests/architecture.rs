@@ -216,12 +216,18 @@ fn file_code(file: &Path) -> Vec<(usize, String)> {
 /// grouped form `use crate::{a, b::c, …}` (also over several lines: pass the
 /// joined text).
 fn crate_modules(code: &str) -> BTreeSet<String> {
+    names_after(code, "crate::")
+}
+
+/// The first path segments after each `prefix` (`crate::`, `super::`) in
+/// `code`, grouped `{a, b::c}` forms included.
+fn names_after(code: &str, prefix: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut rest = code;
-    while let Some(at) = rest.find("crate::") {
+    while let Some(at) = rest.find(prefix) {
         // `some_crate::` is not `crate::`.
         let before = rest[..at].chars().last();
-        rest = &rest[at + "crate::".len()..];
+        rest = &rest[at + prefix.len()..];
         if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
             continue;
         }
@@ -452,6 +458,53 @@ fn keys_is_layered_bottom_up() {
         &[keys.join("db.rs")],
         "keys/db.rs",
         &["crate::sign", "envelope", "super::kek", "kek::", "store::"],
+    );
+}
+
+/// Files of one directory that use each other through `super::file`
+/// form no cycle either (the module root, `mod.rs`, re-exports and is left
+/// out).
+#[test]
+fn no_two_files_of_a_module_use_each_other() {
+    let mut dirs = vec![src()];
+    let mut cycles = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut stems = BTreeSet::new();
+        let mut files = Vec::new();
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path.clone());
+                stems.insert(path.file_name().unwrap().to_string_lossy().into_owned());
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                stems.insert(path.file_stem().unwrap().to_string_lossy().into_owned());
+                files.push(path);
+            }
+        }
+        for file in files {
+            let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
+            if stem == "mod" || stem == "lib" {
+                continue;
+            }
+            let code: String = file_code(&file)
+                .into_iter()
+                .map(|(_, c)| c + "\n")
+                .collect();
+            let used = names_after(&code, "super::")
+                .into_iter()
+                .filter(|n| stems.contains(n) && *n != stem && n != "mod")
+                .collect();
+            graph.insert(stem, used);
+        }
+        if let Some(c) = find_cycle(&graph) {
+            cycles.push(format!("{}: {}", dir.display(), c.join(" -> ")));
+        }
+    }
+    assert!(
+        cycles.is_empty(),
+        "files that use each other:\n{}",
+        cycles.join("\n")
     );
 }
 

@@ -34,7 +34,7 @@ use openpgp::packet::Key;
 use openpgp::serialize::MarshalInto;
 use openpgp::types::{Curve, PublicKeyAlgorithm};
 
-use super::key::KeyType;
+use super::key::{import_tsk, ImportedKey, KeyType};
 use super::keysig::{self, Target};
 use super::packet::{gpg_header, gpg_header_len};
 use super::rfc6979::crypto_err;
@@ -495,6 +495,35 @@ pub(crate) fn generate_tsk(
         tsk.extend_from_slice(body);
     }
     Ok(SecretBytes::new(tsk))
+}
+
+/// Generates a new signing key with one user ID, shaped as gpg 2.2 makes
+/// it (see this module's doc): the primary key (certify, sign), the user ID
+/// and its self-signature, then an encryption subkey with its binding
+/// signature, so that the key can serve as a signd key (`keygen` blobs
+/// encrypted to it, `privsign` blobs decrypted with it). No expiry; the key
+/// is created 60 s in the past so that signatures dated "now" are valid.
+///
+/// Errors: [`SignError::OpenPgp`] or [`SignError::Crypto`] if generation
+/// fails.
+pub fn generate(kind: KeyType, user_id: &str) -> Result<ImportedKey, SignError> {
+    generate_with_expiry(kind, user_id, 0)
+}
+
+/// [`generate`] with a key expiration `expire_days` days after creation on
+/// the self-signature and the binding (0: never), as gpg's
+/// `Expire-Date: Nd`. An expiring key can be extended with `sign -x` and
+/// used with `sign -C`.
+///
+/// Errors: as [`generate`]; [`SignError::BadKey`] if the expiry does not
+/// fit the 32-bit seconds of OpenPGP.
+pub fn generate_with_expiry(
+    kind: KeyType,
+    user_id: &str,
+    expire_days: u64,
+) -> Result<ImportedKey, SignError> {
+    let tsk = generate_tsk(kind, user_id, expire_days)?;
+    import_tsk(tsk.expose(), None)
 }
 
 #[cfg(test)]

@@ -17,9 +17,8 @@ mod signer;
 pub mod totp;
 
 pub use armor::{armor_public_key, dearmor};
-pub use key::{
-    generate, generate_with_expiry, import_tsk, key_ids, ImportedKey, KeyType, SigningKey,
-};
+pub use key::{import_tsk, key_ids, ImportedKey, KeyType, SigningKey};
+pub use keygen::{generate, generate_with_expiry};
 pub use packet::{assemble_packet, is_probe, signature_packet};
 
 use thiserror::Error;
