@@ -6,7 +6,8 @@
 # BIN=DIR                       the release binaries (default: the target dir)
 # OLD_BIN=/path/to/old/release  also measures that build's signatrustd (with
 #                               this tree's signatrust-bench) first.
-# KEYGENS=6 (background keygens), KEYGEN_TYPE=rsa@4096, CONC="1 4".
+# KEYGENS=6 (background keygens), KEYGEN_TYPE=rsa@4096, CONC="1 4",
+# KEYGEN_WORKERS=N sets [exec] keygen_workers (default: half the cores).
 # Uses the fixture signd key (obs-sign-fixtures, via `privsign-setup`) as
 # both the signing key and the certifier of the generated keys.
 set -euo pipefail
@@ -33,6 +34,9 @@ request_deadline_ms = 120000
 [log]
 level = "warn"
 TOML
+if [ -n "${KEYGEN_WORKERS:-}" ]; then
+  printf '[exec]\nkeygen_workers = %s\n' "$KEYGEN_WORKERS" >> "$T/st.toml"
+fi
 "$BIN/signatrust-bench" privsign-setup --data-dir "$T/data" --fixtures obs-sign-fixtures >/dev/null
 
 echo "# $(date -u) $(nproc) cores, $(openssl version)"
