@@ -104,8 +104,8 @@ async fn sign_is_answered_while_rsa4096_keygens_run() {
 }
 
 /// A keygen that no keygen worker takes before `[exec]
-/// keygen_timeout_ms` is answered with its own text, and one that finds the
-/// queue full with signd's `server busy`; the server keeps signing.
+/// keygen_timeout_ms` is answered with its own text (a full queue, `server
+/// busy`, is checked in `commands::keygen` and `exec`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keygens_past_the_lane_get_specific_errors() {
     let s = start(CONF, |c| {
@@ -115,8 +115,8 @@ async fn keygens_past_the_lane_get_specific_errors() {
         c.exec.keygen_timeout = Duration::from_millis(1);
     })
     .await;
-    // One keygen runs (seconds); the queue (8 per worker) takes eight more,
-    // each giving up after 1 ms unless a worker takes it.
+    // One keygen runs (seconds); the other two wait in the queue and give
+    // up after 1 ms.
     let mut keygens = Vec::new();
     for i in 0..3 {
         let addr = s.addr;

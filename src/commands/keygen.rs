@@ -113,3 +113,29 @@ async fn target(ctx: &Ctx, user: &str) -> Result<Target, WireError> {
         None => Err(WireError::NoEncryptionTarget(name)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn lane_refusals_have_specific_wire_texts() {
+        assert_eq!(
+            lane_error(LaneError::Full).wire_text(),
+            "server busy, try again later"
+        );
+        assert_eq!(
+            lane_error(LaneError::Timeout(Duration::from_millis(15000))).wire_text(),
+            "keygen: no key generation slot free within 15000 ms, try again later"
+        );
+        assert_eq!(
+            lane_error(LaneError::Closed).wire_text(),
+            "server busy, try again later"
+        );
+        assert_eq!(
+            lane_error(LaneError::Panicked).wire_text(),
+            "signatrust: internal error, see server log"
+        );
+    }
+}
