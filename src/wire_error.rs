@@ -89,6 +89,11 @@ pub enum WireError {
     /// keygen needs exactly four arguments.
     #[error("keygen: four arguments expected")]
     KeygenArgs,
+    /// No key generation slot became free within `[exec]
+    /// keygen_timeout_ms`; the key was not generated (signd forks per
+    /// request and has no such limit).
+    #[error("keygen: no key generation slot free within {waited_ms} ms, try again later")]
+    KeygenQueueTimeout { waited_ms: u64 },
     /// keygen could not encrypt to the target: no such key, or it has no
     /// encryption subkey (gpg: "skipped: No public key").
     #[error("gpg: {0}: skipped: No public key")]
@@ -231,6 +236,10 @@ mod tests {
         let cases: Vec<(WireError, &str)> = vec![
             (WireError::SignArgs, "sign: at least one arguments required"),
             (WireError::UnknownKey("x".into()), "unknown key: x"),
+            (
+                WireError::KeygenQueueTimeout { waited_ms: 15000 },
+                "keygen: no key generation slot free within 15000 ms, try again later",
+            ),
             (
                 WireError::UnknownCommand(String::new()),
                 "unknown command: ",

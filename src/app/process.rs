@@ -76,6 +76,7 @@ mod tests {
             workers: 1,
             io_threads: 2,
             io_scheduling: scheduling,
+            ..ExecConfig::default()
         };
         let rt = runtime(&exec).unwrap();
         // SAFETY: plain query of the calling thread's policy.

@@ -1,6 +1,7 @@
 //! `keygen(type, expiredays, realname, email)`: a new project key, returned
 //! as an armored public key and an encrypted private-key blob (spec §4.5).
 use super::{internal, Ctx, UserField};
+use crate::exec::LaneError;
 use crate::secret::SecretBytes;
 use crate::sign::armor_public_key;
 use crate::sign::blob::{self, BlobError};
@@ -40,10 +41,13 @@ pub(super) async fn run(
     let target = target(ctx, user).await?;
     let (realname, email) = (args[2].clone(), args[3].clone());
 
-    // Generation (seconds for RSA-4096 / DSA-4096) runs on the crypto pool
-    // so the server keeps answering.
+    // Generation (seconds for RSA-4096 / DSA-4096) runs in the keygen lane,
+    // not on the signing workers, so signing keeps its latency during a
+    // burst of keygens; excess keygens wait there, bounded in number and
+    // time.
     let (armored, blob) = ctx
         .exec
+        .keygen()
         .run(move || -> Result<(String, String), WireError> {
             let pk =
                 generate_project_key(kind, days, &realname, &email, &certifier).map_err(|e| {
@@ -66,8 +70,23 @@ pub(super) async fn run(
             Ok((armor_public_key(&pk.public), hex::encode(blob)))
         })
         .await
-        .map_err(|e| WireError::Internal(e.to_string()))??;
+        .map_err(lane_error)??;
     Ok(vec![armored.into_bytes(), blob.into_bytes()])
+}
+
+/// A keygen the lane did not run: a full queue is signd's `server busy`, a
+/// wait past `[exec] keygen_timeout_ms` its own text, a shutdown busy too.
+fn lane_error(e: LaneError) -> WireError {
+    match e {
+        LaneError::Full | LaneError::Closed => WireError::Busy,
+        LaneError::Timeout(waited) => WireError::KeygenQueueTimeout {
+            waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+        },
+        LaneError::Panicked => {
+            tracing::error!("keygen job panicked");
+            WireError::Internal(e.to_string())
+        }
+    }
 }
 
 /// `:enc:<user>`, else `:enc`, else `<user>`; a 16-uppercase-hex target with
@@ -92,5 +111,31 @@ async fn target(ctx: &Ctx, user: &str) -> Result<Target, WireError> {
     match ctx.keys.public_key(&name).await.map_err(internal)? {
         Some(public) => Ok(Target::Gpg { name, public }),
         None => Err(WireError::NoEncryptionTarget(name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn lane_refusals_have_specific_wire_texts() {
+        assert_eq!(
+            lane_error(LaneError::Full).wire_text(),
+            "server busy, try again later"
+        );
+        assert_eq!(
+            lane_error(LaneError::Timeout(Duration::from_millis(15000))).wire_text(),
+            "keygen: no key generation slot free within 15000 ms, try again later"
+        );
+        assert_eq!(
+            lane_error(LaneError::Closed).wire_text(),
+            "server busy, try again later"
+        );
+        assert_eq!(
+            lane_error(LaneError::Panicked).wire_text(),
+            "signatrust: internal error, see server log"
+        );
     }
 }

@@ -38,7 +38,8 @@
 //!   unprivileged (containers, COPR) must set it explicitly.
 //! * Timeouts and limits: [`EdgeSettings::default`] (read 10 s, whole
 //!   request 30 s, idle 10 s, 1024 concurrent connections); one sign worker
-//!   per CPU ([`ExecConfig::default`]).
+//!   per CPU, keygen threads half the CPUs (at least one), a keygen waits
+//!   for one at most 15 s ([`ExecConfig::default`]).
 //! * Store `sqlite://<data_dir>/signatrust.db`, file KEK `<data_dir>/kek.key`,
 //!   key cache [`CacheConfig::default`] (30 s, 1024 entries), log level
 //!   [`DEFAULT_LOG_LEVEL`].
@@ -60,7 +61,9 @@ pub use self::sign_conf::{Directive, Directives, SignConf, SignConfPaths};
 pub use self::source::{FileSource, MemorySource, Source};
 pub use self::toml::TomlConfig;
 use crate::commands::UserRules;
-use crate::exec::{ExecConfig, IoScheduling, MAX_IO_THREADS, MAX_WORKERS};
+use crate::exec::{
+    ExecConfig, IoScheduling, MAX_IO_THREADS, MAX_KEYGEN_TIMEOUT, MAX_KEYGEN_WORKERS, MAX_WORKERS,
+};
 use crate::keys::{CacheConfig, StoreUrl, MAX_CACHE_CAPACITY, MAX_CACHE_TTL};
 use crate::logging::{LogConfig, DEFAULT_LOG_LEVEL};
 use crate::server::access::{AccessPolicy, Allow};
@@ -270,17 +273,19 @@ impl Config {
             None => StoreUrl::sqlite_file(&data_dir.join(STORE_FILE)),
         };
 
+        let edge = build_edge(t)?;
+        let exec = build_exec(t, &edge)?;
         Ok(Config {
             listen: build_listen(t, signd)?,
             access: build_access(t, signd, &mut warnings)?,
-            edge: build_edge(t)?,
+            edge,
             tls: signd.map(build_tls).unwrap_or_default(),
             upstream,
             users,
             store_url,
             kms: build_kms(t, &data_dir)?,
             cache: build_cache(t)?,
-            exec: build_exec(t)?,
+            exec,
             log: build_log(t, signd)?,
             data_dir,
             signd: signd.map(|s| s.paths.clone()),
@@ -431,9 +436,14 @@ fn build_cache(t: &TomlConfig) -> Result<CacheConfig, ConfigError> {
     })
 }
 
-/// `[exec]` over [`ExecConfig::default`].
-fn build_exec(t: &TomlConfig) -> Result<ExecConfig, ConfigError> {
+/// `[exec]` over [`ExecConfig::default`]. A keygen's wait for a keygen
+/// thread must end before the request deadline, or the client would get
+/// `request timed out` instead of the keygen's own text: an explicit
+/// `keygen_timeout_ms` below `server.request_deadline_ms` is required, and
+/// the default is at most half the request deadline.
+fn build_exec(t: &TomlConfig, edge: &EdgeSettings) -> Result<ExecConfig, ConfigError> {
     let d = ExecConfig::default();
+    let deadline = edge.request_deadline;
     Ok(ExecConfig {
         workers: match &t.exec.workers {
             Some(w) => bounded(t, w, "exec.workers", 1..=MAX_WORKERS)?,
@@ -457,6 +467,28 @@ fn build_exec(t: &TomlConfig) -> Result<ExecConfig, ConfigError> {
                 }
             },
             None => d.io_scheduling,
+        },
+        keygen_workers: match &t.exec.keygen_workers {
+            Some(n) => bounded(t, n, "exec.keygen_workers", 1..=MAX_KEYGEN_WORKERS)?,
+            None => d.keygen_workers,
+        },
+        keygen_timeout: match &t.exec.keygen_timeout_ms {
+            Some(v) => {
+                let max = MAX_KEYGEN_TIMEOUT.as_millis() as u64;
+                let timeout =
+                    Duration::from_millis(bounded(t, v, "exec.keygen_timeout_ms", 1..=max)?);
+                if timeout >= deadline {
+                    return Err(ConfigError::Value {
+                        at: t.at(v),
+                        message: format!(
+                            "exec.keygen_timeout_ms must be less than server.request_deadline_ms ({})",
+                            deadline.as_millis()
+                        ),
+                    });
+                }
+                timeout
+            }
+            None => d.keygen_timeout.min(deadline / 2),
         },
     })
 }
@@ -814,7 +846,8 @@ mod tests {
             ExecConfig {
                 workers: 3,
                 io_threads: 2,
-                io_scheduling: IoScheduling::Normal
+                io_scheduling: IoScheduling::Normal,
+                ..ExecConfig::default()
             }
         );
         let src = MemorySource::new().with("/etc/st.toml", "[exec]\nio_threads = 0\n");
@@ -861,6 +894,46 @@ mod tests {
         );
         let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
         assert_eq!((c.exec.workers, c.exec.io_threads), (1024, 1024));
+    }
+
+    #[test]
+    fn keygen_lane_settings() {
+        let c = load(&MemorySource::new(), None, None, None).unwrap();
+        assert_eq!(c.exec.keygen_workers, ExecConfig::default().keygen_workers);
+        assert_eq!(c.exec.keygen_timeout, crate::exec::DEFAULT_KEYGEN_TIMEOUT);
+        let src = MemorySource::new().with(
+            "/etc/st.toml",
+            "[exec]\nkeygen_workers = 3\nkeygen_timeout_ms = 2500\n",
+        );
+        let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
+        assert_eq!(c.exec.keygen_workers, 3);
+        assert_eq!(c.exec.keygen_timeout, Duration::from_millis(2500));
+        assert_eq!(
+            toml_err("[exec]\nkeygen_workers = 0\n"),
+            "/etc/st.toml:2:18: exec.keygen_workers must be greater than 0"
+        );
+        assert_eq!(
+            toml_err("[exec]\nkeygen_workers = 1025\n"),
+            "/etc/st.toml:2:18: exec.keygen_workers must be at most 1024"
+        );
+        let e = toml_err("[exec]\nkeygen_workers = \"two\"\n");
+        assert!(e.starts_with("/etc/st.toml:2:18: "), "{e}");
+        assert_eq!(
+            toml_err("[exec]\nkeygen_timeout_ms = 0\n"),
+            "/etc/st.toml:2:21: exec.keygen_timeout_ms must be greater than 0"
+        );
+        // The wait must end before the request deadline, or the client gets
+        // `request timed out` instead of the keygen's own text.
+        assert_eq!(
+            toml_err("[server]\nrequest_deadline_ms = 10000\n[exec]\nkeygen_timeout_ms = 10000\n"),
+            "/etc/st.toml:4:21: exec.keygen_timeout_ms must be less than \
+             server.request_deadline_ms (10000)"
+        );
+        // Unset, it follows a shorter request deadline (half of it).
+        let src =
+            MemorySource::new().with("/etc/st.toml", "[server]\nrequest_deadline_ms = 8000\n");
+        let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
+        assert_eq!(c.exec.keygen_timeout, Duration::from_millis(4000));
     }
 
     #[test]

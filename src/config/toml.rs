@@ -45,6 +45,8 @@
 //! workers = 8                       # signing threads (default: the cores)
 //! io_threads = 4                    # network threads (default: half the cores)
 //! io_scheduling = "batch"           # or "normal"; see app::runtime
+//! keygen_workers = 4                # key generation threads (default: half the cores)
+//! keygen_timeout_ms = 15000         # a keygen's wait for a keygen thread
 //!
 //! [log]
 //! level = "info"
@@ -165,6 +167,8 @@ pub struct TomlExec {
     pub workers: Option<Spanned<usize>>,
     pub io_threads: Option<Spanned<usize>>,
     pub io_scheduling: Option<Spanned<String>>,
+    pub keygen_workers: Option<Spanned<usize>>,
+    pub keygen_timeout_ms: Option<Spanned<u64>>,
 }
 
 /// `[log]`.

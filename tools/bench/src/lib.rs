@@ -456,6 +456,104 @@ pub async fn run_load(opts: LoadOptions) -> anyhow::Result<LoadReport> {
     Ok(report)
 }
 
+/// A background load of key generations (`load --background-keygens N`):
+/// N tasks each send `keygen` requests one after the other until stopped,
+/// so that N keygens are in the server at any time while the measured load
+/// runs.
+#[derive(Debug, Clone)]
+pub struct KeygenLoad {
+    pub addr: SocketAddr,
+    /// The signd key that certifies the new keys (needs an encryption
+    /// target, as `privsign-setup` imports).
+    pub user: String,
+    /// signd's key type, e.g. `rsa@4096`.
+    pub key_type: String,
+    /// Concurrent keygen requests.
+    pub count: usize,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+/// What the background keygens did.
+#[derive(Debug, Clone, Default)]
+pub struct KeygenReport {
+    /// Keygens answered with a key.
+    pub ok: u64,
+    pub errors: u64,
+    pub error_samples: Vec<String>,
+    /// Latencies of the keys answered, microseconds, sorted.
+    pub latencies_us: Vec<u32>,
+}
+
+/// Runs `load` until `stop` turns true; requests in flight then are
+/// dropped (the server finishes them for nobody).
+pub async fn run_keygens(
+    load: KeygenLoad,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<KeygenReport> {
+    let request = Arc::new(encode_new_request(&[
+        "keygen",
+        &load.user,
+        &load.key_type,
+        "800",
+        "Bench Project",
+        "bench@example.org",
+    ])?);
+    let tasks: Vec<_> = (0..load.count)
+        .map(|_| {
+            let (request, mut stop, load) = (request.clone(), stop.clone(), load.clone());
+            tokio::spawn(async move {
+                let mut r = KeygenReport::default();
+                let mut buf = Vec::with_capacity(8192);
+                while !*stop.borrow() {
+                    let t0 = Instant::now();
+                    let one = async {
+                        tokio::time::timeout(
+                            load.timeout,
+                            one_request(load.addr, None, None, &request, &mut buf),
+                        )
+                        .await
+                        .unwrap_or_else(|_| Err("timeout".to_string()))
+                    };
+                    let res = tokio::select! {
+                        res = one => res,
+                        _ = stop.changed() => break,
+                    };
+                    match res {
+                        Ok(()) => {
+                            r.ok += 1;
+                            r.latencies_us
+                                .push(t0.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                        }
+                        Err(e) => {
+                            r.errors += 1;
+                            if r.error_samples.len() < 4 && !r.error_samples.contains(&e) {
+                                r.error_samples.push(e);
+                            }
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+                r
+            })
+        })
+        .collect();
+    let mut report = KeygenReport::default();
+    for t in tasks {
+        let r = t.await.context("keygen task panicked")?;
+        report.ok += r.ok;
+        report.errors += r.errors;
+        for s in r.error_samples {
+            if report.error_samples.len() < 8 && !report.error_samples.contains(&s) {
+                report.error_samples.push(s);
+            }
+        }
+        report.latencies_us.extend_from_slice(&r.latencies_us);
+    }
+    report.latencies_us.sort_unstable();
+    Ok(report)
+}
+
 /// CPU time (user + system) and memory of a process, from `/proc`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcSample {

@@ -40,7 +40,7 @@ enum Command {
 enum Cmd {
     /// Runs concurrent connections against a server and reports req/s and
     /// latency percentiles.
-    Load(LoadArgs),
+    Load(Box<LoadArgs>),
     /// Fills a store with many keys (one generated key under N names).
     Populate {
         /// The data directory (embedded store and KEK file).
@@ -145,6 +145,20 @@ struct LoadArgs {
     /// client does not resume.
     #[arg(long)]
     tls_resume: bool,
+    /// Keep N `keygen` requests running during the measured load (each
+    /// task sends the next when one is answered), started
+    /// --keygen-warmup seconds before it.
+    #[arg(long, default_value_t = 0)]
+    background_keygens: usize,
+    /// The key type of the background keygens (signd's names).
+    #[arg(long, default_value = "rsa@4096")]
+    keygen_type: String,
+    /// The signd key that certifies the background keygens' keys (default:
+    /// --user; it needs an encryption target, see `privsign-setup`).
+    #[arg(long)]
+    keygen_user: Option<String>,
+    #[arg(long, default_value_t = 1.0)]
+    keygen_warmup: f64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -160,7 +174,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.cmd {
-        Cmd::Load(args) => load(args),
+        Cmd::Load(args) => load(*args),
         Cmd::Populate {
             data_dir,
             keys,
@@ -293,11 +307,52 @@ fn load(a: LoadArgs) -> anyhow::Result<std::process::ExitCode> {
     let pid = a.server_pid.map(|p| p.to_string());
     let server_before = pid.as_deref().map(bench::proc_sample).transpose()?;
     let client_before = bench::proc_sample("self")?;
-    let report = rt.block_on(bench::run_load(opts.clone()))?;
+    let (report, keygens) = rt.block_on(async {
+        if a.background_keygens == 0 {
+            return Ok::<_, anyhow::Error>((bench::run_load(opts.clone()).await?, None));
+        }
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let background = tokio::spawn(bench::run_keygens(
+            bench::KeygenLoad {
+                addr: a.addr,
+                user: a.keygen_user.clone().unwrap_or_else(|| a.user.clone()),
+                key_type: a.keygen_type.clone(),
+                count: a.background_keygens,
+                timeout: Duration::from_secs_f64(a.timeout),
+            },
+            stop_rx,
+        ));
+        tokio::time::sleep(Duration::from_secs_f64(a.keygen_warmup)).await;
+        let report = bench::run_load(opts.clone()).await;
+        let _ = stop_tx.send(true);
+        let keygens = background.await.context("keygen load panicked")??;
+        Ok((report?, Some(keygens)))
+    })?;
     let client_after = bench::proc_sample("self")?;
     let server_after = pid.as_deref().map(bench::proc_sample).transpose()?;
 
     print!("{}", bench::format_report(&opts, &report));
+    if let Some(k) = &keygens {
+        let pct = |p: f64| {
+            let v = &k.latencies_us;
+            v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1)))
+                .map_or(0.0, |us| f64::from(*us) / 1000.0)
+        };
+        println!(
+            "background: {} x keygen {} kept running: {} answered (p50 {:.0} ms, max {:.0} ms), {} errors{}",
+            a.background_keygens,
+            a.keygen_type,
+            k.ok,
+            pct(0.5),
+            pct(1.0),
+            k.errors,
+            if k.error_samples.is_empty() {
+                String::new()
+            } else {
+                format!(" {:?}", k.error_samples)
+            }
+        );
+    }
     let per_req_ms = |cpu: Duration| cpu.as_secs_f64() * 1000.0 / report.ok.max(1) as f64;
     let client_cpu = client_after.cpu.saturating_sub(client_before.cpu);
     println!(
