@@ -136,6 +136,36 @@ impl Env {
         out.stdout
     }
 
+    /// The plain client in filter mode as `sign ARGS <>IN 1<>OUT`: stdin
+    /// and stdout both files opened read-write, OUT not truncated.
+    fn sign_filter_rw(&self, args: &[&str], input: &str, output: &str) {
+        let rw = |name: &str| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(self.path(name))
+                .unwrap()
+        };
+        let out = Command::new(client::sign_client())
+            .arg("--config")
+            .arg(&self.conf)
+            .args(["-u", USER])
+            .args(args)
+            .current_dir(self.work.path())
+            .stdin(rw(input))
+            .stdout(rw(output))
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run the sign client");
+        assert!(
+            out.status.success(),
+            "sign {args:?} <>{input} 1<>{output} failed ({}):\nstderr: {}\ndaemon log:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.daemon.log_text()
+        );
+    }
+
     /// Runs the plain client, asserts exit 0, returns stdout.
     fn sign(&self, args: &[&str]) -> Vec<u8> {
         self.sign_with(client::sign_client(), args, None)
@@ -841,4 +871,343 @@ fn over_tls_with_the_ssl_client() {
     // The plain client cannot talk to the TLS listener.
     let out = env.run(client::sign_client(), &["-d", "t.txt"], None);
     assert!(!out.status.success(), "plain client succeeded against TLS");
+}
+
+/// CRC-32 (IEEE) for the zip writer below.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A zip archive of `files`, stored (no compression).
+fn zip_stored(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    let le16 = |v: &mut Vec<u8>, x: u16| v.extend_from_slice(&x.to_le_bytes());
+    let le32 = |v: &mut Vec<u8>, x: u32| v.extend_from_slice(&x.to_le_bytes());
+    for (name, data) in files {
+        let offset = out.len() as u32;
+        let crc = crc32(data);
+        // local file header
+        le32(&mut out, 0x0403_4b50);
+        le16(&mut out, 20);
+        le16(&mut out, 0);
+        le16(&mut out, 0);
+        le16(&mut out, 0);
+        le16(&mut out, 0x21);
+        le32(&mut out, crc);
+        le32(&mut out, data.len() as u32);
+        le32(&mut out, data.len() as u32);
+        le16(&mut out, name.len() as u16);
+        le16(&mut out, 0);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        // central directory entry
+        le32(&mut central, 0x0201_4b50);
+        le16(&mut central, 20);
+        le16(&mut central, 20);
+        le16(&mut central, 0);
+        le16(&mut central, 0);
+        le16(&mut central, 0);
+        le16(&mut central, 0x21);
+        le32(&mut central, crc);
+        le32(&mut central, data.len() as u32);
+        le32(&mut central, data.len() as u32);
+        le16(&mut central, name.len() as u16);
+        le16(&mut central, 0);
+        le16(&mut central, 0);
+        le16(&mut central, 0);
+        le16(&mut central, 0);
+        le32(&mut central, 0);
+        le32(&mut central, offset);
+        central.extend_from_slice(name.as_bytes());
+    }
+    // Zip64 end records, as APPX packages have them (the client insists).
+    let le64 = |v: &mut Vec<u8>, x: u64| v.extend_from_slice(&x.to_le_bytes());
+    let cd_offset = out.len() as u64;
+    out.extend_from_slice(&central);
+    let eocd64 = out.len() as u64;
+    le32(&mut out, 0x0606_4b50);
+    le64(&mut out, 44);
+    le16(&mut out, 45);
+    le16(&mut out, 45);
+    le32(&mut out, 0);
+    le32(&mut out, 0);
+    le64(&mut out, files.len() as u64);
+    le64(&mut out, files.len() as u64);
+    le64(&mut out, central.len() as u64);
+    le64(&mut out, cd_offset);
+    le32(&mut out, 0x0706_4b50);
+    le32(&mut out, 0);
+    le64(&mut out, eocd64);
+    le32(&mut out, 1);
+    le32(&mut out, 0x0605_4b50);
+    le16(&mut out, 0);
+    le16(&mut out, 0);
+    le16(&mut out, 0xffff);
+    le16(&mut out, 0xffff);
+    le32(&mut out, 0xffff_ffff);
+    le32(&mut out, 0xffff_ffff);
+    le16(&mut out, 0);
+    out
+}
+
+const BLOCKMAP: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n\
+<BlockMap xmlns=\"http://schemas.microsoft.com/appx/2010/blockmap\" \
+HashMethod=\"http://www.w3.org/2001/04/xmlenc#sha256\"></BlockMap>\n";
+const CONTENT_TYPES: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+<Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\">\
+<Default Extension=\"txt\" ContentType=\"text/plain\"/>\
+<Override PartName=\"/AppxBlockMap.xml\" ContentType=\"application/vnd.ms-appx.blockmap+xml\"/>\
+<Override PartName=\"/AppxSignature.p7x\" ContentType=\"application/vnd.ms-appx.signature\"/>\
+</Types>\n";
+
+/// `osslsigncode verify` of FILE with the project certificate as CA: its
+/// output and whether it said the file verified.
+fn osslsigncode_verify(env: &Env, file: &str) -> (bool, String) {
+    let out = Command::new("osslsigncode")
+        .args(["verify", "-in"])
+        .arg(env.path(file))
+        .arg("-CAfile")
+        .arg(env.path("cert.pem"))
+        .output()
+        .expect("run osslsigncode (Debian package osslsigncode)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("osslsigncode verify {file}:\n{text}");
+    (out.status.success(), text)
+}
+
+/// One DER element at the start of `b`: (tag, header length, value length).
+fn der(b: &[u8]) -> (u8, usize, usize) {
+    let tag = b[0];
+    let l0 = b[1] as usize;
+    if l0 < 0x80 {
+        return (tag, 2, l0);
+    }
+    let n = l0 & 0x7f;
+    let len = b[2..2 + n].iter().fold(0usize, |a, &x| a << 8 | x as usize);
+    (tag, 2 + n, len)
+}
+
+/// The elements inside the constructed element at the start of `b`, each
+/// as its full encoding.
+fn der_children(b: &[u8]) -> Vec<&[u8]> {
+    let (_, h, l) = der(b);
+    let mut inner = &b[h..h + l];
+    let mut out = Vec::new();
+    while !inner.is_empty() {
+        let (_, h, l) = der(inner);
+        out.push(&inner[..h + l]);
+        inner = &inner[h + l..];
+    }
+    out
+}
+
+/// Checks an Authenticode SignedData (DER) with openssl: the messageDigest
+/// signed attribute against the SHA-256 of the SpcIndirectDataContent's
+/// value, and the RSA signature over the DER of the signed attributes with
+/// the certificate's public key (`cert.pub`).
+fn authenticode_verify(env: &Env, p7: &[u8]) {
+    let ci = der_children(p7); // OID, [0]
+    let sd = der_children(der_children(ci[1])[0]); // SignedData fields
+    let encap = der_children(sd[2]); // OID, [0] { SpcIndirectDataContent }
+    let spc = der_children(encap[1])[0];
+    let (_, h, _) = der(spc);
+    let content = env.write("spc.bin", &spc[h..]);
+    let signer_infos = sd.last().unwrap();
+    let si = der_children(der_children(signer_infos)[0]);
+    let attrs = si.iter().find(|e| e[0] == 0xa0).expect("signed attributes");
+    let sig = si.last().unwrap();
+    let (_, h, _) = der(sig);
+    let sigp = env.write("si.sig", &sig[h..]);
+    // The attributes as signed: a SET, not the [0] of the SignerInfo.
+    let mut set = attrs.to_vec();
+    set[0] = 0x31;
+    let attrsp = env.write("attrs.der", &set);
+    openssl_dgst_ok("sha256", &env.path("cert.pub"), &sigp, &attrsp);
+    // messageDigest (1.2.840.113549.1.9.4) = SHA-256 of the content.
+    let digest = Command::new("openssl")
+        .args(["dgst", "-sha256", "-binary"])
+        .arg(&content)
+        .output()
+        .unwrap()
+        .stdout;
+    let oid = [
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04,
+    ];
+    let at = set
+        .windows(oid.len())
+        .position(|w| w == oid)
+        .expect("messageDigest attribute");
+    let after = &set[at + oid.len()..]; // SET { OCTET STRING }
+    let octets = der_children(after)[0];
+    let (_, h, l) = der(octets);
+    assert_eq!(&octets[h..h + l], &digest[..], "messageDigest");
+}
+
+/// The (current, calculated) digest pairs osslsigncode printed, by heading.
+fn osslsigncode_digests(text: &str) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let mut heading = String::new();
+    let mut current = String::new();
+    for l in text.lines() {
+        if l.starts_with("Checking ") {
+            heading = l.to_string();
+        } else if let Some(v) = l.strip_prefix("Current message digest    : ") {
+            current = v.trim().to_string();
+        } else if let Some(v) = l.strip_prefix("Calculated message digest : ") {
+            out.push((heading.clone(), current.clone(), v.trim().to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn appx_package_verified_by_osslsigncode() {
+    let env = Env::new();
+    project_key(&env);
+    let zip = zip_stored(&[
+        ("hello.txt", b"hello appx\n"),
+        ("AppxBlockMap.xml", BLOCKMAP.as_bytes()),
+        ("[Content_Types].xml", CONTENT_TYPES.as_bytes()),
+    ]);
+    env.write("app.appx", &zip);
+    env.sign(&["-P", "P", "--cert", "cert.pem", "--appx", "app.appx"]);
+    let signed = env.read("app.appx");
+    assert!(signed.len() > zip.len(), "no signature appended");
+    // osslsigncode recomputes the package digests the signature covers
+    // (block map, content types, data, central directory) and compares
+    // them with the signed ones. It then stops at "Code Integrity hash
+    // missing": this client version always signs a zero AXCI digest (its
+    // appx.c says so), which osslsigncode 2.9 refuses whatever the server.
+    let (_, text) = osslsigncode_verify(&env, "app.appx");
+    let digests = osslsigncode_digests(&text);
+    let headings: Vec<&str> = digests.iter().map(|d| d.0.as_str()).collect();
+    for want in [
+        "Checking Block Map hashes:",
+        "Checking Content Types hashes:",
+        "Checking Data hashes:",
+        "Checking Central Directory hashes:",
+    ] {
+        assert!(headings.contains(&want), "{want} missing:\n{text}");
+    }
+    for (h, cur, calc) in &digests {
+        assert_eq!(cur, calc, "{h}\n{text}");
+    }
+    // The signature over those digests: the Authenticode SignedData in
+    // AppxSignature.p7x (after its "PKCX" magic). `openssl cms` cannot take
+    // its content type, so the pieces are cut out here and openssl checks
+    // them: the messageDigest attribute is the SHA-256 of the
+    // SpcIndirectDataContent, and the signature covers the attributes.
+    let p7x = Command::new("unzip")
+        .args(["-p"])
+        .arg(env.path("app.appx"))
+        .arg("AppxSignature.p7x")
+        .output()
+        .expect("run unzip");
+    assert!(p7x.status.success() && p7x.stdout.starts_with(b"PKCX"));
+    authenticode_verify(&env, &p7x.stdout[4..]);
+    // A changed member is caught by osslsigncode's digest check.
+    let mut bad = signed.clone();
+    let at = bad.windows(10).position(|w| w == b"hello appx").unwrap();
+    bad[at] = b'J';
+    env.write("bad.appx", &bad);
+    let (_, text) = osslsigncode_verify(&env, "bad.appx");
+    assert!(
+        osslsigncode_digests(&text).iter().any(|(_, a, b)| a != b),
+        "osslsigncode saw no changed digest:\n{text}"
+    );
+}
+
+/// A minimal PE32 image: DOS header, PE header, optional header with 16
+/// data directories (no certificate table), one `.text` section of 0x200
+/// bytes.
+fn tiny_pe() -> Vec<u8> {
+    let mut b = vec![0u8; 0x400];
+    let put16 =
+        |b: &mut Vec<u8>, at: usize, v: u16| b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    let put32 =
+        |b: &mut Vec<u8>, at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    b[0..2].copy_from_slice(b"MZ");
+    put32(&mut b, 0x3c, 0x40);
+    b[0x40..0x44].copy_from_slice(b"PE\0\0");
+    let coff = 0x44;
+    put16(&mut b, coff, 0x14c); // i386
+    put16(&mut b, coff + 2, 1); // sections
+    put16(&mut b, coff + 16, 0xe0); // optional header size
+    put16(&mut b, coff + 18, 0x0102); // executable, 32-bit
+    let opt = coff + 20;
+    put16(&mut b, opt, 0x10b); // PE32
+    put32(&mut b, opt + 4, 0x200); // SizeOfCode
+    put32(&mut b, opt + 16, 0x1000); // AddressOfEntryPoint
+    put32(&mut b, opt + 20, 0x1000); // BaseOfCode
+    put32(&mut b, opt + 28, 0x40_0000); // ImageBase
+    put32(&mut b, opt + 32, 0x1000); // SectionAlignment
+    put32(&mut b, opt + 36, 0x200); // FileAlignment
+    put16(&mut b, opt + 40, 4); // OS version
+    put16(&mut b, opt + 48, 4); // subsystem version
+    put32(&mut b, opt + 56, 0x2000); // SizeOfImage
+    put32(&mut b, opt + 60, 0x200); // SizeOfHeaders
+    put16(&mut b, opt + 68, 3); // console
+    put32(&mut b, opt + 72, 0x10_0000); // stack reserve
+    put32(&mut b, opt + 76, 0x1000); // stack commit
+    put32(&mut b, opt + 80, 0x10_0000); // heap reserve
+    put32(&mut b, opt + 84, 0x1000); // heap commit
+    put32(&mut b, opt + 92, 16); // NumberOfRvaAndSizes
+    let sect = opt + 0xe0;
+    b[sect..sect + 5].copy_from_slice(b".text");
+    put32(&mut b, sect + 8, 0x200); // VirtualSize
+    put32(&mut b, sect + 12, 0x1000); // VirtualAddress
+    put32(&mut b, sect + 16, 0x200); // SizeOfRawData
+    put32(&mut b, sect + 20, 0x200); // PointerToRawData
+    put32(&mut b, sect + 36, 0x6000_0020); // code, execute, read
+    b[0x200] = 0xc3; // ret
+    b
+}
+
+/// `--pesign` in filter mode. This client version's `pe_write` calls
+/// `docopy(outfd, fd, …)` with the descriptors swapped (`docopy` takes the
+/// input first): it reads the PE body from its *output* and writes it to
+/// its *input*. In file mode that fails ("read: Bad file descriptor", as in
+/// the fixtures' privsign-pesign-sha256 case). In filter mode it works when
+/// both are read-write and the output already holds a copy of the input:
+/// `cp in.exe out.exe; sign --pesign <>in.exe 1<>out.exe` rewrites the
+/// header of out.exe, copies the body onto itself, and appends the
+/// certificate table, which is exactly the signed file.
+#[test]
+fn pesign_in_filter_mode_verified_by_osslsigncode() {
+    let env = Env::new();
+    project_key(&env);
+    let pe = tiny_pe();
+    env.write("in.exe", &pe);
+    env.write("out.exe", &pe);
+    env.sign_filter_rw(
+        &["-P", "P", "--cert", "cert.pem", "--pesign"],
+        "in.exe",
+        "out.exe",
+    );
+    assert_eq!(env.read("in.exe"), pe, "input unchanged");
+    let signed = env.read("out.exe");
+    assert!(signed.len() > pe.len() && signed.starts_with(b"MZ"));
+    let (ok, text) = osslsigncode_verify(&env, "out.exe");
+    let digests = osslsigncode_digests(&text);
+    assert!(!digests.is_empty(), "no digest check:\n{text}");
+    for (h, cur, calc) in &digests {
+        assert_eq!(cur, calc, "{h}\n{text}");
+    }
+    assert!(ok && text.contains("Signature verification: ok"), "{text}");
 }

@@ -16,13 +16,16 @@ use std::sync::OnceLock;
 
 /// `../shared/oracles` beside the workspace (or `$SIGNATRUST_ORACLES`).
 pub fn oracles_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SIGNATRUST_ORACLES") {
-        return PathBuf::from(dir);
-    }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|d| d.join("shared/oracles"))
+    let candidates: Vec<PathBuf> = match std::env::var_os("SIGNATRUST_ORACLES") {
+        Some(dir) => vec![PathBuf::from(dir)],
+        None => manifest
+            .ancestors()
+            .map(|d| d.join("shared/oracles"))
+            .collect(),
+    };
+    candidates
+        .into_iter()
         .find(|d| d.join("build-sign-client.sh").exists())
         .unwrap_or_else(|| {
             panic!(
