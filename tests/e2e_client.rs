@@ -69,10 +69,7 @@ impl Env {
         let conf = work.path().join("client.conf");
         std::fs::write(
             &conf,
-            format!(
-                "server: 127.0.0.1\nport: {}\n{extra_conf}",
-                daemon.addr.port()
-            ),
+            format!("{}{extra_conf}", client::client_conf(daemon.addr.port())),
         )
         .unwrap();
         let gpg = GpgHome::new();

@@ -287,11 +287,7 @@ fn every_key_type_every_kind_every_verifier() {
     }
     let daemon = Daemon::start(&data, "");
     let conf = work.path().join("client.conf");
-    std::fs::write(
-        &conf,
-        format!("server: 127.0.0.1\nport: {}\n", daemon.addr.port()),
-    )
-    .unwrap();
+    std::fs::write(&conf, client::client_conf(daemon.addr.port())).unwrap();
     let b = Bench {
         _store: store,
         daemon,

@@ -131,6 +131,21 @@ fn build(ssl: bool) -> PathBuf {
     p
 }
 
+/// The client config lines for a server on 127.0.0.1:PORT. As root the
+/// client binds a reserved source port, as obs-signd expects; otherwise it
+/// is told `use-unprivileged-ports: true` (the test servers allow both).
+pub fn client_conf(port: u16) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false);
+    let mut conf = format!("server: 127.0.0.1\nport: {port}\n");
+    if !root {
+        conf.push_str("use-unprivileged-ports: true\n");
+    }
+    conf
+}
+
 /// The plain-TCP client.
 pub fn sign_client() -> &'static Path {
     static P: OnceLock<PathBuf> = OnceLock::new();
