@@ -163,6 +163,22 @@ impl Daemon {
     /// free loopback port, allowing 127.0.0.1 from unprivileged ports.
     /// `extra_toml` is appended to the config (e.g. a `[users]` table).
     pub fn start(data: &Path, extra_toml: &str) -> Daemon {
+        Daemon::start_with(data, "", extra_toml)
+    }
+
+    /// Like [`start`](Self::start), with `top_toml` written before the
+    /// `[server]` table (e.g. `sign_conf = "…"`).
+    pub fn start_with(data: &Path, top_toml: &str, extra_toml: &str) -> Daemon {
+        Daemon::spawn(data, top_toml, extra_toml, false)
+    }
+
+    /// Like [`start_with`](Self::start_with) for a TLS listener (a
+    /// sign.conf with `proxyproto: ssl`): ready once it accepts TCP.
+    pub fn start_tls(data: &Path, top_toml: &str) -> Daemon {
+        Daemon::spawn(data, top_toml, "", true)
+    }
+
+    fn spawn(data: &Path, top_toml: &str, extra_toml: &str, tls: bool) -> Daemon {
         let dir = short_tempdir();
         let mut logs = String::new();
         for attempt in 0..5 {
@@ -178,7 +194,7 @@ impl Daemon {
             std::fs::write(
                 &conf,
                 format!(
-                    "[server]\nlisten = [\"{addr}\"]\nallow = [\"127.0.0.1\"]\n\
+                    "{top_toml}\n[server]\nlisten = [\"{addr}\"]\nallow = [\"127.0.0.1\"]\n\
                      allow_unprivileged_ports = true\n{extra_toml}"
                 ),
             )
@@ -195,7 +211,7 @@ impl Daemon {
                 .stderr(logfile)
                 .spawn()
                 .expect("spawn signatrustd");
-            if wait_ready(&mut child, addr) {
+            if wait_ready(&mut child, addr, tls) {
                 return Daemon {
                     addr,
                     child,
@@ -226,11 +242,19 @@ impl Daemon {
 }
 
 /// Waits until the daemon answers an old-protocol ping, or exits.
-fn wait_ready(child: &mut Child, addr: SocketAddr) -> bool {
+/// (With `tls`: until it accepts a TCP connection.)
+fn wait_ready(child: &mut Child, addr: SocketAddr, tls: bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
             return false;
+        }
+        if tls {
+            if TcpStream::connect_timeout(&addr, Duration::from_secs(5)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
         }
         if let Ok(reply) = try_exchange(addr, &[0, 0, 0, 0]) {
             return reply == [0, 0, 0, 0, 0, 0];
