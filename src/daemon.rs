@@ -68,8 +68,9 @@ pub fn edge_config(config: &Config) -> anyhow::Result<EdgeConfig> {
 
 /// [`build`] on an already opened store.
 pub fn build_with_store(config: Config, keys: Arc<KeyStore>) -> anyhow::Result<Service> {
-    let exec =
-        Exec::start(&config.exec).context("starting the signing threads ([exec] workers)")?;
+    let exec = Exec::start(&config.exec).context(
+        "starting the signing and key-generation threads ([exec] workers, keygen_workers)",
+    )?;
     let edge = edge_config(&config)?;
     Ok(Service {
         ctx: Arc::new(Ctx {
