@@ -264,3 +264,62 @@ async fn bulk_cpio_requests_of_100_hashes_are_answered_and_verify() {
     verify_all(dir.path(), "project", &pem, modlen, &sigs, &digests, time);
     server.stop().await;
 }
+
+/// Splitting a bulk request across the workers changes nothing in the
+/// reply: 100 SHA-512 hashes (one digest every key type takes) signed by
+/// a server with one worker and by one with four give the same bytes,
+/// for every key type `generate` makes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_replies_do_not_depend_on_the_worker_count() {
+    let kinds = [
+        ("rsa2048", KeyType::Rsa2048),
+        ("dsa2048", KeyType::Dsa2048),
+        ("p256", KeyType::NistP256),
+        ("p384", KeyType::NistP384),
+        ("ed25519", KeyType::Ed25519),
+    ];
+    let keys: Vec<_> = kinds
+        .iter()
+        .map(|(name, kind)| {
+            (
+                *name,
+                generate(*kind, &format!("{name} <k@example.org>")).unwrap(),
+            )
+        })
+        .collect();
+    let mut servers = Vec::new();
+    let mut dirs = Vec::new();
+    for workers in [1, 4] {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("sign.conf");
+        std::fs::write(&conf, CONF).unwrap();
+        let mut config = Config::load(Some(dir.path().join("data")), None, Some(conf)).unwrap();
+        config.log.file = None;
+        config.exec.workers = workers;
+        let service = daemon::build(config).await.unwrap();
+        assert_eq!(service.ctx.exec.workers(), workers);
+        for (name, key) in &keys {
+            service.ctx.keys.import(name, key).await.unwrap();
+        }
+        servers.push(support::serve(&service).await);
+        dirs.push(dir);
+    }
+    let hashes: Vec<String> = (0..MEMBERS)
+        .map(|i| {
+            let d = hash(MessageDigest::sha512(), &[i as u8]).unwrap();
+            format!("{}@00{:08x}", hex::encode(d), 0x6543_2100 + i)
+        })
+        .collect();
+    for (name, _) in &kinds {
+        let mut argv = vec!["sign".to_string(), format!("SHA512:{name}")];
+        argv.extend(hashes.iter().cloned());
+        let request = new_request(&argv);
+        let one = exchange(servers[0].addr, &request).await;
+        let four = exchange(servers[1].addr, &request).await;
+        assert_eq!(outputs(&one).len(), MEMBERS, "{name}");
+        assert!(one == four, "{name}: the reply depends on the worker count");
+    }
+    for server in servers {
+        server.stop().await;
+    }
+}
