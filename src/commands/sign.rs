@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use super::{hash_algo, internal, Ctx, UserField};
 use crate::protocol::HashArg;
-use crate::sign::{signature_packet, HashAlgo, SigningKey};
+use crate::sign::{signature_packet, HashAlgo, SignError, SigningKey};
 use crate::wire_error::WireError;
 
 pub(super) async fn run(
@@ -76,10 +76,9 @@ pub(super) async fn sign_hashes<K: Send + Sync + 'static>(
     Ok(packets)
 }
 
-/// A signature that could not be made.
-fn signing_failed(e: crate::sign::SignError) -> WireError {
-    tracing::error!(error = %e, "signing failed");
-    WireError::Internal(e.to_string())
+/// A signature that could not be made: logged and named by `wire_error`.
+fn signing_failed(e: SignError) -> WireError {
+    WireError::from(e)
 }
 
 /// Most hashes of a fast key signed on the reactor (an rpm request has two).
@@ -94,28 +93,15 @@ pub(super) fn parse_hashes(args: &[String]) -> Result<Vec<HashArg>, WireError> {
 }
 
 /// The digest must have the size of the hash algorithm; signd leaves this to
-/// gpg-agent ("unsupported length of hash"), we check it ourselves.
-pub(super) fn check_lengths(
-    algo: crate::sign::HashAlgo,
-    hashes: &[HashArg],
-) -> Result<(), WireError> {
-    for h in hashes {
-        if h.digest.len() != algo.digest_len() {
-            return Err(WireError::DigestLength {
-                algo: algo_name(algo),
-                want: algo.digest_len(),
-                got: h.digest.len(),
-            });
-        }
-    }
-    Ok(())
-}
-
-fn algo_name(algo: crate::sign::HashAlgo) -> &'static str {
-    use crate::sign::HashAlgo;
-    match algo {
-        HashAlgo::Sha1 => "SHA1",
-        HashAlgo::Sha256 => "SHA256",
-        HashAlgo::Sha512 => "SHA512",
+/// gpg-agent ("unsupported length of hash"), we check it ourselves, before
+/// the key is loaded.
+pub(super) fn check_lengths(algo: HashAlgo, hashes: &[HashArg]) -> Result<(), WireError> {
+    match hashes.iter().find(|h| h.digest.len() != algo.digest_len()) {
+        Some(h) => Err(WireError::Sign(SignError::DigestLength {
+            algo,
+            got: h.digest.len(),
+            want: algo.digest_len(),
+        })),
+        None => Ok(()),
     }
 }

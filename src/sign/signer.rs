@@ -153,6 +153,11 @@ impl Signer {
                 if t != y || k.x.ucmp(&k.q) != Ordering::Less || k.q.num_bits() < 160 {
                     return Err(bad("DSA secret does not match the public key"));
                 }
+                // Refused when loaded, not at each signature: gpg-agent
+                // cannot sign with such a key either.
+                if k.q.num_bits() % 8 != 0 {
+                    return Err(bad("DSA q is not a multiple of 8 bits"));
+                }
                 Ok((PubkeyAlgo::Dsa, Signer::Dsa(k)))
             }
             (mpi::PublicKey::ECDSA { curve, q }, mpi::SecretKeyMaterial::ECDSA { scalar }) => {
@@ -238,14 +243,16 @@ impl Signer {
                 if !qbits.is_multiple_of(8) {
                     return Err(bad("DSA q is not a multiple of 8 bits"));
                 }
-                let (h1, md) = agent_dsa_input(hash, digest, qbits, qbits)?;
+                let pbits = k.p.num_bits() as usize;
+                let (h1, md) = agent_dsa_input(hash, digest, qbits, PubkeyAlgo::Dsa, pbits)?;
                 let (r, s) = dsa_sign(k, h1, md)?;
                 write_mpi(&mut out, &r.to_vec());
                 write_mpi(&mut out, &s.to_vec());
             }
             Signer::Ecdsa(k) => {
                 let nbits = k.n.num_bits() as usize;
-                let (h1, md) = agent_dsa_input(hash, digest, nbits.min(512), nbits)?;
+                let (h1, md) =
+                    agent_dsa_input(hash, digest, nbits.min(512), PubkeyAlgo::Ecdsa, nbits)?;
                 let (r, s) = ecdsa_sign(k, h1, md)?;
                 write_mpi(&mut out, &r.to_vec());
                 write_mpi(&mut out, &s.to_vec());
@@ -555,10 +562,12 @@ fn dsa_s(
 /// `trunc_bits / 8` bytes, with the RFC 6979 HMAC hash named after the
 /// truncated length. A digest shorter than that is refused, as gpg-agent
 /// refuses it. (ECDSA: `trunc_bits` is the curve size capped at 512.)
+/// `key` and `key_bits` name the key in the error, as gpg-agent does.
 pub(crate) fn agent_dsa_input(
     hash: HashAlgo,
     digest: &[u8],
     trunc_bits: usize,
+    key: PubkeyAlgo,
     key_bits: usize,
 ) -> Result<(&[u8], MessageDigest), SignError> {
     check_len(hash, digest)?;
@@ -566,6 +575,7 @@ pub(crate) fn agent_dsa_input(
     if digest.len() < want {
         return Err(SignError::HashTooShort {
             algo: hash,
+            key,
             key_bits,
         });
     }
