@@ -181,9 +181,10 @@ fn blob_text(e: &BlobError) -> String {
 }
 
 /// The wire text of a signing error: the client-caused ones name the
-/// problem (the too-short digest as gpg-agent logs it, `a %zu bit hash is
-/// not valid for a %u bit %s key` in agent/pksign.c), the rest are
-/// internal.
+/// problem as gpg-agent logs it (agent/pksign.c: `a %zu bit hash is not
+/// valid for a %u bit %s key` for a digest too short for a DSA/ECDSA key,
+/// `can't encode a %d bit MD into a %d bits frame` for one too long for an
+/// RSA key), the rest are internal.
 fn sign_text(e: &SignError) -> String {
     match e {
         SignError::DigestLength { algo, got, want } => {
@@ -208,6 +209,11 @@ fn sign_text(e: &SignError) -> String {
                 algo.digest_len() * 8
             )
         }
+        // gpg-agent's text (agent/pksign.c `do_encode_md`).
+        SignError::HashTooLong { algo, key_bits } => format!(
+            "can't encode a {} bit MD into a {key_bits} bits frame",
+            algo.digest_len() * 8
+        ),
         _ => INTERNAL.to_owned(),
     }
 }
@@ -226,7 +232,9 @@ impl From<SignError> for WireError {
     /// of the crypto library as an error, a client's bad request at debug.
     fn from(e: SignError) -> Self {
         match &e {
-            SignError::DigestLength { .. } | SignError::HashTooShort { .. } => {
+            SignError::DigestLength { .. }
+            | SignError::HashTooShort { .. }
+            | SignError::HashTooLong { .. } => {
                 tracing::debug!(error = %e, "signature refused");
             }
             _ => tracing::error!(error = %e, "signing failed"),
@@ -432,6 +440,13 @@ mod tests {
                     key_bits: 384,
                 },
                 "a 256 bit hash is not valid for a 384 bit ECDSA key",
+            ),
+            (
+                SignError::HashTooLong {
+                    algo: HashAlgo::Sha512,
+                    key_bits: 512,
+                },
+                "can't encode a 512 bit MD into a 512 bits frame",
             ),
             // The server's own key or the crypto library: internal.
             (SignError::BadKey("q".into()), INTERNAL),

@@ -255,3 +255,64 @@ async fn keygen_arguments_a_key_cannot_have_get_specific_texts() {
         assert_eq!((status, err.as_str(), outputs.len()), (0, "", 2), "{a:?}");
     }
 }
+
+/// An OpenPGP MPI of `n`.
+fn mpi(n: &openssl::bn::BigNumRef) -> Vec<u8> {
+    let mut out = (n.num_bits() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(&n.to_vec());
+    out
+}
+
+/// A project key a client can send (any client can encrypt a blob to the
+/// signd key's public key): RSA-512, too small for a SHA-512 DigestInfo.
+/// PKCS#1 v1.5 fails inside the crypto library; the reply says why, in
+/// gpg-agent's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_key_too_small_for_the_hash_gets_a_specific_text() {
+    use openssl::bn::{BigNum, BigNumContext};
+    use openssl::rsa::Rsa;
+
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = ctx(dir.path()).await;
+    // The v4 secret-key packet, unprotected (RFC 4880 §5.5.3): OpenPGP's
+    // p < q and u = p^-1 mod q.
+    let rsa = Rsa::generate(512).unwrap();
+    let (a, b) = (rsa.p().unwrap(), rsa.q().unwrap());
+    let (p, q) = if a < b { (a, b) } else { (b, a) };
+    let mut u = BigNum::new().unwrap();
+    u.mod_inverse(p, q, &mut BigNumContext::new().unwrap())
+        .unwrap();
+    let mut body = vec![4, 0x60, 0, 0, 0, 1];
+    body.extend(mpi(rsa.n()));
+    body.extend(mpi(rsa.e()));
+    body.push(0);
+    let secret = [mpi(rsa.d()), mpi(p), mpi(q), mpi(&u)].concat();
+    let sum = secret
+        .iter()
+        .fold(0u16, |s, b| s.wrapping_add(u16::from(*b)));
+    body.extend(&secret);
+    body.extend(sum.to_be_bytes());
+    let mut packet = vec![0x95];
+    packet.extend((body.len() as u16).to_be_bytes());
+    packet.extend(&body);
+    let signd_public = ctx.keys.public_key(SIGND_KEY).await.unwrap().unwrap();
+    let blob = hex::encode(signatrust::sign::blob::encrypt_gpg(&packet, &signd_public).unwrap());
+
+    let privsign = |hash: &str, len: usize| {
+        vec![
+            "privsign".to_string(),
+            format!("{hash}:{SIGND_KEY}"),
+            blob.clone(),
+            format!("{}@0065432100", "ab".repeat(len)),
+        ]
+    };
+    let (status, _, err) = call(&ctx, &privsign("SHA512", 64)).await;
+    assert_eq!(
+        (status, err.as_str()),
+        (1, "can't encode a 512 bit MD into a 512 bits frame")
+    );
+    for (hash, len) in [("SHA256", 32), ("SHA1", 20)] {
+        let (status, outputs, err) = call(&ctx, &privsign(hash, len)).await;
+        assert_eq!((status, err.as_str(), outputs.len()), (0, "", 1), "{hash}");
+    }
+}

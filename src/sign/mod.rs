@@ -81,6 +81,11 @@ pub enum SignError {
         key: PubkeyAlgo,
         key_bits: usize,
     },
+    /// The PKCS#1 v1.5 encoding of the digest (DigestInfo and at least 11
+    /// bytes of padding) does not fit the RSA modulus: a SHA-512 digest
+    /// and a key under 752 bits.
+    #[error("a {algo:?} digest is too long for a {key_bits} bit RSA key")]
+    HashTooLong { algo: HashAlgo, key_bits: usize },
     #[error("bad passphrase")]
     BadPassphrase,
     #[error("key is passphrase-protected and no passphrase was given")]

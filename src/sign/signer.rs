@@ -65,6 +65,15 @@ impl RsaKey {
 
     /// PKCS#1 v1.5 over the DigestInfo of `digest`.
     fn sign(&self, hash: HashAlgo, digest: &[u8]) -> Result<Vec<u8>, SignError> {
+        // DigestInfo: a 15-byte (SHA-1) or 19-byte prefix; PKCS#1 v1.5
+        // adds at least 11 bytes.
+        let prefix = if hash == HashAlgo::Sha1 { 15 } else { 19 };
+        if prefix + hash.digest_len() + 11 > self.pkey.size() {
+            return Err(SignError::HashTooLong {
+                algo: hash,
+                key_bits: self.pkey.bits() as usize,
+            });
+        }
         let pooled = self.slot(hash).pop();
         let mut c = match pooled {
             Some(c) => c,
@@ -691,6 +700,24 @@ mod tests {
 
     /// Pooled contexts are reused across hashes and threads without mixing
     /// up the digest algorithm, and the pool stays bounded.
+    /// The smallest modulus each hash fits, as PKCS#1 v1.5 needs it: SHA-512
+    /// (83 + 11 bytes) needs 752 bits, SHA-256 (51 + 11) 496 bits.
+    #[test]
+    fn rsa_refuses_a_digest_too_long_for_the_modulus() {
+        let small = RsaKey::new(PKey::from_rsa(Rsa::generate(512).unwrap()).unwrap());
+        assert!(matches!(
+            small.sign(HashAlgo::Sha512, &[1; 64]),
+            Err(SignError::HashTooLong {
+                algo: HashAlgo::Sha512,
+                key_bits: 512
+            })
+        ));
+        assert_eq!(small.sign(HashAlgo::Sha256, &[1; 32]).unwrap().len(), 64);
+        assert_eq!(small.sign(HashAlgo::Sha1, &[1; 20]).unwrap().len(), 64);
+        let fits = RsaKey::new(PKey::from_rsa(Rsa::generate(752).unwrap()).unwrap());
+        assert_eq!(fits.sign(HashAlgo::Sha512, &[1; 64]).unwrap().len(), 94);
+    }
+
     #[test]
     fn rsa_context_pool_signs_correctly_and_is_bounded() {
         use openssl::sign::Verifier;
