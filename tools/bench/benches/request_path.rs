@@ -21,6 +21,10 @@ struct Setup {
 }
 
 fn setup(kinds: &[(&str, KeyType)]) -> Setup {
+    setup_with(kinds, Exec::with_cores().unwrap())
+}
+
+fn setup_with(kinds: &[(&str, KeyType)], exec: Exec) -> Setup {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -38,7 +42,7 @@ fn setup(kinds: &[(&str, KeyType)]) -> Setup {
         Arc::new(Ctx {
             keys: Arc::new(keys),
             users: UserRules::default(),
-            exec: Exec::with_cores().unwrap(),
+            exec,
             blob_keys: signatrust::commands::BlobKeyCache::new(Default::default()),
         })
     });
@@ -105,31 +109,46 @@ fn requests(c: &mut Criterion) {
 }
 
 /// One `sign` request with 100 SHA-256 hashes, as `sign -O --bulk-cpio`
-/// sends for a cpio of 100 kernel modules (obs-sign's `BULK_MAX_ARGC`).
+/// sends for a cpio of 100 kernel modules (obs-sign's `BULK_MAX_ARGC`),
+/// with the hashes split across one worker per core, and with a pool of
+/// one worker (every signature in turn, as before the split).
 fn bulk(c: &mut Criterion) {
-    let s = setup(&[("ed", KeyType::Ed25519), ("rsa", KeyType::Rsa2048)]);
+    let kinds = [("ed", KeyType::Ed25519), ("rsa", KeyType::Rsa2048)];
+    let cores = Exec::with_cores().unwrap();
+    let pools = [
+        (
+            format!("{}-workers", cores.workers()),
+            setup_with(&kinds, cores),
+        ),
+        (
+            "1-worker".to_string(),
+            setup_with(&kinds, Exec::new(1, 64).unwrap()),
+        ),
+    ];
     let hashes: Vec<String> = (0..100u8)
         .map(|i| format!("{}@0065432100", hex::encode([i; 32])))
         .collect();
     let mut g = c.benchmark_group("handle-bulk");
     g.sample_size(10);
-    for user in ["ed", "rsa"] {
+    for (user, _) in kinds {
         let field = format!("SHA256:{user}");
         let mut argv = vec!["sign", field.as_str()];
         argv.extend(hashes.iter().map(String::as_str));
         let bytes = encode_new_request(&argv).unwrap();
         let (req, _) = decode(&bytes).unwrap().unwrap();
-        let ctx = s.ctx.clone();
-        g.bench_function(format!("{user}/sign-100-hashes"), |b| {
-            b.iter(|| match s.rt.block_on(handle(&ctx, black_box(&req))) {
-                Ok(Handled::Local(r)) => {
-                    assert_eq!(r.outputs.len(), 100);
-                    r.encode(req.protocol, reply_limit(&req)).unwrap()
-                }
-                Ok(Handled::Forward { .. }) => panic!("forwarded"),
-                Err(e) => panic!("{e}"),
-            })
-        });
+        for (pool, s) in &pools {
+            let ctx = s.ctx.clone();
+            g.bench_function(format!("{user}/sign-100-hashes/{pool}"), |b| {
+                b.iter(|| match s.rt.block_on(handle(&ctx, black_box(&req))) {
+                    Ok(Handled::Local(r)) => {
+                        assert_eq!(r.outputs.len(), 100);
+                        r.encode(req.protocol, reply_limit(&req)).unwrap()
+                    }
+                    Ok(Handled::Forward { .. }) => panic!("forwarded"),
+                    Err(e) => panic!("{e}"),
+                })
+            });
+        }
     }
     g.finish();
 }
