@@ -131,35 +131,6 @@ impl Exec {
         self.inner.workers
     }
 
-    /// Runs `f` on a worker and returns its result.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, ExecError>
-    where
-        T: Send + 'static,
-        F: FnOnce() -> T + Send + 'static,
-    {
-        let _permit = self
-            .inner
-            .admission
-            .acquire()
-            .await
-            .map_err(|_| ExecError::Closed)?;
-        let (done_tx, done_rx) = oneshot::channel();
-        let job: Job = Box::new(move || {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-            let _ = done_tx.send(r);
-        });
-        {
-            let guard = self.inner.tx.read().map_err(|_| ExecError::Closed)?;
-            let tx = guard.as_ref().ok_or(ExecError::Closed)?;
-            tx.send(job).map_err(|_| ExecError::Closed)?;
-        }
-        match done_rx.await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(_)) => Err(ExecError::Panicked),
-            Err(_) => Err(ExecError::Closed),
-        }
-    }
-
     /// Runs every job of `jobs` on the pool, up to [`Exec::workers`] of them
     /// at once, and returns their results in the order of `jobs`.
     ///
@@ -222,6 +193,35 @@ impl Exec {
         Ok(results)
     }
 
+    /// Runs `f` on a worker and returns its result.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ExecError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let _permit = self
+            .inner
+            .admission
+            .acquire()
+            .await
+            .map_err(|_| ExecError::Closed)?;
+        let (done_tx, done_rx) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = done_tx.send(r);
+        });
+        {
+            let guard = self.inner.tx.read().map_err(|_| ExecError::Closed)?;
+            let tx = guard.as_ref().ok_or(ExecError::Closed)?;
+            tx.send(job).map_err(|_| ExecError::Closed)?;
+        }
+        match done_rx.await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(_)) => Err(ExecError::Panicked),
+            Err(_) => Err(ExecError::Closed),
+        }
+    }
+
     /// Stops accepting jobs; workers exit once the queue is drained.
     pub fn close(&self) {
         if let Ok(mut g) = self.inner.tx.write() {
@@ -243,28 +243,6 @@ mod tests {
         assert_ne!(here, there);
         let sum: u64 = exec.run(|| (1..=10u64).sum()).await.unwrap();
         assert_eq!(sum, 55);
-    }
-
-    #[tokio::test]
-    async fn a_panicking_job_is_an_error_not_a_dead_worker() {
-        let exec = Exec::new(1, 1).unwrap();
-        assert_eq!(
-            exec.run(|| panic!("boom")).await,
-            Err::<(), _>(ExecError::Panicked)
-        );
-        assert_eq!(exec.run(|| 7).await, Ok(7));
-    }
-
-    #[tokio::test]
-    async fn the_default_pool_has_one_worker_per_core() {
-        let config = ExecConfig::default();
-        assert!(config.workers >= 1 && config.workers <= MAX_WORKERS);
-        assert!(config.io_threads >= 1 && config.io_threads <= config.workers);
-        assert_eq!(config.io_scheduling, IoScheduling::Batch);
-        let exec = Exec::start(&config).unwrap();
-        assert_eq!(exec.workers(), config.workers);
-        assert_eq!(exec.run(|| 1).await, Ok(1));
-        exec.close();
     }
 
     #[tokio::test]
@@ -309,6 +287,28 @@ mod tests {
         assert_eq!(exec.run(|| 7).await, Ok(7));
         exec.close();
         assert_eq!(exec.run_all(vec![|| 1]).await, Err(ExecError::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_an_error_not_a_dead_worker() {
+        let exec = Exec::new(1, 1).unwrap();
+        assert_eq!(
+            exec.run(|| panic!("boom")).await,
+            Err::<(), _>(ExecError::Panicked)
+        );
+        assert_eq!(exec.run(|| 7).await, Ok(7));
+    }
+
+    #[tokio::test]
+    async fn the_default_pool_has_one_worker_per_core() {
+        let config = ExecConfig::default();
+        assert!(config.workers >= 1 && config.workers <= MAX_WORKERS);
+        assert!(config.io_threads >= 1 && config.io_threads <= config.workers);
+        assert_eq!(config.io_scheduling, IoScheduling::Batch);
+        let exec = Exec::start(&config).unwrap();
+        assert_eq!(exec.workers(), config.workers);
+        assert_eq!(exec.run(|| 1).await, Ok(1));
+        exec.close();
     }
 
     #[tokio::test]
