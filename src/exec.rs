@@ -193,6 +193,68 @@ impl Exec {
         self.inner.workers
     }
 
+    /// Runs every job of `jobs` on the pool, up to [`Exec::workers`] of them
+    /// at once, and returns their results in the order of `jobs`.
+    ///
+    /// Each batch of at most `workers` jobs is admitted as a whole (one
+    /// acquisition of that many permits), so callers never hold part of
+    /// their permits while waiting for the rest. Every job that was sent
+    /// is awaited before an error is returned: [`ExecError::Panicked`] if
+    /// any job panicked.
+    pub async fn run_all<T, F>(&self, jobs: Vec<F>) -> Result<Vec<T>, ExecError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let mut results = Vec::with_capacity(jobs.len());
+        let mut failed = None;
+        let mut jobs = jobs.into_iter().peekable();
+        while jobs.peek().is_some() {
+            let batch: Vec<F> = jobs.by_ref().take(self.inner.workers).collect();
+            let permits = u32::try_from(batch.len()).map_err(|_| ExecError::Closed)?;
+            let _permits = self
+                .inner
+                .admission
+                .acquire_many(permits)
+                .await
+                .map_err(|_| ExecError::Closed)?;
+            let mut pending = Vec::with_capacity(batch.len());
+            {
+                let guard = self.inner.tx.read().map_err(|_| ExecError::Closed)?;
+                let tx = guard.as_ref().ok_or(ExecError::Closed)?;
+                for f in batch {
+                    let (done_tx, done_rx) = oneshot::channel();
+                    let job: Job = Box::new(move || {
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+                        let _ = done_tx.send(r);
+                    });
+                    match tx.send(job) {
+                        Ok(()) => pending.push(done_rx),
+                        Err(_) => {
+                            failed.get_or_insert(ExecError::Closed);
+                            break;
+                        }
+                    }
+                }
+            }
+            for done in pending {
+                match done.await {
+                    Ok(Ok(v)) => results.push(v),
+                    Ok(Err(_)) => {
+                        failed.get_or_insert(ExecError::Panicked);
+                    }
+                    Err(_) => {
+                        failed.get_or_insert(ExecError::Closed);
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+        }
+        Ok(results)
+    }
+
     /// Runs `f` on a worker and returns its result.
     pub async fn run<T, F>(&self, f: F) -> Result<T, ExecError>
     where
@@ -434,6 +496,50 @@ mod tests {
         assert_ne!(here, there);
         let sum: u64 = exec.run(|| (1..=10u64).sum()).await.unwrap();
         assert_eq!(sum, 55);
+    }
+
+    #[tokio::test]
+    async fn run_all_keeps_the_order_and_uses_every_worker() {
+        let exec = Exec::new(3, 4).unwrap();
+        let jobs: Vec<_> = (0..10u64)
+            .map(|i| {
+                move || {
+                    // Later jobs finish first within a batch.
+                    thread::sleep(std::time::Duration::from_millis(30 - 3 * i));
+                    (i, thread::current().id())
+                }
+            })
+            .collect();
+        let done = exec.run_all(jobs).await.unwrap();
+        let order: Vec<u64> = done.iter().map(|(i, _)| *i).collect();
+        assert_eq!(order, (0..10).collect::<Vec<_>>());
+        let threads: std::collections::HashSet<_> = done.iter().map(|(_, t)| *t).collect();
+        assert_eq!(threads.len(), 3, "one batch per worker count");
+        assert_eq!(exec.run_all(Vec::<fn() -> u8>::new()).await, Ok(vec![]));
+    }
+
+    #[tokio::test]
+    async fn run_all_reports_a_panic_after_every_job_ran() {
+        let exec = Exec::new(2, 2).unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let jobs: Vec<Box<dyn FnOnce() -> usize + Send>> = (0..5usize)
+            .map(|i| {
+                let ran = ran.clone();
+                Box::new(move || {
+                    ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if i == 1 {
+                        panic!("boom");
+                    }
+                    i
+                }) as Box<dyn FnOnce() -> usize + Send>
+            })
+            .collect();
+        assert_eq!(exec.run_all(jobs).await, Err(ExecError::Panicked));
+        // The batch with the panic ran to its end; none was started after.
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(exec.run(|| 7).await, Ok(7));
+        exec.close();
+        assert_eq!(exec.run_all(vec![|| 1]).await, Err(ExecError::Closed));
     }
 
     #[tokio::test]

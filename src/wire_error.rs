@@ -8,7 +8,8 @@
 //! wire; the detail goes to the log.
 //!
 //! Errors of the layers below are nested, not copied: [`WireError::Blob`],
-//! [`WireError::Decode`] and [`WireError::Totp`] carry the typed error, and
+//! [`WireError::Decode`], [`WireError::Sign`] and [`WireError::Totp`]
+//! carry the typed error, and
 //! the texts signd shares with them are written once, in `sign::blob`,
 //! `protocol` and `sign::totp`; only the texts that differ are written here.
 //!
@@ -21,6 +22,7 @@ use thiserror::Error;
 use crate::protocol::{DecodeError, EncodeError, Protocol, Reply, BARE_ERROR_REPLY, CLIENT_BUFFER};
 use crate::sign::blob::BlobError;
 use crate::sign::totp::TotpError;
+use crate::sign::{HashAlgo, PubkeyAlgo, SignError};
 
 /// The wire text of every failure whose detail stays in the log.
 const INTERNAL: &str = "signatrust: internal error, see server log";
@@ -44,6 +46,10 @@ pub enum WireError {
     /// privtotp's time is not 8 hex digits.
     #[error("bad time argument")]
     BadTimeArgument,
+    /// keygen's real name or email holds a control character (signd's
+    /// `checkbadchar`); the argument is `real name` or `email`.
+    #[error("bad character in {0}")]
+    BadCharacter(&'static str),
     /// keygen's key type is not one signd knows.
     #[error("bad type: {0}")]
     BadType(String),
@@ -62,14 +68,10 @@ pub enum WireError {
     /// The request does not frame or has a malformed argument (spec §2).
     #[error(transparent)]
     Decode(#[from] DecodeError),
-    /// The digest length does not match the hash algorithm (gpg-agent says
-    /// "unsupported length of hash"; the fixtures accept any text).
-    #[error("bad hash length: {algo} needs {want} bytes, got {got}")]
-    DigestLength {
-        algo: &'static str,
-        want: usize,
-        got: usize,
-    },
+    /// keygen's expiry, in days, lies beyond the 32-bit seconds of an
+    /// OpenPGP key expiration time (about 49710 days).
+    #[error("bad expire: {0} days is beyond the OpenPGP time range")]
+    ExpireTooFar(u64),
     /// The user field's hash prefix holds a control character.
     #[error("illegal hashalgo {0}")]
     IllegalHashAlgo(String),
@@ -116,6 +118,12 @@ pub enum WireError {
     /// The reply would not fit the client's buffer.
     #[error("reply too big for the sign client: {0}")]
     ReplyTooBig(EncodeError),
+    /// A signature the client asked for cannot be made: a digest whose
+    /// length does not match the named hash, or one too short for the
+    /// DSA/ECDSA key (spec §4.3). Failures of the server's own keys are
+    /// internal.
+    #[error("{}", sign_text(.0))]
+    Sign(#[source] SignError),
     /// The request header declares more bytes than this server accepts;
     /// refused before the body is read.
     #[error("request too big: {declared} bytes declared, at most {max} accepted")]
@@ -174,6 +182,69 @@ fn blob_text(e: &BlobError) -> String {
         // unsupported curve); the text names no key material.
         B::Key(k) => format!("bad project key: {k}"),
         B::Encrypt(_) | B::NoEncryptionKey => INTERNAL.to_owned(),
+    }
+}
+
+/// The wire text of a signing error: the client-caused ones name the
+/// problem as gpg-agent logs it (agent/pksign.c: `a %zu bit hash is not
+/// valid for a %u bit %s key` for a digest too short for a DSA/ECDSA key,
+/// `can't encode a %d bit MD into a %d bits frame` for one too long for an
+/// RSA key), the rest are internal.
+fn sign_text(e: &SignError) -> String {
+    match e {
+        SignError::DigestLength { algo, got, want } => {
+            format!(
+                "bad hash length: {} needs {want} bytes, got {got}",
+                hash_name(*algo)
+            )
+        }
+        SignError::HashTooShort {
+            algo,
+            key,
+            key_bits,
+        } => {
+            let key = match key {
+                PubkeyAlgo::Rsa => "RSA",
+                PubkeyAlgo::Dsa => "DSA",
+                PubkeyAlgo::Ecdsa => "ECDSA",
+                PubkeyAlgo::EdDsa => "EdDSA",
+            };
+            format!(
+                "a {} bit hash is not valid for a {key_bits} bit {key} key",
+                algo.digest_len() * 8
+            )
+        }
+        // gpg-agent's text (agent/pksign.c `do_encode_md`).
+        SignError::HashTooLong { algo, key_bits } => format!(
+            "can't encode a {} bit MD into a {key_bits} bits frame",
+            algo.digest_len() * 8
+        ),
+        _ => INTERNAL.to_owned(),
+    }
+}
+
+/// The hash name as the user field spells it.
+fn hash_name(algo: HashAlgo) -> &'static str {
+    match algo {
+        HashAlgo::Sha1 => "SHA1",
+        HashAlgo::Sha256 => "SHA256",
+        HashAlgo::Sha512 => "SHA512",
+    }
+}
+
+impl From<SignError> for WireError {
+    /// Logs what the wire text leaves out: a failure of the server's key or
+    /// of the crypto library as an error, a client's bad request at debug.
+    fn from(e: SignError) -> Self {
+        match &e {
+            SignError::DigestLength { .. }
+            | SignError::HashTooShort { .. }
+            | SignError::HashTooLong { .. } => {
+                tracing::debug!(error = %e, "signature refused");
+            }
+            _ => tracing::error!(error = %e, "signing failed"),
+        }
+        WireError::Sign(e)
     }
 }
 
@@ -353,10 +424,64 @@ mod tests {
     }
 
     #[test]
+    fn sign_texts_name_the_clients_mistake() {
+        let cases: Vec<(SignError, &str)> = vec![
+            (
+                SignError::DigestLength {
+                    algo: HashAlgo::Sha256,
+                    got: 20,
+                    want: 32,
+                },
+                "bad hash length: SHA256 needs 32 bytes, got 20",
+            ),
+            (
+                SignError::HashTooShort {
+                    algo: HashAlgo::Sha1,
+                    key: PubkeyAlgo::Dsa,
+                    key_bits: 2048,
+                },
+                "a 160 bit hash is not valid for a 2048 bit DSA key",
+            ),
+            (
+                SignError::HashTooShort {
+                    algo: HashAlgo::Sha256,
+                    key: PubkeyAlgo::Ecdsa,
+                    key_bits: 384,
+                },
+                "a 256 bit hash is not valid for a 384 bit ECDSA key",
+            ),
+            (
+                SignError::HashTooLong {
+                    algo: HashAlgo::Sha512,
+                    key_bits: 512,
+                },
+                "can't encode a 512 bit MD into a 512 bits frame",
+            ),
+            // The server's own key or the crypto library: internal.
+            (SignError::BadKey("q".into()), INTERNAL),
+            (SignError::Crypto("x".into()), INTERNAL),
+            (SignError::PassphraseRequired, INTERNAL),
+        ];
+        for (e, want) in cases {
+            assert_eq!(WireError::from(e).wire_text(), want);
+        }
+        assert_eq!(
+            WireError::BadCharacter("real name").wire_text(),
+            "bad character in real name"
+        );
+        assert_eq!(
+            WireError::ExpireTooFar(49711).wire_text(),
+            "bad expire: 49711 days is beyond the OpenPGP time range"
+        );
+    }
+
+    #[test]
     fn internal_errors_do_not_leak_detail() {
         let e = WireError::Internal("database password=hunter2".into());
         assert!(!e.wire_text().contains("hunter2"));
         let e = WireError::from(BlobError::Encrypt("password=hunter2".into()));
+        assert!(!e.wire_text().contains("hunter2"));
+        let e = WireError::from(SignError::Crypto("password=hunter2".into()));
         assert!(!e.wire_text().contains("hunter2"));
     }
 

@@ -31,6 +31,20 @@ pub(super) async fn run(
         return Err(WireError::BadExpireFormat);
     }
     let days: u64 = expire.parse().map_err(|_| WireError::BadExpireFormat)?;
+    // signd's checkbadchar: no control characters in the user ID.
+    for (arg, what) in [(&args[2], "real name"), (&args[3], "email")] {
+        if arg.chars().any(|c| c < ' ') {
+            return Err(WireError::BadCharacter(what));
+        }
+    }
+    // The key expiration time is 32-bit seconds.
+    if days
+        .checked_mul(86400)
+        .and_then(|s| u32::try_from(s).ok())
+        .is_none()
+    {
+        return Err(WireError::ExpireTooFar(days));
+    }
     let user = &field.user;
     let certifier = ctx
         .keys

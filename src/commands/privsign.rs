@@ -2,11 +2,11 @@
 //! request as an encrypted blob (spec §4.4, §8).
 use std::sync::Arc;
 
-use super::sign::{check_lengths, parse_hashes};
+use super::sign::{check_lengths, parse_hashes, sign_hashes};
 use super::{hash_algo, internal, Ctx, UserField};
 use crate::secret::SecretBytes;
 use crate::sign::blob::{self, BlobError, BlobFormat};
-use crate::sign::{signature_packet, SigningKey};
+use crate::sign::SigningKey;
 use crate::wire_error::WireError;
 
 pub(super) async fn run(
@@ -23,19 +23,7 @@ pub(super) async fn run(
     let hashes = parse_hashes(&args[1..])?;
     let algo = hash_algo(field)?;
     check_lengths(algo, &hashes)?;
-    ctx.exec
-        .run(move || {
-            hashes
-                .iter()
-                .map(|h| signature_packet(&key, algo, &h.digest, h.class, h.time))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .map_err(|e| WireError::Internal(e.to_string()))?
-        .map_err(|e| {
-            tracing::error!(error = %e, "privsign: signing failed");
-            WireError::Internal(e.to_string())
-        })
+    sign_hashes(ctx, key, |k| k, algo, hashes).await
 }
 
 /// The project key in `blob`: from the blob cache, or decrypted (on the

@@ -25,7 +25,10 @@ mod test_fixtures;
 
 pub use error::{DecodeError, EncodeError};
 pub use hash_arg::{BadHashArg, HashArg};
-pub use reply::{reply_limit, Reply, BARE_ERROR_REPLY, CLIENT_BUFFER, KEYGEN_CLIENT_BUFFER};
+pub use reply::{
+    reply_limit, Reply, BARE_ERROR_REPLY, BULK_CLIENT_BUFFER, CLIENT_BUFFER, KEYGEN_CLIENT_BUFFER,
+    MAX_HASHES_OUTSIDE_BULK, PING_CLIENT_BUFFER,
+};
 pub use request::{
     declared_len, decode, encode_new_request, encode_old_request, eof_error, Protocol, Request,
     MAX_REQUEST,

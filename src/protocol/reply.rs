@@ -12,10 +12,25 @@ use super::{EncodeError, Protocol, Request};
 /// Largest value of a u16 length field.
 const U16_MAX: usize = u16::MAX as usize;
 
-/// The sign client's receive buffer for every mode but keygen.
+/// The sign client's receive buffer for every request shape but ping,
+/// keygen and bulk signing (`byte buf[8192]` in obs-sign's sign.c: sign,
+/// privsign, pubkey, privtotp, `-x`, `-C`).
 pub const CLIENT_BUFFER: usize = 8192;
-/// The sign client's receive buffer for keygen.
+/// The sign client's receive buffer for keygen (`byte buf[16384]; /* 8192
+/// pubkey + 8192 privkey */` in sign.c's `keygen`).
 pub const KEYGEN_CLIENT_BUFFER: usize = 16384;
+/// The sign client's receive buffer for `--bulk-cpio` (`doalloc(65536)` in
+/// sign.c's `bulk_cpio_sign`): one sign/privsign request with up to 100
+/// hashes (`BULK_MAX_ARGC`).
+pub const BULK_CLIENT_BUFFER: usize = 65536;
+/// The sign client's receive buffer for `sign -t` (`byte buf[256]` in
+/// sign.c's `ping`).
+pub const PING_CLIENT_BUFFER: usize = 256;
+/// The most hashes a sign/privsign request carries in any mode of the sign
+/// client but `--bulk-cpio`: an rpm's header+payload and header-only hashes
+/// (sign.c's `sign`: `hashhex` and `hashhexh`, read into 8192 bytes). A
+/// request with more can only come from `--bulk-cpio`.
+pub const MAX_HASHES_OUTSIDE_BULK: usize = 2;
 
 /// A status-1 reply with no outputs and no error text, in either protocol:
 /// what [`Reply::error`]`("")` encodes to. The fallback when an error line
@@ -23,12 +38,32 @@ pub const KEYGEN_CLIENT_BUFFER: usize = 16384;
 pub const BARE_ERROR_REPLY: [u8; 6] = [0, 1, 0, 0, 0, 0];
 
 /// The receive buffer of the `sign` client that sent `request`, the `limit`
-/// for [`Reply::encode`]: [`KEYGEN_CLIENT_BUFFER`] for keygen,
-/// [`CLIENT_BUFFER`] for everything else.
+/// for [`Reply::encode`], by the request's shape (obs-sign's sign.c and
+/// sock.c; spec §1 "Client buffer sizes"):
+///
+/// | shape | client buffer |
+/// |---|---|
+/// | old-protocol ping (`sign -t`) | [`PING_CLIENT_BUFFER`] |
+/// | `keygen` | [`KEYGEN_CLIENT_BUFFER`] |
+/// | `sign` with more than [`MAX_HASHES_OUTSIDE_BULK`] hashes | [`BULK_CLIENT_BUFFER`] |
+/// | `privsign` with a blob and more than [`MAX_HASHES_OUTSIDE_BULK`] hashes | [`BULK_CLIENT_BUFFER`] |
+/// | everything else (one or two hashes, pubkey, privtotp, old protocol) | [`CLIENT_BUFFER`] |
+///
+/// A `--bulk-cpio` request with one or two members looks like an rpm
+/// request and keeps the smaller buffer; so does anything the client does
+/// not send (unknown commands): the smallest buffer a client of that shape
+/// may have.
 pub fn reply_limit(request: &Request) -> usize {
-    match request.command() {
-        Some("keygen") => KEYGEN_CLIENT_BUFFER,
-        _ => CLIENT_BUFFER,
+    let hashes = request.args().len();
+    match (request.protocol, request.command()) {
+        (Protocol::Old, Some("ping")) => PING_CLIENT_BUFFER,
+        (Protocol::Old, _) => CLIENT_BUFFER,
+        (Protocol::New, Some("keygen")) => KEYGEN_CLIENT_BUFFER,
+        (Protocol::New, Some("sign")) if hashes > MAX_HASHES_OUTSIDE_BULK => BULK_CLIENT_BUFFER,
+        (Protocol::New, Some("privsign")) if hashes > MAX_HASHES_OUTSIDE_BULK + 1 => {
+            BULK_CLIENT_BUFFER
+        }
+        (Protocol::New, _) => CLIENT_BUFFER,
     }
 }
 
@@ -59,9 +94,9 @@ impl Reply {
 
     /// Encodes for `protocol`; refuses replies of `limit` bytes or more.
     ///
-    /// `limit` is the client's receive buffer ([`CLIENT_BUFFER`], or
-    /// [`KEYGEN_CLIENT_BUFFER`] for keygen): the client reports `packet too
-    /// big` for a reply that fills it. With a non-zero status the outputs are
+    /// `limit` is the client's receive buffer for the request's shape
+    /// ([`reply_limit`]): the client reports `packet too big` for a reply
+    /// that fills it. With a non-zero status the outputs are
     /// discarded, as Perl does. A non-empty `error` is sent with a trailing
     /// `\n` appended.
     ///
@@ -344,21 +379,110 @@ mod tests {
         );
     }
 
+    /// Every request shape the sign client (obs-sign 61b2eca) sends, with
+    /// the receive buffer sign.c reads its reply into.
     #[test]
-    fn keygen_alone_gets_the_big_buffer() {
-        let req = |argv: &[&str]| Request {
-            protocol: Protocol::New,
+    fn reply_limit_follows_the_clients_buffer_per_shape() {
+        let req = |protocol, argv: &[&str]| Request {
+            protocol,
             argv: argv.iter().map(|a| a.to_string()).collect(),
         };
-        assert_eq!(reply_limit(&req(&["keygen", "u"])), KEYGEN_CLIENT_BUFFER);
-        for argv in [
-            &["sign", "u"][..],
-            &["KEYGEN", "u"],
-            &["pubkey", "keygen"],
-            &[],
-        ] {
-            assert_eq!(reply_limit(&req(argv)), CLIENT_BUFFER, "{argv:?}");
+        let hashes = |n: usize| vec!["00112233@0000000000"; n];
+        let sign = |n| [&["sign", "u"][..], &hashes(n)].concat();
+        let privsign = |n| [&["privsign", "u", "B10B"][..], &hashes(n)].concat();
+        let (old, new) = (Protocol::Old, Protocol::New);
+        let cases: Vec<(&str, Request, usize)> = vec![
+            // ping(): byte buf[256]; doreq_raw(buf, 4, sizeof(buf)).
+            ("sign -t", req(old, &["ping", ""]), 256),
+            // sign(), probe_pubalgo(): byte buf[8192]; doreq_old(...).
+            (
+                "sign -d (old protocol)",
+                req(old, &["sign", "u", "00@00"]),
+                8192,
+            ),
+            // getpubkey(): byte buf[8192]; doreq_old(user, "PUBKEY", ...).
+            ("sign -p", req(old, &["pubkey", "u"]), 8192),
+            // sign(): byte buf[8192]; doreq_12(argc, args, buf, ...).
+            ("sign -P -d", req(new, &privsign(1)), 8192),
+            ("sign -r (header-only)", req(new, &sign(2)), 8192),
+            ("sign -P -r (header-only)", req(new, &privsign(2)), 8192),
+            // keyextend(), createcert(): unsigned char rbuf[8192].
+            ("sign -x / -C", req(new, &sign(1)), 8192),
+            // do_totp(): byte buf[8192].
+            (
+                "sign -T",
+                req(new, &["privtotp", "u", "B10B", "00000000"]),
+                8192,
+            ),
+            // keygen(): byte buf[16384]; /* 8192 pubkey + 8192 privkey */
+            (
+                "sign -g",
+                req(new, &["keygen", "u", "rsa@2048", "800", "n", "e"]),
+                16384,
+            ),
+            // bulk_cpio_sign(): buf = doalloc(65536); up to BULK_MAX_ARGC
+            // (100) hashes per request. One or two members look like an rpm
+            // request and keep the smaller buffer.
+            ("--bulk-cpio, 1 member", req(new, &sign(1)), 8192),
+            ("--bulk-cpio, 2 members", req(new, &sign(2)), 8192),
+            ("--bulk-cpio, 3 members", req(new, &sign(3)), 65536),
+            ("--bulk-cpio, 100 members", req(new, &sign(100)), 65536),
+            ("-P --bulk-cpio, 3 members", req(new, &privsign(3)), 65536),
+            (
+                "-P --bulk-cpio, 100 members",
+                req(new, &privsign(100)),
+                65536,
+            ),
+            // Shapes the client never sends: the smallest buffer.
+            ("new-protocol ping", req(new, &["ping", ""]), 8192),
+            ("KEYGEN", req(new, &["KEYGEN", "u"]), 8192),
+            (
+                "unknown command",
+                req(new, &["frob", "u", "a", "b", "c"]),
+                8192,
+            ),
+            ("pubkey keygen", req(new, &["pubkey", "keygen"]), 8192),
+            ("no argv", req(new, &[]), 8192),
+        ];
+        for (shape, request, buffer) in cases {
+            assert_eq!(reply_limit(&request), buffer, "{shape}");
         }
+        assert_eq!(
+            (
+                PING_CLIENT_BUFFER,
+                CLIENT_BUFFER,
+                KEYGEN_CLIENT_BUFFER,
+                BULK_CLIENT_BUFFER
+            ),
+            (256, 8192, 16384, 65536)
+        );
+    }
+
+    /// 100 RSA-4096 signature packets (about 540 bytes each) fit the bulk
+    /// buffer; the client refuses a reply that fills it.
+    #[test]
+    fn bulk_buffer_limit() {
+        let sigs = Reply::ok(vec![vec![0x88; 560]; 100]);
+        let len = sigs
+            .encode(Protocol::New, BULK_CLIENT_BUFFER)
+            .unwrap()
+            .len();
+        assert_eq!(len, 6 + 2 + 200 + 56000);
+        assert!(matches!(
+            sigs.encode(Protocol::New, CLIENT_BUFFER),
+            Err(EncodeError::ReplyTooBig { .. })
+        ));
+        // The u16 outlen caps a new-protocol reply at 6 + 65535 bytes, so
+        // only the client's check (`l == bufl`: packet too big) is left.
+        let full = Reply::ok(vec![vec![7; 65536 - 10]]);
+        assert!(full.encode(Protocol::New, BULK_CLIENT_BUFFER).is_err());
+        let fits = Reply::ok(vec![vec![7; 65535 - 10]]);
+        assert_eq!(
+            fits.encode(Protocol::New, BULK_CLIENT_BUFFER)
+                .unwrap()
+                .len(),
+            65535
+        );
     }
 
     #[test]

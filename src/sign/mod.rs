@@ -71,9 +71,20 @@ pub enum SignError {
         want: usize,
     },
     /// gpg-agent refuses DSA/ECDSA digests shorter than the group order
-    /// (e.g. SHA-256 with P-384, SHA-1 with P-256); so do we.
-    #[error("a {algo:?} digest is too short for a {key_bits} bit key")]
-    HashTooShort { algo: HashAlgo, key_bits: usize },
+    /// (e.g. SHA-256 with P-384, SHA-1 with P-256 or a 256-bit-q DSA key);
+    /// so do we. `key_bits` is the key size gpg-agent reports: p for DSA,
+    /// the curve for ECDSA.
+    #[error("a {algo:?} digest is too short for a {key_bits} bit {key:?} key")]
+    HashTooShort {
+        algo: HashAlgo,
+        key: PubkeyAlgo,
+        key_bits: usize,
+    },
+    /// The PKCS#1 v1.5 encoding of the digest (DigestInfo and at least 11
+    /// bytes of padding) does not fit the RSA modulus: a SHA-512 digest
+    /// and a key under 752 bits.
+    #[error("a {algo:?} digest is too long for a {key_bits} bit RSA key")]
+    HashTooLong { algo: HashAlgo, key_bits: usize },
     #[error("bad passphrase")]
     BadPassphrase,
     #[error("key is passphrase-protected and no passphrase was given")]

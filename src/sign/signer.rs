@@ -65,6 +65,15 @@ impl RsaKey {
 
     /// PKCS#1 v1.5 over the DigestInfo of `digest`.
     fn sign(&self, hash: HashAlgo, digest: &[u8]) -> Result<Vec<u8>, SignError> {
+        // DigestInfo: a 15-byte (SHA-1) or 19-byte prefix; PKCS#1 v1.5
+        // adds at least 11 bytes.
+        let prefix = if hash == HashAlgo::Sha1 { 15 } else { 19 };
+        if prefix + hash.digest_len() + 11 > self.pkey.size() {
+            return Err(SignError::HashTooLong {
+                algo: hash,
+                key_bits: self.pkey.bits() as usize,
+            });
+        }
         let pooled = self.slot(hash).pop();
         let mut c = match pooled {
             Some(c) => c,
@@ -153,6 +162,11 @@ impl Signer {
                 if t != y || k.x.ucmp(&k.q) != Ordering::Less || k.q.num_bits() < 160 {
                     return Err(bad("DSA secret does not match the public key"));
                 }
+                // Refused when loaded, not at each signature: gpg-agent
+                // cannot sign with such a key either.
+                if k.q.num_bits() % 8 != 0 {
+                    return Err(bad("DSA q is not a multiple of 8 bits"));
+                }
                 Ok((PubkeyAlgo::Dsa, Signer::Dsa(k)))
             }
             (mpi::PublicKey::ECDSA { curve, q }, mpi::SecretKeyMaterial::ECDSA { scalar }) => {
@@ -238,14 +252,16 @@ impl Signer {
                 if !qbits.is_multiple_of(8) {
                     return Err(bad("DSA q is not a multiple of 8 bits"));
                 }
-                let (h1, md) = agent_dsa_input(hash, digest, qbits, qbits)?;
+                let pbits = k.p.num_bits() as usize;
+                let (h1, md) = agent_dsa_input(hash, digest, qbits, PubkeyAlgo::Dsa, pbits)?;
                 let (r, s) = dsa_sign(k, h1, md)?;
                 write_mpi(&mut out, &r.to_vec());
                 write_mpi(&mut out, &s.to_vec());
             }
             Signer::Ecdsa(k) => {
                 let nbits = k.n.num_bits() as usize;
-                let (h1, md) = agent_dsa_input(hash, digest, nbits.min(512), nbits)?;
+                let (h1, md) =
+                    agent_dsa_input(hash, digest, nbits.min(512), PubkeyAlgo::Ecdsa, nbits)?;
                 let (r, s) = ecdsa_sign(k, h1, md)?;
                 write_mpi(&mut out, &r.to_vec());
                 write_mpi(&mut out, &s.to_vec());
@@ -555,10 +571,12 @@ fn dsa_s(
 /// `trunc_bits / 8` bytes, with the RFC 6979 HMAC hash named after the
 /// truncated length. A digest shorter than that is refused, as gpg-agent
 /// refuses it. (ECDSA: `trunc_bits` is the curve size capped at 512.)
+/// `key` and `key_bits` name the key in the error, as gpg-agent does.
 pub(crate) fn agent_dsa_input(
     hash: HashAlgo,
     digest: &[u8],
     trunc_bits: usize,
+    key: PubkeyAlgo,
     key_bits: usize,
 ) -> Result<(&[u8], MessageDigest), SignError> {
     check_len(hash, digest)?;
@@ -566,6 +584,7 @@ pub(crate) fn agent_dsa_input(
     if digest.len() < want {
         return Err(SignError::HashTooShort {
             algo: hash,
+            key,
             key_bits,
         });
     }
@@ -681,6 +700,24 @@ mod tests {
 
     /// Pooled contexts are reused across hashes and threads without mixing
     /// up the digest algorithm, and the pool stays bounded.
+    /// The smallest modulus each hash fits, as PKCS#1 v1.5 needs it: SHA-512
+    /// (83 + 11 bytes) needs 752 bits, SHA-256 (51 + 11) 496 bits.
+    #[test]
+    fn rsa_refuses_a_digest_too_long_for_the_modulus() {
+        let small = RsaKey::new(PKey::from_rsa(Rsa::generate(512).unwrap()).unwrap());
+        assert!(matches!(
+            small.sign(HashAlgo::Sha512, &[1; 64]),
+            Err(SignError::HashTooLong {
+                algo: HashAlgo::Sha512,
+                key_bits: 512
+            })
+        ));
+        assert_eq!(small.sign(HashAlgo::Sha256, &[1; 32]).unwrap().len(), 64);
+        assert_eq!(small.sign(HashAlgo::Sha1, &[1; 20]).unwrap().len(), 64);
+        let fits = RsaKey::new(PKey::from_rsa(Rsa::generate(752).unwrap()).unwrap());
+        assert_eq!(fits.sign(HashAlgo::Sha512, &[1; 64]).unwrap().len(), 94);
+    }
+
     #[test]
     fn rsa_context_pool_signs_correctly_and_is_bounded() {
         use openssl::sign::Verifier;

@@ -1,6 +1,7 @@
 //! The request path without sockets: key-cache hit, the worker-pool
-//! handoff and `commands::handle` for a whole sign request.
-//! `cargo bench --bench request_path`.
+//! handoff and `commands::handle` for a whole sign request, and for a
+//! `--bulk-cpio` request of 100 hashes (whose signatures are split across
+//! the workers). `cargo bench --bench request_path`.
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use signatrust::commands::{handle, Ctx, Handled, UserRules};
 use signatrust::exec::Exec;
 use signatrust::keys::{FileKek, KeyStore};
-use signatrust::protocol::{decode, reply_limit};
+use signatrust::protocol::{decode, encode_new_request, reply_limit};
 use signatrust::sign::{generate, HashAlgo, KeyType};
 use signatrust_bench::{request_bytes, BenchCommand};
 
@@ -20,6 +21,10 @@ struct Setup {
 }
 
 fn setup(kinds: &[(&str, KeyType)]) -> Setup {
+    setup_with(kinds, Exec::with_cores().unwrap())
+}
+
+fn setup_with(kinds: &[(&str, KeyType)], exec: Exec) -> Setup {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -37,7 +42,7 @@ fn setup(kinds: &[(&str, KeyType)]) -> Setup {
         Arc::new(Ctx {
             keys: Arc::new(keys),
             users: UserRules::default(),
-            exec: Exec::with_cores().unwrap(),
+            exec,
             blob_keys: signatrust::commands::BlobKeyCache::new(Default::default()),
         })
     });
@@ -103,5 +108,50 @@ fn requests(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, cache, exec, requests);
+/// One `sign` request with 100 SHA-256 hashes, as `sign -O --bulk-cpio`
+/// sends for a cpio of 100 kernel modules (obs-sign's `BULK_MAX_ARGC`),
+/// with the hashes split across one worker per core, and with a pool of
+/// one worker (every signature in turn, as before the split).
+fn bulk(c: &mut Criterion) {
+    let kinds = [("ed", KeyType::Ed25519), ("rsa", KeyType::Rsa2048)];
+    let cores = Exec::with_cores().unwrap();
+    let pools = [
+        (
+            format!("{}-workers", cores.workers()),
+            setup_with(&kinds, cores),
+        ),
+        (
+            "1-worker".to_string(),
+            setup_with(&kinds, Exec::new(1, 64).unwrap()),
+        ),
+    ];
+    let hashes: Vec<String> = (0..100u8)
+        .map(|i| format!("{}@0065432100", hex::encode([i; 32])))
+        .collect();
+    let mut g = c.benchmark_group("handle-bulk");
+    g.sample_size(10);
+    for (user, _) in kinds {
+        let field = format!("SHA256:{user}");
+        let mut argv = vec!["sign", field.as_str()];
+        argv.extend(hashes.iter().map(String::as_str));
+        let bytes = encode_new_request(&argv).unwrap();
+        let (req, _) = decode(&bytes).unwrap().unwrap();
+        for (pool, s) in &pools {
+            let ctx = s.ctx.clone();
+            g.bench_function(format!("{user}/sign-100-hashes/{pool}"), |b| {
+                b.iter(|| match s.rt.block_on(handle(&ctx, black_box(&req))) {
+                    Ok(Handled::Local(r)) => {
+                        assert_eq!(r.outputs.len(), 100);
+                        r.encode(req.protocol, reply_limit(&req)).unwrap()
+                    }
+                    Ok(Handled::Forward { .. }) => panic!("forwarded"),
+                    Err(e) => panic!("{e}"),
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, cache, exec, requests, bulk);
 criterion_main!(benches);
