@@ -443,14 +443,20 @@ fn openssl_raw_sign_with_the_server_key() {
     }
 }
 
-/// A project key from `sign -P P -g`, with its public key (`p.asc`) and
-/// its certificate from `sign -C` (`cert.pem`, public key in `cert.pub`).
+/// A project key from `sign -P P -g rsa@2048`, with its public key
+/// (`p.asc`) and its certificate from `sign -C` (`cert.pem`, public key in
+/// `cert.pub`).
 fn project_key(env: &Env) {
+    project_key_of(env, "rsa@2048")
+}
+
+/// [`project_key`] of another key type (`rsa@4096`).
+fn project_key_of(env: &Env, key_type: &str) {
     let pubkey = env.sign(&[
         "-P",
         "P",
         "-g",
-        "rsa@2048",
+        key_type,
         "800",
         "Test Project",
         "proj@example.org",
@@ -658,7 +664,6 @@ fn bulk_cpio(env: &Env, privsign: bool, pubkey: &Path) {
 }
 
 #[test]
-#[ignore = "needs reply-shape (issue 11 item 3)"]
 fn bulk_cpio_100_members_server_key() {
     let env = Env::new();
     let pem = env.write("signd.pem", rsa_pem_of(&public_key_asc()));
@@ -666,14 +671,41 @@ fn bulk_cpio_100_members_server_key() {
 }
 
 #[test]
-#[ignore = "needs reply-shape (issue 11 item 3)"]
 fn bulk_cpio_100_members_privsign() {
     let env = Env::new();
     project_key(&env);
     bulk_cpio(&env, true, &env.path("cert.pub"));
 }
 
-/// The bulk path as far as main's 8192-byte reply limit lets it go today:
+/// RSA-4096 (a reply of ~56 KB): a server key made by `signatrust-admin
+/// key generate`, and a `-g rsa@4096` project key with `-P`.
+#[test]
+fn bulk_cpio_100_members_rsa4096() {
+    let store = short_tempdir();
+    let data = store.path().join("store");
+    admin_ok(
+        &data,
+        &[
+            "key",
+            "generate",
+            USER,
+            "--type",
+            "rsa4096",
+            "--uid",
+            "Bulk <bulk@example.org>",
+        ],
+    );
+    let asc = admin_ok(&data, &["key", "export", USER]);
+    let daemon = Daemon::start(&data, "");
+    let env = Env::with_daemon(store, daemon, "");
+    let a = env.write("k4096.asc", asc);
+    let pem = env.write("k4096.pem", rsa_pem_of(&a));
+    bulk_cpio(&env, false, &pem);
+    project_key_of(&env, "rsa@4096");
+    bulk_cpio(&env, true, &env.path("cert.pub"));
+}
+
+/// The bulk path as far as the 8192-byte reply limit of before let it go:
 /// 20 RSA-2048 members in one request.
 #[test]
 fn bulk_cpio_20_members() {
