@@ -91,6 +91,11 @@ pub enum WireError {
     /// keygen needs exactly four arguments.
     #[error("keygen: four arguments expected")]
     KeygenArgs,
+    /// keygen's real name or email is empty (or only spaces). Perl signd
+    /// passes gpg's error through, `gpg: TMPDIR/params:4: missing
+    /// argument` (line 5 for the email), with its random temporary path.
+    #[error("keygen: {0} is empty (gpg: missing argument)")]
+    KeygenMissingArgument(&'static str),
     /// No key generation slot became free within `[exec]
     /// keygen_timeout_ms`; the key was not generated (signd forks per
     /// request and has no such limit).
@@ -468,6 +473,10 @@ mod tests {
         assert_eq!(
             WireError::BadCharacter("real name").wire_text(),
             "bad character in real name"
+        );
+        assert_eq!(
+            WireError::KeygenMissingArgument("email").wire_text(),
+            "keygen: email is empty (gpg: missing argument)"
         );
         assert_eq!(
             WireError::ExpireTooFar(49711).wire_text(),

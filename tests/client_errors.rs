@@ -219,7 +219,42 @@ async fn keygen_arguments_a_key_cannot_have_get_specific_texts() {
     let keygen = |expire: &str, real: &str, email: &str| {
         argv(&["keygen", SIGND_KEY, "ed25519", expire, real, email])
     };
+    let keygen_t = |kind: &str, expire: &str, real: &str, email: &str| {
+        argv(&["keygen", SIGND_KEY, kind, expire, real, email])
+    };
     let cases = [
+        // gpg (2.2.40, `--batch --gen-key` on signd's parameter file) trims
+        // the spaces around a value and refuses an empty one: "params:4:
+        // missing argument" (Name-Real), ":5:" (Name-Email), before it
+        // looks at Expire-Date.
+        (
+            keygen("800", "", "e@example.org"),
+            "keygen: real name is empty (gpg: missing argument)",
+        ),
+        (
+            keygen("800", "   ", "e@example.org"),
+            "keygen: real name is empty (gpg: missing argument)",
+        ),
+        (
+            keygen("800", "Name", ""),
+            "keygen: email is empty (gpg: missing argument)",
+        ),
+        (
+            keygen("800", "", ""),
+            "keygen: real name is empty (gpg: missing argument)",
+        ),
+        (
+            keygen("99999", "Name", " "),
+            "keygen: email is empty (gpg: missing argument)",
+        ),
+        // Perl signd's order: expiry format, bad characters, type.
+        (keygen_t("bogus", "x", "Name", "e@x"), "bad expire format"),
+        (
+            keygen_t("bogus", "800", "Tab\tName", "e@x"),
+            "bad character in real name",
+        ),
+        (keygen_t("bogus", "800", "", ""), "bad type: bogus"),
+        (keygen_t("bogus", "99999", "N", "e@x"), "bad type: bogus"),
         (
             keygen("800", "Tab\tName", "e@example.org"),
             "bad character in real name",
@@ -254,6 +289,30 @@ async fn keygen_arguments_a_key_cannot_have_get_specific_texts() {
         let (status, outputs, err) = call(&ctx, &a).await;
         assert_eq!((status, err.as_str(), outputs.len()), (0, "", 2), "{a:?}");
     }
+    // The user ID as gpg makes it from `Name-Real:   Some Name  ` and
+    // `Name-Email:  e@example.org `: spaces around the values trimmed.
+    let (status, outputs, err) = call(&ctx, &keygen("800", "  Some Name  ", " e@x.org ")).await;
+    assert_eq!((status, err.as_str()), (0, ""));
+    let home = tempfile::tempdir().unwrap();
+    let mut gpg = std::process::Command::new("gpg")
+        .args(["--homedir"])
+        .arg(home.path())
+        .args(["--batch", "--with-colons", "--show-keys"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    gpg.stdin.take().unwrap().write_all(&outputs[0]).unwrap();
+    let out = gpg.wait_with_output().unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let uids: Vec<&str> = listing
+        .lines()
+        .filter(|l| l.starts_with("uid:"))
+        .filter_map(|l| l.split(':').nth(9))
+        .collect();
+    assert_eq!(uids, ["Some Name <e@x.org>"], "{listing}");
 }
 
 /// An OpenPGP MPI of `n`.

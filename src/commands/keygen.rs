@@ -24,8 +24,9 @@ pub(super) async fn run(
     if args.len() != 4 {
         return Err(WireError::KeygenArgs);
     }
-    let kind =
-        ProjectKeyType::parse(&args[0]).ok_or_else(|| WireError::BadType(args[0].clone()))?;
+    // Perl signd's order: expiry format, bad characters, type; then what
+    // gpg refuses while reading its parameter file (empty name or email),
+    // then the expiry's range.
     let expire = &args[1];
     if expire.is_empty() || expire.len() > 10 || !expire.bytes().all(|b| b.is_ascii_digit()) {
         return Err(WireError::BadExpireFormat);
@@ -35,6 +36,16 @@ pub(super) async fn run(
     for (arg, what) in [(&args[2], "real name"), (&args[3], "email")] {
         if arg.chars().any(|c| c < ' ') {
             return Err(WireError::BadCharacter(what));
+        }
+    }
+    let kind =
+        ProjectKeyType::parse(&args[0]).ok_or_else(|| WireError::BadType(args[0].clone()))?;
+    // gpg's parameter file (`Name-Real: …`, `Name-Email: …`) trims the
+    // spaces around a value and refuses an empty one ("missing argument").
+    let (realname, email) = (args[2].trim_matches(' '), args[3].trim_matches(' '));
+    for (value, what) in [(realname, "real name"), (email, "email")] {
+        if value.is_empty() {
+            return Err(WireError::KeygenMissingArgument(what));
         }
     }
     // The key expiration time is 32-bit seconds.
@@ -53,7 +64,7 @@ pub(super) async fn run(
         .map_err(internal)?
         .ok_or_else(|| WireError::UnknownKey(user.clone()))?;
     let target = target(ctx, user).await?;
-    let (realname, email) = (args[2].clone(), args[3].clone());
+    let (realname, email) = (realname.to_string(), email.to_string());
 
     // Generation (seconds for RSA-4096 / DSA-4096) runs in the keygen lane,
     // not on the signing workers, so signing keeps its latency during a

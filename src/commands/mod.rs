@@ -80,9 +80,13 @@ pub async fn handle(ctx: &Ctx, req: &Request) -> Result<Handled, WireError> {
     user::check(&field)?;
 
     // Aliases: resolved once, never chained. Names starting with ':' are
-    // internal (`:enc` aliases for keygen) and never user-facing.
-    if !field.user.is_empty() && !field.user.starts_with(':') {
+    // internal (`:enc` aliases for keygen) and never user-facing: asking
+    // for an existing one is `illegal user`, as in Perl's `read_alias`.
+    if !field.user.is_empty() {
         if let Some(target) = ctx.keys.alias(&field.user).await.map_err(internal)? {
+            if field.user.starts_with(':') {
+                return Err(WireError::IllegalUser(field.user));
+            }
             if target.is_empty() || !user::is_legal_user(&target) {
                 return Err(WireError::IllegalUserForAlias {
                     target,

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{handle, Ctx, Handled, UserRules};
+use super::{handle, Ctx, Handled, UserField, UserRules};
 use crate::exec::Exec;
 use crate::keys::{FileKek, KeyStore};
 use crate::protocol::{Protocol, Reply, Request};
@@ -45,6 +45,7 @@ const MAP: &[(&str, &str)] = &[
     ("m2a", "al2"),
     ("x", "alice"),
     ("mapfwd", "remote"),
+    ("SHA1:mapsha1", "bob"),
 ];
 
 /// The server configurations the cases run under.
@@ -111,6 +112,49 @@ const CASES: &[(Rules, &[&str], Want)] = &[
         &["pubkey", "SHA\u{1}:alice"],
         Error("illegal hashalgo SHA\u{1}"),
     ),
+    // Perl's `[\000-\037]` on bytes: U+0080-U+009F (0xC2 0x80-0x9F) and
+    // DEL are no control characters there; such users are unknown keys.
+    (
+        LocalDefault,
+        &["pubkey", "x\u{85}"],
+        Forward(&["pubkey", "x\u{85}"], "x\u{85}"),
+    ),
+    (
+        LocalDefault,
+        &["pubkey", "x\u{9f}y"],
+        Forward(&["pubkey", "x\u{9f}y"], "x\u{9f}y"),
+    ),
+    (
+        LocalDefault,
+        &["sign", "SHA\u{80}:nobody", "h"],
+        Forward(&["sign", "SHA\u{80}:nobody", "h"], "nobody"),
+    ),
+    // An empty or `0` prefix is SHA1 (Perl: `$hashalgo ||= 'SHA1'`):
+    // the `SHA1:` map entry applies and no prefix goes upstream.
+    (LocalDefault, &["pubkey", ":alice"], Pubkey("alice")),
+    (LocalDefault, &["pubkey", ":mapsha1"], Pubkey("bob")),
+    (LocalDefault, &["pubkey", "0:mapsha1"], Pubkey("bob")),
+    (LocalDefault, &["pubkey", "SHA1:mapsha1"], Pubkey("bob")),
+    (
+        LocalDefault,
+        &["pubkey", "00:mapsha1"],
+        Forward(&["pubkey", "00:mapsha1"], "mapsha1"),
+    ),
+    (
+        LocalDefault,
+        &["sign", ":nobody", "h"],
+        Forward(&["sign", "nobody", "h"], "nobody"),
+    ),
+    (
+        LocalDefault,
+        &["sign", "0:mapfwd", "h"],
+        Forward(&["sign", "remote", "h"], "remote"),
+    ),
+    (
+        RemoteDefault,
+        &["sign", ":", "h"],
+        Forward(&["sign", "remotedefault", "h"], "remotedefault"),
+    ),
     // ...so unknown users come before unknown commands.
     (
         LocalDefault,
@@ -175,8 +219,9 @@ const CASES: &[(Rules, &[&str], Want)] = &[
     (NoDefault, &["pubkey", ""], Forward(&["pubkey", ""], "")),
     (NoDefault, &["pubkey"], Forward(&["pubkey", ""], "")),
     (NoDefault, &[], Forward(&["", ""], "")),
-    // Aliases: once, after map and default user; internal `:` names are
-    // not resolved; the target must be a legal, non-empty user.
+    // Aliases: once, after map and default user; asking for an existing
+    // internal `:` name is `illegal user` (Perl's `read_alias`), a missing
+    // one is unknown; the target must be a legal, non-empty user.
     (LocalDefault, &["pubkey", "al"], Pubkey("bob")),
     (LocalDefault, &["pubkey", "SHA256:al"], Pubkey("bob")),
     (
@@ -187,7 +232,17 @@ const CASES: &[(Rules, &[&str], Want)] = &[
     (
         LocalDefault,
         &["pubkey", "SHA256::enc"],
-        Forward(&["pubkey", "SHA256::enc"], ":enc"),
+        Error("illegal user :enc"),
+    ),
+    (
+        LocalDefault,
+        &["pubkey", "::enc"],
+        Error("illegal user :enc"),
+    ),
+    (
+        LocalDefault,
+        &["pubkey", "::nosuch"],
+        Forward(&["pubkey", ":nosuch"], ":nosuch"),
     ),
     (LocalDefault, &["pubkey", "m2a"], Pubkey("bob")),
     (
@@ -412,5 +467,34 @@ async fn cases_tell_keys_and_rule_sets_apart() {
     }
     for rules in RULES {
         assert!(CASES.iter().any(|(r, _, _)| *r == rules), "{rules:?}");
+    }
+}
+
+/// The hash a local `sign`/`privsign` uses: an empty or `0` prefix is SHA1
+/// as in Perl; any other unknown name, U+0080-U+009F included, is
+/// `bad hashalgo` (Perl's `illegal hashalgo` is for C0 controls only).
+#[test]
+fn hash_prefix_names_the_algorithm() {
+    use super::hash_algo;
+    use crate::sign::HashAlgo;
+    for (field, want) in [
+        ("alice", HashAlgo::Sha1),
+        (":alice", HashAlgo::Sha1),
+        ("0:alice", HashAlgo::Sha1),
+        ("sha1:alice", HashAlgo::Sha1),
+        ("SHA256:alice", HashAlgo::Sha256),
+    ] {
+        let got = hash_algo(&UserField::parse(field)).map_err(|e| e.wire_text());
+        assert_eq!(got, Ok(want), "{field}");
+    }
+    for (field, text) in [
+        ("00:alice", "sign_with_agent: bad hashalgo 00"),
+        ("SHA\u{85}:alice", "sign_with_agent: bad hashalgo SHA\u{85}"),
+        (" :alice", "sign_with_agent: bad hashalgo  "),
+    ] {
+        let field = UserField::parse(field);
+        assert!(super::user::check(&field).is_ok());
+        let got = hash_algo(&field).map_err(|e| e.wire_text());
+        assert_eq!(got, Err(text.to_string()));
     }
 }

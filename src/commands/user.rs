@@ -30,9 +30,15 @@ pub struct UserField {
 }
 
 impl UserField {
-    /// Splits at the first `:` (spec §5.1 step 1).
+    /// Splits at the first `:` (spec §5.1 step 1). An empty or `0` prefix
+    /// is no prefix, as in Perl signd (`$hashalgo ||= 'SHA1'`): SHA1, the
+    /// plain `map:` entry's `SHA1:` key, forwarded without a prefix.
     pub fn parse(field: &str) -> UserField {
         match field.split_once(':') {
+            Some(("" | "0", user)) => UserField {
+                hash: None,
+                user: user.to_string(),
+            },
             Some((hash, user)) => UserField {
                 hash: Some(hash.to_string()),
                 user: user.to_string(),
@@ -50,11 +56,19 @@ impl UserField {
     }
 }
 
-/// Step 2 and 6: a non-empty user with `/`, a control character or a leading
-/// `.` is illegal; so is a hash name with control characters.
+/// True for the bytes Perl signd's `[\000-\037]` matches: C0 controls
+/// only. DEL and U+0080–U+009F (two bytes in UTF-8, neither below 0x20) are
+/// not, so such users are unknown keys and such hash names bad hash
+/// algorithms, as in Perl.
+fn has_c0_control(s: &str) -> bool {
+    s.bytes().any(|b| b < 0x20)
+}
+
+/// Step 2 and 6: a non-empty user with `/`, a C0 control character or a
+/// leading `.` is illegal; so is a hash name with C0 control characters.
 pub fn check(field: &UserField) -> Result<(), WireError> {
     if let Some(h) = &field.hash {
-        if h.chars().any(|c| c.is_control()) {
+        if has_c0_control(h) {
             return Err(WireError::IllegalHashAlgo(h.clone()));
         }
     }
@@ -64,11 +78,10 @@ pub fn check(field: &UserField) -> Result<(), WireError> {
     Ok(())
 }
 
-/// True when `user` may name a key: empty, or no `/`, no control character
-/// and no leading `.`.
+/// True when `user` may name a key: empty, or no `/`, no C0 control
+/// character and no leading `.`.
 pub fn is_legal_user(user: &str) -> bool {
-    user.is_empty()
-        || !(user.starts_with('.') || user.contains('/') || user.chars().any(|c| c.is_control()))
+    user.is_empty() || !(user.starts_with('.') || user.contains('/') || has_c0_control(user))
 }
 
 impl UserRules {

@@ -28,17 +28,19 @@ pub enum TotpError {
     Hmac,
 }
 
-/// Decodes `%XX` escapes (and leaves malformed ones as they are).
+/// Decodes `%XX` escapes, `XX` two hex digits (Perl's
+/// `s/%([a-fA-F0-9]{2})/chr(hex($1))/sge`), and leaves anything else as it
+/// is.
 fn percent_decode(s: &[u8]) -> Vec<u8> {
+    fn hex(c: u8) -> Option<u8> {
+        (c as char).to_digit(16).map(|d| d as u8)
+    }
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
         if s[i] == b'%' && i + 2 < s.len() {
-            let h = std::str::from_utf8(&s[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            if let Some(b) = h {
-                out.push(b);
+            if let (Some(h), Some(l)) = (hex(s[i + 1]), hex(s[i + 2])) {
+                out.push(h << 4 | l);
                 i += 3;
                 continue;
             }
@@ -47,6 +49,49 @@ fn percent_decode(s: &[u8]) -> Vec<u8> {
         i += 1;
     }
     out
+}
+
+/// Perl's `$` without `/m`: the end of `s`, or just before a final
+/// newline. Returns `s` without that newline.
+fn strip_final_newline(s: &[u8]) -> &[u8] {
+    s.strip_suffix(b"\n").unwrap_or(s)
+}
+
+/// The query of a TOTP URI as Perl's
+/// `/^otpauth:\/\/totp\/.*?\?(.*)$/` captures it: `.` stops at a newline
+/// and `$` matches only at the end or before a final newline, so the URI
+/// must be one line, optionally ending in a newline, which is not part of
+/// the query (a URI written with `echo`).
+fn query(uri: &[u8]) -> Option<&[u8]> {
+    let rest = strip_final_newline(uri.strip_prefix(b"otpauth://totp/")?);
+    if rest.contains(&b'\n') {
+        return None;
+    }
+    let q = rest.iter().position(|&b| b == b'?')?;
+    Some(&rest[q + 1..])
+}
+
+/// A query item's name and value; the value may be the secret.
+type QueryItem = (Zeroizing<Vec<u8>>, Zeroizing<Vec<u8>>);
+
+/// One `&`-separated query item as Perl reads it: percent-decoded as a
+/// whole (the name too), then `/^([^=]+)=(.*)$/`: a non-empty name up to
+/// the first `=` and a value without a newline (a final one is dropped).
+/// `None` for items Perl ignores.
+fn query_item(part: &[u8]) -> Option<QueryItem> {
+    let item = Zeroizing::new(percent_decode(part));
+    let eq = item.iter().position(|&b| b == b'=')?;
+    if eq == 0 {
+        return None;
+    }
+    let value = strip_final_newline(&item[eq + 1..]);
+    if value.contains(&b'\n') {
+        return None;
+    }
+    Some((
+        Zeroizing::new(item[..eq].to_vec()),
+        Zeroizing::new(value.to_vec()),
+    ))
 }
 
 /// Base32 (RFC 4648) of the upper-cased input, stopping at the first
@@ -87,23 +132,11 @@ fn perl_number(s: &[u8]) -> u64 {
 
 /// The TOTP code for `uri` at `time` (0 means `now`).
 pub fn code(uri: &[u8], time: u64, now: u64) -> Result<String, TotpError> {
-    let rest = uri
-        .strip_prefix(b"otpauth://totp/")
-        .ok_or(TotpError::BadUri)?;
-    let q = rest
-        .iter()
-        .position(|&b| b == b'?')
-        .ok_or(TotpError::BadUri)?;
-    let query = &rest[q + 1..];
+    let query = query(uri).ok_or(TotpError::BadUri)?;
     let (mut algorithm, mut secret, mut digits, mut period, mut skew) =
         (None, None, None, None, None);
-    for part in query.split(|&b| b == b'&') {
-        let (k, v) = match part.iter().position(|&b| b == b'=') {
-            Some(i) => (&part[..i], &part[i + 1..]),
-            None => (part, &b""[..]),
-        };
-        let v = Zeroizing::new(percent_decode(v));
-        match k {
+    for (k, v) in query.split(|&b| b == b'&').filter_map(query_item) {
+        match k.as_slice() {
             b"algorithm" => algorithm = Some(v),
             b"secret" => secret = Some(v),
             b"digits" => digits = Some(v),
@@ -235,5 +268,75 @@ mod tests {
             .replace("SHA1", "%53HA1")
             .replace("digits=6", "digits=10");
         assert_eq!(code(enc.as_bytes(), 0, NOW).unwrap().len(), 10);
+    }
+
+    /// A URI written with `echo` ends in a newline: Perl's `(.*)$` leaves
+    /// it out of the query whichever parameter is last.
+    #[test]
+    fn final_newline_is_not_part_of_the_query() {
+        let params = [
+            "secret=JBSWY3DPEHPK3PXP",
+            "algorithm=SHA1",
+            "digits=6",
+            "period=30",
+        ];
+        let want = code(
+            b"otpauth://totp/obs:test?secret=JBSWY3DPEHPK3PXP&algorithm=SHA1&digits=6&period=30",
+            0x6553f100,
+            0x6553f100,
+        )
+        .unwrap();
+        for last in 0..params.len() {
+            let mut p = params.to_vec();
+            let l = p.remove(last);
+            p.push(l);
+            let uri = format!("otpauth://totp/obs:test?{}\n", p.join("&"));
+            assert_eq!(
+                code(uri.as_bytes(), 0x6553f100, 0x6553f100).as_deref(),
+                Ok(want.as_str()),
+                "{uri:?}"
+            );
+        }
+        // Only one final newline; anything after a newline is no URI.
+        let ok = "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&algorithm=SHA1&digits=6&period=30";
+        for bad in [
+            format!("{ok}\n\n"),
+            format!("{ok}\nx"),
+            ok.replace("x?", "x\n?"),
+        ] {
+            assert_eq!(
+                code(bad.as_bytes(), 0, NOW),
+                Err(TotpError::BadUri),
+                "{bad:?}"
+            );
+        }
+    }
+
+    /// Perl decodes each item as a whole, then keeps `name=value` items
+    /// only (value without a newline but a final one); the last wins.
+    #[test]
+    fn query_items_as_perl_reads_them() {
+        let ok = "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&algorithm=SHA1&digits=6&period=30";
+        let want = code(ok.as_bytes(), 0, NOW).unwrap();
+        for uri in [
+            format!("{ok}&digits"),
+            format!("{ok}&period&=5&digits"),
+            ok.replace("digits=6", "%64igits=6"),
+            ok.replace("digits=6", "digits=6%0A"),
+            format!("{ok}&digits=7%0Ax"),
+            ok.replace("&", "&&"),
+        ] {
+            assert_eq!(code(uri.as_bytes(), 0, NOW).as_ref(), Ok(&want), "{uri}");
+        }
+        let nodigits = ok.replace("digits=6", "digits=6%0Ax");
+        assert_eq!(
+            code(nodigits.as_bytes(), 0, NOW),
+            Err(TotpError::MissingParameter("digits"))
+        );
+        let empty = format!("{ok}&digits%3D");
+        assert_eq!(code(empty.as_bytes(), 0, NOW), Err(TotpError::BadDigits));
+        // `%+6` is no escape (two hex digits only).
+        let plus = ok.replace("digits=6", "digits=%+6");
+        assert_eq!(code(plus.as_bytes(), 0, NOW), Err(TotpError::BadDigits));
     }
 }
