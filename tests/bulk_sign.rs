@@ -30,19 +30,10 @@ const CONF: &str = "allow: 127.0.0.1\nallow-unprivileged-ports: true\n";
 const SIGND_KEY: &str = "defaultkey@localobs";
 const MEMBERS: usize = 100;
 
-/// New protocol: `u16 bodylen | u16 0 | u16 argc | u16 len[argc] | args`.
+/// A new-protocol request, encoded as the `sign` client does (the
+/// library's client-side encoder, checked against the fixtures).
 fn new_request(args: &[String]) -> Vec<u8> {
-    let mut body = (args.len() as u16).to_be_bytes().to_vec();
-    for a in args {
-        body.extend_from_slice(&(a.len() as u16).to_be_bytes());
-    }
-    for a in args {
-        body.extend_from_slice(a.as_bytes());
-    }
-    let mut r = (body.len() as u16).to_be_bytes().to_vec();
-    r.extend_from_slice(&[0, 0]);
-    r.extend_from_slice(&body);
-    r
+    signatrust::protocol::encode_new_request(args).unwrap()
 }
 
 async fn exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {

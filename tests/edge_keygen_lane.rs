@@ -20,19 +20,10 @@ const USER: &str = "defaultkey@localobs";
 /// sign request would queue behind them.
 const KEYGENS: usize = 4;
 
-/// New protocol: `u16 bodylen | u16 0 | u16 argc | u16 len[argc] | args`.
+/// A new-protocol request, encoded as the `sign` client does (the
+/// library's client-side encoder, checked against the fixtures).
 fn new_request(args: &[&str]) -> Vec<u8> {
-    let mut body = (args.len() as u16).to_be_bytes().to_vec();
-    for a in args {
-        body.extend_from_slice(&(a.len() as u16).to_be_bytes());
-    }
-    for a in args {
-        body.extend_from_slice(a.as_bytes());
-    }
-    let mut r = (body.len() as u16).to_be_bytes().to_vec();
-    r.extend_from_slice(&[0, 0]);
-    r.extend_from_slice(&body);
-    r
+    signatrust::protocol::encode_new_request(args).unwrap()
 }
 
 /// Sends `request` and reads the reply to EOF, bounded generously (the

@@ -108,11 +108,8 @@ pub(crate) fn self_sig_subpackets(
     flags: u8,
     expire_secs: u32,
 ) -> Vec<u8> {
-    let mut out = start(issuer, created);
-    subpacket(&mut out, 27, &[flags]);
-    if expire_secs > 0 {
-        subpacket(&mut out, 9, &expire_secs.to_be_bytes());
-    }
+    // A binding's subpackets, then gpg's preferences.
+    let mut out = binding_subpackets(issuer, created, flags, expire_secs);
     for (typ, body) in GPG_PREFERENCES {
         subpacket(&mut out, typ, body);
     }
