@@ -474,10 +474,13 @@ impl Db {
     /// Re-wraps data keys in one transaction: every key row and
     /// encryption-key row is handed to `f`, which returns the new wrapped
     /// DEK and KEK id, or `None` to leave the row alone. The first error
-    /// rolls everything back. Returns how many rows were rewritten.
+    /// rolls everything back. `canary` (the new KEK's id and wrapped check
+    /// value) replaces the store's KEK canary in the same transaction.
+    /// Returns how many rows were rewritten.
     pub(crate) async fn rewrap(
         &self,
         mut f: impl FnMut(RewrapRow<'_>) -> Result<Option<(Vec<u8>, String)>, KeyError>,
+        canary: (&str, &[u8]),
         now: i64,
     ) -> Result<usize, KeyError> {
         let e = self.error("rewrap");
@@ -522,8 +525,33 @@ impl Db {
                 changed += 1;
             }
         }
+        // The store now belongs to the new KEK: in the same transaction,
+        // so a crash leaves rows and canary in agreement.
+        sqlx::query("DELETE FROM kek_canary")
+            .execute(&mut *tx)
+            .await
+            .map_err(&e)?;
+        sqlx::query(
+            "INSERT INTO kek_canary (role, kek_id, wrapped, created) VALUES ('current', $1, $2, $3)",
+        )
+        .bind(canary.0)
+        .bind(canary.1)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(&e)?;
         tx.commit().await.map_err(&e)?;
         Ok(changed)
+    }
+
+    /// Raw SQL for tests: a store as made before the KEK canary existed.
+    #[cfg(test)]
+    pub(crate) async fn forget_kek_canary(&self) -> Result<(), KeyError> {
+        sqlx::query("DELETE FROM kek_canary")
+            .execute(&self.pool)
+            .await
+            .map_err(self.error("tamper"))?;
+        Ok(())
     }
 
     /// Raw SQL for tests: a key row as stored before `key_ids` existed.
@@ -546,6 +574,39 @@ impl Db {
             .execute(&self.pool)
             .await
             .map_err(self.error("tamper"))?;
+        Ok(())
+    }
+}
+
+/// The KEK canary (migration 0006): which KEK the store belongs to.
+impl Db {
+    /// The store's KEK canary, `(kek_id, wrapped)`, if it has one.
+    pub(crate) async fn kek_canary(&self) -> Result<Option<(String, Vec<u8>)>, KeyError> {
+        sqlx::query_as("SELECT kek_id, wrapped FROM kek_canary WHERE role = 'current'")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.error("read the KEK canary"))
+    }
+
+    /// Records `kek_id` as the store's KEK unless one is recorded already
+    /// (the primary key makes two racing first opens agree on one); the
+    /// caller reads the canary back to learn which won.
+    pub(crate) async fn claim_kek_canary(
+        &self,
+        kek_id: &str,
+        wrapped: &[u8],
+        now: i64,
+    ) -> Result<(), KeyError> {
+        sqlx::query(
+            "INSERT INTO kek_canary (role, kek_id, wrapped, created) VALUES ('current', $1, $2, $3) \
+             ON CONFLICT (role) DO NOTHING",
+        )
+        .bind(kek_id)
+        .bind(wrapped)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(self.error("record the KEK canary"))?;
         Ok(())
     }
 }
@@ -780,11 +841,17 @@ mod tests {
                 seen += 1;
                 Ok(None)
             },
+            ("file:0022", &[9; 60]),
             0,
         )
         .await
         .unwrap();
         assert_eq!(seen, 2);
+        // The canary moved with the transaction.
+        assert_eq!(
+            db.kek_canary().await.unwrap(),
+            Some(("file:0022".to_owned(), vec![9; 60]))
+        );
     }
 
     #[tokio::test]

@@ -17,9 +17,11 @@
 //! the same way.
 
 mod aliases;
+mod custody;
 mod enc_keys;
 mod maintenance;
 
+pub use custody::Custody;
 pub use maintenance::{KekUsage, KeyInfo, RewrapSummary};
 
 use std::sync::Arc;
@@ -168,6 +170,9 @@ impl KeyStore {
     }
 
     /// [`KeyStore::open`] with explicit cache and pool settings.
+    ///
+    /// Fails with [`KeyError::KekMismatch`] when `kek` is not the KEK the
+    /// store belongs to (see `custody`); a store without one adopts `kek`.
     pub async fn open_with(
         url: &str,
         kek: Arc<dyn Kek>,
@@ -181,7 +186,17 @@ impl KeyStore {
             },
         )
         .await?;
-        Ok(KeyStore {
+        // Fail closed: the configured KEK must be the store's own.
+        if let Err(e) = custody::bind_kek(&db, &*kek).await {
+            db.close().await;
+            return Err(e);
+        }
+        Ok(Self::from_parts(db, kek, opts))
+    }
+
+    /// The store over an open database, the KEK already checked.
+    fn from_parts(db: Db, kek: Arc<dyn Kek>, opts: StoreOptions) -> KeyStore {
+        KeyStore {
             db,
             kek,
             rows: TtlCache::new(opts.cache),
@@ -189,7 +204,7 @@ impl KeyStore {
             aliases: TtlCache::new(opts.cache),
             load_slots: Arc::new(tokio::sync::Semaphore::new(opts.load_concurrency.max(1))),
             key_ids_indexed: std::sync::atomic::AtomicBool::new(false),
-        })
+        }
     }
 
     /// The database URL, password removed.
