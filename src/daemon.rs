@@ -96,11 +96,7 @@ pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
         None if test_mode => std::env::var_os("SIGN_CONF").map(PathBuf::from),
         None => None,
     };
-    let config = Config::load(
-        args.global.data_dir.clone(),
-        args.global.config.clone(),
-        sign_conf,
-    )?;
+    let config = args.global.load_config(sign_conf)?;
     crate::logging::init(&config.log);
     for w in &config.warnings {
         eprintln!("signatrustd: warning: {w}");

@@ -32,6 +32,29 @@ pub enum Command {
     /// another KEK (e.g. from the key file to an HSM).
     #[command(subcommand)]
     Kek(KekCommand),
+    /// The key database's schema: which migrations it has, and applying
+    /// the missing ones (no KEK needed).
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Show the database (password removed), its backend, and each
+    /// migration of this build as applied or pending. Changes nothing;
+    /// exits 1 if a migration is pending.
+    #[command(
+        after_help = "Example:\n  SIGNATRUST_DATABASE_URL=postgres://signatrust@db/signatrust \\\n    signatrust-admin db status"
+    )]
+    Status,
+    /// Apply the migrations the database lacks, in order, each in its own
+    /// transaction (also done whenever a server or admin verb opens the
+    /// store). Run it once before rolling out servers of a new version on
+    /// a shared PostgreSQL store.
+    #[command(
+        after_help = "Example:\n  signatrust-admin --database-url postgres://signatrust@db/signatrust db migrate"
+    )]
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]

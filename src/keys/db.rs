@@ -26,7 +26,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{AnyPool, ConnectOptions, Connection, FromRow};
 
 use super::error::KeyError;
-use super::url::{StoreBackend, StoreUrl};
+use super::url::{redacted_url, StoreBackend, StoreUrl};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -164,42 +164,21 @@ pub(crate) struct Db {
     pool: AnyPool,
     /// The URL with any password removed, for error messages.
     url: String,
-}
-
-/// A database URL with its password (userinfo or `password=` parameter)
-/// replaced by `***`, for messages.
-pub fn redacted_url(url: &str) -> String {
-    let mut out = url.to_owned();
-    if let Some(scheme_end) = out.find("://") {
-        let auth_start = scheme_end + 3;
-        let auth_end = out[auth_start..]
-            .find(['/', '?', '#'])
-            .map_or(out.len(), |i| auth_start + i);
-        if let Some(at) = out[auth_start..auth_end].rfind('@') {
-            let userinfo = &out[auth_start..auth_start + at];
-            if let Some(colon) = userinfo.find(':') {
-                let pw_start = auth_start + colon + 1;
-                out.replace_range(pw_start..auth_start + at, "***");
-            }
-        }
-    }
-    if let Some(q) = out.find('?') {
-        let (base, query) = out.split_at(q + 1);
-        let query: Vec<String> = query
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => kv.to_owned(),
-            })
-            .collect();
-        out = format!("{base}{}", query.join("&"));
-    }
-    out
+    backend: StoreBackend,
 }
 
 impl Db {
     /// Connects, preparing a new SQLite file if needed, and migrates.
     pub(crate) async fn connect(url: &str, cfg: PoolConfig) -> Result<Db, KeyError> {
+        Self::connect_with(url, cfg, true).await
+    }
+
+    /// Connects without migrating (`signatrust-admin db status`).
+    pub(crate) async fn connect_unmigrated(url: &str, cfg: PoolConfig) -> Result<Db, KeyError> {
+        Self::connect_with(url, cfg, false).await
+    }
+
+    async fn connect_with(url: &str, cfg: PoolConfig, migrate: bool) -> Result<Db, KeyError> {
         sqlx::any::install_default_drivers();
         let shown = redacted_url(url);
         let context = format!("cannot open key database {shown}");
@@ -220,6 +199,32 @@ impl Db {
         }
 
         let opts = AnyConnectOptions::from_str(url).map_err(err)?;
+        if backend == StoreBackend::Postgres {
+            // One direct attempt first: a pool that cannot connect retries
+            // until its timeout and then says only "pool timed out", hiding
+            // the cause (connection refused, authentication failed, no such
+            // database) that this reports at once.
+            match tokio::time::timeout(
+                cfg.connect_timeout,
+                sqlx::AnyConnection::connect_with(&opts),
+            )
+            .await
+            {
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                }
+                Ok(Err(e)) => return Err(err(e)),
+                Err(_) => {
+                    return Err(KeyError::Database {
+                        context: format!(
+                            "{context}: no answer within {} s",
+                            cfg.connect_timeout.as_secs_f32()
+                        ),
+                        source: None,
+                    })
+                }
+            }
+        }
         let mut pool_opts = AnyPoolOptions::new()
             .max_connections(cfg.max_connections.max(1))
             .acquire_timeout(cfg.connect_timeout);
@@ -241,14 +246,64 @@ impl Db {
             });
         }
         let pool = pool_opts.connect_with(opts).await.map_err(err)?;
-        let migrator = match backend {
+        let db = Db {
+            pool,
+            url: shown,
+            backend,
+        };
+        if migrate {
+            db.migrator().run(&db.pool).await.map_err(|e| {
+                KeyError::database(format!("{context}: migration failed"), sqlx::Error::from(e))
+            })?;
+        }
+        Ok(db)
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
             StoreBackend::Sqlite => &SQLITE_MIGRATOR,
             StoreBackend::Postgres => &POSTGRES_MIGRATOR,
+        }
+    }
+
+    /// Every migration this build knows, `(version, description,
+    /// applied)`, in order; a database never migrated has none applied.
+    pub(crate) async fn migrations(&self) -> Result<Vec<(i64, String, bool)>, KeyError> {
+        let exists = match self.backend {
+            StoreBackend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            StoreBackend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+            }
         };
-        migrator.run(&pool).await.map_err(|e| {
-            KeyError::database(format!("{context}: migration failed"), sqlx::Error::from(e))
-        })?;
-        Ok(Db { pool, url: shown })
+        let read = async {
+            let (n,): (i64,) = sqlx::query_as(exists).fetch_one(&self.pool).await?;
+            if n == 0 {
+                return Ok(Vec::new());
+            }
+            sqlx::query_as::<_, (i64,)>("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+        };
+        let applied: std::collections::HashSet<i64> = read
+            .await
+            .map_err(self.error("read the applied migrations"))?
+            .into_iter()
+            .map(|(v,)| v)
+            .collect();
+        Ok(self
+            .migrator()
+            .iter()
+            .map(|m| {
+                (
+                    m.version,
+                    m.description.to_string(),
+                    applied.contains(&m.version),
+                )
+            })
+            .collect())
     }
 
     /// The URL without its password.
@@ -738,6 +793,12 @@ mod tests {
         assert!(matches!(e, KeyError::Database { .. }), "{msg}");
         assert!(msg.contains("postgres://u:***@127.0.0.1:1/keys"), "{msg}");
         assert!(!msg.contains("topsecret"), "{msg}");
+        // The cause, not "pool timed out".
+        let msg = chain(e);
+        assert!(
+            msg.contains("refused") && !msg.contains("timed out"),
+            "{msg}"
+        );
     }
 
     #[tokio::test]
@@ -867,5 +928,42 @@ mod tests {
         };
         let msg = e.to_string();
         assert!(msg.contains(&url), "{msg}");
+    }
+
+    /// The whole error chain, as `{e:#}` prints it for the operator.
+    fn chain(e: KeyError) -> String {
+        format!("{:#}", anyhow::Error::new(e))
+    }
+
+    /// A wrong password and a missing database say so (needs the test
+    /// server of `SIGNATRUST_TEST_PG_URL`; skipped without it).
+    #[tokio::test]
+    async fn postgres_authentication_and_database_errors_name_the_cause() {
+        let Ok(url) = std::env::var("SIGNATRUST_TEST_PG_URL") else {
+            eprintln!("SIGNATRUST_TEST_PG_URL not set; skipping");
+            return;
+        };
+        let cfg = PoolConfig {
+            max_connections: 1,
+            connect_timeout: Duration::from_secs(30),
+        };
+        // postgres://USER:PASSWORD@HOST/DB: swap the password, then the DB.
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let (userinfo, hostpath) = rest.split_once('@').expect("a URL with a user");
+        let user = userinfo.split(':').next().unwrap();
+        let bad = format!("{scheme}://{user}:not-the-password@{hostpath}");
+        let Err(e) = Db::connect(&bad, cfg).await else {
+            panic!("connected with a wrong password")
+        };
+        let msg = chain(e);
+        assert!(msg.contains("password authentication failed"), "{msg}");
+        assert!(!msg.contains("not-the-password"), "{msg}");
+        let host = hostpath.split('/').next().unwrap();
+        let missing = format!("{scheme}://{userinfo}@{host}/signatrust_no_such_database");
+        let Err(e) = Db::connect(&missing, cfg).await else {
+            panic!("connected to a missing database")
+        };
+        let msg = chain(e);
+        assert!(msg.contains("does not exist"), "{msg}");
     }
 }

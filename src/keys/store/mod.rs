@@ -20,9 +20,11 @@ mod aliases;
 mod custody;
 mod enc_keys;
 mod maintenance;
+mod schema;
 
 pub use custody::Custody;
 pub use maintenance::{KekUsage, KeyInfo, RewrapSummary};
+pub use schema::Migration;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::keys::FileKek;
 
+#[path = "../../../tests/support/pg.rs"]
+mod pg;
+
 struct Fixture {
     dir: tempfile::TempDir,
 }
@@ -560,12 +563,11 @@ async fn database_path_error_is_clear() {
     assert!(msg.contains(&url), "{msg}");
 }
 
-/// The same flows on PostgreSQL, when `SIGNATRUST_TEST_PG_URL` names an
-/// empty scratch database (skipped otherwise).
+/// The same flows on PostgreSQL, in a scratch database on the server of
+/// `SIGNATRUST_TEST_PG_URL` (skipped without it).
 #[tokio::test]
 async fn postgres_when_configured() {
-    let Ok(url) = std::env::var("SIGNATRUST_TEST_PG_URL") else {
-        eprintln!("SIGNATRUST_TEST_PG_URL not set; skipping");
+    let Some(url) = pg::scratch_database().await else {
         return;
     };
     let fx = Fixture::new();

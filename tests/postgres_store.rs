@@ -1,0 +1,152 @@
+//! The store's database chosen at run time, on both backends: the
+//! `--database-url` flag and `$SIGNATRUST_DATABASE_URL` (over `[store]
+//! url`), `signatrust-admin db status|migrate`, and an admin and a server
+//! sharing one store. Each test runs on SQLite and, with
+//! `$SIGNATRUST_TEST_PG_URL` (always in CI), on a scratch PostgreSQL
+//! database.
+
+#[path = "e2e_common.rs"]
+mod common;
+#[path = "support/pg.rs"]
+mod pg;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+const UID: &str = "Store <store@example.org>";
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A SQLite file outside the data directory, and a scratch PostgreSQL
+/// database when there is a test server.
+fn stores(dir: &Path) -> Vec<String> {
+    let mut v = vec![format!("sqlite://{}/elsewhere.db", dir.display())];
+    v.extend(pg::scratch_database_blocking());
+    v
+}
+
+fn admin_at(data: &Path, url: &str, args: &[&str]) -> Output {
+    let mut all = vec!["--database-url", url];
+    all.extend_from_slice(args);
+    admin(data, &all)
+}
+
+#[test]
+fn db_status_and_migrate_on_each_backend() {
+    let dir = short_tempdir();
+    let data = dir.path().join("data");
+    for url in stores(dir.path()) {
+        let out = admin_at(&data, &url, &["db", "status"]);
+        assert_eq!(out.status.code(), Some(1), "{url}: {}", text(&out));
+        let t = text(&out);
+        assert!(
+            t.contains("0001 keys") && t.contains("pending") && !t.contains("applied"),
+            "{url}: a new database has every migration pending: {t}"
+        );
+        let out = admin_at(&data, &url, &["db", "migrate"]);
+        assert!(out.status.success(), "{url}: {}", text(&out));
+        let out = admin_at(&data, &url, &["db", "status"]);
+        let t = text(&out);
+        assert!(out.status.success(), "{url}: {t}");
+        assert!(
+            t.contains("schema up to date") && !t.contains("pending"),
+            "{url}: {t}"
+        );
+        // The password never shows.
+        assert!(!t.contains(":signatrust@"), "{url}: {t}");
+    }
+    // The flag won: nothing was made in the data directory's default store.
+    assert!(!data.join("signatrust.db").exists());
+    assert!(dir.path().join("elsewhere.db").exists());
+}
+
+#[test]
+fn admin_and_server_share_the_store_the_url_names() {
+    let dir = short_tempdir();
+    for (i, url) in stores(dir.path()).into_iter().enumerate() {
+        let data = dir.path().join(format!("data{i}"));
+        let out = admin_at(
+            &data,
+            &url,
+            &[
+                "key", "generate", "shared", "--type", "ed25519", "--uid", UID,
+            ],
+        );
+        assert!(out.status.success(), "{url}: {}", text(&out));
+        // The environment variable names the same store.
+        let out = Command::new(env!("CARGO_BIN_EXE_signatrust-admin"))
+            .args(["--data-dir", data.to_str().unwrap(), "key", "list"])
+            .env("SIGNATRUST_DATABASE_URL", &url)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && text(&out).contains("shared"),
+            "{url}: {}",
+            text(&out)
+        );
+        // Without either, the data directory's own (empty) store.
+        let out = admin_ok(&data, &["key", "list"]);
+        assert!(!out.contains("shared"), "{url}: {out}");
+        // The server's check opens that store with the data directory's KEK.
+        let out = Command::new(env!("CARGO_BIN_EXE_signatrustd"))
+            .args(["--data-dir", data.to_str().unwrap(), "--database-url", &url])
+            .arg("--check-config")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && text(&out).contains("opens it"),
+            "{url}: {}",
+            text(&out)
+        );
+        // And serves the key from it.
+        let daemon = Daemon::start(&data, &format!("[store]\nurl = \"{url}\"\n"));
+        let r = parse_reply(&daemon.exchange(&new_request(&["pubkey", "shared"])));
+        assert_eq!(r.status, 0, "{url}: pubkey: {r:?}");
+        let exported = admin_at(&data, &url, &["key", "export", "shared"]);
+        assert!(exported.status.success(), "{}", text(&exported));
+        let outs = new_outputs(&r.out);
+        let armored = String::from_utf8_lossy(&outs[0]);
+        assert_eq!(
+            armored.trim(),
+            String::from_utf8_lossy(&exported.stdout).trim(),
+            "{url}: the server's pubkey is the admin's export"
+        );
+    }
+}
+
+#[test]
+fn a_bad_database_url_names_its_origin_and_hides_the_password() {
+    let dir = short_tempdir();
+    let data = dir.path().join("data");
+    let out = admin_at(&data, "mysql://u:hunter2@db/keys", &["key", "list"]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("--database-url") && t.contains("mysql://u:***@db/keys"),
+        "{t}"
+    );
+    assert!(!t.contains("hunter2"), "{t}");
+    // An unreachable server: the cause, at once, not a pool timeout.
+    let out = admin_at(
+        &data,
+        "postgres://u:hunter2@127.0.0.1:1/keys",
+        &["key", "list"],
+    );
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("refused") && !t.contains("timed out") && !t.contains("hunter2"),
+        "{t}"
+    );
+}
