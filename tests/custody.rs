@@ -5,6 +5,8 @@
 
 #[path = "e2e_common.rs"]
 mod common;
+#[path = "support/pg.rs"]
+mod pg;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -213,4 +215,85 @@ fn check_config_opens_the_store_and_its_tls_files() {
         "{}",
         text(&out)
     );
+}
+
+/// `backup` copies a live store; the copy plus the KEK serves the same
+/// bytes, the copy alone holds no secret and is refused without its KEK.
+#[test]
+fn backup_restores_with_its_kek_and_holds_nothing_without() {
+    let dir = short_tempdir();
+    let data = dir.path().join("store");
+    let key = fixture("obs-sign-t-fixtures/secret-key.asc");
+    admin_ok(&data, &["key", "import", "plain", key.to_str().unwrap()]);
+    let id = kek_id(&data);
+    // Taken while a server has the store open.
+    let live = Daemon::start(&data, "");
+    let backup = dir.path().join("backup.db");
+    let out = admin_ok(&data, &["backup", backup.to_str().unwrap()]);
+    assert!(out.contains("1 key(s)") && out.contains(&id), "{out}");
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "backup file mode");
+    // A second backup to the same file is refused, naming it.
+    let out = admin(&data, &["backup", backup.to_str().unwrap()]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&backup.display().to_string()),
+        "{}",
+        text(&out)
+    );
+
+    // Without the KEK, the copy holds no secret in plaintext.
+    let (secret, public) = key_material("secret-key.asc", None);
+    assert_scan(
+        &[(backup.clone(), std::fs::read(&backup).unwrap())],
+        &secret,
+        &public,
+    );
+    // And is refused, naming the KEK it needs.
+    let bare = dir.path().join("bare");
+    std::fs::create_dir(&bare).unwrap();
+    std::fs::copy(&backup, bare.join("signatrust.db")).unwrap();
+    let out = admin(&bare, &["key", "list"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(&id), "{}", text(&out));
+
+    // Copy plus KEK: a server whose replies are byte for byte the same.
+    let restored = dir.path().join("restored");
+    std::fs::create_dir(&restored).unwrap();
+    std::fs::copy(&backup, restored.join("signatrust.db")).unwrap();
+    std::fs::copy(data.join("kek.key"), restored.join("kek.key")).unwrap();
+    let back = Daemon::start(&restored, "");
+    let digest = hex::encode(openssl::sha::sha256(b"backup"));
+    for request in [
+        new_request(&["pubkey", "plain"]),
+        old_request("plain", &format!("SHA256:{digest}@0065000000")),
+        new_request(&["sign", "sha256:plain", &format!("{digest}@0065000000")]),
+    ] {
+        let (a, b) = (live.exchange(&request), back.exchange(&request));
+        assert_eq!(parse_reply(&a).status, 0, "{:?}", parse_reply(&a));
+        assert_eq!(a, b, "the restored server answers differently");
+    }
+}
+
+/// A PostgreSQL store is not copied by `backup`: the error names pg_dump
+/// (with a test server), or the cause when the server cannot be reached.
+#[test]
+fn backup_of_a_postgres_store_points_at_pg_dump() {
+    let dir = short_tempdir();
+    let mut urls = vec![("postgres://u@127.0.0.1:1/keys".to_owned(), "refused")];
+    urls.extend(pg::scratch_database_blocking().map(|u| (u, "pg_dump")));
+    for (url, says) in urls {
+        let out = admin(
+            &dir.path().join("data"),
+            &[
+                "--database-url",
+                &url,
+                "backup",
+                dir.path().join("b.db").to_str().unwrap(),
+            ],
+        );
+        assert!(!out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains(says), "{url}: {}", text(&out));
+        assert!(!dir.path().join("b.db").exists());
+    }
 }

@@ -36,6 +36,20 @@ pub enum Command {
     /// the missing ones (no KEK needed).
     #[command(subcommand)]
     Db(DbCommand),
+    /// Write a consistent copy of the SQLite store to FILE (mode 0600)
+    /// while servers keep running. The copy holds only wrapped secrets: it
+    /// opens nothing without the store's KEK, which must be backed up
+    /// separately. Restore by serving the copy (`--database-url
+    /// sqlite:///FILE`, or as signatrust.db in the data directory) with
+    /// that KEK. A PostgreSQL store is backed up with pg_dump.
+    #[command(
+        after_help = "Example:\n  signatrust-admin backup /var/backups/signatrust-$(date +%F).db"
+    )]
+    Backup {
+        /// The new file; refused if it exists.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

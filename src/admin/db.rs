@@ -1,4 +1,5 @@
-//! `db status` and `db migrate`: the key database's schema, without a KEK.
+//! `db status`, `db migrate` and `backup`: the key database itself, without
+//! a KEK.
 use anyhow::Context;
 
 use super::cli::DbCommand;
@@ -35,4 +36,28 @@ fn print_list(list: &[Migration]) {
         let state = if m.applied { "applied" } else { "pending" };
         println!("{:04} {:<24} {state}", m.version, m.description);
     }
+}
+
+pub(super) async fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let url = config.store_url.as_str();
+    let custody = KeyStore::backup_at(url, file)
+        .await
+        .with_context(|| format!("backing up {}", redacted_url(url)))?;
+    let (keys, enc) = custody
+        .usage
+        .iter()
+        .fold((0, 0), |(k, e), u| (k + u.keys, e + u.encryption_keys));
+    println!(
+        "backed up {} to {}: {keys} key(s), {enc} encryption key(s)",
+        redacted_url(url),
+        file.display()
+    );
+    if custody.is_claimed() {
+        println!(
+            "the copy opens only with KEK {}: keep that KEK (backed up separately), or the \
+             copy is useless",
+            custody.expected()
+        );
+    }
+    Ok(())
 }

@@ -35,5 +35,6 @@ pub async fn run(cli: AdminCli) -> anyhow::Result<()> {
         }
         cli::Command::Kek(cmd) => kek::run(&config, &cli.global, cmd).await,
         cli::Command::Db(cmd) => db::run(&config, cmd).await,
+        cli::Command::Backup { file } => db::backup(&config, &file).await,
     }
 }

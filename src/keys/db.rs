@@ -17,6 +17,7 @@
 
 use std::io::ErrorKind;
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{AnyPool, ConnectOptions, Connection, FromRow};
 
-use super::error::KeyError;
+use super::error::{DbError, KeyError};
 use super::url::{redacted_url, StoreBackend, StoreUrl};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -663,6 +664,64 @@ impl Db {
         .await
         .map_err(self.error("record the KEK canary"))?;
         Ok(())
+    }
+}
+
+/// Backups (`signatrust-admin backup`).
+impl Db {
+    /// Writes a consistent copy of this SQLite database to `path`, which
+    /// must not exist: SQLite's `VACUUM INTO`, one read transaction, so
+    /// the copy is whole even while servers write. The file is created
+    /// first, empty with mode 0600 (`VACUUM INTO` accepts an empty file),
+    /// and synced with its directory afterwards.
+    ///
+    /// # Errors
+    /// A PostgreSQL store (use `pg_dump`), an existing `path`, or an I/O or
+    /// database failure; a partial copy is removed.
+    pub(crate) async fn backup_sqlite(&self, path: &Path) -> Result<(), KeyError> {
+        let fail = |what: String, e: DbError| KeyError::Database {
+            context: format!("{}: backup to {}: {what}", self.url, path.display()),
+            source: Some(e),
+        };
+        if self.backend != StoreBackend::Sqlite {
+            return Err(KeyError::Database {
+                context: format!(
+                    "{}: backup copies SQLite stores; back up a PostgreSQL store with pg_dump",
+                    self.url
+                ),
+                source: None,
+            });
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| fail("cannot create the file".into(), e.into()))?;
+        let Some(target) = path.to_str() else {
+            let _ = std::fs::remove_file(path);
+            return Err(KeyError::Database {
+                context: format!("backup to {}: the path is not UTF-8", path.display()),
+                source: None,
+            });
+        };
+        let copied = sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(path);
+            return Err(fail("copy failed".into(), e.into()));
+        }
+        let sync = std::fs::File::open(path)
+            .and_then(|f| f.sync_all())
+            .and_then(
+                |()| match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    Some(dir) => std::fs::File::open(dir).and_then(|d| d.sync_all()),
+                    None => Ok(()),
+                },
+            );
+        sync.map_err(|e| fail("cannot sync the copy".into(), e.into()))
     }
 }
 

@@ -99,24 +99,25 @@ impl KeyStore {
             },
         )
         .await?;
-        let read = async {
-            let kek_id = db.kek_canary().await?.map(|(id, _)| id);
-            let usage = db.kek_usage().await?;
-            Ok::<_, KeyError>((kek_id, usage))
-        }
-        .await;
+        let custody = read(&db).await;
         db.close().await;
-        let (kek_id, usage) = read?;
-        Ok(Custody {
-            kek_id,
-            usage: usage
-                .into_iter()
-                .map(|(kek_id, keys, encryption_keys)| KekUsage {
-                    kek_id,
-                    keys,
-                    encryption_keys,
-                })
-                .collect(),
-        })
+        custody
     }
+}
+
+/// What the database behind `db` records about its KEK.
+pub(super) async fn read(db: &Db) -> Result<Custody, KeyError> {
+    let kek_id = db.kek_canary().await?.map(|(id, _)| id);
+    let usage = db.kek_usage().await?;
+    Ok(Custody {
+        kek_id,
+        usage: usage
+            .into_iter()
+            .map(|(kek_id, keys, encryption_keys)| KekUsage {
+                kek_id,
+                keys,
+                encryption_keys,
+            })
+            .collect(),
+    })
 }

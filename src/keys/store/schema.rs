@@ -2,7 +2,8 @@
 //! which of this build's migrations (`migrations/{sqlite,postgres}`) a
 //! database has, read and applied without any KEK, so that the schema of a
 //! shared PostgreSQL store can be brought up to date before the servers
-//! that need it are rolled out.
+//! that need it are rolled out. Also the backup of a SQLite store, which
+//! needs no KEK either.
 
 use std::time::Duration;
 
@@ -58,5 +59,28 @@ impl KeyStore {
     /// rolled back, the ones before it stay).
     pub async fn migrate_at(url: &str) -> Result<Vec<Migration>, KeyError> {
         read(Db::connect(url, POOL).await?).await
+    }
+}
+
+impl KeyStore {
+    /// Copies the SQLite store at `url` to the new file `to` (mode 0600),
+    /// consistently while servers use it, without any KEK: the copy holds
+    /// only wrapped secrets and is useless without the store's KEK, which
+    /// must be kept (and backed up) separately. Returns what the copy
+    /// records about its KEK.
+    ///
+    /// # Errors
+    /// A PostgreSQL store (back it up with `pg_dump`), an existing `to`,
+    /// or a database or I/O failure (no partial copy is left).
+    pub async fn backup_at(url: &str, to: &std::path::Path) -> Result<super::Custody, KeyError> {
+        let db = Db::connect(url, POOL).await?;
+        let done = async {
+            let custody = super::custody::read(&db).await?;
+            db.backup_sqlite(to).await?;
+            Ok(custody)
+        }
+        .await;
+        db.close().await;
+        done
     }
 }
