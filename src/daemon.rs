@@ -179,8 +179,13 @@ pub async fn run(args: DaemonArgs, config: Config) -> anyhow::Result<()> {
             crate::server::run(listener, stop.cancelled_owned(), ctx, edge).await;
         }));
     }
+    // Another process's changes to a shared (PostgreSQL) store reach the
+    // caches at once; a no-op for SQLite.
+    let keys = service.ctx.keys.clone();
+    let feed = tokio::spawn(async move { keys.follow_changes().await });
     wait_for_signal().await;
     tracing::info!("signal received, shutting down");
+    feed.abort();
     shutdown.cancel();
     for t in tasks {
         let _ = t.await;

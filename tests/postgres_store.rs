@@ -150,3 +150,96 @@ fn a_bad_database_url_names_its_origin_and_hides_the_password() {
         "{t}"
     );
 }
+
+/// Two servers on one PostgreSQL store, caches warm and a cache TTL of
+/// five minutes: a key deleted and an alias moved with `signatrust-admin`
+/// are seen by both within seconds (the change feed), not after the TTL.
+#[test]
+fn two_servers_see_admin_changes_at_once() {
+    let Some(url) = pg::scratch_database_blocking() else {
+        return;
+    };
+    let dir = short_tempdir();
+    let data = dir.path().join("data");
+    for name in ["k1", "k2"] {
+        let out = admin_at(
+            &data,
+            &url,
+            &["key", "generate", name, "--type", "ed25519", "--uid", UID],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let out = admin_at(&data, &url, &["alias", "set", "al", "k1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let toml = format!("[store]\nurl = \"{url}\"\n[cache]\nttl_secs = 300\n");
+    let servers = [Daemon::start(&data, &toml), Daemon::start(&data, &toml)];
+    let pubkey = |d: &Daemon, user: &str| {
+        let r = parse_reply(&d.exchange(&new_request(&["pubkey", user])));
+        (r.status == 0).then(|| new_outputs(&r.out).remove(0))
+    };
+    let k2 = pubkey(&servers[0], "k2").expect("k2 is served");
+    for s in &servers {
+        // Warm every cache: key rows, the alias.
+        assert!(pubkey(s, "k1").is_some() && pubkey(s, "al").is_some());
+    }
+
+    let out = admin_at(&data, &url, &["key", "delete", "k1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = admin_at(&data, &url, &["alias", "set", "al", "k2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let started = std::time::Instant::now();
+    let bound = std::time::Duration::from_secs(5);
+    for (i, s) in servers.iter().enumerate() {
+        loop {
+            let gone = pubkey(s, "k1").is_none();
+            let moved = pubkey(s, "al").as_ref() == Some(&k2);
+            if gone && moved {
+                break;
+            }
+            assert!(
+                started.elapsed() < bound,
+                "server {i} still serves the old k1 or alias after {bound:?}:\n{}",
+                s.log_text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let r = parse_reply(&s.exchange(&new_request(&["pubkey", "k1"])));
+        assert_eq!(r.err, "unknown key: k1\n", "server {i}");
+    }
+    println!("both servers saw the changes after {:?}", started.elapsed());
+
+    // The feed's connection is cut (as by a database restart): the servers
+    // reconnect, and a change made after that is seen too.
+    let cut = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            let cut: Vec<(bool,)> = sqlx::query_as(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+            cut.len()
+        });
+    assert!(cut >= 2, "the two feeds' connections were cut ({cut})");
+    let out = admin_at(&data, &url, &["alias", "remove", "al"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let started = std::time::Instant::now();
+    let bound = std::time::Duration::from_secs(15);
+    for (i, s) in servers.iter().enumerate() {
+        while pubkey(s, "al").is_some() {
+            assert!(
+                started.elapsed() < bound,
+                "server {i} still serves the removed alias after {bound:?}:\n{}",
+                s.log_text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    println!("after the cut: {:?}", started.elapsed());
+}

@@ -166,6 +166,8 @@ pub(crate) struct Db {
     /// The URL with any password removed, for error messages.
     url: String,
     backend: StoreBackend,
+    /// PostgreSQL only: the full URL, for the change feed's connection.
+    listen_url: Option<secrecy::SecretString>,
 }
 
 impl Db {
@@ -251,6 +253,7 @@ impl Db {
             pool,
             url: shown,
             backend,
+            listen_url: (backend == StoreBackend::Postgres).then(|| url.to_owned().into()),
         };
         if migrate {
             db.migrator().run(&db.pool).await.map_err(|e| {
@@ -664,6 +667,96 @@ impl Db {
         .await
         .map_err(self.error("record the KEK canary"))?;
         Ok(())
+    }
+}
+
+/// A change to the store made by another process, from the change feed
+/// (migration 0007), or word that changes may have been missed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoreChange {
+    /// The key row of this name was inserted, updated or deleted.
+    Key(String),
+    /// The alias of this name was set or removed.
+    Alias(String),
+    /// The feed was (re)connected after a gap: anything may have changed.
+    Resync,
+}
+
+/// The store's change feed: PostgreSQL `LISTEN signatrust_store`, with its
+/// own connection, reconnecting with a backoff when it is lost.
+pub(crate) struct ChangeFeed {
+    url: secrecy::SecretString,
+    shown: String,
+    listener: Option<sqlx::postgres::PgListener>,
+    backoff: Duration,
+}
+
+/// The channel the triggers of migration 0007 notify.
+const CHANGE_CHANNEL: &str = "signatrust_store";
+
+impl ChangeFeed {
+    /// The next change. Connects (again) first if needed, then yields
+    /// [`StoreChange::Resync`]; waits as long as it takes, retrying every
+    /// 0.5–10 s while the database cannot be reached.
+    pub(crate) async fn next(&mut self) -> StoreChange {
+        use secrecy::ExposeSecret;
+        loop {
+            let Some(listener) = self.listener.as_mut() else {
+                let connect = async {
+                    let mut l =
+                        sqlx::postgres::PgListener::connect(self.url.expose_secret()).await?;
+                    l.listen(CHANGE_CHANNEL).await?;
+                    Ok::<_, sqlx::Error>(l)
+                };
+                match connect.await {
+                    Ok(l) => {
+                        self.listener = Some(l);
+                        self.backoff = Duration::from_millis(500);
+                        return StoreChange::Resync;
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            store = %self.shown,
+                            "change feed: cannot listen ({e}); retrying in {:?}, the cache TTL \
+                             bounds staleness meanwhile",
+                            self.backoff
+                        );
+                        tokio::time::sleep(self.backoff).await;
+                        self.backoff = (self.backoff * 2).min(Duration::from_secs(10));
+                        continue;
+                    }
+                }
+            };
+            match listener.try_recv().await {
+                Ok(Some(n)) => match n.payload().split_once(':') {
+                    Some(("keys", name)) => return StoreChange::Key(name.to_owned()),
+                    Some(("aliases", alias)) => return StoreChange::Alias(alias.to_owned()),
+                    _ => tracing::debug!(payload = n.payload(), "change feed: ignored"),
+                },
+                Ok(None) => {
+                    tracing::warn!(store = %self.shown, "change feed: connection lost");
+                    self.listener = None;
+                }
+                Err(e) => {
+                    tracing::warn!(store = %self.shown, "change feed: {e}");
+                    self.listener = None;
+                }
+            }
+        }
+    }
+}
+
+impl Db {
+    /// The change feed of a PostgreSQL store (it connects on its first
+    /// [`ChangeFeed::next`]); `None` for SQLite, whose servers rely on the
+    /// cache TTL.
+    pub(crate) fn change_feed(&self) -> Option<ChangeFeed> {
+        self.listen_url.as_ref().map(|url| ChangeFeed {
+            url: url.clone(),
+            shown: self.url.clone(),
+            listener: None,
+            backoff: Duration::from_millis(500),
+        })
     }
 }
 

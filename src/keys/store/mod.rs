@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::cache::{CacheConfig, TtlCache};
-use super::db::{Db, KeyRow, NewKey, PoolConfig};
+use super::db::{Db, KeyRow, NewKey, PoolConfig, StoreChange};
 use super::envelope::{self, OpenError};
 use super::error::KeyError;
 use super::kek::{Kek, KekError};
@@ -374,6 +374,30 @@ impl KeyStore {
     /// The binary transferable public key.
     pub async fn public_key(&self, name: &str) -> Result<Option<Vec<u8>>, KeyError> {
         Ok(self.row(name).await?.map(|r| r.public.clone()))
+    }
+
+    /// Follows the changes other processes make to a PostgreSQL store
+    /// (its change feed: `LISTEN`, migration 0007), dropping each changed
+    /// key or alias from this store's caches as it is announced, and all
+    /// of them when the feed reconnects after a gap. So a key deleted or
+    /// replaced with `signatrust-admin` stops being served by every server
+    /// within moments, and within the cache TTL (default 30 s) while the
+    /// feed is down. Runs until dropped; returns at once for SQLite.
+    pub async fn follow_changes(&self) {
+        let Some(mut feed) = self.db.change_feed() else {
+            return;
+        };
+        loop {
+            match feed.next().await {
+                StoreChange::Key(name) => self.invalidate_key(&name),
+                StoreChange::Alias(alias) => self.aliases.remove(&alias),
+                StoreChange::Resync => {
+                    self.rows.clear();
+                    self.loaded.clear();
+                    self.aliases.clear();
+                }
+            }
+        }
     }
 
     fn invalidate_key(&self, name: &str) {
