@@ -180,6 +180,10 @@ pub struct Config {
     pub exec: ExecConfig,
     /// Log filter and the signd log file.
     pub log: LogConfig,
+    /// `[security] lock_memory`: lock all memory (`mlockall`) at start-up,
+    /// so key material is never written to swap; start-up fails if it
+    /// cannot. Default off.
+    pub lock_memory: bool,
     /// The obs-signd state directories, when a sign.conf was read.
     pub signd: Option<SignConfPaths>,
     /// The sign.conf that was read, if any.
@@ -301,6 +305,7 @@ impl Config {
             cache: build_cache(t)?,
             exec,
             log: build_log(t, signd)?,
+            lock_memory: t.security.lock_memory.unwrap_or(false),
             data_dir,
             signd: signd.map(|s| s.paths.clone()),
             sign_conf_path: None,

@@ -82,6 +82,8 @@ pub struct TomlConfig {
     pub exec: TomlExec,
     #[serde(default)]
     pub log: TomlLog,
+    #[serde(default)]
+    pub security: TomlSecurity,
     /// The file's text, kept to turn spans into line numbers.
     #[serde(skip)]
     text: String,
@@ -177,6 +179,14 @@ pub struct TomlExec {
 pub struct TomlLog {
     pub level: Option<Spanned<String>>,
     pub file: Option<PathBuf>,
+}
+
+/// `[security]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TomlSecurity {
+    /// Lock the process's memory (`mlockall`) so keys are never swapped out.
+    pub lock_memory: Option<bool>,
 }
 
 impl TomlConfig {
