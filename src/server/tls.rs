@@ -239,12 +239,12 @@ fn decode_string(tag: u32, data: &[u8]) -> Option<Vec<u32>> {
                 .collect(),
         ),
         18 | 19 | 20 | 22 | 23 | 24 | 26 => Some(data.iter().map(|b| u32::from(*b)).collect()),
-        30 if data.len() % 2 == 0 => Some(
+        30 if data.len().is_multiple_of(2) => Some(
             data.chunks(2)
                 .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
                 .collect(),
         ),
-        28 if data.len() % 4 == 0 => Some(
+        28 if data.len().is_multiple_of(4) => Some(
             data.chunks(4)
                 .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
                 .collect(),
