@@ -795,9 +795,14 @@ async fn allow_subject_copied_from_openssl_admits_through_the_ssl_client() {
             "/C=DE/L=N\u{fc}rnberg/O=OBS/UID=alice/CN=obs-backend/emailAddress=obs@example.org",
         ],
     );
-    // Issued by our test CA (its key is kept by `Pki` for the server
-    // certificate; here the certificate is signed by a CA openssl makes).
+    // Issued by a CA openssl makes, as a v3 end-entity certificate (an
+    // extensions file), so that only the subject text is under test here.
     openssl_self_signed(dir, "oca", "/CN=OpenSSL CA");
+    write(
+        dir,
+        "alice.ext",
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
+    );
     openssl_out(
         dir,
         &[
@@ -812,6 +817,8 @@ async fn allow_subject_copied_from_openssl_admits_through_the_ssl_client() {
             "-CAcreateserial",
             "-days",
             "2",
+            "-extfile",
+            "alice.ext",
             "-out",
             "alice.pem",
         ],
