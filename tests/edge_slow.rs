@@ -197,3 +197,41 @@ async fn the_upstream_timeout_is_configurable() {
         format!("upstream signd 127.0.0.1:{} is not available", dead.port())
     );
 }
+
+/// Shedding keeps the cost of an idle flood bounded: with every slot held
+/// by an idle connection, each arrival sheds the oldest and waits for the
+/// freed slot under the busy-refusal budget (the rest are closed unread),
+/// so live tasks stay within slots + budget, and a good request arriving
+/// after the flood is served at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_flood_costs_a_bounded_number_of_tasks() {
+    const SLOTS: usize = 4;
+    const REFUSALS: usize = 8;
+    let s = start(CONF, |c| {
+        c.log.file = None;
+        c.edge.max_connections = SLOTS;
+        c.edge.max_busy_refusals = REFUSALS;
+    })
+    .await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let base = metrics.num_alive_tasks();
+    let mut held = Vec::new();
+    let mut peak = base;
+    for _ in 0..500 {
+        held.push(TcpStream::connect(s.addr).await.unwrap());
+        peak = peak.max(metrics.num_alive_tasks());
+    }
+    for _ in 0..20 {
+        peak = peak.max(metrics.num_alive_tasks());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        peak <= base + SLOTS + REFUSALS + 4,
+        "{peak} live tasks (base {base})"
+    );
+    let (req, want) = case("detached-sha256-v3");
+    let t = Instant::now();
+    let got = exchange(s.addr, &req).await;
+    assert_eq!(got, want, "{}", err_text(&got));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
