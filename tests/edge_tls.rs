@@ -847,3 +847,57 @@ async fn allow_subject_copied_from_openssl_admits_through_the_ssl_client() {
         "{err}"
     );
 }
+
+/// v1 certificates on our own side too (issue 16 item 1's kind): a
+/// listener whose server certificate is v1 (`openssl x509 -req`, no
+/// extensions) serves the C client, and a proxy presenting a v1 client
+/// certificate forwards to it. rustls's own constructors refuse to load
+/// such a certificate at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_certificates_as_our_own_server_and_client_certificates() {
+    let pki = Pki::new();
+    let dir = pki.dir.path();
+    openssl_self_signed(dir, "oca", "/CN=OpenSSL CA");
+    openssl_v1(dir, "v1srv", "oca", "/CN=127.0.0.1");
+    openssl_v1(dir, "v1cli", "oca", "/O=OBS/CN=obs-backend");
+    let text = openssl_out(dir, &["x509", "-in", "v1srv.pem", "-noout", "-text"]);
+    assert!(text.contains("Version: 1 (0x0)"), "{text}");
+    let up = start(
+        &format!(
+            "allow: 127.0.0.1\nallow-unprivileged-ports: true\nuser: defaultkey@localobs\n\
+             proxyproto: ssl\nssl_certfile: {}\nssl_keyfile: {}\nssl_verifyfile: {}\n\
+             allow_subject: CN=obs-backend,O=OBS\n",
+            pki.path("v1srv.pem"),
+            pki.path("v1srv.key"),
+            pki.path("oca.pem"),
+        ),
+        |c| c.log.file = None,
+    )
+    .await;
+    // The C client, trusting oca.pem for the server.
+    let conf = format!(
+        "{}proto: ssl\nssl_certfile: {}\nssl_keyfile: {}\nssl_verifyfile: {}\n",
+        client::client_conf(up.addr.port()),
+        pki.path("v1cli.pem"),
+        pki.path("v1cli.key"),
+        pki.path("oca.pem"),
+    );
+    let conf_path = write(dir, "client-v1.conf", conf);
+    let out = std::process::Command::new(client::sign_client_ssl())
+        .arg("--config")
+        .arg(&conf_path)
+        .arg("-t")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let proxy = tls_forwarding_proxy_to(&pki, "127.0.0.1", up.addr, "v1cli", Some("oca.pem")).await;
+    for name in SIGNPROXY_CASES {
+        let (req, want) = case(name);
+        let got = edge_common::exchange(proxy.addr, &req).await;
+        assert_eq!(got, want, "{name}: {}", err_text(&got));
+    }
+}

@@ -24,6 +24,7 @@ use rustls::pki_types::{
     CertificateDer, PrivateKeyDer, ServerName, SubjectPublicKeyInfoDer, UnixTime,
 };
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig,
     SignatureScheme,
@@ -103,9 +104,9 @@ impl TlsServer {
                 mandatory: !cfg.allow_certless,
             })),
         };
-        let config = builder
-            .with_single_cert(chain, key)
-            .context("server certificate and key do not fit")?;
+        let certified = certified_key(chain, key, &provider)
+            .with_context(|| format!("{}: server certificate", cert_file.display()))?;
+        let config = builder.with_cert_resolver(certified);
         let subjects = cfg
             .allow_subject
             .iter()
@@ -340,19 +341,19 @@ pub fn client_config(files: &TlsFiles) -> anyhow::Result<Arc<ClientConfig>> {
         algorithms: provider.signature_verification_algorithms,
         mandatory: true,
     });
-    let builder = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(VERSIONS)
         .context("TLS protocol versions")?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     let config = match (&files.certfile, &files.keyfile) {
-        (Some(c), Some(k)) => builder
-            .with_client_auth_cert(
-                load_certs(c)?,
-                PrivateKeyDer::from_pem_file(k)
-                    .with_context(|| format!("{}: cannot read the private key", k.display()))?,
-            )
-            .context("client certificate and key do not fit")?,
+        (Some(c), Some(k)) => {
+            let key = PrivateKeyDer::from_pem_file(k)
+                .with_context(|| format!("{}: cannot read the private key", k.display()))?;
+            let certified = certified_key(load_certs(c)?, key, &provider)
+                .with_context(|| format!("{}: client certificate", c.display()))?;
+            builder.with_client_cert_resolver(certified)
+        }
         _ => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
@@ -370,6 +371,36 @@ where
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     TlsConnector::from(config).connect(name, io).await
+}
+
+/// Our own certificate chain and key, for either side. rustls's own
+/// constructors (`with_single_cert`, `with_client_auth_cert`) parse the
+/// certificate with webpki and so refuse v1 certificates, which OpenSSL —
+/// obs-signd and the C client — presents without complaint; here the key
+/// is checked against the certificate's public key (x509-parser, any
+/// version) instead.
+fn certified_key(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    provider: &CryptoProvider,
+) -> anyhow::Result<Arc<SingleCertAndKey>> {
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| anyhow::anyhow!("unusable private key: {e}"))?;
+    let leaf = chain.first().context("no certificate")?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(leaf)
+        .map_err(|e| anyhow::anyhow!("bad certificate: {e}"))?;
+    // A key type that cannot say its public key is taken on trust, as
+    // rustls does.
+    if let Some(spki) = signing.public_key() {
+        if spki.as_ref() != parsed.public_key().raw {
+            bail!("certificate and key do not fit");
+        }
+    }
+    Ok(Arc::new(SingleCertAndKey::from(CertifiedKey::new(
+        chain, signing,
+    ))))
 }
 
 fn load_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
@@ -394,11 +425,13 @@ fn load_roots(files: &TlsFiles, purpose: X509PurposeId) -> anyhow::Result<Option
     }
     let mut store = X509StoreBuilder::new().context("creating a certificate store")?;
     store.set_purpose(purpose).context("certificate purpose")?;
+    let mut added = 0usize;
     let mut add = |c: CertificateDer<'_>, from: &Path| -> anyhow::Result<()> {
         let x = X509::from_der(&c)
             .with_context(|| format!("{}: unusable CA certificate", from.display()))?;
         // The same certificate twice (file and directory) is no error.
         let _ = store.add_cert(x);
+        added += 1;
         Ok(())
     };
     if let Some(f) = &files.verifyfile {
@@ -418,6 +451,11 @@ fn load_roots(files: &TlsFiles, purpose: X509PurposeId) -> anyhow::Result<Option
                     let _ = add(c, &p);
                 }
             }
+        }
+        // A directory alone that holds no certificate would refuse every
+        // peer at run time; say so at start-up instead.
+        if added == 0 {
+            bail!("{}: no CA certificate in the directory", dir.display());
         }
     }
     Ok(Some(store.build()))
@@ -660,6 +698,27 @@ mod tests {
         assert_eq!(esc("plain"), "plain");
         assert_eq!(esc("N\u{fc}rnberg"), "N\\C3\\BCrnberg");
         assert_eq!(esc("a\nb"), "a\\0Ab");
+    }
+
+    #[test]
+    fn a_ca_directory_without_certificates_is_an_error_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("README"), "not a certificate").unwrap();
+        let files = TlsFiles {
+            verifydir: Some(dir.path().to_owned()),
+            ..TlsFiles::default()
+        };
+        let err = load_roots(&files, X509PurposeId::SSL_CLIENT).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: no CA certificate in the directory",
+                dir.path().display()
+            )
+        );
+        assert!(load_roots(&TlsFiles::default(), X509PurposeId::SSL_CLIENT)
+            .unwrap()
+            .is_none());
     }
 
     #[test]
