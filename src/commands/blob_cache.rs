@@ -44,7 +44,12 @@ impl BlobKeyCache {
     /// most `cfg.ttl`.
     pub fn new(cfg: CacheConfig) -> Self {
         BlobKeyCache {
-            inner: TtlCache::new(cfg),
+            // A blob's key depends on the blob alone: nothing to serve
+            // stale when decrypting it fails.
+            inner: TtlCache::new(CacheConfig {
+                stale_if_error: std::time::Duration::ZERO,
+                ..cfg
+            }),
         }
     }
 
@@ -60,6 +65,7 @@ impl BlobKeyCache {
     /// A failed load is not cached; each waiter then tries its own.
     pub async fn get_or_load<F, Fut, E>(&self, blob: &[u8], load: F) -> Result<Arc<SigningKey>, E>
     where
+        E: std::fmt::Display,
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Arc<SigningKey>, E>>,
     {
@@ -116,6 +122,7 @@ mod tests {
         let c = BlobKeyCache::new(CacheConfig {
             capacity: 1,
             ttl: Duration::from_secs(60),
+            ..CacheConfig::default()
         });
         let k = key();
         c.insert(b"one", k.clone());
@@ -131,6 +138,7 @@ mod tests {
         let c = BlobKeyCache::new(CacheConfig {
             capacity: 8,
             ttl: Duration::from_millis(100),
+            ..CacheConfig::default()
         });
         let k = key();
         c.insert(b"one", k.clone());
@@ -154,7 +162,7 @@ mod tests {
                 c.get_or_load(b"blob", || async {
                     loads.fetch_add(1, Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    Ok::<_, ()>(k)
+                    Ok::<_, &str>(k)
                 })
                 .await
             }));

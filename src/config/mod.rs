@@ -64,7 +64,7 @@ use crate::commands::UserRules;
 use crate::exec::{
     ExecConfig, IoScheduling, MAX_IO_THREADS, MAX_KEYGEN_TIMEOUT, MAX_KEYGEN_WORKERS, MAX_WORKERS,
 };
-use crate::keys::{CacheConfig, StoreUrl, MAX_CACHE_CAPACITY, MAX_CACHE_TTL};
+use crate::keys::{CacheConfig, StoreUrl, MAX_CACHE_CAPACITY, MAX_CACHE_TTL, MAX_STALE_IF_ERROR};
 use crate::logging::{LogConfig, DEFAULT_LOG_LEVEL};
 use crate::server::access::{AccessPolicy, Allow};
 use crate::server::settings::{
@@ -470,6 +470,15 @@ fn build_cache(t: &TomlConfig) -> Result<CacheConfig, ConfigError> {
                 0..=MAX_CACHE_TTL.as_secs(),
             )?),
             None => d.ttl,
+        },
+        stale_if_error: match &t.cache.stale_if_error_secs {
+            Some(v) => Duration::from_secs(bounded(
+                t,
+                v,
+                "cache.stale_if_error_secs",
+                0..=MAX_STALE_IF_ERROR.as_secs(),
+            )?),
+            None => d.stale_if_error,
         },
     })
 }
@@ -1048,7 +1057,8 @@ mod tests {
             c.cache,
             CacheConfig {
                 capacity: 0,
-                ttl: Duration::ZERO
+                ttl: Duration::ZERO,
+                stale_if_error: crate::keys::DEFAULT_STALE_IF_ERROR,
             }
         );
         let src =
@@ -1058,7 +1068,8 @@ mod tests {
             c.cache,
             CacheConfig {
                 capacity: 7,
-                ttl: Duration::from_secs(5)
+                ttl: Duration::from_secs(5),
+                stale_if_error: crate::keys::DEFAULT_STALE_IF_ERROR,
             }
         );
     }

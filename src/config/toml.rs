@@ -163,6 +163,7 @@ pub enum TomlKmsProvider {
 pub struct TomlCache {
     pub ttl_secs: Option<Spanned<u64>>,
     pub max_entries: Option<Spanned<usize>>,
+    pub stale_if_error_secs: Option<Spanned<u64>>,
 }
 
 /// `[exec]`.

@@ -29,6 +29,11 @@ pub const MAX_CACHE_CAPACITY: usize = 1_000_000;
 /// Upper bound of the TTL: one day. A key deleted by another process is
 /// served for at most this long.
 pub const MAX_CACHE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// Default grace after the TTL during which an entry is still served when
+/// reloading it fails (`[cache] stale_if_error_secs`): five minutes.
+pub const DEFAULT_STALE_IF_ERROR: Duration = Duration::from_secs(5 * 60);
+/// Upper bound of that grace: one day.
+pub const MAX_STALE_IF_ERROR: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Cache bounds (`[cache]`), plain data. A capacity or TTL of zero disables
 /// caching.
@@ -39,6 +44,11 @@ pub struct CacheConfig {
     /// How long an entry may be served after it was read from the database,
     /// at most [`MAX_CACHE_TTL`].
     pub ttl: Duration,
+    /// How much longer than `ttl` an entry is still served when reloading
+    /// it fails (database or KMS unreachable), at most
+    /// [`MAX_STALE_IF_ERROR`]; zero turns this off. A reload that finds the
+    /// entry gone (deleted) is not a failure: it is never served stale.
+    pub stale_if_error: Duration,
 }
 
 impl Default for CacheConfig {
@@ -46,6 +56,7 @@ impl Default for CacheConfig {
         CacheConfig {
             capacity: DEFAULT_CACHE_CAPACITY,
             ttl: DEFAULT_CACHE_TTL,
+            stale_if_error: DEFAULT_STALE_IF_ERROR,
         }
     }
 }
@@ -118,12 +129,25 @@ impl<V: Clone> TtlCache<V> {
         let mut inner = lock(&self.inner);
         match inner.map.get(key) {
             Some(e) if e.loaded.elapsed() < self.cfg.ttl => Some(e.value.clone()),
+            // Expired, but kept as the fallback while within the grace.
+            Some(e) if e.loaded.elapsed() < self.cfg.ttl + self.cfg.stale_if_error => None,
             Some(_) => {
                 inner.map.remove(key);
                 None
             }
             None => None,
         }
+    }
+
+    /// An expired entry still within the `stale_if_error` grace: what
+    /// [`Self::get_or_load`] serves when the reload fails.
+    fn stale(&self, key: &str) -> Option<V> {
+        let inner = lock(&self.inner);
+        inner
+            .map
+            .get(key)
+            .filter(|e| e.loaded.elapsed() < self.cfg.ttl + self.cfg.stale_if_error)
+            .map(|e| e.value.clone())
     }
 
     /// Current invalidation generation; pass it to [`Self::insert_if_current`].
@@ -158,6 +182,15 @@ impl<V: Clone> TtlCache<V> {
         inner.map.insert(key.to_owned(), Entry { value, loaded });
     }
 
+    /// Drops the (expired) entry of `key` when a reload found it gone,
+    /// unless an invalidation happened since `generation`.
+    fn remove_if_current(&self, key: &str, generation: u64) {
+        let mut inner = lock(&self.inner);
+        if inner.generation == generation {
+            inner.map.remove(key);
+        }
+    }
+
     /// Inserts a value just loaded.
     pub(crate) fn insert(&self, key: &str, value: V) {
         let g = self.generation();
@@ -185,9 +218,13 @@ impl<V: Clone> TtlCache<V> {
 
     /// Returns the cached value or runs `load` (once per name at a time) and
     /// caches a `Some` result. `None` (no such row) is not cached, so a key
-    /// created elsewhere becomes visible at once.
+    /// created elsewhere becomes visible at once. When `load` fails and an
+    /// expired entry is within the `stale_if_error` grace, that entry is
+    /// returned instead of the error (logged as a warning): a database or
+    /// KMS outage does not stop the keys in use.
     pub(crate) async fn get_or_load<F, Fut, E>(&self, key: &str, load: F) -> Result<Option<V>, E>
     where
+        E: std::fmt::Display,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<V>, E>>,
     {
@@ -216,9 +253,21 @@ impl<V: Clone> TtlCache<V> {
         }
         let generation = self.generation();
         let started = Instant::now();
-        let result = load().await;
-        if let Ok(Some(v)) = &result {
-            self.insert_if_current(key, v.clone(), generation, started);
+        let mut result = load().await;
+        match &result {
+            Ok(Some(v)) => self.insert_if_current(key, v.clone(), generation, started),
+            Ok(None) => self.remove_if_current(key, generation),
+            Err(e) => {
+                if let Some(v) = self.stale(key) {
+                    tracing::warn!(
+                        key,
+                        error = %e,
+                        "reload failed; serving the cached entry past its TTL \
+                         ([cache] stale_if_error_secs)"
+                    );
+                    result = Ok(Some(v));
+                }
+            }
         }
         // The permit must go before the guard so the guard sees the count
         // without it.
@@ -237,7 +286,45 @@ mod tests {
         TtlCache::new(CacheConfig {
             capacity,
             ttl: Duration::from_millis(ttl_ms),
+            stale_if_error: Duration::ZERO,
         })
+    }
+
+    fn cache_with_grace(ttl_ms: u64, grace_ms: u64) -> TtlCache<Arc<String>> {
+        TtlCache::new(CacheConfig {
+            capacity: 8,
+            ttl: Duration::from_millis(ttl_ms),
+            stale_if_error: Duration::from_millis(grace_ms),
+        })
+    }
+
+    /// A failed reload serves the expired entry within the grace, and only
+    /// then; a reload that finds the entry gone never does; an invalidated
+    /// entry is not kept as a fallback.
+    #[tokio::test]
+    async fn stale_if_error_within_the_grace_only() {
+        let c = cache_with_grace(50, 300);
+        let fail = || async { Err::<Option<Arc<String>>, &str>("database down") };
+        c.insert("k", Arc::new("v".into()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(c.get("k").is_none(), "expired");
+        let r = c.get_or_load("k", fail).await.unwrap();
+        assert_eq!(r.as_deref().map(String::as_str), Some("v"), "served stale");
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(c.get_or_load("k", fail).await, Err("database down"));
+
+        // Gone (deleted): not served stale afterwards.
+        c.insert("d", Arc::new("v".into()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let gone = c.get_or_load("d", || async { Ok::<_, &str>(None) }).await;
+        assert_eq!(gone, Ok(None));
+        assert_eq!(c.get_or_load("d", fail).await, Err("database down"));
+
+        // Invalidated: no fallback either.
+        c.insert("i", Arc::new("v".into()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        c.remove("i");
+        assert_eq!(c.get_or_load("i", fail).await, Err("database down"));
     }
 
     #[test]
@@ -312,6 +399,7 @@ mod tests {
         let c: TtlCache<Arc<DropObserver>> = TtlCache::new(CacheConfig {
             capacity: 1,
             ttl: Duration::from_millis(100),
+            stale_if_error: Duration::ZERO,
         });
         c.insert("a", v());
         c.insert("b", v()); // evicts "a"
@@ -342,7 +430,7 @@ mod tests {
         let c = cache(8, 60_000);
         let calls = AtomicUsize::new(0);
         for _ in 0..3 {
-            let v: Result<_, ()> = c
+            let v: Result<_, &str> = c
                 .get_or_load("a", || async {
                     calls.fetch_add(1, Ordering::SeqCst);
                     Ok(Some(Arc::new("A".to_string())))
@@ -352,7 +440,7 @@ mod tests {
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         for _ in 0..3 {
-            let v: Result<_, ()> = c
+            let v: Result<_, &str> = c
                 .get_or_load("missing", || async {
                     calls.fetch_add(1, Ordering::SeqCst);
                     Ok(None)
@@ -376,7 +464,7 @@ mod tests {
             let c = c.clone();
             let calls = calls.clone();
             tasks.push(tokio::spawn(async move {
-                let v: Result<_, ()> = c
+                let v: Result<_, &str> = c
                     .get_or_load("k", || async {
                         calls.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -398,7 +486,7 @@ mod tests {
         let c = cache(8, 60_000);
         let fut = c.get_or_load("k", || async {
             tokio::time::sleep(Duration::from_secs(60)).await;
-            Ok::<_, ()>(Some(Arc::new("K".to_string())))
+            Ok::<_, &str>(Some(Arc::new("K".to_string())))
         });
         let r = tokio::time::timeout(Duration::from_millis(20), fut).await;
         assert!(r.is_err());

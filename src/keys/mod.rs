@@ -40,7 +40,8 @@ mod url;
 pub use aead::AeadError;
 pub(crate) use cache::TtlCache;
 pub use cache::{
-    CacheConfig, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, MAX_CACHE_CAPACITY, MAX_CACHE_TTL,
+    CacheConfig, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, DEFAULT_STALE_IF_ERROR,
+    MAX_CACHE_CAPACITY, MAX_CACHE_TTL, MAX_STALE_IF_ERROR,
 };
 pub use error::{DbError, KeyError};
 pub use kek::{read_pin, FileKek, Kek, KekError, Pkcs11Kek, Pkcs11Settings, PIN_ENV};

@@ -61,7 +61,11 @@ impl Fixture {
     }
     async fn store_ttl(&self, ttl: Duration) -> KeyStore {
         let opts = StoreOptions {
-            cache: CacheConfig { capacity: 16, ttl },
+            cache: CacheConfig {
+                capacity: 16,
+                ttl,
+                stale_if_error: Duration::ZERO,
+            },
             ..StoreOptions::default()
         };
         KeyStore::open_with(&self.url(), self.kek("kek"), opts)
