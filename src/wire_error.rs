@@ -68,8 +68,8 @@ pub enum WireError {
     /// The request does not frame or has a malformed argument (spec §2).
     #[error(transparent)]
     Decode(#[from] DecodeError),
-    /// keygen's expiry, in days, lies beyond the 32-bit seconds of an
-    /// OpenPGP key expiration time (about 49710 days).
+    /// keygen's expiry, in days, lies beyond OpenPGP's 32-bit time: past
+    /// 2106-02-07, where gpg sees the key as expired at once.
     #[error("bad expire: {0} days is beyond the OpenPGP time range")]
     ExpireTooFar(u64),
     /// The user field's hash prefix holds a control character.

@@ -48,12 +48,10 @@ pub(super) async fn run(
             return Err(WireError::KeygenMissingArgument(what));
         }
     }
-    // The key expiration time is 32-bit seconds.
-    if days
-        .checked_mul(86400)
-        .and_then(|s| u32::try_from(s).ok())
-        .is_none()
-    {
+    // The expiry must lie within OpenPGP's 32-bit time (before 2106): gpg
+    // would see the key as expired at once. Perl signd lets gpg wrap the
+    // seconds modulo 2^32 instead (README, compatibility).
+    if !crate::sign::keygen::expiry_fits(days) {
         return Err(WireError::ExpireTooFar(days));
     }
     let user = &field.user;
