@@ -24,7 +24,6 @@ use openpgp::parse::stream::{
     DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper,
 };
 use openpgp::parse::Parse;
-use openpgp::policy::Policy;
 use openpgp::serialize::stream::{Compressor, Encryptor, LiteralWriter, Message};
 use openpgp::serialize::Serialize;
 use openpgp::types::{CompressionAlgorithm, DataFormat, PublicKeyAlgorithm, SymmetricAlgorithm};
@@ -32,7 +31,7 @@ use openpgp::{KeyHandle, Packet};
 
 use super::elgamal::{self, ElGamalDecryptor};
 use super::packet::new_header;
-use super::{SignError, SigningKey};
+use super::{LegacyPolicy, SignError, SigningKey};
 use crate::secret::SecretBytes;
 
 /// Largest plaintext we accept (gpg is run with `--max-output 65536`).
@@ -324,39 +323,6 @@ enum Marker {
     Failed,
 }
 
-/// Accepts every algorithm and packet: blobs are authenticated by their
-/// MDC and the keys are our own; legacy algorithms (ElGamal, CAST5, SHA-1
-/// binding signatures) must keep working.
-#[derive(Debug)]
-pub(crate) struct LegacyPolicy;
-
-impl Policy for LegacyPolicy {
-    fn signature(
-        &self,
-        _sig: &openpgp::packet::Signature,
-        _sec: openpgp::policy::HashAlgoSecurity,
-    ) -> openpgp::Result<()> {
-        Ok(())
-    }
-    fn key(
-        &self,
-        _ka: &openpgp::cert::amalgamation::key::ValidErasedKeyAmalgamation<
-            openpgp::packet::key::PublicParts,
-        >,
-    ) -> openpgp::Result<()> {
-        Ok(())
-    }
-    fn symmetric_algorithm(&self, _algo: SymmetricAlgorithm) -> openpgp::Result<()> {
-        Ok(())
-    }
-    fn aead_algorithm(&self, _algo: openpgp::types::AEADAlgorithm) -> openpgp::Result<()> {
-        Ok(())
-    }
-    fn packet(&self, _packet: &Packet) -> openpgp::Result<()> {
-        Ok(())
-    }
-}
-
 struct Helper {
     password: Option<Password>,
     keys: Vec<Key<SecretParts, UnspecifiedRole>>,
@@ -497,7 +463,7 @@ pub fn signing_key(plain: &SecretBytes) -> Result<SigningKey, BlobError> {
     // never touch the server's keys, while the primality tests made every
     // new blob a 30 ms (and a crafted 16k-bit key a far larger) CPU cost
     // that any allowed host could demand at will.
-    Ok(SigningKey::load(&packet)?)
+    Ok(SigningKey::load_primary(&packet)?)
 }
 
 /// Body length of a packet that [`first_packet`] returned.

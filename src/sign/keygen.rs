@@ -414,7 +414,7 @@ pub fn generate_project_key(
     certifier: &SecretBytes,
 ) -> Result<ProjectKey, SignError> {
     let expire = expire_secs(expire_days)?;
-    let signd = SigningKey::load(certifier)
+    let signd = SigningKey::load_primary(certifier)
         .map_err(|_| SignError::NotASecretKey("signd key has no usable secret".into()))?;
     let made = certified(kind.into(), &format!("{realname} <{email}>"), expire)?;
 
