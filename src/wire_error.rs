@@ -187,6 +187,8 @@ fn blob_text(e: &BlobError) -> String {
         // unsupported curve); the text names no key material.
         B::Key(k) => format!("bad project key: {k}"),
         B::Encrypt(_) | B::NoEncryptionKey => INTERNAL.to_owned(),
+        // GnuPG >= 2.3's OCB packet: Signatrust's own text (README).
+        B::Ocb(o) => o.to_string(),
     }
 }
 

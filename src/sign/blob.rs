@@ -30,6 +30,7 @@ use openpgp::types::{CompressionAlgorithm, DataFormat, PublicKeyAlgorithm, Symme
 use openpgp::{KeyHandle, Packet};
 
 use super::elgamal::{self, ElGamalDecryptor};
+use super::ocb::{self, OcbError, OcbMessage};
 use super::packet::new_header;
 use super::{LegacyPolicy, SignError, SigningKey};
 use crate::secret::SecretBytes;
@@ -86,6 +87,10 @@ pub enum BlobError {
     /// The recipient has no usable encryption (sub)key.
     #[error("no encryption key for the recipient")]
     NoEncryptionKey,
+    /// A GnuPG >= 2.3 OCB-encrypted packet (tag 20) that does not parse or
+    /// authenticate.
+    #[error(transparent)]
+    Ocb(#[from] OcbError),
 }
 
 /// The two blob formats, told apart by the first byte.
@@ -245,12 +250,97 @@ pub fn decrypt_gpg(blob: &[u8], tsks: &[SecretBytes]) -> Result<SecretBytes, Blo
             keys.push(ka.key().clone().role_into_unspecified());
         }
     }
+    if let Some(msg) = ocb::split_message(blob)? {
+        return decrypt_ocb(&msg, &keys);
+    }
     let helper = Helper {
         password: None,
         keys,
         tried_key: false,
     };
     run_decryptor(blob, helper)
+}
+
+/// A message whose data is GnuPG's OCB packet (tag 20, see [`ocb`]): each
+/// session key any of `keys` opens is tried on it; the plaintext is the
+/// literal data inside, as `gpg --decrypt` prints it.
+fn decrypt_ocb(
+    msg: &OcbMessage,
+    keys: &[Key<SecretParts, UnspecifiedRole>],
+) -> Result<SecretBytes, BlobError> {
+    let mut tried_key = false;
+    let mut last_error = None;
+    for raw in &msg.session_key_packets {
+        let pkesk = match Packet::from_bytes(raw.as_slice()) {
+            Ok(Packet::PKESK(p)) => p,
+            // Passphrase-encrypted session keys are not signd's.
+            Ok(_) => continue,
+            Err(e) => return Err(BlobError::BadMessage(e.to_string())),
+        };
+        for key in keys {
+            if !pkesk
+                .recipient()
+                .is_none_or(|h| h.aliases(key.key_handle()))
+            {
+                continue;
+            }
+            tried_key = true;
+            let Some((_, session_key)) = pkesk_session_key(&pkesk, key) else {
+                continue;
+            };
+            match msg.packet.decrypt(&session_key) {
+                Ok(plain) => return literal_data(&plain),
+                Err(e) => last_error = Some(e),
+            }
+        }
+    }
+    match (last_error, tried_key) {
+        (Some(e), _) => Err(e.into()),
+        (None, true) => Err(BlobError::DecryptionFailed),
+        (None, false) => Err(BlobError::NoSecretKey),
+    }
+}
+
+/// The session key `key` recovers from `pkesk`, if it does.
+fn pkesk_session_key(
+    pkesk: &PKESK,
+    key: &Key<SecretParts, UnspecifiedRole>,
+) -> Option<(Option<SymmetricAlgorithm>, SessionKey)> {
+    if is_elgamal(key.pk_algo()) {
+        ElGamalDecryptor::new(key).and_then(|mut d| pkesk.decrypt(&mut d, None))
+    } else {
+        key.clone()
+            .into_keypair()
+            .ok()
+            .and_then(|mut kp| pkesk.decrypt(&mut kp, None))
+    }
+}
+
+/// The literal data of a decrypted OpenPGP message (compressed or not),
+/// at most [`MAX_PLAINTEXT`] octets.
+fn literal_data(plain: &SecretBytes) -> Result<SecretBytes, BlobError> {
+    use openpgp::parse::{PacketParserBuilder, PacketParserResult};
+    let bad = |e: anyhow::Error| BlobError::BadMessage(e.to_string());
+    let mut ppr = PacketParserBuilder::from_bytes(plain.expose())
+        .map_err(bad)?
+        .build()
+        .map_err(bad)?;
+    while let PacketParserResult::Some(mut pp) = ppr {
+        if let Packet::Literal(_) = pp.packet {
+            let mut out = Vec::new();
+            let r = (&mut pp).take(MAX_PLAINTEXT + 1).read_to_end(&mut out);
+            let out = SecretBytes::new(out);
+            r.map_err(|e| BlobError::BadMessage(e.to_string()))?;
+            if out.len() as u64 > MAX_PLAINTEXT {
+                return Err(BlobError::TooLarge);
+            }
+            return Ok(out);
+        }
+        ppr = pp.recurse().map_err(bad)?.1;
+    }
+    Err(BlobError::BadMessage(
+        "no literal data in the decrypted message".into(),
+    ))
 }
 
 /// Whom a gpg blob is encrypted to: the key ID of each public-key

@@ -11,6 +11,7 @@ mod elgamal;
 mod key;
 pub mod keygen;
 mod keysig;
+pub mod ocb;
 mod packet;
 mod rfc6979;
 mod signer;
