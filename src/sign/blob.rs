@@ -16,6 +16,7 @@ use std::io::{Read, Write};
 use sequoia_openpgp as openpgp;
 use thiserror::Error;
 
+use openpgp::cert::amalgamation::key::PrimaryKey;
 use openpgp::cert::Cert;
 use openpgp::crypto::{Password, SessionKey};
 use openpgp::packet::key::{SecretParts, UnspecifiedRole};
@@ -26,7 +27,9 @@ use openpgp::parse::stream::{
 use openpgp::parse::Parse;
 use openpgp::serialize::stream::{Compressor, Encryptor, LiteralWriter, Message};
 use openpgp::serialize::Serialize;
-use openpgp::types::{CompressionAlgorithm, DataFormat, PublicKeyAlgorithm, SymmetricAlgorithm};
+use openpgp::types::{
+    CompressionAlgorithm, DataFormat, KeyFlags, PublicKeyAlgorithm, SymmetricAlgorithm,
+};
 use openpgp::{KeyHandle, Packet};
 
 use super::elgamal::{self, ElGamalDecryptor};
@@ -699,52 +702,165 @@ fn seipd_body(data: &[u8]) -> Result<Vec<u8>, BlobError> {
     Ok(body)
 }
 
-/// Encrypts `plain` to the encryption subkey(s) of `recipient` (a binary
-/// transferable key, public or secret), as `gpg --encrypt -r` does: PKESK v3
-/// per encryption-capable subkey, then SEIPD v1 with MDC.
+/// Encrypts `plain` to `recipient` (a binary transferable key, public or
+/// secret) as `gpg --encrypt -r` does: one PKESK v3, to the key gpg picks
+/// (see [`encrypt_gpg_to`]), then SEIPD v1 with MDC.
 pub fn encrypt_gpg(plain: &[u8], recipient: &[u8]) -> Result<Vec<u8>, BlobError> {
+    encrypt_gpg_to(plain, recipient, None)
+}
+
+/// [`encrypt_gpg`] to the key `exact` (a `KEYID!` recipient, see
+/// [`gpg_recipient`]) if given, else to the key gpg's `finish_lookup`
+/// picks: the valid (bound, not revoked, not expired) encryption-capable
+/// subkey created last, else the primary key if it may encrypt. Errors:
+/// [`BlobError::NoEncryptionKey`] when there is none (gpg: "Unusable public
+/// key").
+pub fn encrypt_gpg_to(
+    plain: &[u8],
+    recipient: &[u8],
+    exact: Option<&[u8; 20]>,
+) -> Result<Vec<u8>, BlobError> {
     let cert = Cert::from_bytes(recipient).map_err(|e| BlobError::Encrypt(e.to_string()))?;
     let policy = LegacyPolicy;
     let session_key = SessionKey::new(32).map_err(|e| BlobError::Encrypt(e.to_string()))?;
-    let mut pkesks = Vec::new();
     let valid = cert
         .with_policy(&policy, None)
         .map_err(|e| BlobError::Encrypt(e.to_string()))?;
-    for ka in valid
-        .keys()
-        .alive()
-        .revoked(false)
-        .for_storage_encryption()
-        .for_transport_encryption()
-    {
-        let key = ka.key();
-        let pkesk = match is_elgamal(key.pk_algo()) {
-            true => {
-                // cipher octet | session key | checksum (RFC 4880 §5.1)
-                let sum = session_key
-                    .iter()
-                    .fold(0u16, |a, &b| a.wrapping_add(b as u16));
-                let mut m = openpgp::crypto::mem::Protected::from(vec![0u8; 35]);
-                m[0] = SymmetricAlgorithm::AES256.into();
-                m[1..33].copy_from_slice(&session_key);
-                m[33..].copy_from_slice(&sum.to_be_bytes());
-                let ct = elgamal::encrypt(key.mpis(), &m)
-                    .map_err(|e| BlobError::Encrypt(e.to_string()))?;
-                openpgp::packet::pkesk::PKESK3::new(Some(key.keyid()), key.pk_algo(), ct)
-            }
-            false => openpgp::packet::pkesk::PKESK3::for_recipient(
-                SymmetricAlgorithm::AES256,
-                &session_key,
-                key,
-            ),
+    let candidates = || {
+        valid.keys().alive().revoked(false).key_flags(
+            KeyFlags::empty()
+                .set_storage_encryption()
+                .set_transport_encryption(),
+        )
+    };
+    let chosen = match exact {
+        Some(fpr) => candidates().find(|ka| ka.key().fingerprint().as_bytes() == fpr),
+        // Created last; on a tie the first (gpg compares with `>`).
+        None => candidates()
+            .filter(|ka| !ka.primary())
+            .reduce(|best, ka| {
+                if ka.key().creation_time() > best.key().creation_time() {
+                    ka
+                } else {
+                    best
+                }
+            })
+            .or_else(|| candidates().find(|ka| ka.primary())),
+    };
+    let key = chosen.ok_or(BlobError::NoEncryptionKey)?;
+    let key = key.key();
+    let pkesk = match is_elgamal(key.pk_algo()) {
+        true => {
+            // cipher octet | session key | checksum (RFC 4880 §5.1)
+            let sum = session_key
+                .iter()
+                .fold(0u16, |a, &b| a.wrapping_add(b as u16));
+            let mut m = openpgp::crypto::mem::Protected::from(vec![0u8; 35]);
+            m[0] = SymmetricAlgorithm::AES256.into();
+            m[1..33].copy_from_slice(&session_key);
+            m[33..].copy_from_slice(&sum.to_be_bytes());
+            let ct =
+                elgamal::encrypt(key.mpis(), &m).map_err(|e| BlobError::Encrypt(e.to_string()))?;
+            openpgp::packet::pkesk::PKESK3::new(Some(key.keyid()), key.pk_algo(), ct)
         }
-        .map_err(|e| BlobError::Encrypt(e.to_string()))?;
-        pkesks.push(Packet::from(pkesk));
+        false => openpgp::packet::pkesk::PKESK3::for_recipient(
+            SymmetricAlgorithm::AES256,
+            &session_key,
+            key,
+        ),
     }
-    if pkesks.is_empty() {
-        return Err(BlobError::NoEncryptionKey);
+    .map_err(|e| BlobError::Encrypt(e.to_string()))?;
+    seal(plain, session_key, &[Packet::from(pkesk)])
+}
+
+/// How `gpg -r NAME` names a key: gpg's `classify_user_id`, in the forms
+/// a signd `:enc` alias or keygen target uses.
+enum RecipientSpec {
+    /// 8, 16 or 40 hex digits (optionally `0x`): the low octets of the
+    /// fingerprint of the primary or a subkey; `!` at the end picks that
+    /// very key.
+    KeyId { id: Vec<u8>, exact: bool },
+    /// `<mail>`: the user ID's address, whole, any case.
+    Mail(String),
+    /// `@text`: within the user ID's address, any case.
+    MailSub(String),
+    /// `=text`: the whole user ID.
+    Exact(String),
+    /// `*text` or plain text: within the user ID, any case.
+    Substring(String),
+}
+
+impl RecipientSpec {
+    fn parse(name: &str) -> Option<RecipientSpec> {
+        let name = name.trim_start();
+        let lower = |s: &str| s.to_lowercase();
+        Some(match name.chars().next()? {
+            '<' => RecipientSpec::Mail(
+                lower(name.strip_suffix('>').unwrap_or(name))
+                    .trim_start_matches('<')
+                    .to_owned(),
+            ),
+            '@' => RecipientSpec::MailSub(lower(&name[1..])),
+            '=' => RecipientSpec::Exact(name[1..].to_owned()),
+            '*' => RecipientSpec::Substring(lower(&name[1..])),
+            // gpg's other prefixes name things no stored key has.
+            '.' | '+' | '#' | '&' => return None,
+            _ => {
+                let (hex, exact) = match name.trim_end().strip_suffix('!') {
+                    Some(h) => (h, true),
+                    None => (name.trim_end(), false),
+                };
+                let hex = hex
+                    .strip_prefix("0x")
+                    .or_else(|| hex.strip_prefix("0X"))
+                    .unwrap_or(hex);
+                match hex::decode(hex) {
+                    Ok(id) if matches!(id.len(), 4 | 8 | 20) => RecipientSpec::KeyId { id, exact },
+                    _ => RecipientSpec::Substring(lower(name)),
+                }
+            }
+        })
     }
-    seal(plain, session_key, &pkesks)
+}
+
+/// Whether `gpg -r name` selects `public` (a binary transferable key):
+/// `None` if not, `Some(None)` if it does (gpg then picks the key, see
+/// [`encrypt_gpg_to`]), `Some(Some(fingerprint))` for a `KEYID!` that
+/// names one key of it exactly.
+pub fn gpg_recipient(name: &str, public: &[u8]) -> Result<Option<Option<[u8; 20]>>, BlobError> {
+    let Some(spec) = RecipientSpec::parse(name) else {
+        return Ok(None);
+    };
+    let cert = Cert::from_bytes(public).map_err(|e| BlobError::BadMessage(e.to_string()))?;
+    let mail_of = |uid: &str| {
+        let uid = uid.to_lowercase();
+        match (uid.rfind('<'), uid.rfind('>')) {
+            (Some(a), Some(b)) if a < b => uid[a + 1..b].to_owned(),
+            _ => uid,
+        }
+    };
+    let uids = || {
+        cert.userids()
+            .map(|u| String::from_utf8_lossy(u.userid().value()).into_owned())
+    };
+    Ok(match spec {
+        RecipientSpec::KeyId { id, exact } => cert
+            .keys()
+            .find(|ka| ka.key().fingerprint().as_bytes().ends_with(&id))
+            .map(|ka| {
+                exact.then(|| {
+                    let mut f = [0u8; 20];
+                    f.copy_from_slice(ka.key().fingerprint().as_bytes());
+                    f
+                })
+            }),
+        RecipientSpec::Mail(m) => uids().any(|u| mail_of(&u) == m).then_some(None),
+        RecipientSpec::MailSub(m) => uids().any(|u| mail_of(&u).contains(&m)).then_some(None),
+        RecipientSpec::Exact(e) => uids().any(|u| u == e).then_some(None),
+        RecipientSpec::Substring(t) => uids()
+            .any(|u| u.to_lowercase().contains(&t))
+            .then_some(None),
+    })
 }
 
 #[cfg(test)]
