@@ -867,6 +867,55 @@ pub fn gpg_recipient(name: &str, public: &[u8]) -> Result<Option<Option<[u8; 20]
 mod tests {
     use super::*;
 
+    /// `gpg -r` forms against the fixture signd key: uid "private OBS (key
+    /// without passphrase) <defaultkey@localobs>", primary
+    /// 2AA0…7581F22BE40A9A2F, ElGamal subkey …84A9757A0207A14B.
+    #[test]
+    fn gpg_recipient_forms() {
+        let path = format!(
+            "{}/obs-sign-fixtures/obs-sign-t-fixtures/public-key.asc",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let public = crate::sign::dearmor(&std::fs::read(&path).unwrap()).unwrap();
+        let sub = hex::decode("ce4948f57f5ca0d6327d989a84a9757a0207a14b").unwrap();
+        let mut sub_fpr = [0u8; 20];
+        sub_fpr.copy_from_slice(&sub);
+        for (name, want) in [
+            ("defaultkey@localobs", Some(None)),
+            ("DefaultKey@LocalOBS", Some(None)),
+            ("key without", Some(None)),
+            ("*KEY WITHOUT", Some(None)),
+            ("<defaultkey@localobs>", Some(None)),
+            ("<defaultkey@local>", None),
+            ("@LOCALOBS", Some(None)),
+            (
+                "=private OBS (key without passphrase) <defaultkey@localobs>",
+                Some(None),
+            ),
+            ("=private OBS", None),
+            ("7581F22BE40A9A2F", Some(None)),
+            ("0xe40a9a2f", Some(None)),
+            ("2AA0E9F70F186184377807B57581F22BE40A9A2F", Some(None)),
+            ("84A9757A0207A14B", Some(None)),
+            ("84A9757A0207A14B!", Some(Some(sub_fpr))),
+            ("0000000000000000", None),
+            ("nobody", None),
+            ("#1", None),
+            ("", None),
+        ] {
+            assert_eq!(gpg_recipient(name, &public).unwrap(), want, "{name:?}");
+        }
+        // `KEYID!` encrypts to that key; otherwise gpg's pick, the
+        // ElGamal subkey (the primary may encrypt too, but a subkey wins).
+        for exact in [None, Some(&sub_fpr)] {
+            let msg = encrypt_gpg_to(b"x", &public, exact).unwrap();
+            assert_eq!(
+                gpg_recipients(&msg).unwrap(),
+                [Some(<[u8; 8]>::try_from(&sub[12..]).unwrap())]
+            );
+        }
+    }
+
     #[test]
     fn symmetric_header_checks() {
         assert!(matches!(format(&[]), Err(BlobError::BadEncodedData)));
