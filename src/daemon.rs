@@ -84,26 +84,55 @@ pub fn build_with_store(config: Config, keys: Arc<KeyStore>) -> anyhow::Result<S
     })
 }
 
+/// obs-signd's sign.conf when neither `--sign-conf` nor the TOML names one.
+pub const DEFAULT_SIGN_CONF: &str = "/etc/sign.conf";
+
+/// The sign.conf to honour: `--sign-conf`; in test mode, as `signd -t` and
+/// `signd --test-sign` do, `$SIGN_CONF` (`sign_conf_env`) if set and not
+/// empty, else [`DEFAULT_SIGN_CONF`] unless `--data-dir`/`--config` say
+/// where the configuration is. Serving, only `--sign-conf` (or the TOML).
+fn sign_conf_path(args: &DaemonArgs, sign_conf_env: Option<std::ffi::OsString>) -> Option<PathBuf> {
+    if let Some(p) = &args.sign_conf {
+        return Some(p.clone());
+    }
+    if !args.test_mode() {
+        return None;
+    }
+    match sign_conf_env.filter(|v| !v.is_empty()) {
+        Some(v) => Some(PathBuf::from(v)),
+        None if args.global.data_dir.is_none() && args.global.config.is_none() => {
+            Some(PathBuf::from(DEFAULT_SIGN_CONF))
+        }
+        None => None,
+    }
+}
+
 /// The whole daemon: configuration (read before any thread is started, so
 /// that `[exec]` can size the runtime, and before logging starts, so that
 /// `[log] level` applies), runtime, then [`run`] until SIGTERM or SIGINT, or
 /// one test-mode request.
 pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
     let test_mode = args.test_mode();
-    // Test mode takes sign.conf from $SIGN_CONF too, as `signd -t` does.
-    let sign_conf = match &args.sign_conf {
-        Some(p) => Some(p.clone()),
-        None if test_mode => std::env::var_os("SIGN_CONF").map(PathBuf::from),
-        None => None,
-    };
-    let config = args.global.load_config(sign_conf)?;
-    crate::logging::init(&config.log);
+    let config = args
+        .global
+        .load_config(sign_conf_path(&args, std::env::var_os("SIGN_CONF")))?;
+    // Test mode writes nothing to stderr (spec §12): OBS's appliance runs
+    // `sign --test-sign signd -C key.asc > cert 2>&1`, so a log line would
+    // land in the certificate. Its logs and warnings appear only when
+    // asked for with RUST_LOG; a fatal error is still printed.
+    if !test_mode || std::env::var_os("RUST_LOG").is_some() {
+        crate::logging::init(&config.log);
+    }
     if config.lock_memory {
         // Before any thread or key exists; --check-config reports it too.
         crate::app::lock_memory()?;
     }
     for w in &config.warnings {
-        eprintln!("signatrustd: warning: {w}");
+        if test_mode {
+            tracing::warn!("{w}");
+        } else {
+            eprintln!("signatrustd: warning: {w}");
+        }
     }
     let runtime = crate::app::runtime(&config.exec).context("cannot start the async runtime")?;
     if args.check_config && !test_mode {
@@ -233,7 +262,7 @@ async fn run_test_mode(args: DaemonArgs, mut config: Config) -> anyhow::Result<(
 /// Loads what Perl signd would serve from sign.conf's state into `keys`:
 /// the key of every user in `phrases:` from the gpg home (`gnupghome:`,
 /// else `$GNUPGHOME`), aliases and symmetric encryption keys. A user whose
-/// key cannot be loaded is reported and left out (it answers `unknown key`).
+/// key cannot be loaded is logged and left out (it answers `unknown key`).
 async fn load_signd_keys(config: &Config, keys: &KeyStore) -> anyhow::Result<()> {
     let Some(paths) = &config.signd else {
         return Ok(());
@@ -244,18 +273,19 @@ async fn load_signd_keys(config: &Config, keys: &KeyStore) -> anyhow::Result<()>
     state
         .load(keys, |item| {
             match item {
+                // Logged, not printed: test mode keeps stderr clean.
                 Loaded::Key {
                     user,
                     result: Err(e),
-                } => eprintln!("signatrustd: key {user}: {e:#}"),
+                } => tracing::warn!("key {user}: {e:#}"),
                 Loaded::Alias {
                     alias,
                     result: Err(Failure::File(_)),
-                } => eprintln!("signatrustd: alias {alias}: unreadable or empty"),
+                } => tracing::warn!("alias {alias}: unreadable or empty"),
                 Loaded::EncryptionKey {
                     id,
                     result: Err(Failure::File(e)),
-                } => eprintln!("signatrustd: encryption key {id}: {e:#}"),
+                } => tracing::warn!("encryption key {id}: {e:#}"),
                 // The store failing is not a problem of one file: stop.
                 Loaded::Alias {
                     result: Err(Failure::Store(e)),

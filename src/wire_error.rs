@@ -68,8 +68,8 @@ pub enum WireError {
     /// The request does not frame or has a malformed argument (spec §2).
     #[error(transparent)]
     Decode(#[from] DecodeError),
-    /// keygen's expiry, in days, lies beyond the 32-bit seconds of an
-    /// OpenPGP key expiration time (about 49710 days).
+    /// keygen's expiry, in days, lies beyond OpenPGP's 32-bit time: past
+    /// 2106-02-07, where gpg sees the key as expired at once.
     #[error("bad expire: {0} days is beyond the OpenPGP time range")]
     ExpireTooFar(u64),
     /// The user field's hash prefix holds a control character.
@@ -101,8 +101,8 @@ pub enum WireError {
     /// request and has no such limit).
     #[error("keygen: no key generation slot free within {waited_ms} ms, try again later")]
     KeygenQueueTimeout { waited_ms: u64 },
-    /// keygen could not encrypt to the target: no such key, or it has no
-    /// encryption subkey (gpg: "skipped: No public key").
+    /// keygen's target names no stored key (gpg: "skipped: No public
+    /// key").
     #[error("gpg: {0}: skipped: No public key")]
     NoEncryptionTarget(String),
     /// The source port is above 1024 and unprivileged ports are not allowed.
@@ -148,6 +148,10 @@ pub enum WireError {
     /// No key of that name here, and no upstream to ask.
     #[error("unknown key: {0}")]
     UnknownKey(String),
+    /// keygen's target key has no valid encryption-capable key (gpg:
+    /// "skipped: Unusable public key").
+    #[error("gpg: {0}: skipped: Unusable public key")]
+    UnusableEncryptionTarget(String),
     /// The upstream's TLS certificate did not verify against our
     /// `ssl_verifyfile`/`ssl_verifydir` (or does not name the host).
     #[error("upstream signd {0}: server certificate not trusted")]
@@ -187,6 +191,8 @@ fn blob_text(e: &BlobError) -> String {
         // unsupported curve); the text names no key material.
         B::Key(k) => format!("bad project key: {k}"),
         B::Encrypt(_) | B::NoEncryptionKey => INTERNAL.to_owned(),
+        // GnuPG >= 2.3's OCB packet: Signatrust's own text (README).
+        B::Ocb(o) => o.to_string(),
     }
 }
 

@@ -222,6 +222,18 @@ async fn keygen_arguments_a_key_cannot_have_get_specific_texts() {
     let keygen_t = |kind: &str, expire: &str, real: &str, email: &str| {
         argv(&["keygen", SIGND_KEY, kind, expire, real, email])
     };
+    // Whole days from now to 2106-02-07 06:28:15 UTC (2^32 - 1 seconds):
+    // one day less is accepted, one more refused, whenever the test runs.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let days_left = (u64::from(u32::MAX) - now) / 86400;
+    let last_day = days_left - 1;
+    let too_far = format!(
+        "bad expire: {} days is beyond the OpenPGP time range",
+        days_left + 1
+    );
     let cases = [
         // gpg (2.2.40, `--batch --gen-key` on signd's parameter file) trims
         // the spaces around a value and refuses an empty one: "params:4:
@@ -276,6 +288,16 @@ async fn keygen_arguments_a_key_cannot_have_get_specific_texts() {
             keygen("49711", "Name", "e@example.org"),
             "bad expire: 49711 days is beyond the OpenPGP time range",
         ),
+        // Below 2^32 seconds but past 2106-02-07 from now: gpg would see
+        // the key as expired at once (Perl's gpg wraps the seconds).
+        (
+            keygen("49710", "Name", "e@example.org"),
+            "bad expire: 49710 days is beyond the OpenPGP time range",
+        ),
+        (
+            keygen(&(days_left + 1).to_string(), "Name", "e@example.org"),
+            too_far.as_str(),
+        ),
     ];
     for (a, want) in cases {
         let (status, _, err) = call(&ctx, &a).await;
@@ -283,7 +305,7 @@ async fn keygen_arguments_a_key_cannot_have_get_specific_texts() {
     }
     // The boundary and DEL (not a control character for signd) are fine.
     for a in [
-        keygen("49710", "Name", "e@example.org"),
+        keygen(&last_day.to_string(), "Name", "e@example.org"),
         keygen("0", "Name\u{7f}", "e@example.org"),
     ] {
         let (status, outputs, err) = call(&ctx, &a).await;

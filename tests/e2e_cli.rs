@@ -296,11 +296,36 @@ fn check_config_warns_with_file_and_line() {
         stderr(&out)
     );
 
-    // A real error (bad allow entry) fails, also with file:line.
+    // Values obs-signd tolerates (issue 16 item 15): an allow entry it
+    // cannot read (never matches), a boolean other than 1/true (false), an
+    // empty map. The server starts and warns loudly with file:line.
+    let odd = dir.path().join("odd.conf");
+    std::fs::write(
+        &odd,
+        "port: 5167\nallow: 999.1.1.1 127.0.0.1\nallow-unprivileged-ports: yes\nmap:\n",
+    )
+    .unwrap();
+    let out = check_config(&data, &["--sign-conf", odd.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    for (line, what) in [
+        (2, "allow entry '999.1.1.1'"),
+        (3, "'allow-unprivileged-ports: yes' is false"),
+        (4, "'map:' without a user"),
+    ] {
+        let at = format!("{}:{line}:", odd.display());
+        assert!(
+            err.lines()
+                .any(|l| l.contains("warning") && l.contains(&at) && l.contains(what)),
+            "no warning {at} {what}: {err}"
+        );
+    }
+
+    // A real error (bad port) fails, also with file:line.
     let bad = dir.path().join("bad.conf");
-    std::fs::write(&bad, "port: 5167\nallow: 999.1.1.1\n").unwrap();
+    std::fs::write(&bad, "port: 5167\nproxyport: abc\n").unwrap();
     let out = check_config(&data, &["--sign-conf", bad.to_str().unwrap()]);
-    assert_fails_naming(&out, &[&format!("{}:2", bad.display())], "bad allow entry");
+    assert_fails_naming(&out, &[&format!("{}:2", bad.display())], "bad port");
 }
 
 /// `key import` takes binary keys as gpg exports them, refuses gpg stubs

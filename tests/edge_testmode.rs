@@ -1,6 +1,8 @@
 //! The real `signatrustd` binary: obs-signd's test hooks (`--test-sign` with
 //! `SIGN_CONF`, `-t CMD USER ARGS…`) serving the keys of a gpg home from a
 //! scratch store that leaves nothing behind, and a graceful SIGTERM.
+#[path = "support/client.rs"]
+mod client;
 mod edge_common;
 
 use std::io::Write;
@@ -489,4 +491,126 @@ fn obs_sign_000_signd_t_passes_with_dash_t() {
 
     // Nothing written to tmpdir: or TMPDIR.
     assert_eq!(walk(&var), Vec::<String>::new());
+}
+
+/// OBS's appliance set-up (spec §12, issue 16 item 6): `GNUPGHOME=… sign
+/// --test-sign /usr/sbin/signd -C key.asc > cert 2>&1`, the real client
+/// with `signatrustd` as the program. The combined output must be the
+/// certificate alone (openssl reads it and its key is the signd key's),
+/// with the sign.conf from `$SIGN_CONF` and, without it, from
+/// `/etc/sign.conf` (put there in a private mount namespace by `unshare`,
+/// an overlay on `/etc`, so the machine's `/etc` is untouched).
+#[test]
+fn appliance_test_sign_certificate_reads_sign_conf_and_writes_only_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let home = d.join("gnupg");
+    std::fs::create_dir_all(&home).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // `-C` needs a key that expires.
+    let user = "appliance@localobs";
+    let out = gpg(
+        &home,
+        &[
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            &format!("Appliance <{user}>"),
+            "rsa2048",
+            "sign",
+            "1y",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _agent = Agent(&home);
+    std::fs::create_dir_all(d.join("phrases")).unwrap();
+    std::fs::write(d.join("phrases").join(user), "").unwrap();
+    let pubkey = d.join("key.asc");
+    std::fs::write(&pubkey, gpg(&home, &["--export", "-a", user], None).stdout).unwrap();
+    // A sign.conf as the appliance writes it: the client reads it too.
+    let etc = d.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    let conf = etc.join("sign.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "user: {user}\nserver: 127.0.0.1\nallow: 127.0.0.1\nphrases: {}\n",
+            d.join("phrases").display()
+        ),
+    )
+    .unwrap();
+    let client = client::sign_client();
+    let check = |out: std::process::Output, how: &str| {
+        assert!(
+            out.status.success(),
+            "{how}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.starts_with("-----BEGIN CERTIFICATE-----\n")
+                && text.ends_with("-----END CERTIFICATE-----\n"),
+            "{how}: the output is not just a certificate:\n{text}"
+        );
+        let cert = d.join("cert");
+        std::fs::write(&cert, &text).unwrap();
+        let key = Command::new("openssl")
+            .args(["x509", "-noout", "-pubkey", "-in"])
+            .arg(&cert)
+            .output()
+            .unwrap();
+        assert!(
+            key.status.success(),
+            "{how}: openssl: {}",
+            String::from_utf8_lossy(&key.stderr)
+        );
+        assert!(String::from_utf8_lossy(&key.stdout).contains("BEGIN PUBLIC KEY"));
+    };
+    // `> cert 2>&1`: stderr into the same pipe as stdout.
+    let combined = |mut cmd: Command| {
+        let (r, w) = std::io::pipe().unwrap();
+        let mut child = cmd
+            .env("GNUPGHOME", &home)
+            .env_remove("RUST_LOG")
+            .env("TMPDIR", d)
+            .stdin(Stdio::null())
+            .stdout(w.try_clone().unwrap())
+            .stderr(w)
+            .spawn()
+            .unwrap();
+        // The command holds the pipe's write ends until it is dropped.
+        drop(cmd);
+        let mut r = r;
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut r, &mut text).unwrap();
+        let status = child.wait().unwrap();
+        std::process::Output {
+            status,
+            stdout: text,
+            stderr: Vec::new(),
+        }
+    };
+    let mut cmd = Command::new(client);
+    cmd.env("SIGN_CONF", &conf)
+        .args(["--test-sign", BIN, "-C"])
+        .arg(&pubkey);
+    check(combined(cmd), "SIGN_CONF");
+
+    // No SIGN_CONF: both read /etc/sign.conf.
+    let script = format!(
+        "mount --make-rprivate / && mount -t overlay overlay -o lowerdir='{}':/etc /etc && exec '{}' --test-sign '{BIN}' -C '{}'",
+        etc.display(),
+        client.display(),
+        pubkey.display()
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.env_remove("SIGN_CONF")
+        .args(["--mount", "sh", "-c", &script]);
+    check(combined(cmd), "/etc/sign.conf");
 }

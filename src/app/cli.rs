@@ -64,9 +64,11 @@ pub struct DaemonArgs {
     #[arg(long)]
     pub check_config: bool,
     /// obs-signd's test hook: read one framed request on stdin, write the
-    /// reply on stdout. The sign.conf is `--sign-conf`, else `$SIGN_CONF`.
-    /// Without --data-dir/--config the keys come from the gpg home named by
-    /// sign.conf, held in a scratch store that is deleted on exit.
+    /// reply on stdout; nothing on stderr unless RUST_LOG is set. The
+    /// sign.conf is `--sign-conf`, else `$SIGN_CONF`, else (without
+    /// --data-dir/--config) /etc/sign.conf. Without --data-dir/--config the
+    /// keys come from the gpg home named by sign.conf, held in a scratch
+    /// store that is deleted on exit.
     #[arg(long, conflicts_with = "test")]
     pub test_sign: bool,
     /// Run one command (`-t CMD USER ARGS…`) and print the raw reply, as

@@ -12,8 +12,13 @@ use crate::wire_error::WireError;
 enum Target {
     /// A signd encryption key: symmetric "01" blob with xdata.
     Symmetric { id: String, line: SecretBytes },
-    /// A signd key: gpg message to its encryption subkey.
-    Gpg { name: String, public: Vec<u8> },
+    /// A stored key `gpg -r name` selects: gpg message to the one key gpg
+    /// would pick, or to `exact` (`KEYID!`).
+    Gpg {
+        name: String,
+        public: Vec<u8>,
+        exact: Option<[u8; 20]>,
+    },
 }
 
 pub(super) async fn run(
@@ -48,12 +53,10 @@ pub(super) async fn run(
             return Err(WireError::KeygenMissingArgument(what));
         }
     }
-    // The key expiration time is 32-bit seconds.
-    if days
-        .checked_mul(86400)
-        .and_then(|s| u32::try_from(s).ok())
-        .is_none()
-    {
+    // The expiry must lie within OpenPGP's 32-bit time (before 2106): gpg
+    // would see the key as expired at once. Perl signd lets gpg wrap the
+    // seconds modulo 2^32 instead (README, compatibility).
+    if !crate::sign::keygen::expiry_fits(days) {
         return Err(WireError::ExpireTooFar(days));
     }
     let user = &field.user;
@@ -83,10 +86,14 @@ pub(super) async fn run(
                 Target::Symmetric { id, line } => {
                     blob::encrypt_symmetric(pk.secret_packet.expose(), id, line, &pk.xdata)?
                 }
-                Target::Gpg { name, public } => {
-                    match blob::encrypt_gpg(pk.secret_packet.expose(), public) {
+                Target::Gpg {
+                    name,
+                    public,
+                    exact,
+                } => {
+                    match blob::encrypt_gpg_to(pk.secret_packet.expose(), public, exact.as_ref()) {
                         Err(BlobError::NoEncryptionKey) => {
-                            return Err(WireError::NoEncryptionTarget(name.clone()))
+                            return Err(WireError::UnusableEncryptionTarget(name.clone()))
                         }
                         r => r?,
                     }
@@ -115,7 +122,11 @@ fn lane_error(e: LaneError) -> WireError {
 }
 
 /// `:enc:<user>`, else `:enc`, else `<user>`; a 16-uppercase-hex target with
-/// a stored encryption key means the "01" format.
+/// a stored encryption key means the "01" format. Otherwise the target is
+/// what Perl signd hands to `gpg --encrypt -r TARGET`, resolved as gpg
+/// would among the stored keys: a key stored under that name, else the
+/// first (by name) whose key ID, fingerprint or user ID it names
+/// ([`blob::gpg_recipient`]).
 async fn target(ctx: &Ctx, user: &str) -> Result<Target, WireError> {
     let mut name = user.to_string();
     for alias in [format!(":enc:{user}"), ":enc".to_string()] {
@@ -133,10 +144,33 @@ async fn target(ctx: &Ctx, user: &str) -> Result<Target, WireError> {
             return Ok(Target::Symmetric { id: name, line });
         }
     }
-    match ctx.keys.public_key(&name).await.map_err(internal)? {
-        Some(public) => Ok(Target::Gpg { name, public }),
-        None => Err(WireError::NoEncryptionTarget(name)),
+    if let Some(public) = ctx.keys.public_key(&name).await.map_err(internal)? {
+        return Ok(Target::Gpg {
+            name,
+            public,
+            exact: None,
+        });
     }
+    for info in ctx.keys.list().await.map_err(internal)? {
+        let Some(public) = ctx.keys.public_key(&info.name).await.map_err(internal)? else {
+            continue;
+        };
+        match blob::gpg_recipient(&name, &public) {
+            Ok(Some(exact)) => {
+                return Ok(Target::Gpg {
+                    name,
+                    public,
+                    exact,
+                })
+            }
+            Ok(None) => {}
+            // One unreadable stored key does not hide the others.
+            Err(e) => {
+                tracing::warn!(key = %info.name, error = %e, "keygen target: unreadable public key")
+            }
+        }
+    }
+    Err(WireError::NoEncryptionTarget(name))
 }
 
 #[cfg(test)]

@@ -35,8 +35,11 @@
 //! * A sign.conf without any `allow:` line refuses every client, exactly as
 //!   obs-signd does ([`SignConf::allow`] is `None` then, and the merge in
 //!   [`Config`](super::Config) warns about it).
-//! * Booleans accept `true`/`false`/`1`/`0` (case-insensitive). obs-signd
-//!   silently reads anything else as false; we reject it.
+//! * Values obs-signd tolerates start the server with obs-signd's meaning
+//!   and a warning naming `file:line` (issue 16 item 15): a boolean other
+//!   than `1`/`true` (case-insensitive) is false (`yes` too); an `allow:`
+//!   entry that is no address, network or host name never matches; an
+//!   empty `map:` maps nothing.
 //! * `@STATE@`-style placeholders are ordinary text.
 
 use std::collections::BTreeMap;
@@ -330,15 +333,22 @@ impl At<'_> {
         }
     }
 
-    fn boolean(&self) -> Result<bool, ConfigError> {
-        let v = self.one("boolean")?;
+    /// obs-signd's boolean: `1` or `true` (any case) is true, anything
+    /// else false (its `$s[0] eq '1' || $s[0] =~ /^true$/i`), an empty
+    /// value included. Only `0` and `false` are false without a warning:
+    /// `yes`, `on` or nothing probably meant true, so it is said loudly.
+    fn boolean(&self, warnings: &mut Vec<String>) -> bool {
+        let v = self.first(warnings).unwrap_or_default();
         if v.eq_ignore_ascii_case("true") || v == "1" {
-            Ok(true)
-        } else if v.eq_ignore_ascii_case("false") || v == "0" {
-            Ok(false)
-        } else {
-            Err(self.err(format!("bad boolean '{v}'")))
+            return true;
         }
+        if !(v.eq_ignore_ascii_case("false") || v == "0") {
+            warnings.push(format!(
+                "{}:{}: '{}: {v}' is false: obs-signd reads only '1' and 'true' as true",
+                self.origin, self.d.line, self.d.key
+            ));
+        }
+        false
     }
 
     fn proto(&self, warnings: &mut Vec<String>) -> Result<Proto, ConfigError> {
@@ -392,17 +402,37 @@ impl SignConf {
                 Kind::Allow => {
                     let list = c.allow.get_or_insert_with(Vec::new);
                     for v in &d.values {
-                        let entry = Allow::parse(v)
-                            .ok_or_else(|| at.err(format!("bad allow entry '{v}'")))?;
-                        list.push(entry);
+                        // obs-signd compares an entry it cannot read as a
+                        // network with the peer's address and reverse name
+                        // as text: it never matches, and signd starts.
+                        match Allow::parse(v) {
+                            Some(entry) => list.push(entry),
+                            None => c.warnings.push(format!(
+                                "{origin}:{}: allow entry '{v}' is neither an address, \
+                                 a network nor a host name: it never matches",
+                                d.line
+                            )),
+                        }
                     }
                 }
-                Kind::AllowUnprivilegedPorts => c.allow_unprivileged_ports = Some(at.boolean()?),
-                Kind::UseUnprivilegedPorts => c.use_unprivileged_ports = Some(at.boolean()?),
+                Kind::AllowUnprivilegedPorts => {
+                    c.allow_unprivileged_ports = Some(at.boolean(&mut c.warnings));
+                }
+                Kind::UseUnprivilegedPorts => {
+                    c.use_unprivileged_ports = Some(at.boolean(&mut c.warnings));
+                }
                 Kind::User => c.user = at.first(&mut c.warnings),
                 Kind::Map => {
                     let (from, to) = match d.values.as_slice() {
-                        [] => return Err(at.err("map needs a user to map from".to_owned())),
+                        // obs-signd stores an empty `map:` under the key
+                        // "", which no lookup asks for.
+                        [] => {
+                            c.warnings.push(format!(
+                                "{origin}:{}: 'map:' without a user maps nothing; ignored",
+                                d.line
+                            ));
+                            continue;
+                        }
                         [from] => (from.clone(), String::new()),
                         [from, to, ..] => {
                             if d.values.len() > 2 {
@@ -436,7 +466,7 @@ impl SignConf {
                 Kind::Ssl(field) => set_tls(&mut c.ssl, field, at.path(&mut c.warnings)),
                 Kind::ProxySsl(field) => set_tls(&mut c.proxyssl, field, at.path(&mut c.warnings)),
                 Kind::AllowCertless => {
-                    c.ssl_allow_certless = Some(at.boolean()?);
+                    c.ssl_allow_certless = Some(at.boolean(&mut c.warnings));
                     certless_line = Some(d.line);
                 }
                 Kind::AllowSubject => {
@@ -784,12 +814,26 @@ mod tests {
         assert_eq!(parse("allow:\n").unwrap().allow, Some(vec![]));
     }
 
+    /// obs-signd never matches an entry it cannot read, and starts.
     #[test]
-    fn bad_allow_entry_names_file_and_line() {
-        assert_eq!(
-            err("# x\nallow: 127.0.0.1 300.1.1.1/8\n"),
-            "sign.conf:2: bad allow entry '300.1.1.1/8'"
-        );
+    fn unparsable_allow_entry_never_matches_and_warns_with_file_and_line() {
+        for bad in ["300.1.1.1/8", "10.1", "10/33", "-x", "host/c", "10.0.0.0/"] {
+            let c = parse(&format!("# x\nallow: 127.0.0.1 {bad} 10/8\n")).unwrap();
+            assert_eq!(
+                c.allow,
+                Some(vec![net("127.0.0.1/32"), net("10.0.0.0/8")]),
+                "{bad}"
+            );
+            assert_eq!(
+                c.warnings,
+                [format!(
+                    "sign.conf:2: allow entry '{bad}' is neither an address, \
+                     a network nor a host name: it never matches"
+                )]
+            );
+        }
+        // Only unreadable entries: the list is there and refuses everyone.
+        assert_eq!(parse("allow: 10.1\n").unwrap().allow, Some(vec![]));
     }
 
     #[test]
@@ -844,18 +888,36 @@ mod tests {
             let c = parse(&format!("allow-unprivileged-ports: {v}\n")).unwrap();
             assert_eq!(c.allow_unprivileged_ports, Some(want), "{v}");
         }
-        assert_eq!(
-            err("allow-unprivileged-ports: yes please\n"),
-            "sign.conf:1: bad boolean 'yes please'"
-        );
-        assert_eq!(
-            err("use-unprivileged-ports: on\n"),
-            "sign.conf:1: bad boolean 'on'"
-        );
-        assert_eq!(
-            err("allow-unprivileged-ports:\n"),
-            "sign.conf:1: missing value for 'allow-unprivileged-ports'"
-        );
+        // obs-signd: anything but 1/true is false; said loudly.
+        for (text, key, shown) in [
+            (
+                "allow-unprivileged-ports: yes please\n",
+                "allow-unprivileged-ports",
+                "yes",
+            ),
+            (
+                "use-unprivileged-ports: on\n",
+                "use-unprivileged-ports",
+                "on",
+            ),
+            (
+                "allow-unprivileged-ports:\n",
+                "allow-unprivileged-ports",
+                "",
+            ),
+            ("ssl_allow_certless: yes\n", "ssl_allow_certless", "yes"),
+        ] {
+            let c = parse(text).unwrap();
+            let got = c
+                .allow_unprivileged_ports
+                .or(c.use_unprivileged_ports)
+                .or(c.ssl_allow_certless);
+            assert_eq!(got, Some(false), "{text}");
+            let want = format!(
+                "sign.conf:1: '{key}: {shown}' is false: obs-signd reads only '1' and 'true' as true"
+            );
+            assert!(c.warnings.contains(&want), "{text}: {:?}", c.warnings);
+        }
     }
 
     #[test]
@@ -870,7 +932,13 @@ mod tests {
         );
         let c = parse("map: nobody\n").unwrap();
         assert_eq!(c.map.get("nobody").map(String::as_str), Some(""));
-        assert_eq!(err("map:\n"), "sign.conf:1: map needs a user to map from");
+        // obs-signd files an empty map under "", which no lookup asks for.
+        let c = parse("\nmap:\n").unwrap();
+        assert!(c.map.is_empty());
+        assert_eq!(
+            c.warnings,
+            ["sign.conf:2: 'map:' without a user maps nothing; ignored"]
+        );
     }
 
     #[test]

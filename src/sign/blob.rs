@@ -16,6 +16,7 @@ use std::io::{Read, Write};
 use sequoia_openpgp as openpgp;
 use thiserror::Error;
 
+use openpgp::cert::amalgamation::key::PrimaryKey;
 use openpgp::cert::Cert;
 use openpgp::crypto::{Password, SessionKey};
 use openpgp::packet::key::{SecretParts, UnspecifiedRole};
@@ -24,15 +25,17 @@ use openpgp::parse::stream::{
     DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper,
 };
 use openpgp::parse::Parse;
-use openpgp::policy::Policy;
 use openpgp::serialize::stream::{Compressor, Encryptor, LiteralWriter, Message};
 use openpgp::serialize::Serialize;
-use openpgp::types::{CompressionAlgorithm, DataFormat, PublicKeyAlgorithm, SymmetricAlgorithm};
+use openpgp::types::{
+    CompressionAlgorithm, DataFormat, KeyFlags, PublicKeyAlgorithm, SymmetricAlgorithm,
+};
 use openpgp::{KeyHandle, Packet};
 
 use super::elgamal::{self, ElGamalDecryptor};
+use super::ocb::{self, OcbError, OcbMessage};
 use super::packet::new_header;
-use super::{SignError, SigningKey};
+use super::{LegacyPolicy, SignError, SigningKey};
 use crate::secret::SecretBytes;
 
 /// Largest plaintext we accept (gpg is run with `--max-output 65536`).
@@ -87,6 +90,10 @@ pub enum BlobError {
     /// The recipient has no usable encryption (sub)key.
     #[error("no encryption key for the recipient")]
     NoEncryptionKey,
+    /// A GnuPG >= 2.3 OCB-encrypted packet (tag 20) that does not parse or
+    /// authenticate.
+    #[error(transparent)]
+    Ocb(#[from] OcbError),
 }
 
 /// The two blob formats, told apart by the first byte.
@@ -246,12 +253,97 @@ pub fn decrypt_gpg(blob: &[u8], tsks: &[SecretBytes]) -> Result<SecretBytes, Blo
             keys.push(ka.key().clone().role_into_unspecified());
         }
     }
+    if let Some(msg) = ocb::split_message(blob)? {
+        return decrypt_ocb(&msg, &keys);
+    }
     let helper = Helper {
         password: None,
         keys,
         tried_key: false,
     };
     run_decryptor(blob, helper)
+}
+
+/// A message whose data is GnuPG's OCB packet (tag 20, see [`ocb`]): each
+/// session key any of `keys` opens is tried on it; the plaintext is the
+/// literal data inside, as `gpg --decrypt` prints it.
+fn decrypt_ocb(
+    msg: &OcbMessage,
+    keys: &[Key<SecretParts, UnspecifiedRole>],
+) -> Result<SecretBytes, BlobError> {
+    let mut tried_key = false;
+    let mut last_error = None;
+    for raw in &msg.session_key_packets {
+        let pkesk = match Packet::from_bytes(raw.as_slice()) {
+            Ok(Packet::PKESK(p)) => p,
+            // Passphrase-encrypted session keys are not signd's.
+            Ok(_) => continue,
+            Err(e) => return Err(BlobError::BadMessage(e.to_string())),
+        };
+        for key in keys {
+            if !pkesk
+                .recipient()
+                .is_none_or(|h| h.aliases(key.key_handle()))
+            {
+                continue;
+            }
+            tried_key = true;
+            let Some((_, session_key)) = pkesk_session_key(&pkesk, key) else {
+                continue;
+            };
+            match msg.packet.decrypt(&session_key) {
+                Ok(plain) => return literal_data(&plain),
+                Err(e) => last_error = Some(e),
+            }
+        }
+    }
+    match (last_error, tried_key) {
+        (Some(e), _) => Err(e.into()),
+        (None, true) => Err(BlobError::DecryptionFailed),
+        (None, false) => Err(BlobError::NoSecretKey),
+    }
+}
+
+/// The session key `key` recovers from `pkesk`, if it does.
+fn pkesk_session_key(
+    pkesk: &PKESK,
+    key: &Key<SecretParts, UnspecifiedRole>,
+) -> Option<(Option<SymmetricAlgorithm>, SessionKey)> {
+    if is_elgamal(key.pk_algo()) {
+        ElGamalDecryptor::new(key).and_then(|mut d| pkesk.decrypt(&mut d, None))
+    } else {
+        key.clone()
+            .into_keypair()
+            .ok()
+            .and_then(|mut kp| pkesk.decrypt(&mut kp, None))
+    }
+}
+
+/// The literal data of a decrypted OpenPGP message (compressed or not),
+/// at most [`MAX_PLAINTEXT`] octets.
+fn literal_data(plain: &SecretBytes) -> Result<SecretBytes, BlobError> {
+    use openpgp::parse::{PacketParserBuilder, PacketParserResult};
+    let bad = |e: anyhow::Error| BlobError::BadMessage(e.to_string());
+    let mut ppr = PacketParserBuilder::from_bytes(plain.expose())
+        .map_err(bad)?
+        .build()
+        .map_err(bad)?;
+    while let PacketParserResult::Some(mut pp) = ppr {
+        if let Packet::Literal(_) = pp.packet {
+            let mut out = Vec::new();
+            let r = (&mut pp).take(MAX_PLAINTEXT + 1).read_to_end(&mut out);
+            let out = SecretBytes::new(out);
+            r.map_err(|e| BlobError::BadMessage(e.to_string()))?;
+            if out.len() as u64 > MAX_PLAINTEXT {
+                return Err(BlobError::TooLarge);
+            }
+            return Ok(out);
+        }
+        ppr = pp.recurse().map_err(bad)?.1;
+    }
+    Err(BlobError::BadMessage(
+        "no literal data in the decrypted message".into(),
+    ))
 }
 
 /// Whom a gpg blob is encrypted to: the key ID of each public-key
@@ -322,39 +414,6 @@ enum Marker {
     NoKey,
     #[error("decryption failed")]
     Failed,
-}
-
-/// Accepts every algorithm and packet: blobs are authenticated by their
-/// MDC and the keys are our own; legacy algorithms (ElGamal, CAST5, SHA-1
-/// binding signatures) must keep working.
-#[derive(Debug)]
-pub(crate) struct LegacyPolicy;
-
-impl Policy for LegacyPolicy {
-    fn signature(
-        &self,
-        _sig: &openpgp::packet::Signature,
-        _sec: openpgp::policy::HashAlgoSecurity,
-    ) -> openpgp::Result<()> {
-        Ok(())
-    }
-    fn key(
-        &self,
-        _ka: &openpgp::cert::amalgamation::key::ValidErasedKeyAmalgamation<
-            openpgp::packet::key::PublicParts,
-        >,
-    ) -> openpgp::Result<()> {
-        Ok(())
-    }
-    fn symmetric_algorithm(&self, _algo: SymmetricAlgorithm) -> openpgp::Result<()> {
-        Ok(())
-    }
-    fn aead_algorithm(&self, _algo: openpgp::types::AEADAlgorithm) -> openpgp::Result<()> {
-        Ok(())
-    }
-    fn packet(&self, _packet: &Packet) -> openpgp::Result<()> {
-        Ok(())
-    }
 }
 
 struct Helper {
@@ -497,7 +556,7 @@ pub fn signing_key(plain: &SecretBytes) -> Result<SigningKey, BlobError> {
     // never touch the server's keys, while the primality tests made every
     // new blob a 30 ms (and a crafted 16k-bit key a far larger) CPU cost
     // that any allowed host could demand at will.
-    Ok(SigningKey::load(&packet)?)
+    Ok(SigningKey::load_primary(&packet)?)
 }
 
 /// Body length of a packet that [`first_packet`] returned.
@@ -643,57 +702,219 @@ fn seipd_body(data: &[u8]) -> Result<Vec<u8>, BlobError> {
     Ok(body)
 }
 
-/// Encrypts `plain` to the encryption subkey(s) of `recipient` (a binary
-/// transferable key, public or secret), as `gpg --encrypt -r` does: PKESK v3
-/// per encryption-capable subkey, then SEIPD v1 with MDC.
+/// Encrypts `plain` to `recipient` (a binary transferable key, public or
+/// secret) as `gpg --encrypt -r` does: one PKESK v3, to the key gpg picks
+/// (see [`encrypt_gpg_to`]), then SEIPD v1 with MDC.
 pub fn encrypt_gpg(plain: &[u8], recipient: &[u8]) -> Result<Vec<u8>, BlobError> {
+    encrypt_gpg_to(plain, recipient, None)
+}
+
+/// [`encrypt_gpg`] to the key `exact` (a `KEYID!` recipient, see
+/// [`gpg_recipient`]) if given, else to the key gpg's `finish_lookup`
+/// picks: the valid (bound, not revoked, not expired) encryption-capable
+/// subkey created last, else the primary key if it may encrypt. Errors:
+/// [`BlobError::NoEncryptionKey`] when there is none (gpg: "Unusable public
+/// key").
+pub fn encrypt_gpg_to(
+    plain: &[u8],
+    recipient: &[u8],
+    exact: Option<&[u8; 20]>,
+) -> Result<Vec<u8>, BlobError> {
     let cert = Cert::from_bytes(recipient).map_err(|e| BlobError::Encrypt(e.to_string()))?;
     let policy = LegacyPolicy;
     let session_key = SessionKey::new(32).map_err(|e| BlobError::Encrypt(e.to_string()))?;
-    let mut pkesks = Vec::new();
     let valid = cert
         .with_policy(&policy, None)
         .map_err(|e| BlobError::Encrypt(e.to_string()))?;
-    for ka in valid
-        .keys()
-        .alive()
-        .revoked(false)
-        .for_storage_encryption()
-        .for_transport_encryption()
-    {
-        let key = ka.key();
-        let pkesk = match is_elgamal(key.pk_algo()) {
-            true => {
-                // cipher octet | session key | checksum (RFC 4880 §5.1)
-                let sum = session_key
-                    .iter()
-                    .fold(0u16, |a, &b| a.wrapping_add(b as u16));
-                let mut m = openpgp::crypto::mem::Protected::from(vec![0u8; 35]);
-                m[0] = SymmetricAlgorithm::AES256.into();
-                m[1..33].copy_from_slice(&session_key);
-                m[33..].copy_from_slice(&sum.to_be_bytes());
-                let ct = elgamal::encrypt(key.mpis(), &m)
-                    .map_err(|e| BlobError::Encrypt(e.to_string()))?;
-                openpgp::packet::pkesk::PKESK3::new(Some(key.keyid()), key.pk_algo(), ct)
-            }
-            false => openpgp::packet::pkesk::PKESK3::for_recipient(
-                SymmetricAlgorithm::AES256,
-                &session_key,
-                key,
-            ),
+    let candidates = || {
+        valid.keys().alive().revoked(false).key_flags(
+            KeyFlags::empty()
+                .set_storage_encryption()
+                .set_transport_encryption(),
+        )
+    };
+    let chosen = match exact {
+        Some(fpr) => candidates().find(|ka| ka.key().fingerprint().as_bytes() == fpr),
+        // Created last; on a tie the first (gpg compares with `>`).
+        None => candidates()
+            .filter(|ka| !ka.primary())
+            .reduce(|best, ka| {
+                if ka.key().creation_time() > best.key().creation_time() {
+                    ka
+                } else {
+                    best
+                }
+            })
+            .or_else(|| candidates().find(|ka| ka.primary())),
+    };
+    let key = chosen.ok_or(BlobError::NoEncryptionKey)?;
+    let key = key.key();
+    let pkesk = match is_elgamal(key.pk_algo()) {
+        true => {
+            // cipher octet | session key | checksum (RFC 4880 §5.1)
+            let sum = session_key
+                .iter()
+                .fold(0u16, |a, &b| a.wrapping_add(b as u16));
+            let mut m = openpgp::crypto::mem::Protected::from(vec![0u8; 35]);
+            m[0] = SymmetricAlgorithm::AES256.into();
+            m[1..33].copy_from_slice(&session_key);
+            m[33..].copy_from_slice(&sum.to_be_bytes());
+            let ct =
+                elgamal::encrypt(key.mpis(), &m).map_err(|e| BlobError::Encrypt(e.to_string()))?;
+            openpgp::packet::pkesk::PKESK3::new(Some(key.keyid()), key.pk_algo(), ct)
         }
-        .map_err(|e| BlobError::Encrypt(e.to_string()))?;
-        pkesks.push(Packet::from(pkesk));
+        false => openpgp::packet::pkesk::PKESK3::for_recipient(
+            SymmetricAlgorithm::AES256,
+            &session_key,
+            key,
+        ),
     }
-    if pkesks.is_empty() {
-        return Err(BlobError::NoEncryptionKey);
+    .map_err(|e| BlobError::Encrypt(e.to_string()))?;
+    seal(plain, session_key, &[Packet::from(pkesk)])
+}
+
+/// How `gpg -r NAME` names a key: gpg's `classify_user_id`, in the forms
+/// a signd `:enc` alias or keygen target uses.
+enum RecipientSpec {
+    /// 8, 16 or 40 hex digits (optionally `0x`): the low octets of the
+    /// fingerprint of the primary or a subkey; `!` at the end picks that
+    /// very key.
+    KeyId { id: Vec<u8>, exact: bool },
+    /// `<mail>`: the user ID's address, whole, any case.
+    Mail(String),
+    /// `@text`: within the user ID's address, any case.
+    MailSub(String),
+    /// `=text`: the whole user ID.
+    Exact(String),
+    /// `*text` or plain text: within the user ID, any case.
+    Substring(String),
+}
+
+impl RecipientSpec {
+    fn parse(name: &str) -> Option<RecipientSpec> {
+        let name = name.trim_start();
+        let lower = |s: &str| s.to_lowercase();
+        Some(match name.chars().next()? {
+            '<' => RecipientSpec::Mail(
+                lower(name.strip_suffix('>').unwrap_or(name))
+                    .trim_start_matches('<')
+                    .to_owned(),
+            ),
+            '@' => RecipientSpec::MailSub(lower(&name[1..])),
+            '=' => RecipientSpec::Exact(name[1..].to_owned()),
+            '*' => RecipientSpec::Substring(lower(&name[1..])),
+            // gpg's other prefixes name things no stored key has.
+            '.' | '+' | '#' | '&' => return None,
+            _ => {
+                let (hex, exact) = match name.trim_end().strip_suffix('!') {
+                    Some(h) => (h, true),
+                    None => (name.trim_end(), false),
+                };
+                let hex = hex
+                    .strip_prefix("0x")
+                    .or_else(|| hex.strip_prefix("0X"))
+                    .unwrap_or(hex);
+                match hex::decode(hex) {
+                    Ok(id) if matches!(id.len(), 4 | 8 | 20) => RecipientSpec::KeyId { id, exact },
+                    _ => RecipientSpec::Substring(lower(name)),
+                }
+            }
+        })
     }
-    seal(plain, session_key, &pkesks)
+}
+
+/// Whether `gpg -r name` selects `public` (a binary transferable key):
+/// `None` if not, `Some(None)` if it does (gpg then picks the key, see
+/// [`encrypt_gpg_to`]), `Some(Some(fingerprint))` for a `KEYID!` that
+/// names one key of it exactly.
+pub fn gpg_recipient(name: &str, public: &[u8]) -> Result<Option<Option<[u8; 20]>>, BlobError> {
+    let Some(spec) = RecipientSpec::parse(name) else {
+        return Ok(None);
+    };
+    let cert = Cert::from_bytes(public).map_err(|e| BlobError::BadMessage(e.to_string()))?;
+    let mail_of = |uid: &str| {
+        let uid = uid.to_lowercase();
+        match (uid.rfind('<'), uid.rfind('>')) {
+            (Some(a), Some(b)) if a < b => uid[a + 1..b].to_owned(),
+            _ => uid,
+        }
+    };
+    let uids = || {
+        cert.userids()
+            .map(|u| String::from_utf8_lossy(u.userid().value()).into_owned())
+    };
+    Ok(match spec {
+        RecipientSpec::KeyId { id, exact } => cert
+            .keys()
+            .find(|ka| ka.key().fingerprint().as_bytes().ends_with(&id))
+            .map(|ka| {
+                exact.then(|| {
+                    let mut f = [0u8; 20];
+                    f.copy_from_slice(ka.key().fingerprint().as_bytes());
+                    f
+                })
+            }),
+        RecipientSpec::Mail(m) => uids().any(|u| mail_of(&u) == m).then_some(None),
+        RecipientSpec::MailSub(m) => uids().any(|u| mail_of(&u).contains(&m)).then_some(None),
+        RecipientSpec::Exact(e) => uids().any(|u| u == e).then_some(None),
+        RecipientSpec::Substring(t) => uids()
+            .any(|u| u.to_lowercase().contains(&t))
+            .then_some(None),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `gpg -r` forms against the fixture signd key: uid "private OBS (key
+    /// without passphrase) <defaultkey@localobs>", primary
+    /// 2AA0…7581F22BE40A9A2F, ElGamal subkey …84A9757A0207A14B.
+    #[test]
+    fn gpg_recipient_forms() {
+        let path = format!(
+            "{}/obs-sign-fixtures/obs-sign-t-fixtures/public-key.asc",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let public = crate::sign::dearmor(&std::fs::read(&path).unwrap()).unwrap();
+        let sub = hex::decode("ce4948f57f5ca0d6327d989a84a9757a0207a14b").unwrap();
+        let mut sub_fpr = [0u8; 20];
+        sub_fpr.copy_from_slice(&sub);
+        for (name, want) in [
+            ("defaultkey@localobs", Some(None)),
+            ("DefaultKey@LocalOBS", Some(None)),
+            ("key without", Some(None)),
+            ("*KEY WITHOUT", Some(None)),
+            ("<defaultkey@localobs>", Some(None)),
+            ("<defaultkey@local>", None),
+            ("@LOCALOBS", Some(None)),
+            (
+                "=private OBS (key without passphrase) <defaultkey@localobs>",
+                Some(None),
+            ),
+            ("=private OBS", None),
+            ("7581F22BE40A9A2F", Some(None)),
+            ("0xe40a9a2f", Some(None)),
+            ("2AA0E9F70F186184377807B57581F22BE40A9A2F", Some(None)),
+            ("84A9757A0207A14B", Some(None)),
+            ("84A9757A0207A14B!", Some(Some(sub_fpr))),
+            ("0000000000000000", None),
+            ("nobody", None),
+            ("#1", None),
+            ("", None),
+        ] {
+            assert_eq!(gpg_recipient(name, &public).unwrap(), want, "{name:?}");
+        }
+        // `KEYID!` encrypts to that key; otherwise gpg's pick, the
+        // ElGamal subkey (the primary may encrypt too, but a subkey wins).
+        for exact in [None, Some(&sub_fpr)] {
+            let msg = encrypt_gpg_to(b"x", &public, exact).unwrap();
+            assert_eq!(
+                gpg_recipients(&msg).unwrap(),
+                [Some(<[u8; 8]>::try_from(&sub[12..]).unwrap())]
+            );
+        }
+    }
 
     #[test]
     fn symmetric_header_checks() {

@@ -313,7 +313,8 @@ pub fn import_tsk(
     let secret = SecretBytes::new(secret);
 
     let fingerprint = fingerprint.ok_or_else(|| not_secret("no primary key"))?;
-    // Validate: the primary key must be usable for signing.
+    // Validate: the key signd signs with (the primary, or the last signing
+    // subkey) must be usable.
     let signer = SigningKey::from_secret(&secret)?;
     Ok(ImportedKey {
         fingerprint,
@@ -324,10 +325,45 @@ pub fn import_tsk(
     })
 }
 
-/// A primary signing key ready for the hot path: secret material converted
-/// once at load (RSA into an OpenSSL CRT key, checked), public data cached.
+/// The last key packet of `packets` (a parsed `tsk`) whose own usage
+/// includes signing; see [`SigningKey::load`].
+fn signing_packet<'a>(
+    tsk: &SecretBytes,
+    packets: &'a [RawPacket<'a>],
+) -> Result<&'a RawPacket<'a>, SignError> {
+    use openpgp::cert::Cert;
+    let cert = Cert::from_bytes(tsk.expose()).map_err(pgp_err)?;
+    let policy = super::LegacyPolicy;
+    let valid = cert.with_policy(&policy, None).map_err(pgp_err)?;
+    let mut signers = std::collections::HashSet::new();
+    for ka in valid.keys() {
+        let can_sign = match ka.key_flags() {
+            Some(flags) => flags.for_signing(),
+            None => ka.key().pk_algo().for_signing(),
+        };
+        if can_sign {
+            signers.insert(ka.key().fingerprint());
+        }
+    }
+    let mut chosen = None;
+    for p in packets.iter().filter(|p| matches!(p.tag, 5 | 7)) {
+        let key = parse_secret_key(p)?;
+        if signers.contains(&key.fingerprint()) {
+            chosen = Some(p);
+        }
+    }
+    chosen.ok_or_else(|| not_secret("neither the primary key nor a subkey may sign"))
+}
+
+/// A signing key ready for the hot path: secret material converted once at
+/// load (RSA into an OpenSSL CRT key, checked), public data cached. It is
+/// the key or subkey signd signs data with (see [`SigningKey::load`]), or
+/// the primary ([`SigningKey::load_primary`]).
 pub struct SigningKey {
+    /// Of the key that signs: its low 8 bytes are the issuer.
     fingerprint: [u8; 20],
+    /// Of the primary key (the stored key's identity).
+    primary: [u8; 20],
     algo: PubkeyAlgo,
     signer: Signer,
 }
@@ -336,17 +372,28 @@ impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SigningKey")
             .field("fingerprint", &hex::encode_upper(self.fingerprint))
+            .field("primary", &hex::encode_upper(self.primary))
             .field("algo", &self.algo)
             .finish_non_exhaustive()
     }
 }
 
+/// Which key of a transferable secret key signs.
+#[derive(Clone, Copy)]
+enum Which {
+    /// signd's choice for data signatures (spec §13).
+    DataSigner,
+    /// The primary: certifications, and privsign blobs (one key packet).
+    Primary,
+}
+
 impl SigningKey {
-    /// Loads the primary key of an (unprotected) binary secret key as
-    /// [`ImportedKey::secret`] holds it, with every check (RSA: primality
-    /// of p and q, tens of milliseconds). Import uses this.
+    /// Loads the key signd signs data with from an (unprotected) binary
+    /// secret key as [`ImportedKey::secret`] holds it, with every check
+    /// (RSA: primality of p and q, tens of milliseconds). Import uses this.
+    /// See [`SigningKey::load`] for which key that is.
     pub fn from_secret(tsk: &SecretBytes) -> Result<SigningKey, SignError> {
-        Self::build(tsk, Check::Full)
+        Self::build(tsk, Check::Full, Which::DataSigner)
     }
 
     /// Loads a key that was checked with [`SigningKey::from_secret`] when it
@@ -354,17 +401,56 @@ impl SigningKey {
     /// get n = p*q, the CRT values and a pairwise sign/verify instead of
     /// primality tests (about one signature instead of ~100), so a store
     /// with many keys loads them cheaply on first use.
+    ///
+    /// The key that signs is signd's (spec §13, Perl's `find_key`): the
+    /// *last* key or subkey, in packet order (gpg's listing order), whose
+    /// own usage includes signing: key flags of its valid binding
+    /// (self-signature for the primary), or, without key flags, what its
+    /// algorithm can do. Validity and expiry do not matter, as in gpg's
+    /// `--with-colons` capability letters. Errors: no such key, or the
+    /// chosen one is a gpg stub or still protected.
     pub fn load(tsk: &SecretBytes) -> Result<SigningKey, SignError> {
-        Self::build(tsk, Check::Pairwise)
+        Self::build(tsk, Check::Pairwise, Which::DataSigner)
     }
 
-    fn build(tsk: &SecretBytes, check: Check) -> Result<SigningKey, SignError> {
+    /// The primary key, with the [`SigningKey::load`] checks: what gpg
+    /// certifies with, and the only key of a privsign blob.
+    pub fn load_primary(tsk: &SecretBytes) -> Result<SigningKey, SignError> {
+        Self::build(tsk, Check::Pairwise, Which::Primary)
+    }
+
+    fn build(tsk: &SecretBytes, check: Check, which: Which) -> Result<SigningKey, SignError> {
         let packets = split_packets(tsk.expose())?;
         let first = packets
             .first()
             .filter(|p| p.tag == 5)
             .ok_or_else(|| not_secret("does not start with a secret key packet"))?;
-        Self::from_parsed(&parse_secret_key(first)?, check)
+        let primary = parse_secret_key(first)?;
+        let primary_fpr = v4_fingerprint(&primary)?;
+        let has_subkeys = packets.iter().any(|p| p.tag == 7);
+        let chosen = match which {
+            Which::DataSigner if has_subkeys => signing_packet(tsk, &packets)?,
+            _ => first,
+        };
+        let mut key = if std::ptr::eq(chosen, first) {
+            Self::from_parsed(&primary, check)?
+        } else {
+            let sub = parse_secret_key(chosen)?;
+            if let Some(SecretKeyMaterial::Encrypted(e)) = sub.optional_secret() {
+                let id = hex::encode_upper(&v4_fingerprint(&sub)?[12..]);
+                return Err(not_secret(
+                    if is_stub(e) {
+                        format!("the signing subkey {id} has no secret (gpg stub)")
+                    } else {
+                        format!("the signing subkey {id} is protected")
+                    }
+                    .as_str(),
+                ));
+            }
+            Self::from_parsed(&sub, check)?
+        };
+        key.primary = primary_fpr;
+        Ok(key)
     }
 
     /// Builds the signer of a freshly generated (unprotected) key, with the
@@ -388,6 +474,7 @@ impl SigningKey {
         };
         Ok(SigningKey {
             fingerprint,
+            primary: fingerprint,
             algo,
             signer,
         })
@@ -403,8 +490,14 @@ impl SigningKey {
         self.signer.sign_cert(hash, digest)
     }
 
+    /// The fingerprint of the key that signs (a subkey's, if one does).
     pub fn fingerprint(&self) -> &[u8; 20] {
         &self.fingerprint
+    }
+
+    /// The fingerprint of the primary key: the stored key's identity.
+    pub fn primary_fingerprint(&self) -> &[u8; 20] {
+        &self.primary
     }
 
     /// Low 8 bytes of the v4 fingerprint.

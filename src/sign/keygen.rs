@@ -333,12 +333,27 @@ fn unix(t: SystemTime) -> Result<u32, SignError> {
         .ok_or_else(|| SignError::BadKey("time outside the OpenPGP range".into()))
 }
 
-/// `expire_days` as OpenPGP key expiration seconds (0: never).
+/// Whether a key made now may expire `expire_days` days after its creation:
+/// the expiration is 32-bit seconds after creation (RFC 4880 §5.2.3.6), and
+/// gpg adds it to the creation time in 32 bits, so a key whose expiry lies
+/// past 2106-02-07 (`u32::MAX` seconds) is expired to gpg at once. gpg's own
+/// `Expire-Date: Nd` wraps modulo 2^32 seconds instead (49711 days becomes
+/// 17.5 hours), which Perl signd passes through.
+pub fn expiry_fits(expire_days: u64) -> bool {
+    expire_secs(expire_days).is_ok()
+}
+
+/// `expire_days` as OpenPGP key expiration seconds (0: never); see
+/// [`expiry_fits`].
 fn expire_secs(expire_days: u64) -> Result<u32, SignError> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     expire_days
         .checked_mul(86400)
+        .filter(|s| now.saturating_add(*s) <= u64::from(u32::MAX))
         .and_then(|s| u32::try_from(s).ok())
-        .ok_or_else(|| SignError::BadKey("expiry too far in the future".into()))
+        .ok_or_else(|| SignError::BadKey("expiry past 2106-02-07, beyond OpenPGP's time".into()))
 }
 
 /// A primary key with its user ID and self-signature.
@@ -399,7 +414,7 @@ pub fn generate_project_key(
     certifier: &SecretBytes,
 ) -> Result<ProjectKey, SignError> {
     let expire = expire_secs(expire_days)?;
-    let signd = SigningKey::load(certifier)
+    let signd = SigningKey::load_primary(certifier)
         .map_err(|_| SignError::NotASecretKey("signd key has no usable secret".into()))?;
     let made = certified(kind.into(), &format!("{realname} <{email}>"), expire)?;
 

@@ -11,6 +11,7 @@ mod elgamal;
 mod key;
 pub mod keygen;
 mod keysig;
+pub mod ocb;
 mod packet;
 mod rfc6979;
 mod signer;
@@ -21,6 +22,7 @@ pub use key::{import_tsk, key_ids, ImportedKey, KeyType, SigningKey};
 pub use keygen::{generate, generate_with_expiry};
 pub use packet::{assemble_packet, is_probe, signature_packet};
 
+use sequoia_openpgp as openpgp;
 use thiserror::Error;
 
 /// The three digests signd accepts.
@@ -101,4 +103,41 @@ pub enum SignError {
     OpenPgp(String),
     #[error("crypto: {0}")]
     Crypto(String),
+}
+
+/// Accepts every algorithm and packet: blobs are authenticated by their
+/// MDC and the keys are our own (or the operator's, read to find which key
+/// signs); legacy algorithms (ElGamal, CAST5, SHA-1 binding signatures) must
+/// keep working.
+#[derive(Debug)]
+pub(crate) struct LegacyPolicy;
+
+impl openpgp::policy::Policy for LegacyPolicy {
+    fn signature(
+        &self,
+        _sig: &openpgp::packet::Signature,
+        _sec: openpgp::policy::HashAlgoSecurity,
+    ) -> openpgp::Result<()> {
+        Ok(())
+    }
+    fn key(
+        &self,
+        _ka: &openpgp::cert::amalgamation::key::ValidErasedKeyAmalgamation<
+            openpgp::packet::key::PublicParts,
+        >,
+    ) -> openpgp::Result<()> {
+        Ok(())
+    }
+    fn symmetric_algorithm(
+        &self,
+        _algo: openpgp::types::SymmetricAlgorithm,
+    ) -> openpgp::Result<()> {
+        Ok(())
+    }
+    fn aead_algorithm(&self, _algo: openpgp::types::AEADAlgorithm) -> openpgp::Result<()> {
+        Ok(())
+    }
+    fn packet(&self, _packet: &openpgp::Packet) -> openpgp::Result<()> {
+        Ok(())
+    }
 }

@@ -334,12 +334,12 @@ impl KeyStore {
                     },
                 })?;
                 let signer = signer?;
-                if fingerprint_hex(signer.fingerprint()) != row.fingerprint {
+                if fingerprint_hex(signer.primary_fingerprint()) != row.fingerprint {
                     return Err(KeyError::Corrupt {
                         name: name.to_owned(),
                         reason: format!(
                             "secret key has fingerprint {}, row says {}",
-                            fingerprint_hex(signer.fingerprint()),
+                            fingerprint_hex(signer.primary_fingerprint()),
                             row.fingerprint
                         ),
                     });
