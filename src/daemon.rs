@@ -100,7 +100,8 @@ pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
         args.global.data_dir.clone(),
         args.global.config.clone(),
         sign_conf,
-    )?;
+    )
+    .context(crate::app::exit::ConfigError)?;
     crate::logging::init(&config.log);
     for w in &config.warnings {
         eprintln!("signatrustd: warning: {w}");

@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 
 use super::cli::KekCommand;
+use super::output::say;
 use crate::app::cli::GlobalArgs;
 use crate::app::{create_private_dir, open_kek, open_store_with, pkcs11_settings};
 use crate::config::{Config, KmsConfig};
@@ -53,12 +54,12 @@ fn create(config: &Config) -> anyhow::Result<()> {
             create_private_dir(&config.data_dir)?;
             let kek = FileKek::open_or_create(key_file)
                 .with_context(|| format!("creating the KEK file {}", key_file.display()))?;
-            println!("created KEK {} in {}", kek.id(), key_file.display());
+            say!("created KEK {} in {}", kek.id(), key_file.display());
         }
         KmsConfig::Pkcs11 { token_label, .. } => {
             let settings = pkcs11_settings(&config.kms)?;
             let kek = Pkcs11Kek::create(&settings)?;
-            println!(
+            say!(
                 "created KEK {} (AES-256, sensitive, not extractable) on PKCS#11 token \
                  '{token_label}'",
                 kek.id()
@@ -69,7 +70,7 @@ fn create(config: &Config) -> anyhow::Result<()> {
 }
 
 async fn status(config: &Config) -> anyhow::Result<()> {
-    println!("provider: {}", describe(&config.kms));
+    say!("provider: {}", describe(&config.kms));
     let opened = match &config.kms {
         // Status must not create the key file as a side effect.
         KmsConfig::File { key_file } if key_file.symlink_metadata().is_err() => {
@@ -82,21 +83,21 @@ async fn status(config: &Config) -> anyhow::Result<()> {
     };
     let configured = match &opened {
         Ok(kek) => {
-            println!("kek id: {}", kek.id());
-            println!("kek opens: yes");
+            say!("kek id: {}", kek.id());
+            say!("kek opens: yes");
             Some(kek.id().to_owned())
         }
         Err(e) => {
-            println!("kek opens: no: {e:#}");
+            say!("kek opens: no: {e:#}");
             None
         }
     };
     create_private_dir(&config.data_dir)?;
     let usage = KeyStore::kek_usage_at(config.store_url.as_str()).await?;
-    println!("store: {}", config.store_url);
+    say!("store: {}", config.store_url);
     let mut foreign = 0;
     if usage.is_empty() {
-        println!("no secrets stored");
+        say!("no secrets stored");
     }
     for u in &usage {
         let mark = if configured.as_deref() == Some(u.kek_id.as_str()) {
@@ -105,9 +106,11 @@ async fn status(config: &Config) -> anyhow::Result<()> {
             foreign += u.keys + u.encryption_keys;
             "NOT the configured KEK"
         };
-        println!(
+        say!(
             "wrapped by {}: {} key(s), {} encryption key(s) ({mark})",
-            u.kek_id, u.keys, u.encryption_keys
+            u.kek_id,
+            u.keys,
+            u.encryption_keys
         );
     }
     if let Err(e) = opened {
@@ -123,26 +126,27 @@ async fn status(config: &Config) -> anyhow::Result<()> {
 }
 
 async fn rewrap(config: &Config, global: &GlobalArgs, to_config: &Path) -> anyhow::Result<()> {
-    let target = Config::load(global.data_dir.clone(), Some(to_config.to_owned()), None)?;
+    let target = Config::load(global.data_dir.clone(), Some(to_config.to_owned()), None)
+        .context(crate::app::exit::ConfigError)?;
     if target.store_url != config.store_url {
-        eprintln!(
-            "signatrust-admin: note: only the [kms] section of {} is used; the store is {}",
+        super::output::warn_line(format_args!(
+            "note: only the [kms] section of {} is used; the store is {}",
             to_config.display(),
             config.store_url
-        );
+        ));
     }
     let from = open_kek(&config.kms).context("opening the current KEK")?;
     let to = open_kek(&target.kms)
         .with_context(|| format!("opening the new KEK of {}", to_config.display()))?;
-    println!("from: {} ({})", from.id(), describe(&config.kms));
-    println!("to:   {} ({})", to.id(), describe(&target.kms));
+    say!("from: {} ({})", from.id(), describe(&config.kms));
+    say!("to:   {} ({})", to.id(), describe(&target.kms));
     let store = open_store_with(config, from).await?;
     let summary = store
         .rewrap_to(&*to)
         .await
         .context("rewrap failed; nothing was changed")?;
     store.close().await;
-    println!(
+    say!(
         "rewrapped {} row(s) under {}; {} already were",
         summary.rewrapped,
         to.id(),

@@ -10,7 +10,8 @@ use clap::{Args, Parser};
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Directory of the embedded store (signatrust.db) and the KEK file
-    /// (kek.key); created on first use.
+    /// (kek.key); created on first use. Default: /var/lib/signatrust, or
+    /// the [store] of --config.
     #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Signatrust configuration file (TOML).
