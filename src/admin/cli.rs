@@ -24,6 +24,9 @@ The store is the one of --data-dir (default /var/lib/signatrust) or of the
 #[command(
     name = "signatrust-admin",
     version,
+    // Every verb has `--help` and a man page; a `help` verb would be a
+    // page that does not exist.
+    disable_help_subcommand = true,
     after_help = EXIT_STATUS_HELP,
     after_long_help = EXIT_STATUS_HELP
 )]
