@@ -493,4 +493,6 @@ fn open_error(kek: &dyn Kek, name: &str, row_kek: &str, e: OpenError) -> KeyErro
 }
 
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
 mod tests;
