@@ -701,3 +701,64 @@ fn default_user_serves_empty_user() {
     let r = sign_req(&daemon, "", b"x");
     assert_ne!(r.status, 0, "{r:?}");
 }
+
+/// A key made by gpg that expired long ago (the obs-sign fixture, created
+/// 1970): `key extend` revives it; gpg and rpm 4.18 accept the key
+/// `pubkey` returns, with the new expiry on key and subkey, and a
+/// signature the server makes with it verifies.
+#[test]
+fn extend_revives_an_expired_gpg_key() {
+    let s = Store::sqlite();
+    let key = fixture("obs-sign-t-fixtures/secret-key-expired.asc");
+    s.ok(&["key", "import", "old", key.to_str().unwrap()]);
+    let daemon = s.daemon("");
+    let expired = pubkey(&daemon, "old");
+    assert!(
+        gpg_expiry(&expired).unwrap() < i64::from(now()),
+        "fixture not expired"
+    );
+    s.ok(&["key", "extend", "old", "--days", "30"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let asc = pubkey(&daemon, "old");
+    let want = i64::from(now()) + 30 * 86400;
+    let got = gpg_expiry(&asc).unwrap();
+    assert!(
+        (got - want).abs() < 120,
+        "gpg sees {got}, want about {want}"
+    );
+    let home = GpgHome::new();
+    let f = home.path().join("k.asc");
+    std::fs::write(&f, &asc).unwrap();
+    home.gpg_ok(&["--import", f.to_str().unwrap()]);
+    let colons = String::from_utf8(
+        home.gpg_ok(&["--with-colons", "--fixed-list-mode", "--list-keys"])
+            .stdout,
+    )
+    .unwrap();
+    for l in colons
+        .lines()
+        .filter(|l| l.starts_with("pub:") || l.starts_with("sub:"))
+    {
+        let f: Vec<&str> = l.split(':').collect();
+        assert_ne!(f[1], "e", "still expired: {l}");
+        assert_eq!(f[6].parse::<i64>().ok(), Some(got), "{l}");
+    }
+    let r = sign_req(&daemon, "old", b"revived\n");
+    assert_eq!(r.status, 0, "{r:?}");
+    home.assert_verifies(&r.out, b"revived\n", "signature by the revived key");
+    let dir = short_tempdir();
+    let db = dir.path().join("rpmdb");
+    std::fs::create_dir_all(&db).unwrap();
+    let rpm = Command::new("rpmkeys")
+        .arg("--dbpath")
+        .arg(&db)
+        .arg("--import")
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        rpm.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rpm.stderr)
+    );
+}

@@ -182,7 +182,14 @@ async fn generate(
     if store.exists(name).await? {
         bail!("key {name} already exists");
     }
-    let rev_path = revocation_cert.unwrap_or_else(|| config.data_dir.join(format!("{name}.rev")));
+    let rev_path = match revocation_cert {
+        Some(p) => p,
+        None => {
+            // With a PostgreSQL store the data directory may not exist yet.
+            crate::app::create_private_dir(&config.data_dir)?;
+            config.data_dir.join(format!("{name}.rev"))
+        }
+    };
     if rev_path.symlink_metadata().is_ok() {
         bail!(
             "{}: already exists; refusing to overwrite a revocation certificate",

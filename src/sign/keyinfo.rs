@@ -383,76 +383,116 @@ pub fn extend_tsk(tsk: &SecretBytes, expires_at: u64, now: u32) -> Result<Secret
     };
     let primary_secs = secs_after(primary_created)?;
 
-    enum At {
-        Primary,
-        Uid(Vec<u8>),
-        Subkey(Vec<u8>, u32),
-        Other,
+    // Which packets are the self-signatures of each user ID and subkey
+    // ("group": the packets after one user ID or subkey packet), and
+    // which of them is the newest: its subpackets are the template.
+    let mut group = 0usize;
+    let mut kind_of_group = vec![0u8];
+    let mut groups = Vec::with_capacity(packets.len());
+    let mut newest: std::collections::HashMap<usize, (usize, u32)> = Default::default();
+    for (i, p) in packets.iter().enumerate() {
+        match p.tag {
+            13 | 7 | 14 => {
+                group += 1;
+                kind_of_group.push(p.tag);
+            }
+            2 | 12 => {}
+            _ => {
+                group += 1;
+                kind_of_group.push(0);
+            }
+        }
+        groups.push(group);
+        if p.tag != 2 {
+            continue;
+        }
+        let Some(sig) = parse_sig(p.body).filter(|s| s.issued_by(&fpr)) else {
+            continue;
+        };
+        let own = match kind_of_group[group] {
+            13 => is_uid_cert(sig.typ),
+            7 | 14 => sig.typ == 0x18,
+            _ => false,
+        };
+        if own && newest.get(&group).is_none_or(|&(_, t)| sig.created() >= t) {
+            newest.insert(group, (i, sig.created()));
+        }
     }
-    let mut at = At::Primary;
-    // The last self-signature already re-made for the current user ID or
-    // subkey: older ones after it are dropped.
-    let mut done = false;
+
+    let mut target: Option<(u8, Vec<u8>, u32)> = None;
     let mut resigned_uids = 0;
     let mut out: Vec<(u8, Vec<u8>)> = Vec::with_capacity(packets.len());
-    for p in &packets {
+    for (i, p) in packets.iter().enumerate() {
         let mut body = p.body.to_vec();
         match p.tag {
-            5 | 6 => {}
-            13 => {
-                at = At::Uid(p.body.to_vec());
-                done = false;
-            }
+            13 => target = Some((13, p.body.to_vec(), primary_created)),
             7 | 14 => {
                 let public = public_part(p.tag, p.body)?;
                 let (created, _) = key_details(&public)?;
-                at = At::Subkey(public, created);
-                done = false;
+                target = Some((p.tag, public, created));
             }
+            12 => continue,
             2 => {
+                let g = groups[i];
+                let Some(&(keep, _)) = newest.get(&g) else {
+                    out.push((p.tag, body));
+                    continue;
+                };
                 let Some(sig) = parse_sig(p.body).filter(|s| s.issued_by(&fpr)) else {
                     out.push((p.tag, body));
                     continue;
                 };
-                match &at {
-                    At::Uid(uid) if is_uid_cert(sig.typ) => {
-                        if done {
-                            continue;
-                        }
-                        let hashed = resigned_subpackets(sig.hashed, &fpr, now, primary_secs);
-                        body = keysig::sign(
-                            &signer,
-                            sig.typ,
-                            &hashed,
-                            &Target::UserId { key: &primary, uid },
-                        )?;
-                        done = true;
-                        resigned_uids += 1;
+                let own = match kind_of_group[g] {
+                    13 => is_uid_cert(sig.typ),
+                    7 | 14 => sig.typ == 0x18,
+                    _ => false,
+                };
+                if !own {
+                    out.push((p.tag, body));
+                    continue;
+                }
+                let Some((kind, what, created)) = &target else {
+                    out.push((p.tag, body));
+                    continue;
+                };
+                if *kind == 13 {
+                    if i != keep {
+                        continue; // an older self-signature of this user ID
                     }
-                    At::Subkey(sub, created) if sig.typ == 0x18 => {
-                        if done {
-                            continue;
-                        }
-                        if sig.expire_secs() > 0 {
-                            let hashed =
-                                resigned_subpackets(sig.hashed, &fpr, now, secs_after(*created)?);
-                            body = keysig::sign(
-                                &signer,
-                                0x18,
-                                &hashed,
-                                &Target::Subkey {
-                                    primary: &primary,
-                                    subkey: sub,
-                                },
-                            )?;
-                        }
-                        done = true;
+                    let hashed = resigned_subpackets(sig.hashed, &fpr, now, primary_secs);
+                    body = keysig::sign(
+                        &signer,
+                        sig.typ,
+                        &hashed,
+                        &Target::UserId {
+                            key: &primary,
+                            uid: what,
+                        },
+                    )?;
+                    resigned_uids += 1;
+                } else {
+                    let newest_sig = parse_sig(packets[keep].body);
+                    if newest_sig.is_none_or(|n| n.expire_secs() == 0) {
+                        // A subkey that does not expire keeps its bindings.
+                        out.push((p.tag, body));
+                        continue;
                     }
-                    _ => {}
+                    if i != keep {
+                        continue;
+                    }
+                    let hashed = resigned_subpackets(sig.hashed, &fpr, now, secs_after(*created)?);
+                    body = keysig::sign(
+                        &signer,
+                        0x18,
+                        &hashed,
+                        &Target::Subkey {
+                            primary: &primary,
+                            subkey: what,
+                        },
+                    )?;
                 }
             }
-            12 => continue,
-            _ => at = At::Other,
+            _ => {}
         }
         out.push((p.tag, body));
     }

@@ -23,7 +23,10 @@ async fn retire_restore_replace_destroy() {
 
     assert_eq!(store.restore("k").await.unwrap(), RestoreOutcome::Restored);
     assert_eq!(store.secret("k").await.unwrap().unwrap(), k1.secret);
-    assert_eq!(store.restore("k").await.unwrap(), RestoreOutcome::NotDeleted);
+    assert_eq!(
+        store.restore("k").await.unwrap(),
+        RestoreOutcome::NotDeleted
+    );
 
     // Replace: the new key under the name, the old one retired.
     let k2 = synthetic(2);
@@ -32,12 +35,18 @@ async fn retire_restore_replace_destroy() {
     assert_eq!(store.restore("k").await.unwrap(), RestoreOutcome::NameTaken);
     let e = store.replace("nosuch", &k2, DAY).await.unwrap_err();
     assert!(matches!(e, KeyError::NotFound(_)), "{e}");
-    assert!(!store.exists("nosuch").await.unwrap(), "replace of nothing inserted");
+    assert!(
+        !store.exists("nosuch").await.unwrap(),
+        "replace of nothing inserted"
+    );
 
     // Destroy removes the live key and the retired copy.
     assert!(store.destroy("k").await.unwrap());
     assert!(store.list_deleted().await.unwrap().is_empty());
-    assert_eq!(store.restore("k").await.unwrap(), RestoreOutcome::NotDeleted);
+    assert_eq!(
+        store.restore("k").await.unwrap(),
+        RestoreOutcome::NotDeleted
+    );
 
     // Retention 0: purged at the next purge.
     store.import("p", &k1).await.unwrap();
@@ -93,7 +102,10 @@ async fn rewrap_covers_retired_keys() {
     assert_eq!(summary.rewrapped, 1);
     store.close().await;
     let reopened = KeyStore::open(&fx.url(), new).await.unwrap();
-    assert_eq!(reopened.restore("k").await.unwrap(), RestoreOutcome::Restored);
+    assert_eq!(
+        reopened.restore("k").await.unwrap(),
+        RestoreOutcome::Restored
+    );
     assert_eq!(reopened.secret("k").await.unwrap().unwrap(), k.secret);
 }
 
