@@ -762,3 +762,47 @@ fn extend_revives_an_expired_gpg_key() {
         String::from_utf8_lossy(&rpm.stderr)
     );
 }
+
+/// Runs the admin tool on a terminal (util-linux `script`), typing `input`.
+fn on_terminal(s: &Store, args: &str, input: &str) -> Output {
+    use std::io::Write;
+    let cmd = format!("{ADMIN} --data-dir {} {args}", s.data.display());
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run script(1)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// On a terminal, a protected key's passphrase is asked (never a flag),
+/// and `key delete` asks before deleting: "n" keeps the key.
+#[test]
+fn terminal_prompts_for_passphrase_and_delete() {
+    let s = Store::sqlite();
+    let key = fixture("obs-sign-t-fixtures/secret-key-passphrase.asc");
+    let out = on_terminal(&s, &format!("key import k {}", key.display()), "xxx\n");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("passphrase for"), "{text}");
+    assert!(s.ok(&["key", "list"]).starts_with("k\t"));
+    let out = on_terminal(&s, "key delete k", "n\n");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("[y/N]"));
+    assert!(s.ok(&["key", "list"]).starts_with("k\t"), "deleted after n");
+    let out = on_terminal(&s, "key delete k", "y\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(s.ok(&["key", "list"]).is_empty());
+}
