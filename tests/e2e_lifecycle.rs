@@ -148,6 +148,33 @@ impl Store {
     }
 }
 
+/// On a shared PostgreSQL database, the keys and aliases this test stored
+/// (by their prefix) are destroyed afterwards; the one encryption key it
+/// makes it deletes itself (other tests, e.g. the store's, expect every row
+/// under their own KEK).
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.prefix.is_empty() {
+            return;
+        }
+        let ours = |args: &[&str]| -> Vec<String> {
+            String::from_utf8_lossy(&self.run(args).stdout)
+                .lines()
+                .filter(|l| l.contains(&self.prefix))
+                .map(|l| l.split('\t').next().unwrap_or("").to_owned())
+                .collect()
+        };
+        for a in ours(&["alias", "list"]) {
+            self.run(&["alias", "remove", &a]);
+        }
+        let mut keys = ours(&["key", "list"]);
+        keys.extend(ours(&["key", "list", "--deleted"]));
+        for k in keys {
+            self.run(&["key", "delete", &k, "--now", "--force", "--yes"]);
+        }
+    }
+}
+
 fn fingerprint_in(out: &str) -> String {
     out.split_whitespace()
         .find(|w| w.len() == 40 && w.bytes().all(|b| b.is_ascii_hexdigit()))
