@@ -501,7 +501,7 @@ _signatrust__admin() {
             return 0
             ;;
         signatrust__subcmd__admin__subcmd__kek__subcmd__status)
-            opts="-h --data-dir --config --help"
+            opts="-h --json --data-dir --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

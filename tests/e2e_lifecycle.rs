@@ -833,3 +833,33 @@ fn terminal_prompts_for_passphrase_and_delete() {
     );
     assert!(s.ok(&["key", "list"]).is_empty());
 }
+
+/// `kek status --json` for scripts; a key cannot take an alias's name
+/// (clients asking for it would get the alias target).
+#[test]
+fn kek_status_json_and_keys_named_like_aliases() {
+    let s = Store::sqlite();
+    s.generate("k", "ed25519", &[]);
+    s.ok(&["alias", "add", "al", "k"]);
+    let v: serde_json::Value = serde_json::from_str(&s.ok(&["kek", "status", "--json"])).unwrap();
+    assert_eq!(v["opens"], true, "{v}");
+    assert_eq!(v["wrapped"][0]["keys"], 1, "{v}");
+    assert_eq!(v["wrapped"][0]["configured"], true, "{v}");
+    assert_eq!(v["wrapped"][0]["kek_id"], v["kek_id"], "{v}");
+    let before = s.snapshot();
+    s.fails(
+        &[
+            "key", "generate", "al", "--type", "ed25519", "--uid", "U <u@x>",
+        ],
+        1,
+        &["al", "alias"],
+    );
+    let key = fixture("obs-sign-t-fixtures/secret-key.asc");
+    s.fails(
+        &["key", "import", "al", key.to_str().unwrap()],
+        1,
+        &["al", "alias"],
+    );
+    s.fails(&["alias", "add", "k", "k"], 1, &["k"]);
+    assert_eq!(s.snapshot(), before);
+}

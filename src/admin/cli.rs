@@ -79,8 +79,12 @@ pub enum KekCommand {
     /// key and encryption-key rows each KEK id wraps; rows not under the
     /// configured KEK are flagged. Fails if the KEK does not open or such
     /// rows exist.
-    #[command(after_help = "Example:\n  signatrust-admin kek status")]
-    Status,
+    #[command(after_help = "Example:\n  signatrust-admin kek status --json")]
+    Status {
+        /// One JSON object (provider, kek_id, opens, error, store, wrapped).
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-wrap every data key of the store under the KEK described by the
     /// [kms] section of FILE, in one database transaction (all or nothing).
     /// The store and the current KEK are those of --data-dir/--config.

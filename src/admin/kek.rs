@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 
 use super::cli::KekCommand;
-use super::output::say;
+use super::output::{print_json, say};
 use crate::app::cli::GlobalArgs;
 use crate::app::{create_private_dir, open_kek, open_store_with, pkcs11_settings};
 use crate::config::{Config, KmsConfig};
@@ -21,7 +21,7 @@ pub(super) async fn run(
 ) -> anyhow::Result<()> {
     match cmd {
         KekCommand::Create => create(config),
-        KekCommand::Status => status(config).await,
+        KekCommand::Status { json } => status(config, json).await,
         KekCommand::Rewrap { to_config } => rewrap(config, global, &to_config).await,
     }
 }
@@ -69,8 +69,7 @@ fn create(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn status(config: &Config) -> anyhow::Result<()> {
-    say!("provider: {}", describe(&config.kms));
+async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
     let opened = match &config.kms {
         // Status must not create the key file as a side effect.
         KmsConfig::File { key_file } if key_file.symlink_metadata().is_err() => {
@@ -81,37 +80,60 @@ async fn status(config: &Config) -> anyhow::Result<()> {
         }
         kms => open_kek(kms),
     };
-    let configured = match &opened {
-        Ok(kek) => {
-            say!("kek id: {}", kek.id());
-            say!("kek opens: yes");
-            Some(kek.id().to_owned())
-        }
-        Err(e) => {
-            say!("kek opens: no: {e:#}");
-            None
-        }
-    };
+    let configured = opened.as_ref().ok().map(|k| k.id().to_owned());
     create_private_dir(&config.data_dir)?;
     let usage = KeyStore::kek_usage_at(config.store_url.as_str()).await?;
-    say!("store: {}", config.store_url);
     let mut foreign = 0;
-    if usage.is_empty() {
-        say!("no secrets stored");
-    }
-    for u in &usage {
-        let mark = if configured.as_deref() == Some(u.kek_id.as_str()) {
-            "configured KEK"
-        } else {
-            foreign += u.keys + u.encryption_keys;
-            "NOT the configured KEK"
-        };
-        say!(
-            "wrapped by {}: {} key(s), {} encryption key(s) ({mark})",
-            u.kek_id,
-            u.keys,
-            u.encryption_keys
-        );
+    let rows: Vec<_> = usage
+        .iter()
+        .map(|u| {
+            let ours = configured.as_deref() == Some(u.kek_id.as_str());
+            if !ours {
+                foreign += u.keys + u.encryption_keys;
+            }
+            (u, ours)
+        })
+        .collect();
+    if json {
+        print_json(&serde_json::json!({
+            "provider": describe(&config.kms),
+            "kek_id": configured,
+            "opens": opened.is_ok(),
+            "error": opened.as_ref().err().map(|e| format!("{e:#}")),
+            "store": config.store_url.to_string(),
+            "wrapped": rows.iter().map(|(u, ours)| serde_json::json!({
+                "kek_id": u.kek_id,
+                "keys": u.keys,
+                "encryption_keys": u.encryption_keys,
+                "configured": ours,
+            })).collect::<Vec<_>>(),
+        }));
+    } else {
+        say!("provider: {}", describe(&config.kms));
+        match &opened {
+            Ok(kek) => {
+                say!("kek id: {}", kek.id());
+                say!("kek opens: yes");
+            }
+            Err(e) => say!("kek opens: no: {e:#}"),
+        }
+        say!("store: {}", config.store_url);
+        if usage.is_empty() {
+            say!("no secrets stored");
+        }
+        for (u, ours) in &rows {
+            let mark = if *ours {
+                "configured KEK"
+            } else {
+                "NOT the configured KEK"
+            };
+            say!(
+                "wrapped by {}: {} key(s), {} encryption key(s) ({mark})",
+                u.kek_id,
+                u.keys,
+                u.encryption_keys
+            );
+        }
     }
     if let Err(e) = opened {
         return Err(e.context("the configured KEK does not open"));

@@ -24,6 +24,7 @@ pub(super) async fn run(store: &KeyStore, config: &Config, cmd: KeyCommand) -> a
             file,
             passphrase_file,
         } => {
+            refuse_alias_name(store, &name).await?;
             let key = read_key(&file, passphrase_file.as_deref())?;
             store.import(&name, &key).await?;
             say!(
@@ -114,6 +115,15 @@ pub(super) async fn run(store: &KeyStore, config: &Config, cmd: KeyCommand) -> a
     Ok(())
 }
 
+/// A key named like an alias could never be reached: clients asking for
+/// the name get the alias target.
+async fn refuse_alias_name(store: &KeyStore, name: &str) -> anyhow::Result<()> {
+    if let Some(target) = store.alias(name).await? {
+        bail!("{name} is an alias (of {target}); remove the alias or choose another name");
+    }
+    Ok(())
+}
+
 /// Reads and unlocks a secret key file: the passphrase from
 /// `passphrase_file`, else, for a protected key, asked on the terminal.
 /// Errors name the file.
@@ -182,6 +192,7 @@ async fn generate(
     if store.exists(name).await? {
         bail!("key {name} already exists");
     }
+    refuse_alias_name(store, name).await?;
     let rev_path = match revocation_cert {
         Some(p) => p,
         None => {
