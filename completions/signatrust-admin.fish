@@ -79,7 +79,7 @@ complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; a
 complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from show" -l config -d 'Signatrust configuration file (TOML)' -r -F
 complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from show" -l json -d 'A JSON object instead of lines'
 complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
-complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from export" -l format -r -f -a "armor\t'ASCII-armored OpenPGP public key (as `pubkey` returns it)'
+complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from export" -l format -d 'Output format' -r -f -a "armor\t'ASCII-armored OpenPGP public key (as `pubkey` returns it)'
 pem\t'The primary key as a PEM SubjectPublicKeyInfo (RSA, DSA, ECDSA, Ed25519), e.g. for `openssl` or sigstore'"
 complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from export" -l data-dir -d 'Directory of the embedded store (signatrust.db) and the KEK file (kek.key); created on first use. Default: /var/lib/signatrust, or the [store] of --config' -r -F
 complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from export" -l config -d 'Signatrust configuration file (TOML)' -r -F
@@ -95,20 +95,20 @@ complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; a
 complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from restore" -l config -d 'Signatrust configuration file (TOML)' -r -F
 complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from restore" -s h -l help -d 'Print help'
 complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from replace" -l passphrase-file -d 'File whose first line is FILE\'s passphrase' -r -F
-complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from replace" -l type -r -f -a "rsa2048\t'RSA 2048 (RSA encryption subkey)'
+complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from replace" -l type -d 'With --generate: algorithm and size of the new key' -r -f -a "rsa2048\t'RSA 2048 (RSA encryption subkey)'
 rsa3072\t'RSA 3072 (RSA encryption subkey)'
 rsa4096\t'RSA 4096 (RSA encryption subkey)'
 ed25519\t'EdDSA on Ed25519 (Curve25519 ECDH encryption subkey)'
 dsa2048\t'DSA, 2048-bit p and 256-bit q (ElGamal encryption subkey)'
 nistp256\t'ECDSA on NIST P-256 (ECDH subkey). rpm 4.18 cannot verify ECDSA'
 nistp384\t'ECDSA on NIST P-384 (ECDH subkey). rpm 4.18 cannot verify ECDSA'"
-complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from replace" -l uid -r
-complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from replace" -l expire -r
+complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from replace" -l uid -d 'With --generate: the new key\'s user ID' -r
+complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from replace" -l expire -d 'With --generate: days until the new key expires (0: never)' -r
 complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from replace" -l retention-days -d 'Days the old key stays restorable' -r
 complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from replace" -l data-dir -d 'Directory of the embedded store (signatrust.db) and the KEK file (kek.key); created on first use. Default: /var/lib/signatrust, or the [store] of --config' -r -F
 complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from replace" -l config -d 'Signatrust configuration file (TOML)' -r -F
 complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from replace" -l generate -d 'Generate the new key (--type, --uid, --expire, --encryption-subkey as for `key generate`)'
-complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from replace" -l encryption-subkey
+complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from replace" -l encryption-subkey -d 'With --generate: add an encryption subkey'
 complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from replace" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from extend" -l days -d 'New expiry: DAYS from now' -r
 complete -c signatrust-admin -n "__fish_signatrust_admin_using_subcommand key; and __fish_seen_subcommand_from extend" -l expiring-within -d 'Every key that expires within DAYS from now (expired ones too)' -r

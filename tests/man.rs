@@ -146,8 +146,8 @@ fn man_pages_and_completions_are_current() {
     }
 }
 
-/// Every admin verb's `--help` has an example, and every positional
-/// argument a description.
+/// Every admin verb's `--help` has an example, and every argument
+/// (positional or option) a description.
 #[test]
 fn every_verb_has_an_example_and_described_arguments() {
     fn walk(path: &str, cmd: &clap::Command, leaves: &mut Vec<(String, clap::Command)>) {
@@ -173,10 +173,13 @@ fn every_verb_has_an_example_and_described_arguments() {
             .map(|h| h.to_string())
             .unwrap_or_default();
         assert!(after.contains("Example"), "{path}: --help has no example");
-        for arg in cmd.get_positionals() {
+        for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+            if matches!(arg.get_id().as_str(), "help" | "version") {
+                continue;
+            }
             assert!(
                 arg.get_help().is_some(),
-                "{path}: positional {} has no description",
+                "{path}: argument {} has no description",
                 arg.get_id()
             );
         }

@@ -228,6 +228,7 @@ pub enum KeyCommand {
     Export {
         /// The key's name.
         name: String,
+        /// Output format.
         #[arg(long, value_enum, default_value_t = ExportFormat::Armor)]
         format: ExportFormat,
     },
@@ -280,12 +281,16 @@ pub enum KeyCommand {
         /// --encryption-subkey as for `key generate`).
         #[arg(long, requires_all = ["key_type", "uid"])]
         generate: bool,
+        /// With --generate: algorithm and size of the new key.
         #[arg(long = "type", value_enum, requires = "generate")]
         key_type: Option<GenType>,
+        /// With --generate: the new key's user ID.
         #[arg(long, requires = "generate")]
         uid: Option<String>,
+        /// With --generate: days until the new key expires (0: never).
         #[arg(long, value_name = "DAYS", default_value_t = 0, requires = "generate")]
         expire: u64,
+        /// With --generate: add an encryption subkey.
         #[arg(long, requires = "generate")]
         encryption_subkey: bool,
         /// Days the old key stays restorable.
