@@ -5,6 +5,7 @@
 //! the configuration's settings into runtime objects (the store, the
 //! signing pool, the TLS acceptor, the upstream client, the signd log file);
 //! the settings themselves are the subsystems' own types.
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -84,6 +85,13 @@ pub fn build_with_store(config: Config, keys: Arc<KeyStore>) -> anyhow::Result<S
     })
 }
 
+/// A line on stderr that never panics (a closed stderr is ignored).
+macro_rules! err_line {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 /// The whole daemon: configuration (read before any thread is started, so
 /// that `[exec]` can size the runtime, and before logging starts, so that
 /// `[log] level` applies), runtime, then [`run`] until SIGTERM or SIGINT, or
@@ -104,10 +112,11 @@ pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
     .context(crate::app::exit::ConfigError)?;
     crate::logging::init(&config.log);
     for w in &config.warnings {
-        eprintln!("signatrustd: warning: {w}");
+        let _ = writeln!(std::io::stderr(), "signatrustd: warning: {w}");
     }
     if args.check_config && !test_mode {
-        println!("configuration ok");
+        // A closed stdout (`--check-config | true`) is not an error.
+        let _ = writeln!(std::io::stdout(), "configuration ok");
         return Ok(());
     }
     let runtime = crate::app::runtime(&config.exec).context("cannot start the async runtime")?;
@@ -202,15 +211,15 @@ async fn load_signd_keys(config: &Config, keys: &KeyStore) -> anyhow::Result<()>
                 Loaded::Key {
                     user,
                     result: Err(e),
-                } => eprintln!("signatrustd: key {user}: {e:#}"),
+                } => err_line!("signatrustd: key {user}: {e:#}"),
                 Loaded::Alias {
                     alias,
                     result: Err(Failure::File(_)),
-                } => eprintln!("signatrustd: alias {alias}: unreadable or empty"),
+                } => err_line!("signatrustd: alias {alias}: unreadable or empty"),
                 Loaded::EncryptionKey {
                     id,
                     result: Err(Failure::File(e)),
-                } => eprintln!("signatrustd: encryption key {id}: {e:#}"),
+                } => err_line!("signatrustd: encryption key {id}: {e:#}"),
                 // The store failing is not a problem of one file: stop.
                 Loaded::Alias {
                     result: Err(Failure::Store(e)),

@@ -669,6 +669,23 @@ fn bad_input_and_closed_stdout() {
         .ok(&["key", "list"])
         .lines()
         .any(|l| l.starts_with("piped\t")));
+    // signatrustd --check-config | true
+    let mut child = Command::new(DAEMON)
+        .arg("--data-dir")
+        .arg(&s.data)
+        .arg("--check-config")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "--check-config into a closed pipe: {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rev = std::fs::read_to_string(dir.path().join("piped.rev")).unwrap();
     assert!(
         rev.contains("-----BEGIN PGP PUBLIC KEY BLOCK-----"),
