@@ -59,11 +59,21 @@ pub fn filter(config: &LogConfig, env: Option<&str>) -> String {
     }
 }
 
-/// Starts logging to stderr with [`filter`] of `config` and `RUST_LOG`. Call
+/// Starts logging to stderr with [`filter`] of `config` and `RUST_LOG`
+/// (PostgreSQL notices at warn unless the filter names sqlx). Call
 /// it once the configuration is loaded; later calls change nothing.
 pub fn init(config: &LogConfig) {
     let env = std::env::var("RUST_LOG").ok();
-    let filter = EnvFilter::new(filter(config, env.as_deref()));
+    let spec = filter(config, env.as_deref());
+    let mut filter = EnvFilter::new(&spec);
+    // PostgreSQL's NOTICEs on every open ("relation _sqlx_migrations
+    // already exists, skipping") are noise at info; a filter that names
+    // sqlx itself decides.
+    if !spec.contains("sqlx") {
+        if let Ok(d) = "sqlx::postgres::notice=warn".parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

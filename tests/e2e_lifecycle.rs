@@ -563,23 +563,36 @@ fn extend_expiring_within() {
 /// change to the store; a closed stdout ends quietly.
 #[test]
 fn bad_input_and_closed_stdout() {
-    let s = Store::sqlite();
-    s.generate("k", "ed25519", &[]);
+    bad_input(&Store::sqlite());
+}
+
+#[test]
+fn bad_input_and_closed_stdout_on_postgres() {
+    match Store::postgres() {
+        Some(s) => bad_input(&s),
+        None => eprintln!("SIGNATRUST_TEST_PG_URL not set; skipping"),
+    }
+}
+
+fn bad_input(s: &Store) {
+    let (k, n, piped) = (s.name("k"), s.name("n"), s.name("piped"));
+    let (k, n, piped) = (k.as_str(), n.as_str(), piped.as_str());
+    s.generate(k, "ed25519", &[]);
     let before = s.snapshot();
     let dir = short_tempdir();
     let missing = dir.path().join("missing.asc");
     let missing = missing.to_str().unwrap();
-    s.fails(&["key", "import", "n", missing], 1, &[missing]);
-    s.fails(&["key", "replace", "k", missing], 1, &[missing]);
+    s.fails(&["key", "import", n, missing], 1, &[missing]);
+    s.fails(&["key", "replace", k, missing], 1, &[missing]);
     s.fails(&["enckey", "import", missing], 1, &[missing]);
     s.fails(
         &[
-            "key", "generate", "n", "--type", "rsa1024", "--uid", "U <u@x>",
+            "key", "generate", n, "--type", "rsa1024", "--uid", "U <u@x>",
         ],
         2,
         &["rsa1024"],
     );
-    s.fails(&["key", "export", "k", "--format", "der"], 2, &["der"]);
+    s.fails(&["key", "export", k, "--format", "der"], 2, &["der"]);
     s.fails(&["key", "frobnicate"], 2, &["frobnicate"]);
     let protected = fixture("obs-sign-t-fixtures/secret-key-passphrase.asc");
     let protected = protected.to_str().unwrap();
@@ -587,12 +600,12 @@ fn bad_input_and_closed_stdout() {
     std::fs::write(&wrong, "nope\n").unwrap();
     let wrong = wrong.to_str().unwrap();
     s.fails(
-        &["key", "import", "n", protected, "--passphrase-file", wrong],
+        &["key", "import", n, protected, "--passphrase-file", wrong],
         1,
         &[protected, "passphrase"],
     );
     s.fails(
-        &["key", "replace", "k", protected, "--passphrase-file", wrong],
+        &["key", "replace", k, protected, "--passphrase-file", wrong],
         1,
         &[protected, "passphrase"],
     );
@@ -629,13 +642,13 @@ fn bad_input_and_closed_stdout() {
     // Closed stdout (`… | true`): exit 0, nothing on stderr, and a
     // generate still stores its key exactly once.
     for args in [
-        vec!["key", "export", "k"],
+        vec!["key", "export", k],
         vec!["key", "list", "--json"],
-        vec!["key", "show", "k"],
+        vec!["key", "show", k],
         vec![
             "key",
             "generate",
-            "piped",
+            piped,
             "--type",
             "ed25519",
             "--uid",
@@ -647,9 +660,12 @@ fn bad_input_and_closed_stdout() {
         if args.last().map(String::as_str) == Some("--revocation-cert") {
             args.push(dir.path().join("piped.rev").to_str().unwrap().to_owned());
         }
-        let mut child = Command::new(ADMIN)
-            .arg("--data-dir")
-            .arg(&s.data)
+        let mut cmd = Command::new(ADMIN);
+        cmd.arg("--data-dir").arg(&s.data);
+        if let Some(c) = &s.config {
+            cmd.arg("--config").arg(c);
+        }
+        let mut child = cmd
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -668,7 +684,7 @@ fn bad_input_and_closed_stdout() {
     assert!(s
         .ok(&["key", "list"])
         .lines()
-        .any(|l| l.starts_with("piped\t")));
+        .any(|l| l.starts_with(&format!("{piped}\t"))));
     // signatrustd --check-config | true
     let mut child = Command::new(DAEMON)
         .arg("--data-dir")
