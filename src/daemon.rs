@@ -110,7 +110,7 @@ pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
         sign_conf,
     )
     .context(crate::app::exit::ConfigError)?;
-    crate::logging::init(&config.log);
+    crate::logging::init_quieting(&config.log, crate::keys::NOISY_LOG_TARGETS);
     for w in &config.warnings {
         let _ = writeln!(std::io::stderr(), "signatrustd: warning: {w}");
     }

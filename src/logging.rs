@@ -59,19 +59,24 @@ pub fn filter(config: &LogConfig, env: Option<&str>) -> String {
     }
 }
 
-/// Starts logging to stderr with [`filter`] of `config` and `RUST_LOG`
-/// (PostgreSQL notices at warn unless the filter names sqlx). Call
+/// Starts logging to stderr with [`filter`] of `config` and `RUST_LOG`. Call
 /// it once the configuration is loaded; later calls change nothing.
 pub fn init(config: &LogConfig) {
+    init_quieting(config, &[]);
+}
+
+/// [`init`], with each target of `quiet` (e.g. a library's chatty
+/// target) at warn unless the filter names its crate.
+pub fn init_quieting(config: &LogConfig, quiet: &[&str]) {
     let env = std::env::var("RUST_LOG").ok();
     let spec = filter(config, env.as_deref());
     let mut filter = EnvFilter::new(&spec);
-    // PostgreSQL's NOTICEs on every open ("relation _sqlx_migrations
-    // already exists, skipping") are noise at info; a filter that names
-    // sqlx itself decides.
-    if !spec.contains("sqlx") {
-        if let Ok(d) = "sqlx::postgres::notice=warn".parse() {
-            filter = filter.add_directive(d);
+    for target in quiet {
+        let krate = target.split("::").next().unwrap_or(target);
+        if !spec.contains(krate) {
+            if let Ok(d) = format!("{target}=warn").parse() {
+                filter = filter.add_directive(d);
+            }
         }
     }
     let _ = tracing_subscriber::fmt()

@@ -33,7 +33,7 @@ use output::say;
 pub async fn run(cli: AdminCli) -> anyhow::Result<()> {
     let config = Config::load(cli.global.data_dir.clone(), cli.global.config.clone(), None)
         .context(ConfigError)?;
-    crate::logging::init(&config.log);
+    crate::logging::init_quieting(&config.log, crate::keys::NOISY_LOG_TARGETS);
     let result = dispatch(&config, cli).await;
     match (result, output::take_error()) {
         (Ok(()), Some(e)) => Err(anyhow::Error::new(e).context("cannot write to stdout")),

@@ -42,7 +42,7 @@ pub(crate) use cache::TtlCache;
 pub use cache::{
     CacheConfig, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, MAX_CACHE_CAPACITY, MAX_CACHE_TTL,
 };
-pub use db::redacted_url;
+pub use db::{redacted_url, NOISY_LOG_TARGETS};
 pub use error::{DbError, KeyError};
 pub use kek::{read_pin, FileKek, Kek, KekError, Pkcs11Kek, Pkcs11Settings, PIN_ENV};
 pub use store::{
