@@ -5,6 +5,7 @@
 //! the configuration's settings into runtime objects (the store, the
 //! signing pool, the TLS acceptor, the upstream client, the signd log file);
 //! the settings themselves are the subsystems' own types.
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -115,13 +116,14 @@ pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
     let test_mode = args.test_mode();
     let config = args
         .global
-        .load_config(sign_conf_path(&args, std::env::var_os("SIGN_CONF")))?;
+        .load_config(sign_conf_path(&args, std::env::var_os("SIGN_CONF")))
+        .context(crate::app::exit::ConfigError)?;
     // Test mode writes nothing to stderr (spec §12): OBS's appliance runs
     // `sign --test-sign signd -C key.asc > cert 2>&1`, so a log line would
     // land in the certificate. Its logs and warnings appear only when
     // asked for with RUST_LOG; a fatal error is still printed.
     if !test_mode || std::env::var_os("RUST_LOG").is_some() {
-        crate::logging::init(&config.log);
+        crate::logging::init_quieting(&config.log, crate::keys::NOISY_LOG_TARGETS);
     }
     if config.lock_memory {
         // Before any thread or key exists; --check-config reports it too.
@@ -131,13 +133,14 @@ pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
         if test_mode {
             tracing::warn!("{w}");
         } else {
-            eprintln!("signatrustd: warning: {w}");
+            let _ = writeln!(std::io::stderr(), "signatrustd: warning: {w}");
         }
     }
     let runtime = crate::app::runtime(&config.exec).context("cannot start the async runtime")?;
     if args.check_config && !test_mode {
         runtime.block_on(check_config(&config))?;
-        println!("configuration ok");
+        // A closed stdout (`--check-config | true`) is not an error.
+        let _ = writeln!(std::io::stdout(), "configuration ok");
         return Ok(());
     }
     runtime.block_on(async move {
@@ -174,14 +177,16 @@ async fn check_config(config: &Config) -> anyhow::Result<()> {
                 custody.expected()
             );
         }
-        println!(
+        let _ = writeln!(
+            std::io::stdout(),
             "store {store}: empty; the KEK file {} will be created at start-up",
             key_file.display()
         );
         return Ok(());
     }
     let keys = crate::app::open_store(config).await?;
-    println!(
+    let _ = writeln!(
+        std::io::stdout(),
         "store {store}: reachable, migrated, KEK {} opens it",
         keys.kek_id()
     );

@@ -62,8 +62,23 @@ pub fn filter(config: &LogConfig, env: Option<&str>) -> String {
 /// Starts logging to stderr with [`filter`] of `config` and `RUST_LOG`. Call
 /// it once the configuration is loaded; later calls change nothing.
 pub fn init(config: &LogConfig) {
+    init_quieting(config, &[]);
+}
+
+/// [`init`], with each target of `quiet` (e.g. a library's chatty
+/// target) at warn unless the filter names its crate.
+pub fn init_quieting(config: &LogConfig, quiet: &[&str]) {
     let env = std::env::var("RUST_LOG").ok();
-    let filter = EnvFilter::new(filter(config, env.as_deref()));
+    let spec = filter(config, env.as_deref());
+    let mut filter = EnvFilter::new(&spec);
+    for target in quiet {
+        let krate = target.split("::").next().unwrap_or(target);
+        if !spec.contains(krate) {
+            if let Ok(d) = format!("{target}=warn").parse() {
+                filter = filter.add_directive(d);
+            }
+        }
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -121,7 +121,7 @@ const MODULES: &[Module] = &[
     },
     Module {
         name: "admin",
-        uses: &["app", "config", "keys", "logging", "sign"],
+        uses: &["app", "config", "keys", "logging", "secret", "sign"],
         forbidden: &[SOCKETS],
     },
 ];

@@ -129,7 +129,7 @@ fn generate_export_import_list_delete() {
 }
 
 #[test]
-fn generate_rsa4096_is_listed_as_rsa() {
+fn generate_rsa4096_is_listed_as_rsa4096() {
     let store = short_tempdir();
     let data = store.path().join("store");
     admin_ok(
@@ -137,7 +137,7 @@ fn generate_rsa4096_is_listed_as_rsa() {
         &["key", "generate", "big", "--type", "rsa4096", "--uid", UID],
     );
     let list = admin_ok(&data, &["key", "list"]);
-    assert!(list.starts_with("big\trsa\t"), "{list}");
+    assert!(list.starts_with("big\trsa4096\t"), "{list}");
     let export = admin_ok(&data, &["key", "export", "big"]);
     let home = GpgHome::new();
     let asc = home.path().join("big.asc");
@@ -423,6 +423,7 @@ fn generate_every_type_gpg_and_rpm_accept() {
     let data = store.path().join("store");
     for (ty, rpm_can) in [
         ("rsa2048", true),
+        ("rsa3072", true),
         ("rsa4096", true),
         ("ed25519", true),
         ("dsa2048", true),
@@ -434,7 +435,16 @@ fn generate_every_type_gpg_and_rpm_accept() {
             admin_ok(
                 &data,
                 &[
-                    "key", "generate", &name, "--type", ty, "--uid", UID, "--expire", expire,
+                    "key",
+                    "generate",
+                    &name,
+                    "--type",
+                    ty,
+                    "--uid",
+                    UID,
+                    "--expire",
+                    expire,
+                    "--encryption-subkey",
                 ],
             );
             let export = admin_ok(&data, &["key", "export", &name]);

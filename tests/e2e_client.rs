@@ -693,6 +693,7 @@ fn bulk_cpio_100_members_rsa4096() {
             "rsa4096",
             "--uid",
             "Bulk <bulk@example.org>",
+            "--encryption-subkey",
         ],
     );
     let asc = admin_ok(&data, &["key", "export", USER]);

@@ -147,8 +147,8 @@ fn import_signd_migrates_keys_aliases_and_enckeys() {
     assert_eq!(
         list,
         [
-            (PLAIN.into(), "rsa".into(), PLAIN_FPR.into()),
-            (SEC.into(), "rsa".into(), SEC_FPR.into()),
+            (PLAIN.into(), "rsa2048".into(), PLAIN_FPR.into()),
+            (SEC.into(), "rsa2048".into(), SEC_FPR.into()),
         ]
     );
     for (name, file) in [
@@ -227,7 +227,7 @@ fn import_signd_wrong_passphrase_fails_but_imports_the_rest() {
     let list = key_list(&data);
     assert_eq!(
         list,
-        [(PLAIN.into(), "rsa".into(), PLAIN_FPR.into())],
+        [(PLAIN.into(), "rsa2048".into(), PLAIN_FPR.into())],
         "only the key with the right phrase is imported"
     );
     // The gpg home was not harmed: the right phrase still works afterwards.

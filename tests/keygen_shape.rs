@@ -594,7 +594,7 @@ fn dsa1024_signs_sha1() {
 /// The admin key types: gpg's subkey choice for each primary algorithm.
 fn admin_expect(kind: KeyType, days: u64) -> Expect {
     let (subkey, hash, dsa, rpm_can) = match kind {
-        KeyType::Rsa2048 | KeyType::Rsa4096 => (1, 10, None, true),
+        KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 => (1, 10, None, true),
         KeyType::Ed25519 => (18, 8, None, true),
         KeyType::Dsa2048 => (16, 8, Some((2048, 256)), true),
         KeyType::NistP256 => (18, 8, None, false),

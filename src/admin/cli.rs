@@ -6,9 +6,30 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::app::cli::GlobalArgs;
 
+/// The exit status section of `--help` and the man page (see
+/// [`super::exit`]).
+const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0   success
+  1   failure (unknown key, bad input file, wrong passphrase, store error)
+  2   usage error (unknown option, bad value, bad name)
+  78  configuration error (EX_CONFIG: signatrust.toml, sign.conf, KEK)
+
+The store is the one of --data-dir (default /var/lib/signatrust) or of the
+[store] section of --config. Names are key names as clients send them
+(`sign -u NAME`): no '/', ':', control characters or leading '.'.";
+
 /// Manage the keys of a Signatrust signing server.
 #[derive(Debug, Parser)]
-#[command(name = "signatrust-admin", version)]
+#[command(
+    name = "signatrust-admin",
+    version,
+    // Every verb has `--help` and a man page; a `help` verb would be a
+    // page that does not exist.
+    disable_help_subcommand = true,
+    after_help = EXIT_STATUS_HELP,
+    after_long_help = EXIT_STATUS_HELP
+)]
 pub struct AdminCli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -21,12 +42,22 @@ pub enum Command {
     /// Migrate an obs-signd installation: keys of every user with a phrases
     /// file, aliases and symmetric encryption keys.
     ImportSignd(ImportSigndArgs),
-    /// Import, generate, list, export and delete signing keys.
+    /// Generate, import, inspect, export, extend, replace, delete and
+    /// restore signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Manage user aliases (signd's aliases directory).
+    /// Manage user aliases (signd's aliases directory), including the
+    /// `:enc` and `:enc:<user>` aliases that choose keygen's blob
+    /// encryption key.
     #[command(subcommand)]
     Alias(AliasCommand),
+    /// Manage the symmetric encryption keys of "01" blobs (signd's
+    /// encryptionkeys directory).
+    #[command(subcommand)]
+    Enckey(EnckeyCommand),
+    /// Show or set the key used for requests with an empty user.
+    #[command(subcommand)]
+    DefaultUser(DefaultUserCommand),
     /// Manage the key-encryption key (KEK) that wraps the data keys:
     /// create it, show which KEK wraps the stored secrets, migrate them to
     /// another KEK (e.g. from the key file to an HSM).
@@ -77,16 +108,27 @@ pub enum KekCommand {
     /// non-extractable AES-256 key labelled key_label on the token
     /// (refused if the label exists). With provider "file": create the
     /// 32-byte key file (refused if it exists).
+    #[command(
+        after_help = "Example:\n  signatrust-admin --config /etc/signatrust/signatrust.toml kek create"
+    )]
     Create,
     /// Show the configured KEK (provider, id, whether it opens) and how many
     /// key and encryption-key rows each KEK id wraps; rows not under the
     /// configured KEK are flagged. Fails if the KEK does not open or such
     /// rows exist.
-    Status,
+    #[command(after_help = "Example:\n  signatrust-admin kek status --json")]
+    Status {
+        /// One JSON object (provider, kek_id, opens, error, store, wrapped).
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-wrap every data key of the store under the KEK described by the
     /// [kms] section of FILE, in one database transaction (all or nothing).
     /// The store and the current KEK are those of --data-dir/--config.
     /// Afterwards serve the store with FILE's [kms] settings.
+    #[command(
+        after_help = "Example:\n  signatrust-admin --config old.toml kek rewrap --to-config hsm.toml"
+    )]
     Rewrap {
         /// A Signatrust configuration file whose [kms] section names the new
         /// KEK (only [kms] is used); the KEK must exist (kek create).
@@ -96,6 +138,7 @@ pub enum KekCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Example:\n  signatrust-admin import-signd --sign-conf /etc/sign.conf")]
 pub struct ImportSigndArgs {
     /// The obs-signd sign.conf naming phrases:, aliases:, encryptionkeys:
     /// and gnupghome:.
@@ -110,23 +153,57 @@ pub struct ImportSigndArgs {
     pub gpg: PathBuf,
 }
 
+/// A key name, alias or user as clients send it (`sign -u NAME`): what
+/// signd accepts as a user (no '/', no control character, no leading '.')
+/// that the store can hold (not empty, at most 255 bytes) and that a client
+/// can reach (no ':', which clients use to prefix the hash). The error
+/// names the value.
+pub fn key_name(s: &str) -> Result<String, String> {
+    crate::keys::validate_name(s).map_err(|e| e.to_string())?;
+    if s.contains(':') {
+        return Err(format!(
+            "invalid name {s:?}: contains ':' (clients send HASH:USER, so no client could \
+             reach it)"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// An alias: a [`key_name`], or `:enc` / `:enc:USER` (keygen's blob
+/// encryption target) with USER a [`key_name`].
+pub fn alias_name(s: &str) -> Result<String, String> {
+    match s.strip_prefix(":enc") {
+        Some("") => Ok(s.to_owned()),
+        Some(rest) => match rest.strip_prefix(':') {
+            Some(user) => key_name(user)
+                .map(|_| s.to_owned())
+                .map_err(|e| format!("invalid alias {s:?}: {e}")),
+            None => Err(format!(
+                "invalid alias {s:?}: only :enc and :enc:USER may start with ':'"
+            )),
+        },
+        None => key_name(s),
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Import an OpenPGP secret key (armored or binary) under NAME.
-    Import {
-        name: String,
-        file: PathBuf,
-        /// File whose first line is the key's passphrase.
-        #[arg(long, value_name = "FILE")]
-        passphrase_file: Option<PathBuf>,
-    },
     /// Generate a new signing key under NAME, shaped as gpg 2.2 makes it:
     /// a primary key that signs and certifies, the user ID and its
-    /// self-signature, and an encryption subkey (so the key can serve as
-    /// the signd key for `keygen` and `privsign`).
+    /// self-signature, and with --encryption-subkey an encryption subkey
+    /// (needed by the signd key of an OBS server for `keygen` and
+    /// `privsign`). A revocation certificate is saved to
+    /// --revocation-cert, else to NAME.rev in the data directory; its path
+    /// is printed.
+    #[command(
+        after_help = "Example:\n  signatrust-admin key generate obs@example.org --type rsa4096 \\\n    \
+        --uid 'Build Service <obs@example.org>' --expire 730 --encryption-subkey"
+    )]
     Generate {
         /// The key's name: the user field clients send (`sign -u NAME`).
+        #[arg(value_parser = key_name)]
         name: String,
+        /// Algorithm and size of the primary key.
         #[arg(long = "type", value_enum)]
         key_type: GenType,
         /// User ID, e.g. "Build Service <obs@example.org>".
@@ -136,21 +213,177 @@ pub enum KeyCommand {
         /// (extend) and `sign -C` (certificate) need an expiring key.
         #[arg(long, value_name = "DAYS", default_value_t = 0)]
         expire: u64,
+        /// Add an encryption subkey (gpg's pairing for the type).
+        #[arg(long)]
+        encryption_subkey: bool,
+        /// Where to write the revocation certificate (armored; refused if
+        /// the file exists). Default: NAME.rev in the data directory.
+        #[arg(long, value_name = "PATH")]
+        revocation_cert: Option<PathBuf>,
     },
-    /// List keys: name, algorithm, fingerprint, user IDs.
-    List,
-    /// Print the armored public key of NAME.
-    Export { name: String },
-    /// Delete the key NAME.
-    Delete { name: String },
+    /// Import an OpenPGP secret key (armored or binary) under NAME. A
+    /// protected key is unlocked with --passphrase-file, else with a
+    /// passphrase asked on the terminal.
+    #[command(
+        after_help = "Example:\n  signatrust-admin key import obs@example.org secret.asc \
+        --passphrase-file phrase"
+    )]
+    Import {
+        /// The key's name: the user field clients send.
+        #[arg(value_parser = key_name)]
+        name: String,
+        /// The secret key, armored or binary (`gpg --export-secret-keys`).
+        file: PathBuf,
+        /// File whose first line is the key's passphrase.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// List keys: name, algorithm and size, fingerprint, user IDs,
+    /// created, expires, aliases (tab-separated; dates UTC).
+    #[command(after_help = "Example:\n  signatrust-admin key list --json | jq -r '.[].name'")]
+    List {
+        /// One JSON array of objects instead of lines.
+        #[arg(long)]
+        json: bool,
+        /// List retired keys (restorable with `key restore`) instead.
+        #[arg(long)]
+        deleted: bool,
+    },
+    /// Show one key: fingerprint, algorithm, user IDs, created, expires,
+    /// subkeys, the aliases pointing at it, the KEK that wraps it.
+    #[command(after_help = "Example:\n  signatrust-admin key show obs@example.org --json")]
+    Show {
+        /// The key's name.
+        name: String,
+        /// A JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the public key of NAME: armored OpenPGP (what `pubkey`
+    /// returns) or the primary key as PEM (SubjectPublicKeyInfo).
+    #[command(after_help = "Example:\n  signatrust-admin key export obs@example.org > obs.asc")]
+    Export {
+        /// The key's name.
+        name: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Armor)]
+        format: ExportFormat,
+    },
+    /// Retire the key NAME: it stops serving at once and is kept, with its
+    /// wrapped secret, for --retention-days (`key restore` brings it back).
+    /// Asks on a terminal unless --yes. Refused while aliases point at it,
+    /// unless --force.
+    #[command(after_help = "Example:\n  signatrust-admin key delete old@example.org --yes")]
+    Delete {
+        /// The key's name.
+        name: String,
+        /// Do not ask.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Delete even though aliases point at the key (they then resolve
+        /// to no key).
+        #[arg(long)]
+        force: bool,
+        /// Destroy the wrapped secret now (and any retired copy): no restore.
+        #[arg(long)]
+        now: bool,
+        /// Days the retired key stays restorable.
+        #[arg(long, value_name = "DAYS", default_value_t = 30)]
+        retention_days: u64,
+    },
+    /// Bring back a key retired by `key delete` or `key replace`.
+    #[command(after_help = "Example:\n  signatrust-admin key restore old@example.org")]
+    Restore {
+        /// The key's name.
+        name: String,
+    },
+    /// Swap the key under NAME for the secret key in FILE or a newly
+    /// generated one, in one transaction: every request sees the old key
+    /// or the new one, never "unknown key". The old key is retired
+    /// (restorable with `key restore` once the new one is deleted).
+    #[command(
+        after_help = "Example:\n  signatrust-admin key replace obs@example.org new-secret.asc\n  \
+        signatrust-admin key replace obs@example.org --generate --type ed25519 --uid 'OBS <obs@example.org>'"
+    )]
+    Replace {
+        /// The key's name.
+        name: String,
+        /// The new secret key, armored or binary.
+        #[arg(required_unless_present = "generate", conflicts_with = "generate")]
+        file: Option<PathBuf>,
+        /// File whose first line is FILE's passphrase.
+        #[arg(long, value_name = "FILE", requires = "file")]
+        passphrase_file: Option<PathBuf>,
+        /// Generate the new key (--type, --uid, --expire,
+        /// --encryption-subkey as for `key generate`).
+        #[arg(long, requires_all = ["key_type", "uid"])]
+        generate: bool,
+        /// With --generate: algorithm and size of the new key.
+        #[arg(long = "type", value_enum, requires = "generate")]
+        key_type: Option<GenType>,
+        /// With --generate: the new key's user ID.
+        #[arg(long, requires = "generate")]
+        uid: Option<String>,
+        /// With --generate: days until the new key expires (0: never).
+        #[arg(long, value_name = "DAYS", default_value_t = 0, requires = "generate")]
+        expire: u64,
+        /// With --generate: add an encryption subkey.
+        #[arg(long, requires = "generate")]
+        encryption_subkey: bool,
+        /// Days the old key stays restorable.
+        #[arg(long, value_name = "DAYS", default_value_t = 30)]
+        retention_days: u64,
+    },
+    /// Extend the expiry of NAME (or, with --expiring-within, of every key
+    /// that expires within DAYS or has expired) with new self-signatures
+    /// made here, so `pubkey` returns the extended key. Subkeys that expire
+    /// are extended to the same date. Signatures made before stay valid.
+    #[command(
+        after_help = "Examples:\n  signatrust-admin key extend obs@example.org --days 730\n  \
+        signatrust-admin key extend --expiring-within 30 --by 365 --dry-run"
+    )]
+    Extend {
+        /// The key's name (or --expiring-within).
+        #[arg(
+            required_unless_present = "expiring_within",
+            conflicts_with = "expiring_within"
+        )]
+        name: Option<String>,
+        /// New expiry: DAYS from now.
+        #[arg(long, value_name = "DAYS", required_unless_present = "by",
+              conflicts_with = "expiring_within", value_parser = clap::value_parser!(u64).range(1..))]
+        days: Option<u64>,
+        /// Every key that expires within DAYS from now (expired ones too).
+        #[arg(long, value_name = "DAYS", requires = "by")]
+        expiring_within: Option<u64>,
+        /// With --expiring-within: the new expiry, DAYS from now.
+        #[arg(long, value_name = "DAYS", requires = "expiring_within",
+              value_parser = clap::value_parser!(u64).range(1..))]
+        by: Option<u64>,
+        /// List what would be extended; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
-/// Key types `key generate` makes (each with gpg's matching encryption
-/// subkey).
+/// `key export --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// ASCII-armored OpenPGP public key (as `pubkey` returns it).
+    Armor,
+    /// The primary key as a PEM SubjectPublicKeyInfo (RSA, DSA, ECDSA,
+    /// Ed25519), e.g. for `openssl` or sigstore.
+    Pem,
+}
+
+/// Key types `key generate` makes (with --encryption-subkey, gpg's matching
+/// encryption subkey).
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum GenType {
     /// RSA 2048 (RSA encryption subkey).
     Rsa2048,
+    /// RSA 3072 (RSA encryption subkey).
+    Rsa3072,
     /// RSA 4096 (RSA encryption subkey).
     Rsa4096,
     /// EdDSA on Ed25519 (Curve25519 ECDH encryption subkey).
@@ -165,10 +398,94 @@ pub enum GenType {
 
 #[derive(Debug, Subcommand)]
 pub enum AliasCommand {
-    /// Make ALIAS resolve to TARGET.
-    Set { alias: String, target: String },
+    /// Make ALIAS resolve to TARGET, an existing key (for `:enc` aliases
+    /// also an encryption key id). Replaces an existing alias.
+    #[command(
+        visible_alias = "set",
+        after_help = "Examples:\n  \
+        signatrust-admin alias add alice@example.org obs@example.org\n  \
+        signatrust-admin alias add :enc:alice 0123456789ABCDEF"
+    )]
+    Add {
+        /// The alias: a name clients send, or `:enc` / `:enc:USER`.
+        #[arg(value_parser = alias_name)]
+        alias: String,
+        /// The key (or encryption key id) it stands for.
+        #[arg(value_parser = key_name)]
+        target: String,
+    },
     /// Remove ALIAS.
-    Remove { alias: String },
-    /// List aliases.
-    List,
+    #[command(after_help = "Example:\n  signatrust-admin alias remove alice@example.org")]
+    Remove {
+        /// The alias.
+        alias: String,
+    },
+    /// List aliases: alias, target (tab-separated).
+    #[command(after_help = "Example:\n  signatrust-admin alias list --json")]
+    List {
+        /// One JSON array of {alias, target} objects.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnckeyCommand {
+    /// Generate a symmetric encryption key as `signd --gen-enckey` does and
+    /// print its id (16 upper-case hex digits); with --alias also point
+    /// that `:enc` alias at it.
+    #[command(after_help = "Example:\n  signatrust-admin enckey generate --alias :enc")]
+    Generate {
+        /// `:enc` or `:enc:USER` to point at the new key.
+        #[arg(long, value_parser = alias_name)]
+        alias: Option<String>,
+    },
+    /// List encryption keys: id, created, the KEK that wraps it, aliases.
+    #[command(after_help = "Example:\n  signatrust-admin enckey list --json")]
+    List {
+        /// One JSON array of objects.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import a signd encryption key file (one line of 144 hex digits),
+    /// named by its id, the file name (16 upper-case hex digits).
+    #[command(
+        after_help = "Example:\n  signatrust-admin enckey import /srv/signd/encryptionkeys/0123456789ABCDEF"
+    )]
+    Import {
+        /// The key file; its name is the key id.
+        file: PathBuf,
+    },
+    /// Delete an encryption key. Blobs encrypted to it can no longer be
+    /// used. Refused while `:enc` aliases point at it, unless --force.
+    #[command(after_help = "Example:\n  signatrust-admin enckey delete 0123456789ABCDEF --yes")]
+    Delete {
+        /// The key id.
+        id: String,
+        /// Do not ask.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Delete even though aliases point at it.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DefaultUserCommand {
+    /// Print the store's default user (the key for requests with an empty
+    /// user when the configuration sets none).
+    #[command(after_help = "Example:\n  signatrust-admin default-user show")]
+    Show,
+    /// Set the store's default user to an existing key; `--clear` removes
+    /// it. `user:` in sign.conf or [users] default_user take precedence.
+    #[command(after_help = "Example:\n  signatrust-admin default-user set obs@example.org")]
+    Set {
+        /// The key's name.
+        #[arg(value_parser = key_name, required_unless_present = "clear")]
+        name: Option<String>,
+        /// Remove the default user.
+        #[arg(long, conflicts_with = "name")]
+        clear: bool,
+    },
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 
 use super::cli::KekCommand;
+use super::output::{print_json, say};
 use crate::app::cli::GlobalArgs;
 use crate::app::{create_private_dir, open_kek, open_store_with, pkcs11_settings};
 use crate::config::{Config, KmsConfig};
@@ -20,7 +21,7 @@ pub(super) async fn run(
 ) -> anyhow::Result<()> {
     match cmd {
         KekCommand::Create => create(config),
-        KekCommand::Status => status(config).await,
+        KekCommand::Status { json } => status(config, json).await,
         KekCommand::Rewrap { to_config } => rewrap(config, global, &to_config).await,
     }
 }
@@ -53,12 +54,12 @@ fn create(config: &Config) -> anyhow::Result<()> {
             create_private_dir(&config.data_dir)?;
             let kek = FileKek::open_or_create(key_file)
                 .with_context(|| format!("creating the KEK file {}", key_file.display()))?;
-            println!("created KEK {} in {}", kek.id(), key_file.display());
+            say!("created KEK {} in {}", kek.id(), key_file.display());
         }
         KmsConfig::Pkcs11 { token_label, .. } => {
             let settings = pkcs11_settings(&config.kms)?;
             let kek = Pkcs11Kek::create(&settings)?;
-            println!(
+            say!(
                 "created KEK {} (AES-256, sensitive, not extractable) on PKCS#11 token \
                  '{token_label}'",
                 kek.id()
@@ -68,8 +69,7 @@ fn create(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn status(config: &Config) -> anyhow::Result<()> {
-    println!("provider: {}", describe(&config.kms));
+async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
     let opened = match &config.kms {
         // Status must not create the key file as a side effect.
         KmsConfig::File { key_file } if key_file.symlink_metadata().is_err() => {
@@ -80,43 +80,66 @@ async fn status(config: &Config) -> anyhow::Result<()> {
         }
         kms => open_kek(kms),
     };
-    let configured = match &opened {
-        Ok(kek) => {
-            println!("kek id: {}", kek.id());
-            println!("kek opens: yes");
-            Some(kek.id().to_owned())
-        }
-        Err(e) => {
-            println!("kek opens: no: {e:#}");
-            None
-        }
-    };
+    let configured = opened.as_ref().ok().map(|k| k.id().to_owned());
     create_private_dir(&config.data_dir)?;
     let custody = KeyStore::custody_at(config.store_url.as_str()).await?;
     let usage = &custody.usage;
-    println!(
-        "store: {}",
-        crate::keys::redacted_url(config.store_url.as_str())
-    );
-    match &custody.kek_id {
-        Some(id) => println!("store belongs to KEK: {id}"),
-        None => println!("store belongs to KEK: none recorded yet (adopted on first open)"),
-    }
     let mut foreign = 0;
-    if usage.is_empty() {
-        println!("no secrets stored");
-    }
-    for u in usage {
-        let mark = if configured.as_deref() == Some(u.kek_id.as_str()) {
-            "configured KEK"
-        } else {
-            foreign += u.keys + u.encryption_keys;
-            "NOT the configured KEK"
-        };
-        println!(
-            "wrapped by {}: {} key(s), {} encryption key(s) ({mark})",
-            u.kek_id, u.keys, u.encryption_keys
-        );
+    let rows: Vec<_> = usage
+        .iter()
+        .map(|u| {
+            let ours = configured.as_deref() == Some(u.kek_id.as_str());
+            if !ours {
+                foreign += u.keys + u.encryption_keys;
+            }
+            (u, ours)
+        })
+        .collect();
+    if json {
+        print_json(&serde_json::json!({
+            "provider": describe(&config.kms),
+            "kek_id": configured,
+            "opens": opened.is_ok(),
+            "error": opened.as_ref().err().map(|e| format!("{e:#}")),
+            "store": config.store_url.to_string(),
+            "store_kek_id": custody.kek_id,
+            "wrapped": rows.iter().map(|(u, ours)| serde_json::json!({
+                "kek_id": u.kek_id,
+                "keys": u.keys,
+                "encryption_keys": u.encryption_keys,
+                "configured": ours,
+            })).collect::<Vec<_>>(),
+        }));
+    } else {
+        say!("provider: {}", describe(&config.kms));
+        match &opened {
+            Ok(kek) => {
+                say!("kek id: {}", kek.id());
+                say!("kek opens: yes");
+            }
+            Err(e) => say!("kek opens: no: {e:#}"),
+        }
+        say!("store: {}", config.store_url);
+        match &custody.kek_id {
+            Some(id) => say!("store belongs to KEK: {id}"),
+            None => say!("store belongs to KEK: none recorded yet (adopted on first open)"),
+        }
+        if usage.is_empty() {
+            say!("no secrets stored");
+        }
+        for (u, ours) in &rows {
+            let mark = if *ours {
+                "configured KEK"
+            } else {
+                "NOT the configured KEK"
+            };
+            say!(
+                "wrapped by {}: {} key(s), {} encryption key(s) ({mark})",
+                u.kek_id,
+                u.keys,
+                u.encryption_keys
+            );
+        }
     }
     if let Err(e) = opened {
         return Err(e.context("the configured KEK does not open"));
@@ -139,13 +162,14 @@ async fn status(config: &Config) -> anyhow::Result<()> {
 }
 
 async fn rewrap(config: &Config, global: &GlobalArgs, to_config: &Path) -> anyhow::Result<()> {
-    let target = Config::load(global.data_dir.clone(), Some(to_config.to_owned()), None)?;
+    let target = Config::load(global.data_dir.clone(), Some(to_config.to_owned()), None)
+        .context(crate::app::exit::ConfigError)?;
     if target.store_url != config.store_url {
-        eprintln!(
-            "signatrust-admin: note: only the [kms] section of {} is used; the store is {}",
+        super::output::warn_line(format_args!(
+            "note: only the [kms] section of {} is used; the store is {}",
             to_config.display(),
             config.store_url
-        );
+        ));
     }
     let from = open_kek(&config.kms).context("opening the current KEK")?;
     let to = open_kek(&target.kms).with_context(|| {
@@ -155,15 +179,15 @@ async fn rewrap(config: &Config, global: &GlobalArgs, to_config: &Path) -> anyho
             to_config.display()
         )
     })?;
-    println!("from: {} ({})", from.id(), describe(&config.kms));
-    println!("to:   {} ({})", to.id(), describe(&target.kms));
+    say!("from: {} ({})", from.id(), describe(&config.kms));
+    say!("to:   {} ({})", to.id(), describe(&target.kms));
     let store = open_store_with(config, from).await?;
     let summary = store
         .rewrap_to(&*to)
         .await
         .context("rewrap failed; nothing was changed")?;
     store.close().await;
-    println!(
+    say!(
         "rewrapped {} row(s) under {}; {} already were",
         summary.rewrapped,
         to.id(),

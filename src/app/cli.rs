@@ -12,7 +12,8 @@ use crate::config::{Config, ConfigError};
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Directory of the embedded store (signatrust.db) and the KEK file
-    /// (kek.key); created on first use.
+    /// (kek.key); created on first use. Default: /var/lib/signatrust, or
+    /// the [store] of --config.
     #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Signatrust configuration file (TOML).
@@ -50,7 +51,15 @@ impl GlobalArgs {
 
 /// The obs-signd compatible signing server.
 #[derive(Debug, Parser)]
-#[command(name = "signatrustd", version)]
+#[command(
+    name = "signatrustd",
+    version,
+    after_help = "Example:\n  signatrustd --config /etc/signatrust/signatrust.toml --sign-conf /etc/sign.conf\n\n\
+Exit status:\n  0   stopped by SIGTERM/SIGINT, or --check-config found no error\n  \
+1   failure (cannot listen, store unreachable, ...)\n  2   usage error\n  \
+78  configuration error (EX_CONFIG): use RestartPreventExitStatus=78 in the unit\n\n\
+The data directory defaults to /var/lib/signatrust; see signatrust.toml(5)."
+)]
 pub struct DaemonArgs {
     #[command(flatten)]
     pub global: GlobalArgs,

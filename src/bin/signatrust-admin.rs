@@ -1,4 +1,5 @@
-//! `signatrust-admin`: see `signatrust::admin`.
+//! `signatrust-admin`: see `signatrust::admin`. Exit statuses:
+//! `signatrust::app::exit`.
 use clap::Parser;
 
 #[tokio::main]
@@ -8,9 +9,6 @@ async fn main() -> std::process::ExitCode {
     // Logging starts in `admin::run`, once `[log] level` is known.
     match signatrust::admin::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("signatrust-admin: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => signatrust::app::exit::report("signatrust-admin", &e),
     }
 }

@@ -7,9 +7,6 @@ fn main() -> std::process::ExitCode {
     // Logging starts in `daemon::main`, once `[log] level` is known.
     match signatrust::daemon::main(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("signatrustd: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => signatrust::app::exit::report("signatrustd", &e),
     }
 }

@@ -77,6 +77,13 @@ pub async fn handle(ctx: &Ctx, req: &Request) -> Result<Handled, WireError> {
         return privileged::run(req.protocol);
     }
     ctx.users.rewrite(&mut field);
+    // The store's default user (`signatrust-admin default-user set`) when
+    // the configuration names none.
+    if field.user.is_empty() && !ctx.users.proxy_only {
+        if let Some(d) = ctx.keys.served_default_user().await.map_err(internal)? {
+            field.user = d;
+        }
+    }
     user::check(&field)?;
 
     // Aliases: resolved once, never chained. Names starting with ':' are

@@ -29,6 +29,11 @@ use sqlx::{AnyPool, ConnectOptions, Connection, FromRow};
 use super::error::{DbError, KeyError};
 use super::url::{redacted_url, StoreBackend, StoreUrl};
 
+/// Log targets of the database layer that are noise at info: PostgreSQL's
+/// NOTICEs, e.g. "relation _sqlx_migrations already exists, skipping" on
+/// every open. Binaries log them at warn (`logging::init_quieting`).
+pub const NOISY_LOG_TARGETS: &[&str] = &["sqlx::postgres::notice"];
+
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -57,6 +62,11 @@ const INSERT_KEY: &str = concat!(
 );
 const SELECT_KEY: &str = concat!("SELECT ", key_columns!(), " FROM keys WHERE name = $1");
 const SELECT_KEYS: &str = concat!("SELECT ", key_columns!(), " FROM keys ORDER BY name");
+const SELECT_DELETED_KEYS: &str = concat!(
+    "SELECT ",
+    key_columns!(),
+    " FROM deleted_keys ORDER BY name"
+);
 const PUT_ENC_KEY: &str = concat!(
     "INSERT INTO encryption_keys (",
     enc_key_columns!(),
@@ -122,6 +132,8 @@ pub(crate) struct KeyListRow {
     pub algo: String,
     pub user_ids: String,
     pub created: i64,
+    /// Binary transferable public key.
+    pub public: Vec<u8>,
 }
 
 impl From<&KeyRow> for KeyListRow {
@@ -132,8 +144,32 @@ impl From<&KeyRow> for KeyListRow {
             algo: r.algo.clone(),
             user_ids: r.user_ids.clone(),
             created: r.created,
+            public: r.public.clone(),
         }
     }
+}
+
+/// A `deleted_keys` row without its secret: a key retired by `key delete`
+/// or `key replace`, restorable until `purge_after`.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub(crate) struct DeletedRow {
+    pub name: String,
+    pub fingerprint: String,
+    pub user_ids: String,
+    /// Epoch seconds.
+    pub deleted: i64,
+    /// Epoch seconds after which the row is purged.
+    pub purge_after: i64,
+}
+
+/// What [`Db::restore_key`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Undelete {
+    Restored,
+    /// No retired key of that name.
+    NotDeleted,
+    /// A live key holds the name.
+    NameTaken,
 }
 
 /// An `encryption_keys` row.
@@ -336,25 +372,8 @@ impl Db {
         let insert = async {
             let mut tx = self.pool.begin().await?;
             let mut inserted = 0;
-            for NewKey { row: k, key_ids } in keys {
-                let res = sqlx::query(INSERT_KEY)
-                    .bind(&k.name)
-                    .bind(&k.fingerprint)
-                    .bind(&k.algo)
-                    .bind(&k.user_ids)
-                    .bind(&k.public)
-                    .bind(&k.secret_ct)
-                    .bind(&k.secret_nonce)
-                    .bind(&k.wrapped_dek)
-                    .bind(&k.kek_id)
-                    .bind(k.created)
-                    .bind(k.updated)
-                    .execute(&mut *tx)
-                    .await?;
-                if res.rows_affected() > 0 {
-                    insert_key_ids(&mut tx, &k.name, key_ids).await?;
-                }
-                inserted += res.rows_affected() as usize;
+            for k in keys {
+                inserted += usize::from(insert_in(&mut tx, k).await?);
             }
             tx.commit().await?;
             Ok(inserted)
@@ -371,10 +390,12 @@ impl Db {
     }
 
     pub(crate) async fn list_keys(&self) -> Result<Vec<KeyListRow>, KeyError> {
-        sqlx::query_as("SELECT name, fingerprint, algo, user_ids, created FROM keys ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.error("list keys"))
+        sqlx::query_as(
+            "SELECT name, fingerprint, algo, user_ids, created, public FROM keys ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.error("list keys"))
     }
 
     /// Deletes a key and its key IDs; `false` if there was none.
@@ -393,6 +414,236 @@ impl Db {
             Ok(res.rows_affected() > 0)
         };
         delete.await.map_err(self.error("delete key"))
+    }
+
+    /// Moves the key `name` (and drops its key IDs) to `deleted_keys` in one
+    /// transaction, replacing an older retired copy of the same name;
+    /// `false` if there was no such key. The server stops finding it at
+    /// once; the wrapped secret stays until `purge_after`.
+    pub(crate) async fn retire_key(
+        &self,
+        name: &str,
+        now: i64,
+        purge_after: i64,
+    ) -> Result<bool, KeyError> {
+        let retire = async {
+            let mut tx = self.pool.begin().await?;
+            let moved = retire_in(&mut tx, name, now, purge_after).await?;
+            tx.commit().await?;
+            Ok(moved)
+        };
+        retire.await.map_err(self.error("retire key"))
+    }
+
+    /// Destroys the key `name` and any retired copy of it, wrapped secrets
+    /// included; `false` if there was neither.
+    pub(crate) async fn destroy_key(&self, name: &str) -> Result<bool, KeyError> {
+        let destroy = async {
+            let mut tx = self.pool.begin().await?;
+            let mut n = 0;
+            for sql in [
+                "DELETE FROM keys WHERE name = $1",
+                "DELETE FROM deleted_keys WHERE name = $1",
+                "DELETE FROM key_ids WHERE name = $1",
+            ] {
+                let res = sqlx::query(sql).bind(name).execute(&mut *tx).await?;
+                if !sql.contains("key_ids") {
+                    n += res.rows_affected();
+                }
+            }
+            tx.commit().await?;
+            Ok(n > 0)
+        };
+        destroy.await.map_err(self.error("destroy key"))
+    }
+
+    /// Moves the retired key `name` back into `keys` with its key IDs
+    /// (`key_ids` reads them from the public key), in one transaction.
+    pub(crate) async fn restore_key(
+        &self,
+        name: &str,
+        key_ids: impl Fn(&[u8]) -> Vec<String>,
+    ) -> Result<Undelete, KeyError> {
+        let restore = async {
+            let mut tx = self.pool.begin().await?;
+            let public: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT public FROM deleted_keys WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(public) = public else {
+                return Ok(Undelete::NotDeleted);
+            };
+            let res = sqlx::query(concat!(
+                "INSERT INTO keys (",
+                key_columns!(),
+                ") SELECT ",
+                key_columns!(),
+                " FROM deleted_keys WHERE name = $1 ON CONFLICT (name) DO NOTHING"
+            ))
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+            if res.rows_affected() == 0 {
+                return Ok(Undelete::NameTaken);
+            }
+            sqlx::query("DELETE FROM deleted_keys WHERE name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            insert_key_ids(&mut tx, name, &key_ids(&public)).await?;
+            tx.commit().await?;
+            Ok(Undelete::Restored)
+        };
+        restore.await.map_err(self.error("restore key"))
+    }
+
+    /// Swaps the key under `new.row.name` in one transaction: the old row is
+    /// retired (restorable until `purge_after`), the new one inserted with
+    /// its key IDs. A reader sees the old key or the new one, never none.
+    /// `false` (nothing changed) if there was no key of that name.
+    pub(crate) async fn replace_key(
+        &self,
+        new: &NewKey,
+        now: i64,
+        purge_after: i64,
+    ) -> Result<bool, KeyError> {
+        let replace = async {
+            let mut tx = self.pool.begin().await?;
+            if !retire_in(&mut tx, &new.row.name, now, purge_after).await? {
+                return Ok(false);
+            }
+            insert_in(&mut tx, new).await?;
+            tx.commit().await?;
+            Ok(true)
+        };
+        replace.await.map_err(self.error("replace key"))
+    }
+
+    /// Rewrites the key material of `new.row.name` in place (same name,
+    /// fingerprint and creation row time; e.g. a new self-signature), with
+    /// its key IDs; `false` if there is no such key.
+    pub(crate) async fn update_key(&self, new: &NewKey) -> Result<bool, KeyError> {
+        let k = &new.row;
+        let update = async {
+            let mut tx = self.pool.begin().await?;
+            let res = sqlx::query(
+                "UPDATE keys SET fingerprint = $1, algo = $2, user_ids = $3, public = $4, \
+                 secret_ct = $5, secret_nonce = $6, wrapped_dek = $7, kek_id = $8, updated = $9 \
+                 WHERE name = $10",
+            )
+            .bind(&k.fingerprint)
+            .bind(&k.algo)
+            .bind(&k.user_ids)
+            .bind(&k.public)
+            .bind(&k.secret_ct)
+            .bind(&k.secret_nonce)
+            .bind(&k.wrapped_dek)
+            .bind(&k.kek_id)
+            .bind(k.updated)
+            .bind(&k.name)
+            .execute(&mut *tx)
+            .await?;
+            if res.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query("DELETE FROM key_ids WHERE name = $1")
+                .bind(&k.name)
+                .execute(&mut *tx)
+                .await?;
+            insert_key_ids(&mut tx, &k.name, &new.key_ids).await?;
+            tx.commit().await?;
+            Ok(true)
+        };
+        update.await.map_err(self.error("update key"))
+    }
+
+    /// Destroys retired keys whose retention ended (`purge_after <= now`);
+    /// returns how many.
+    pub(crate) async fn purge_deleted(&self, now: i64) -> Result<u64, KeyError> {
+        let res = sqlx::query("DELETE FROM deleted_keys WHERE purge_after <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(self.error("purge deleted keys"))?;
+        Ok(res.rows_affected())
+    }
+
+    /// Retired keys, by name.
+    pub(crate) async fn list_deleted(&self) -> Result<Vec<DeletedRow>, KeyError> {
+        sqlx::query_as(
+            "SELECT name, fingerprint, user_ids, deleted, purge_after FROM deleted_keys \
+             ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.error("list deleted keys"))
+    }
+
+    /// The store revision: bumped by triggers on every change to keys,
+    /// aliases, encryption keys and settings (migration 0003).
+    pub(crate) async fn revision(&self) -> Result<i64, KeyError> {
+        sqlx::query_scalar("SELECT revision FROM store_revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.error("read store revision"))
+    }
+
+    /// Aliases whose target is `target`, sorted.
+    pub(crate) async fn aliases_to(&self, target: &str) -> Result<Vec<String>, KeyError> {
+        sqlx::query_scalar("SELECT alias FROM aliases WHERE target = $1 ORDER BY alias")
+            .bind(target)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.error("read aliases"))
+    }
+
+    /// A store-wide setting.
+    pub(crate) async fn setting(&self, name: &str) -> Result<Option<String>, KeyError> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.error("read setting"))
+    }
+
+    /// Sets (`Some`) or clears (`None`) a store-wide setting.
+    pub(crate) async fn set_setting(
+        &self,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<(), KeyError> {
+        let q = match value {
+            Some(v) => sqlx::query(
+                "INSERT INTO settings (name, value) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(name)
+            .bind(v.to_owned()),
+            None => sqlx::query("DELETE FROM settings WHERE name = $1").bind(name),
+        };
+        q.execute(&self.pool)
+            .await
+            .map_err(self.error("write setting"))?;
+        Ok(())
+    }
+
+    /// Encryption keys without their secrets: `(id, kek_id, created)`.
+    pub(crate) async fn list_enc_keys(&self) -> Result<Vec<(String, String, i64)>, KeyError> {
+        sqlx::query_as("SELECT id, kek_id, created FROM encryption_keys ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.error("list encryption keys"))
+    }
+
+    /// Deletes an encryption key; `false` if there was none.
+    pub(crate) async fn delete_enc_key(&self, id: &str) -> Result<bool, KeyError> {
+        let res = sqlx::query("DELETE FROM encryption_keys WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(self.error("delete encryption key"))?;
+        Ok(res.rows_affected() > 0)
     }
 
     /// Names of the keys whose primary key or a subkey has this key ID
@@ -509,10 +760,13 @@ impl Db {
     /// `(kek_id, keys, encryption_keys)`, sorted by id.
     pub(crate) async fn kek_usage(&self) -> Result<Vec<(String, i64, i64)>, KeyError> {
         let count = async {
-            let keys: Vec<(String, i64)> =
-                sqlx::query_as("SELECT kek_id, COUNT(*) AS n FROM keys GROUP BY kek_id")
-                    .fetch_all(&self.pool)
-                    .await?;
+            // Retired keys count as keys: they are restorable.
+            let keys: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT kek_id, COUNT(*) AS n FROM (SELECT kek_id FROM keys \
+                 UNION ALL SELECT kek_id FROM deleted_keys) AS k GROUP BY kek_id",
+            )
+            .fetch_all(&self.pool)
+            .await?;
             let enc: Vec<(String, i64)> =
                 sqlx::query_as("SELECT kek_id, COUNT(*) AS n FROM encryption_keys GROUP BY kek_id")
                     .fetch_all(&self.pool)
@@ -545,23 +799,34 @@ impl Db {
         let e = self.error("rewrap");
         let mut tx = self.pool.begin().await.map_err(&e)?;
         let mut changed = 0;
-        let keys: Vec<KeyRow> = sqlx::query_as(SELECT_KEYS)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(&e)?;
-        for k in &keys {
-            if let Some((wrapped, kek_id)) = f(RewrapRow::Key(k))? {
-                sqlx::query(
-                    "UPDATE keys SET wrapped_dek = $1, kek_id = $2, updated = $3 WHERE name = $4",
-                )
-                .bind(&wrapped)
-                .bind(&kek_id)
-                .bind(now)
-                .bind(&k.name)
-                .execute(&mut *tx)
+        // Retired keys (restorable) hold wrapped secrets too.
+        for (select, update) in [
+            (
+                SELECT_KEYS,
+                "UPDATE keys SET wrapped_dek = $1, kek_id = $2, updated = $3 WHERE name = $4",
+            ),
+            (
+                SELECT_DELETED_KEYS,
+                "UPDATE deleted_keys SET wrapped_dek = $1, kek_id = $2, updated = $3 \
+                 WHERE name = $4",
+            ),
+        ] {
+            let keys: Vec<KeyRow> = sqlx::query_as(select)
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(&e)?;
-                changed += 1;
+            for k in &keys {
+                if let Some((wrapped, kek_id)) = f(RewrapRow::Key(k))? {
+                    sqlx::query(update)
+                        .bind(&wrapped)
+                        .bind(&kek_id)
+                        .bind(now)
+                        .bind(&k.name)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(&e)?;
+                    changed += 1;
+                }
             }
         }
         let enc: Vec<EncKeyRow> = sqlx::query_as(SELECT_ENC_KEYS)
@@ -816,6 +1081,72 @@ impl Db {
             );
         sync.map_err(|e| fail("cannot sync the copy".into(), e.into()))
     }
+}
+
+/// Inserts one key row and its key IDs; `false` if the name is taken.
+async fn insert_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    NewKey { row: k, key_ids }: &NewKey,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(INSERT_KEY)
+        .bind(&k.name)
+        .bind(&k.fingerprint)
+        .bind(&k.algo)
+        .bind(&k.user_ids)
+        .bind(&k.public)
+        .bind(&k.secret_ct)
+        .bind(&k.secret_nonce)
+        .bind(&k.wrapped_dek)
+        .bind(&k.kek_id)
+        .bind(k.created)
+        .bind(k.updated)
+        .execute(&mut **tx)
+        .await?;
+    let inserted = res.rows_affected() > 0;
+    if inserted {
+        insert_key_ids(tx, &k.name, key_ids).await?;
+    }
+    Ok(inserted)
+}
+
+/// Moves the key `name` to `deleted_keys` (replacing an older retired copy)
+/// and drops its key IDs; `false` if there was no such key.
+async fn retire_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    name: &str,
+    now: i64,
+    purge_after: i64,
+) -> Result<bool, sqlx::Error> {
+    let live: Option<i64> = sqlx::query_scalar("SELECT created FROM keys WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if live.is_none() {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM deleted_keys WHERE name = $1")
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(concat!(
+        "INSERT INTO deleted_keys (",
+        key_columns!(),
+        ", deleted, purge_after) SELECT ",
+        key_columns!(),
+        ", $2, $3 FROM keys WHERE name = $1"
+    ))
+    .bind(name)
+    .bind(now)
+    .bind(purge_after)
+    .execute(&mut **tx)
+    .await?;
+    for sql in [
+        "DELETE FROM keys WHERE name = $1",
+        "DELETE FROM key_ids WHERE name = $1",
+    ] {
+        sqlx::query(sql).bind(name).execute(&mut **tx).await?;
+    }
+    Ok(true)
 }
 
 /// Writes the `key_ids` rows of one key: its key IDs, or one empty ID

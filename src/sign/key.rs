@@ -24,6 +24,7 @@ use crate::secret::SecretBytes;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
     Rsa2048,
+    Rsa3072,
     Rsa4096,
     /// EdDSA (legacy OpenPGP algorithm 22) on Ed25519.
     Ed25519,

@@ -21,7 +21,8 @@
 //!   (gpg's pairing: RSA with RSA, Ed25519 with ECDH Curve25519, ECDSA with
 //!   ECDH on its curve, DSA with ElGamal), so the key can be a signd key.
 //!
-//! No direct-key signature, no salt notation, no revocation certificate.
+//! No direct-key signature, no salt notation. [`generate_key`] also makes
+//! a revocation certificate (class 0x20, as gpg's pre-made one).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -138,6 +139,7 @@ impl From<ProjectKeyType> for Primary {
 fn admin_shape(kind: KeyType) -> (Primary, Subkey) {
     match kind {
         KeyType::Rsa2048 => (Primary::Rsa(2048), Subkey::Rsa(2048)),
+        KeyType::Rsa3072 => (Primary::Rsa(3072), Subkey::Rsa(3072)),
         KeyType::Rsa4096 => (Primary::Rsa(4096), Subkey::Rsa(4096)),
         KeyType::Ed25519 => (Primary::Ed25519, Subkey::Ecdh(Curve::Cv25519)),
         KeyType::Dsa2048 => (Primary::Dsa(2048), Subkey::ElGamal),
@@ -470,9 +472,37 @@ pub(crate) fn generate_tsk(
     uid: &str,
     expire_days: u64,
 ) -> Result<SecretBytes, SignError> {
+    Ok(generate_parts(kind, uid, expire_days, true)?.0)
+}
+
+/// Makes the TSK of [`generate_tsk`] (the encryption subkey only if
+/// `encryption_subkey`) and a revocation signature for its primary key
+/// (class 0x20, reason "no reason specified", as gpg's pre-made
+/// revocation certificate), as a signature packet body.
+fn generate_parts(
+    kind: KeyType,
+    uid: &str,
+    expire_days: u64,
+    encryption_subkey: bool,
+) -> Result<(SecretBytes, Vec<u8>), SignError> {
     let expire = expire_secs(expire_days)?;
     let (primary, sub) = admin_shape(kind);
     let made = certified(primary, uid, expire)?;
+    let revocation = keysig::sign(
+        &made.signer,
+        keysig::KEY_REVOCATION,
+        &keysig::revocation_subpackets(made.signer.fingerprint(), unix(SystemTime::now())?),
+        &Target::Key { key: &made.public },
+    )?;
+    let primary_secret = secret_body(&made.key)?;
+    if !encryption_subkey {
+        let parts: [(u8, &[u8]); 3] = [
+            (5, primary_secret.expose()),
+            (13, &made.uid),
+            (2, &made.selfsig),
+        ];
+        return Ok((assemble(&parts), revocation));
+    }
     let sub = subkey(sub, made.created)?;
     let sub_public = public_body(&sub)?;
     let binding = keysig::sign(
@@ -489,8 +519,6 @@ pub(crate) fn generate_tsk(
             subkey: &sub_public,
         },
     )?;
-
-    let primary_secret = secret_body(&made.key)?;
     let sub_secret = secret_body(&sub)?;
     let parts: [(u8, &[u8]); 5] = [
         (5, primary_secret.expose()),
@@ -499,17 +527,51 @@ pub(crate) fn generate_tsk(
         (7, sub_secret.expose()),
         (2, &binding),
     ];
-    // Sized up front: the buffer holds secrets and must not reallocate.
+    Ok((assemble(&parts), revocation))
+}
+
+/// Packets into one buffer, sized up front: it holds secrets and must not
+/// reallocate.
+fn assemble(parts: &[(u8, &[u8])]) -> SecretBytes {
     let total = parts
         .iter()
         .map(|(t, b)| gpg_header_len(*t, b.len()) + b.len())
         .sum();
     let mut tsk = Vec::with_capacity(total);
     for (tag, body) in parts {
-        gpg_header(&mut tsk, tag, body.len());
+        gpg_header(&mut tsk, *tag, body.len());
         tsk.extend_from_slice(body);
     }
-    Ok(SecretBytes::new(tsk))
+    SecretBytes::new(tsk)
+}
+
+/// A key made by [`generate_key`], with its revocation certificate.
+#[derive(Debug)]
+pub struct GeneratedKey {
+    pub key: ImportedKey,
+    /// A revocation signature packet for the primary key (binary, with
+    /// header): `gpg --import` it to revoke the key.
+    pub revocation: Vec<u8>,
+}
+
+/// [`generate_with_expiry`] with the encryption subkey optional and the
+/// revocation certificate kept.
+///
+/// Errors: as [`generate_with_expiry`].
+pub fn generate_key(
+    kind: KeyType,
+    user_id: &str,
+    expire_days: u64,
+    encryption_subkey: bool,
+) -> Result<GeneratedKey, SignError> {
+    let (tsk, sig) = generate_parts(kind, user_id, expire_days, encryption_subkey)?;
+    let mut revocation = Vec::with_capacity(sig.len() + 6);
+    gpg_header(&mut revocation, 2, sig.len());
+    revocation.extend_from_slice(&sig);
+    Ok(GeneratedKey {
+        key: import_tsk(tsk.expose(), None)?,
+        revocation,
+    })
 }
 
 /// Generates a new signing key with one user ID, shaped as gpg 2.2 makes

@@ -28,6 +28,8 @@ use super::{SignError, SigningKey};
 
 /// Signature type of a positive certification of a user ID.
 pub(crate) const POSITIVE_CERTIFICATION: u8 = 0x13;
+/// Signature type of a key revocation signature.
+pub(crate) const KEY_REVOCATION: u8 = 0x20;
 /// Signature type of a subkey binding signature.
 pub(crate) const SUBKEY_BINDING: u8 = 0x18;
 
@@ -53,6 +55,8 @@ pub(crate) enum Target<'a> {
     UserId { key: &'a [u8], uid: &'a [u8] },
     /// The subkey `subkey` of the primary key `primary`.
     Subkey { primary: &'a [u8], subkey: &'a [u8] },
+    /// The primary key itself (a key revocation).
+    Key { key: &'a [u8] },
 }
 
 impl Target<'_> {
@@ -76,6 +80,7 @@ impl Target<'_> {
                 key(h, primary)?;
                 key(h, subkey)
             }
+            Target::Key { key: k } => key(h, k),
         }
     }
 }
@@ -128,6 +133,14 @@ pub(crate) fn binding_subpackets(
     if expire_secs > 0 {
         subpacket(&mut out, 9, &expire_secs.to_be_bytes());
     }
+    out
+}
+
+/// Hashed subpackets of a key revocation as gpg's pre-made revocation
+/// certificate: reason 0 (no reason specified), empty text.
+pub(crate) fn revocation_subpackets(issuer: &[u8; 20], created: u32) -> Vec<u8> {
+    let mut out = start(issuer, created);
+    subpacket(&mut out, 29, &[0]);
     out
 }
 

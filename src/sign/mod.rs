@@ -10,6 +10,7 @@ pub mod blob;
 mod elgamal;
 mod key;
 pub mod keygen;
+mod keyinfo;
 mod keysig;
 pub mod ocb;
 mod packet;
@@ -19,7 +20,8 @@ pub mod totp;
 
 pub use armor::{armor_public_key, dearmor};
 pub use key::{import_tsk, key_ids, ImportedKey, KeyType, SigningKey};
-pub use keygen::{generate, generate_with_expiry};
+pub use keygen::{generate, generate_key, generate_with_expiry, GeneratedKey};
+pub use keyinfo::{describe, extend_tsk, public_pem, CertDetails, KeyDetails};
 pub use packet::{assemble_packet, is_probe, signature_packet};
 
 use sequoia_openpgp as openpgp;

@@ -24,6 +24,7 @@ impl KeyStore {
     /// The target of `alias` (one level; not resolved further), cached for
     /// the TTL.
     pub async fn alias(&self, alias: &str) -> Result<Option<String>, KeyError> {
+        self.poll_revision().await;
         let cached = self
             .aliases
             .get_or_load(alias, || async { self.db.get_alias(alias).await.map(Some) })

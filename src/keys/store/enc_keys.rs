@@ -8,7 +8,43 @@ use crate::keys::envelope;
 use crate::keys::error::KeyError;
 use crate::secret::SecretBytes;
 
+/// An encryption key without its secret (`enckey list`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncKeyInfo {
+    pub id: String,
+    /// The KEK that wraps its data key.
+    pub kek_id: String,
+    /// Seconds since the epoch.
+    pub created: i64,
+}
+
 impl KeyStore {
+    /// All encryption keys, by id, without secrets.
+    pub async fn list_encryption_keys(&self) -> Result<Vec<EncKeyInfo>, KeyError> {
+        Ok(self
+            .db
+            .list_enc_keys()
+            .await?
+            .into_iter()
+            .map(|(id, kek_id, created)| EncKeyInfo {
+                id,
+                kek_id,
+                created,
+            })
+            .collect())
+    }
+
+    /// Whether an encryption key `id` is stored (reads no secret).
+    pub async fn encryption_key_exists(&self, id: &str) -> Result<bool, KeyError> {
+        Ok(self.db.get_enc_key(id).await?.is_some())
+    }
+
+    /// Deletes an encryption key; `false` if there was none. Blobs made
+    /// with it can no longer be decrypted.
+    pub async fn delete_encryption_key(&self, id: &str) -> Result<bool, KeyError> {
+        self.db.delete_enc_key(id).await
+    }
+
     /// Stores (or replaces) a symmetric encryption key, envelope-encrypted.
     pub async fn put_encryption_key(&self, id: &str, secret: &SecretBytes) -> Result<(), KeyError> {
         validate_name(id)?;

@@ -22,6 +22,8 @@ pub struct KeyInfo {
     pub user_ids: Vec<String>,
     /// Import time, seconds since the epoch.
     pub created: i64,
+    /// Binary transferable public key (for [`crate::sign::describe`]).
+    pub public: Vec<u8>,
 }
 
 impl From<KeyListRow> for KeyInfo {
@@ -32,6 +34,7 @@ impl From<KeyListRow> for KeyInfo {
             fingerprint: r.fingerprint,
             algo: r.algo,
             created: r.created,
+            public: r.public,
         }
     }
 }
@@ -56,7 +59,7 @@ pub struct RewrapSummary {
 }
 
 /// The user IDs of a row, stored joined with `\n`.
-fn split_user_ids(s: &str) -> Vec<String> {
+pub(super) fn split_user_ids(s: &str) -> Vec<String> {
     if s.is_empty() {
         Vec::new()
     } else {
@@ -73,6 +76,11 @@ impl KeyStore {
             .map(|r| KeyInfo::from(KeyListRow::from(&*r))))
     }
 
+    /// The id of the KEK that wraps the key `name`'s data key.
+    pub async fn kek_id_of(&self, name: &str) -> Result<Option<String>, KeyError> {
+        Ok(self.row(name).await?.map(|r| r.kek_id.clone()))
+    }
+
     /// All keys, by name. Reads no secrets (not cached).
     pub async fn list(&self) -> Result<Vec<KeyInfo>, KeyError> {
         Ok(self
@@ -84,8 +92,9 @@ impl KeyStore {
             .collect())
     }
 
-    /// Deletes a key; `false` if there was none. Aliases pointing at it are
-    /// left alone (they then resolve to a missing key).
+    /// Deletes a key at once, with no retention (see
+    /// [`KeyStore::retire`]); `false` if there was none. Aliases pointing
+    /// at it are left alone (they then resolve to a missing key).
     pub async fn delete(&self, name: &str) -> Result<bool, KeyError> {
         let deleted = self.db.delete_key(name).await?;
         self.invalidate_key(name);

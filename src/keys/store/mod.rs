@@ -11,18 +11,25 @@
 //! Lookups are lazy and by name: opening the store reads no keys, so it
 //! scales to very many keys. Reads are cached for [`CacheConfig::ttl`]
 //! (default 30 s, at most [`CacheConfig::capacity`] entries, default 1024,
-//! per cache): a key deleted or changed by another process is never served
-//! for longer than the TTL, while changes made through this `KeyStore`
-//! invalidate at once. Alias lookups, including "no such alias", are cached
-//! the same way.
+//! per cache): changes made through this `KeyStore` invalidate at once, and
+//! changes by another process (`signatrust-admin key delete`, `replace`,
+//! `extend`, `alias`) empty the caches within [`REVISION_POLL`] (1 s): a
+//! lookup that finds the last check older than that reads the store
+//! revision (a counter that database triggers bump on every change) and
+//! clears the caches if it moved. So a deleted key stops serving within
+//! about a second, and never later than the TTL. Alias lookups, including
+//! "no such alias", are cached the same way.
 
 mod aliases;
 mod custody;
 mod enc_keys;
+mod lifecycle;
 mod maintenance;
 mod schema;
 
 pub use custody::Custody;
+pub use enc_keys::EncKeyInfo;
+pub use lifecycle::{DeletedKey, RestoreOutcome, DEFAULT_RETENTION};
 pub use maintenance::{KekUsage, KeyInfo, RewrapSummary};
 pub use schema::Migration;
 
@@ -129,6 +136,9 @@ fn key_ids_hex(public: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// How often a lookup checks the store revision (see the module doc).
+pub const REVISION_POLL: Duration = Duration::from_secs(1);
+
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -145,6 +155,8 @@ pub struct KeyStore {
     loaded: TtlCache<Arc<LoadedKey>>,
     /// Alias lookups, negative ones included.
     aliases: TtlCache<Option<String>>,
+    /// Store-wide settings (the default user), unset ones included.
+    settings: TtlCache<Option<String>>,
     /// Bounds the blocking key loads of cache misses (`signing_key`), so a
     /// burst of misses does not become a burst of blocking threads.
     load_slots: Arc<tokio::sync::Semaphore>,
@@ -152,6 +164,12 @@ pub struct KeyStore {
     /// `key_ids` index (keys stored before it existed are added on the
     /// first lookup; keys stored since are indexed when inserted).
     key_ids_indexed: std::sync::atomic::AtomicBool,
+    /// When the store revision was last checked (ms since `epoch`), and
+    /// the revision seen then (-1: not yet).
+    revision_checked_ms: std::sync::atomic::AtomicU64,
+    revision_seen: std::sync::atomic::AtomicI64,
+    epoch: Instant,
+    caching: bool,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -204,8 +222,13 @@ impl KeyStore {
             rows: TtlCache::new(opts.cache),
             loaded: TtlCache::new(opts.cache),
             aliases: TtlCache::new(opts.cache),
+            settings: TtlCache::new(opts.cache),
             load_slots: Arc::new(tokio::sync::Semaphore::new(opts.load_concurrency.max(1))),
             key_ids_indexed: std::sync::atomic::AtomicBool::new(false),
+            revision_checked_ms: std::sync::atomic::AtomicU64::new(0),
+            revision_seen: std::sync::atomic::AtomicI64::new(-1),
+            epoch: Instant::now(),
+            caching: opts.cache.capacity > 0 && !opts.cache.ttl.is_zero(),
         }
     }
 
@@ -226,6 +249,7 @@ impl KeyStore {
         self.rows.clear();
         self.loaded.clear();
         self.aliases.clear();
+        self.settings.clear();
         self.db.close().await;
     }
 
@@ -294,9 +318,41 @@ impl KeyStore {
         })
     }
 
+    /// Empties the caches if another process changed the store: at most
+    /// one caller per [`REVISION_POLL`] reads the revision; the others go
+    /// on with the caches. A failed read is ignored (the lookup that
+    /// follows reports a database that is down).
+    async fn poll_revision(&self) {
+        use std::sync::atomic::Ordering;
+        if !self.caching {
+            return;
+        }
+        let now_ms = self.epoch.elapsed().as_millis() as u64 + REVISION_POLL.as_millis() as u64;
+        let last = self.revision_checked_ms.load(Ordering::Acquire);
+        if now_ms.saturating_sub(last) < REVISION_POLL.as_millis() as u64
+            || self
+                .revision_checked_ms
+                .compare_exchange(last, now_ms, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return;
+        }
+        let Ok(rev) = self.db.revision().await else {
+            return;
+        };
+        let seen = self.revision_seen.swap(rev, Ordering::AcqRel);
+        if seen != rev && seen != -1 {
+            self.rows.clear();
+            self.loaded.clear();
+            self.aliases.clear();
+            self.settings.clear();
+        }
+    }
+
     /// The unwrapped signing key, cached for the TTL; `None` if there is no
     /// such key. Aliases are not resolved here.
     pub async fn signing_key(&self, name: &str) -> Result<Option<Arc<LoadedKey>>, KeyError> {
+        self.poll_revision().await;
         self.loaded
             .get_or_load(name, || async {
                 // Read the row fresh so the loaded key is never older than
@@ -406,6 +462,7 @@ impl KeyStore {
     }
 
     async fn row(&self, name: &str) -> Result<Option<Arc<KeyRow>>, KeyError> {
+        self.poll_revision().await;
         self.rows
             .get_or_load(name, || async {
                 Ok(self.db.get_key(name).await?.map(Arc::new))
@@ -476,5 +533,7 @@ fn open_error(kek: &dyn Kek, name: &str, row_kek: &str, e: OpenError) -> KeyErro
     }
 }
 
+#[cfg(test)]
+mod lifecycle_tests;
 #[cfg(test)]
 mod tests;

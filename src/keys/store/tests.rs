@@ -10,12 +10,12 @@ use crate::keys::FileKek;
 #[path = "../../../tests/support/pg.rs"]
 mod pg;
 
-struct Fixture {
+pub(super) struct Fixture {
     dir: tempfile::TempDir,
 }
 
 impl Fixture {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Fixture {
             dir: tempfile::tempdir().unwrap(),
         }
@@ -23,13 +23,13 @@ impl Fixture {
     fn db_path(&self) -> PathBuf {
         self.dir.path().join("keys.db")
     }
-    fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         format!("sqlite://{}", self.db_path().display())
     }
-    fn kek(&self, name: &str) -> Arc<dyn Kek> {
+    pub(super) fn kek(&self, name: &str) -> Arc<dyn Kek> {
         Arc::new(FileKek::open_or_create(&self.dir.path().join(name)).unwrap())
     }
-    async fn store(&self) -> KeyStore {
+    pub(super) async fn store(&self) -> KeyStore {
         KeyStore::open(&self.url(), self.kek("kek")).await.unwrap()
     }
     /// Removes the KEK canary, as in a store made before it existed.
@@ -59,7 +59,7 @@ impl Fixture {
         .unwrap();
         KeyStore::from_parts(db, kek, StoreOptions::default())
     }
-    async fn store_ttl(&self, ttl: Duration) -> KeyStore {
+    pub(super) async fn store_ttl(&self, ttl: Duration) -> KeyStore {
         let opts = StoreOptions {
             cache: CacheConfig {
                 capacity: 16,
@@ -81,7 +81,7 @@ fn random(len: usize) -> Vec<u8> {
 }
 
 /// A synthetic key: a recognisable 4 KiB random secret and public blob.
-fn synthetic(seed: u8) -> ImportedKey {
+pub(super) fn synthetic(seed: u8) -> ImportedKey {
     let mut fingerprint = [0u8; 20];
     fingerprint.copy_from_slice(&random(20));
     fingerprint[0] = seed;
