@@ -625,7 +625,12 @@ mod tests {
     fn extend_moves_the_expiry_of_key_and_subkey() {
         let key = generate_with_expiry(KeyType::Ed25519, "A <a@example.org>", 10).unwrap();
         let before = describe(&key.public).unwrap();
-        let now = before.primary.created + 100;
+        // Now, not later: a self-signature from the future does not bind yet.
+        let now = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as u32)
+            .max(before.primary.created);
         let at = u64::from(now) + 400 * 86400;
         let tsk = extend_tsk(&key.secret, at, now).unwrap();
         let after = crate::sign::import_tsk(tsk.expose(), None).unwrap();
