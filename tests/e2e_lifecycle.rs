@@ -8,14 +8,15 @@
 //! configuration) and leaves the store as it was; a closed stdout ends the
 //! command quietly.
 //!
-//! The store is SQLite, and also PostgreSQL when `SIGNATRUST_TEST_PG_URL`
-//! names a scratch database (names are random there, so a shared database
-//! works).
+//! The store is SQLite, and also PostgreSQL in a scratch database on the
+//! server of `SIGNATRUST_TEST_PG_URL` (tests/support/pg.rs).
 
 #[path = "support/client.rs"]
 mod client;
 #[path = "e2e_common.rs"]
 mod common;
+#[path = "support/pg.rs"]
+mod pg;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -48,7 +49,9 @@ impl Store {
     }
 
     fn postgres() -> Option<Store> {
-        let url = std::env::var("SIGNATRUST_TEST_PG_URL").ok()?;
+        // A scratch database each: a store belongs to one KEK, and each
+        // test has its own data directory and so its own KEK file.
+        let url = pg::scratch_database_blocking()?;
         let dir = short_tempdir();
         let store_toml = format!("[store]\nurl = \"{url}\"\n");
         let config = dir.path().join("admin.toml");
