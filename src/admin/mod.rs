@@ -5,6 +5,7 @@
 //! server. Output is for humans: one line per thing done, errors naming the
 //! file or key they concern.
 
+mod check_blobs;
 pub mod cli;
 mod import_signd;
 mod kek;
@@ -24,6 +25,10 @@ pub async fn run(cli: AdminCli) -> anyhow::Result<()> {
         cli::Command::ImportSignd(args) => {
             let store = open_store(&config).await?;
             import_signd::run(&store, &args).await
+        }
+        cli::Command::CheckBlobs(args) => {
+            let store = open_store(&config).await?;
+            check_blobs::run(&store, &args).await
         }
         cli::Command::Key(cmd) => {
             let store = open_store(&config).await?;

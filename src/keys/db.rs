@@ -37,7 +37,7 @@ static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 macro_rules! key_columns {
     () => {
         "name, fingerprint, algo, user_ids, public, secret_ct, secret_nonce, wrapped_dek, \
-         kek_id, created, updated"
+         kek_id, created, updated, decrypt_only"
     };
 }
 
@@ -52,7 +52,7 @@ macro_rules! enc_key_columns {
 const INSERT_KEY: &str = concat!(
     "INSERT INTO keys (",
     key_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (name) DO NOTHING"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (name) DO NOTHING"
 );
 const SELECT_KEY: &str = concat!("SELECT ", key_columns!(), " FROM keys WHERE name = $1");
 const SELECT_KEYS: &str = concat!("SELECT ", key_columns!(), " FROM keys ORDER BY name");
@@ -92,6 +92,9 @@ pub(crate) struct KeyRow {
     pub created: i64,
     /// Seconds since the epoch.
     pub updated: i64,
+    /// 1: kept only to decrypt gpg blobs addressed to it, never served
+    /// (migration 0004); 0: a signing key.
+    pub decrypt_only: i64,
 }
 
 impl std::fmt::Debug for KeyRow {
@@ -101,6 +104,7 @@ impl std::fmt::Debug for KeyRow {
             .field("fingerprint", &self.fingerprint)
             .field("algo", &self.algo)
             .field("kek_id", &self.kek_id)
+            .field("decrypt_only", &self.decrypt_only)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +125,7 @@ pub(crate) struct KeyListRow {
     pub algo: String,
     pub user_ids: String,
     pub created: i64,
+    pub decrypt_only: i64,
 }
 
 impl From<&KeyRow> for KeyListRow {
@@ -131,6 +136,7 @@ impl From<&KeyRow> for KeyListRow {
             algo: r.algo.clone(),
             user_ids: r.user_ids.clone(),
             created: r.created,
+            decrypt_only: r.decrypt_only,
         }
     }
 }
@@ -274,9 +280,20 @@ impl Db {
     /// Inserts keys (and their key IDs) in one transaction, skipping names
     /// already taken; returns how many were inserted.
     pub(crate) async fn insert_keys(&self, keys: &[NewKey]) -> Result<usize, KeyError> {
+        Ok(self
+            .insert_keys_each(keys)
+            .await?
+            .into_iter()
+            .filter(|&inserted| inserted)
+            .count())
+    }
+
+    /// [`Db::insert_keys`], saying for each key whether it was inserted
+    /// (`false`: the name was taken).
+    pub(crate) async fn insert_keys_each(&self, keys: &[NewKey]) -> Result<Vec<bool>, KeyError> {
         let insert = async {
             let mut tx = self.pool.begin().await?;
-            let mut inserted = 0;
+            let mut inserted = Vec::with_capacity(keys.len());
             for NewKey { row: k, key_ids } in keys {
                 let res = sqlx::query(INSERT_KEY)
                     .bind(&k.name)
@@ -290,12 +307,13 @@ impl Db {
                     .bind(&k.kek_id)
                     .bind(k.created)
                     .bind(k.updated)
+                    .bind(k.decrypt_only)
                     .execute(&mut *tx)
                     .await?;
                 if res.rows_affected() > 0 {
                     insert_key_ids(&mut tx, &k.name, key_ids).await?;
                 }
-                inserted += res.rows_affected() as usize;
+                inserted.push(res.rows_affected() > 0);
             }
             tx.commit().await?;
             Ok(inserted)
@@ -312,10 +330,13 @@ impl Db {
     }
 
     pub(crate) async fn list_keys(&self) -> Result<Vec<KeyListRow>, KeyError> {
-        sqlx::query_as("SELECT name, fingerprint, algo, user_ids, created FROM keys ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.error("list keys"))
+        sqlx::query_as(
+            "SELECT name, fingerprint, algo, user_ids, created, decrypt_only FROM keys \
+             ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.error("list keys"))
     }
 
     /// Deletes a key and its key IDs; `false` if there was none.
@@ -743,6 +764,7 @@ mod tests {
             kek_id: "file:0011".into(),
             created: 1_700_000_000,
             updated: 1_700_000_001,
+            decrypt_only: 1,
         };
         let new = NewKey {
             row: row.clone(),

@@ -46,7 +46,7 @@ pub use db::redacted_url;
 pub use error::{DbError, KeyError};
 pub use kek::{read_pin, FileKek, Kek, KekError, Pkcs11Kek, Pkcs11Settings, PIN_ENV};
 pub use store::{
-    validate_name, KekUsage, KeyInfo, KeyStore, LoadedKey, RewrapSummary, StoreOptions,
+    validate_name, KekUsage, KeyInfo, KeyStore, KeyUse, LoadedKey, RewrapSummary, StoreOptions,
     MAX_NAME_LEN,
 };
 pub use url::{BadStoreUrl, StoreBackend, StoreUrl};

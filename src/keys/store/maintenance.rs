@@ -22,6 +22,9 @@ pub struct KeyInfo {
     pub user_ids: Vec<String>,
     /// Import time, seconds since the epoch.
     pub created: i64,
+    /// Kept only to decrypt blobs, never served
+    /// ([`KeyUse::DecryptOnly`](super::KeyUse::DecryptOnly)).
+    pub decrypt_only: bool,
 }
 
 impl From<KeyListRow> for KeyInfo {
@@ -32,6 +35,7 @@ impl From<KeyListRow> for KeyInfo {
             fingerprint: r.fingerprint,
             algo: r.algo,
             created: r.created,
+            decrypt_only: r.decrypt_only != 0,
         }
     }
 }
