@@ -16,7 +16,6 @@ use anyhow::{anyhow, bail, Context};
 
 use super::cli::CheckBlobsArgs;
 use crate::keys::KeyStore;
-use crate::secret::SecretBytes;
 use crate::sign::blob::{self, BlobFormat};
 
 /// What became of one `_signkey`.
@@ -109,8 +108,8 @@ async fn check_one(store: &KeyStore, file: &Path) -> Outcome {
     }
 }
 
-/// `Ok(false)` for a marker, `Ok(true)` when the blob decrypts to the
-/// secret of `_pubkey`.
+/// `Ok(false)` for a marker, `Ok(true)` when the blob decrypts (with the
+/// stored keys, as `privsign` does) to the secret of `_pubkey`.
 async fn check(store: &KeyStore, file: &Path) -> anyhow::Result<bool> {
     let text = std::fs::read(file).context("cannot read")?;
     let hex_blob = text.trim_ascii();
@@ -126,45 +125,24 @@ async fn check(store: &KeyStore, file: &Path) -> anyhow::Result<bool> {
     }
     let public = crate::sign::dearmor(&armored)
         .map_err(|e| anyhow!("{}: not an OpenPGP key: {e}", pubkey_file.display()))?;
-    let plain = decrypt(store, blob).await?;
-    let secret_packet = blob::first_packet(plain.expose())
-        .map_err(|e| anyhow!("the decrypted blob is not a secret key: {e}"))?;
     let public_packet =
         blob::first_packet(&public).map_err(|e| anyhow!("{}: {e}", pubkey_file.display()))?;
-    let (Some((5, secret_body)), Some((6, public_body))) =
-        (packet_body(secret_packet), packet_body(public_packet))
-    else {
+    let Some((6, public_body)) = packet_body(public_packet) else {
         bail!(
-            "the decrypted blob does not start with a secret key packet, or {} with a \
-             public key packet",
+            "{}: does not start with a public key packet",
             pubkey_file.display()
         );
     };
-    // A secret-key packet is the public-key packet's body followed by the
-    // secret part (RFC 4880 §5.5.3).
-    if !secret_body.starts_with(public_body) {
-        let ids = crate::sign::key_ids(&public);
-        bail!(
-            "the blob holds a different key than {} (key ID {})",
-            pubkey_file.display(),
-            ids.first().map(hex::encode_upper).unwrap_or_default()
-        );
-    }
-    Ok(true)
-}
-
-/// Decrypts a blob with the stored keys, as `privsign` does.
-async fn decrypt(store: &KeyStore, blob: Arc<Vec<u8>>) -> anyhow::Result<SecretBytes> {
-    match blob::format(&blob)? {
+    // Decrypted as `privsign` does; the plaintext (zeroised on drop) stays
+    // in this block.
+    let plain = match blob::format(&blob)? {
         BlobFormat::Symmetric { key_id } => {
             let line = store
                 .encryption_key(&key_id)
                 .await?
                 .ok_or_else(|| anyhow!("no encryption key {key_id} in the store"))?;
-            Ok(
-                tokio::task::spawn_blocking(move || blob::decrypt_symmetric(&blob, &key_id, &line))
-                    .await??,
-            )
+            tokio::task::spawn_blocking(move || blob::decrypt_symmetric(&blob, &key_id, &line))
+                .await??
         }
         BlobFormat::Gpg => {
             let recipients = blob::gpg_recipients(&blob)?;
@@ -185,13 +163,27 @@ async fn decrypt(store: &KeyStore, blob: Arc<Vec<u8>>) -> anyhow::Result<SecretB
                     ids.join(", ")
                 );
             }
-            Ok(
-                tokio::task::spawn_blocking(move || blob::decrypt_gpg(&blob, &tsks))
-                    .await?
-                    .map_err(|e| anyhow!("cannot decrypt with {}: {e}", names.join(", ")))?,
-            )
+            tokio::task::spawn_blocking(move || blob::decrypt_gpg(&blob, &tsks))
+                .await?
+                .map_err(|e| anyhow!("cannot decrypt with {}: {e}", names.join(", ")))?
         }
+    };
+    let secret_packet = blob::first_packet(plain.expose())
+        .map_err(|e| anyhow!("the decrypted blob is not a secret key: {e}"))?;
+    let Some((5, secret_body)) = packet_body(secret_packet) else {
+        bail!("the decrypted blob does not start with a secret key packet");
+    };
+    // A secret-key packet is the public-key packet's body followed by the
+    // secret part (RFC 4880 §5.5.3).
+    if !secret_body.starts_with(public_body) {
+        let ids = crate::sign::key_ids(&public);
+        bail!(
+            "the blob holds a different key than {} (key ID {})",
+            pubkey_file.display(),
+            ids.first().map(hex::encode_upper).unwrap_or_default()
+        );
     }
+    Ok(true)
 }
 
 /// (tag, body) of one whole packet (RFC 4880 §4.2); `None` for partial or
