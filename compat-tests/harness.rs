@@ -74,15 +74,21 @@ impl Harness {
     /// A server as the fixtures' signd, accepting unprivileged source ports
     /// (the test client cannot bind reserved ports).
     pub async fn start() -> Harness {
-        Self::start_with(true).await
+        Self::start_with(true, None).await
+    }
+
+    /// [`Harness::start`] on the store at `store_url` (a scratch
+    /// PostgreSQL database) instead of a SQLite file.
+    pub async fn start_on(store_url: &str) -> Harness {
+        Self::start_with(true, Some(store_url)).await
     }
 
     /// The same with signd's default reserved-port rule.
     pub async fn start_strict() -> Harness {
-        Self::start_with(false).await
+        Self::start_with(false, None).await
     }
 
-    async fn start_with(allow_unprivileged_ports: bool) -> Harness {
+    async fn start_with(allow_unprivileged_ports: bool, store_url: Option<&str>) -> Harness {
         let fx = fixtures_dir();
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::load(
@@ -92,6 +98,9 @@ impl Harness {
         )
         .expect("loading the fixture server.conf");
         config.access.allow_unprivileged_ports = allow_unprivileged_ports;
+        if let Some(url) = store_url {
+            config.set_store_url(url, "test").unwrap();
+        }
         // The fixture's `logfile: @STATE@/signd.log` names no real directory.
         config.log.file = None;
         let service = daemon::build(config).await.expect("building the service");

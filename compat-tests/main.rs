@@ -7,6 +7,8 @@
 //! later issues are replayed too but only reported, never silently skipped.
 
 mod harness;
+#[path = "../tests/support/pg.rs"]
+mod pg;
 mod signproxy;
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -16,12 +18,26 @@ use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_fixtures() {
+    replay_all(Harness::start().await).await;
+}
+
+/// The same replay with the keys in PostgreSQL (a scratch database on the
+/// server of `$SIGNATRUST_TEST_PG_URL`; skipped without it, always run by
+/// CI): the store's backend never shows on the wire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_fixtures_on_postgres() {
+    let Some(url) = pg::scratch_database().await else {
+        return;
+    };
+    replay_all(Harness::start_on(&url).await).await;
+}
+
+async fn replay_all(h: Harness) {
     let dir = fixtures_dir();
     let manifest: Value = serde_json::from_slice(
         &std::fs::read(dir.join("manifest.json")).expect("reading manifest.json"),
     )
     .unwrap();
-    let h = Harness::start().await;
 
     let mut ran = 0;
     let mut matched = 0;

@@ -96,20 +96,17 @@ pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
         None if test_mode => std::env::var_os("SIGN_CONF").map(PathBuf::from),
         None => None,
     };
-    let config = Config::load(
-        args.global.data_dir.clone(),
-        args.global.config.clone(),
-        sign_conf,
-    )?;
+    let config = args.global.load_config(sign_conf)?;
     crate::logging::init(&config.log);
     for w in &config.warnings {
         eprintln!("signatrustd: warning: {w}");
     }
+    let runtime = crate::app::runtime(&config.exec).context("cannot start the async runtime")?;
     if args.check_config && !test_mode {
+        runtime.block_on(check_config(&config))?;
         println!("configuration ok");
         return Ok(());
     }
-    let runtime = crate::app::runtime(&config.exec).context("cannot start the async runtime")?;
     runtime.block_on(async move {
         if test_mode {
             run_test_mode(args, config).await
@@ -117,6 +114,46 @@ pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
             run(args, config).await
         }
     })
+}
+
+/// `--check-config`: what start-up would check, short of listening. The
+/// TLS files load, the upstream is usable, the log file opens for
+/// appending, the store is reachable and migrated, and the configured KEK
+/// is the store's own (it opens the store's KEK canary). A missing file
+/// KEK is fine only for a store that holds nothing (start-up creates it).
+async fn check_config(config: &Config) -> anyhow::Result<()> {
+    edge_config(config)?;
+    let missing_file_kek = match &config.kms {
+        KmsConfig::File { key_file } => key_file.symlink_metadata().is_err().then_some(key_file),
+        KmsConfig::Pkcs11 { .. } => None,
+    };
+    let store = crate::keys::redacted_url(config.store_url.as_str());
+    if let Some(key_file) = missing_file_kek {
+        crate::app::create_private_dir(&config.data_dir)?;
+        let custody = KeyStore::custody_at(config.store_url.as_str())
+            .await
+            .context("opening the key store")?;
+        if custody.is_claimed() {
+            anyhow::bail!(
+                "{}: the KEK file does not exist, but the key store {store} belongs to KEK {}: \
+                 restore that key file",
+                key_file.display(),
+                custody.expected()
+            );
+        }
+        println!(
+            "store {store}: empty; the KEK file {} will be created at start-up",
+            key_file.display()
+        );
+        return Ok(());
+    }
+    let keys = crate::app::open_store(config).await?;
+    println!(
+        "store {store}: reachable, migrated, KEK {} opens it",
+        keys.kek_id()
+    );
+    keys.close().await;
+    Ok(())
 }
 
 /// Serves `config` until SIGTERM or SIGINT.
@@ -142,8 +179,13 @@ pub async fn run(args: DaemonArgs, config: Config) -> anyhow::Result<()> {
             crate::server::run(listener, stop.cancelled_owned(), ctx, edge).await;
         }));
     }
+    // Another process's changes to a shared (PostgreSQL) store reach the
+    // caches at once; a no-op for SQLite.
+    let keys = service.ctx.keys.clone();
+    let feed = tokio::spawn(async move { keys.follow_changes().await });
     wait_for_signal().await;
     tracing::info!("signal received, shutting down");
+    feed.abort();
     shutdown.cancel();
     for t in tasks {
         let _ = t.await;

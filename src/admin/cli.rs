@@ -42,6 +42,43 @@ pub enum Command {
     /// another KEK (e.g. from the key file to an HSM).
     #[command(subcommand)]
     Kek(KekCommand),
+    /// The key database's schema: which migrations it has, and applying
+    /// the missing ones (no KEK needed).
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Write a consistent copy of the SQLite store to FILE (mode 0600)
+    /// while servers keep running. The copy holds only wrapped secrets: it
+    /// opens nothing without the store's KEK, which must be backed up
+    /// separately. Restore by serving the copy (`--database-url
+    /// sqlite:///FILE`, or as signatrust.db in the data directory) with
+    /// that KEK. A PostgreSQL store is backed up with pg_dump.
+    #[command(
+        after_help = "Example:\n  signatrust-admin backup /var/backups/signatrust-$(date +%F).db"
+    )]
+    Backup {
+        /// The new file; refused if it exists.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Show the database (password removed), its backend, and each
+    /// migration of this build as applied or pending. Changes nothing;
+    /// exits 1 if a migration is pending.
+    #[command(
+        after_help = "Example:\n  SIGNATRUST_DATABASE_URL=postgres://signatrust@db/signatrust \\\n    signatrust-admin db status"
+    )]
+    Status,
+    /// Apply the migrations the database lacks, in order, each in its own
+    /// transaction (also done whenever a server or admin verb opens the
+    /// store). Run it once before rolling out servers of a new version on
+    /// a shared PostgreSQL store.
+    #[command(
+        after_help = "Example:\n  signatrust-admin --database-url postgres://signatrust@db/signatrust db migrate"
+    )]
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]

@@ -92,13 +92,21 @@ async fn status(config: &Config) -> anyhow::Result<()> {
         }
     };
     create_private_dir(&config.data_dir)?;
-    let usage = KeyStore::kek_usage_at(config.store_url.as_str()).await?;
-    println!("store: {}", config.store_url);
+    let custody = KeyStore::custody_at(config.store_url.as_str()).await?;
+    let usage = &custody.usage;
+    println!(
+        "store: {}",
+        crate::keys::redacted_url(config.store_url.as_str())
+    );
+    match &custody.kek_id {
+        Some(id) => println!("store belongs to KEK: {id}"),
+        None => println!("store belongs to KEK: none recorded yet (adopted on first open)"),
+    }
     let mut foreign = 0;
     if usage.is_empty() {
         println!("no secrets stored");
     }
-    for u in &usage {
+    for u in usage {
         let mark = if configured.as_deref() == Some(u.kek_id.as_str()) {
             "configured KEK"
         } else {
@@ -112,6 +120,14 @@ async fn status(config: &Config) -> anyhow::Result<()> {
     }
     if let Err(e) = opened {
         return Err(e.context("the configured KEK does not open"));
+    }
+    if let (Some(store), Some(configured)) = (&custody.kek_id, &configured) {
+        if store != configured {
+            bail!(
+                "the store belongs to KEK {store}, not to the configured KEK {configured}: the \
+                 server and every admin verb refuse this configuration"
+            );
+        }
     }
     if foreign > 0 {
         bail!(
@@ -132,8 +148,13 @@ async fn rewrap(config: &Config, global: &GlobalArgs, to_config: &Path) -> anyho
         );
     }
     let from = open_kek(&config.kms).context("opening the current KEK")?;
-    let to = open_kek(&target.kms)
-        .with_context(|| format!("opening the new KEK of {}", to_config.display()))?;
+    let to = open_kek(&target.kms).with_context(|| {
+        format!(
+            "opening the new KEK of {} (create it first: signatrust-admin --config {} kek create)",
+            to_config.display(),
+            to_config.display()
+        )
+    })?;
     println!("from: {} ({})", from.id(), describe(&config.kms));
     println!("to:   {} ({})", to.id(), describe(&target.kms));
     let store = open_store_with(config, from).await?;

@@ -7,6 +7,7 @@
 
 mod check_blobs;
 pub mod cli;
+mod db;
 mod import_signd;
 mod kek;
 mod key;
@@ -14,12 +15,11 @@ mod key;
 pub use cli::AdminCli;
 
 use crate::app::open_store;
-use crate::config::Config;
 
 /// Runs one admin command to completion. Logging starts once the
 /// configuration is read, with its `[log] level`.
 pub async fn run(cli: AdminCli) -> anyhow::Result<()> {
-    let config = Config::load(cli.global.data_dir.clone(), cli.global.config.clone(), None)?;
+    let config = cli.global.load_config(None)?;
     crate::logging::init(&config.log);
     match cli.command {
         cli::Command::ImportSignd(args) => {
@@ -39,5 +39,7 @@ pub async fn run(cli: AdminCli) -> anyhow::Result<()> {
             key::alias(&store, cmd).await
         }
         cli::Command::Kek(cmd) => kek::run(&config, &cli.global, cmd).await,
+        cli::Command::Db(cmd) => db::run(&config, cmd).await,
+        cli::Command::Backup { file } => db::backup(&config, &file).await,
     }
 }

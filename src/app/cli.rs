@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser};
 
+use crate::config::{Config, ConfigError};
+
 /// Options shared by both binaries: where the store and its KEK live.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
@@ -16,6 +18,34 @@ pub struct GlobalArgs {
     /// Signatrust configuration file (TOML).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
+    /// The key database, overriding `[store] url`: `sqlite:///PATH` or
+    /// `postgres://USER@HOST/DB` (prefer the environment variable for a URL
+    /// with a password: command lines are visible to other users).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "SIGNATRUST_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: Option<String>,
+}
+
+impl GlobalArgs {
+    /// The configuration these flags name: `--config` (else the defaults
+    /// for `--data-dir`), with `sign_conf`, then `--database-url` or
+    /// `$SIGNATRUST_DATABASE_URL` in place of `[store] url`.
+    ///
+    /// # Errors
+    /// A configuration file that does not load, or a database URL that is
+    /// not `sqlite:` or `postgres:`.
+    pub fn load_config(&self, sign_conf: Option<PathBuf>) -> Result<Config, ConfigError> {
+        let mut config = Config::load(self.data_dir.clone(), self.config.clone(), sign_conf)?;
+        if let Some(url) = &self.database_url {
+            config.set_store_url(url, "--database-url (or $SIGNATRUST_DATABASE_URL)")?;
+        }
+        Ok(config)
+    }
 }
 
 /// The obs-signd compatible signing server.

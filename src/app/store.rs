@@ -9,12 +9,50 @@ use crate::config::{Config, KmsConfig};
 use crate::keys::{read_pin, FileKek, Kek, KeyStore, Pkcs11Kek, Pkcs11Settings, StoreOptions};
 
 /// Opens the store the configuration names, creating the data directory
-/// (mode 0700) and the file KEK on first use.
+/// (mode 0700), and the file KEK only for a store that holds nothing yet.
+///
+/// Fails closed: a missing key file of a store that belongs to a KEK is an
+/// error naming both (never a fresh KEK), and a KEK that is not the
+/// store's own is refused by the store ([`KeyError::KekMismatch`]).
+///
+/// [`KeyError::KekMismatch`]: crate::keys::KeyError::KekMismatch
 pub async fn open_store(config: &Config) -> anyhow::Result<KeyStore> {
     // The file KEK usually lives in the data directory: create it first.
     create_private_dir(&config.data_dir)?;
+    if let KmsConfig::File { key_file } = &config.kms {
+        if key_file.symlink_metadata().is_err() {
+            create_file_kek(config, key_file).await?;
+        }
+    }
     let kek = open_kek(&config.kms)?;
     open(config, kek).await
+}
+
+/// Creates the missing KEK file `key_file`, unless the store already
+/// belongs to a KEK: then the file was lost or misnamed, and a new KEK
+/// would leave every stored key unreadable (and later ones under another
+/// KEK), so it is an error that names the KEK to restore.
+async fn create_file_kek(config: &Config, key_file: &Path) -> anyhow::Result<()> {
+    let custody = KeyStore::custody_at(config.store_url.as_str())
+        .await
+        .context("opening the key store")?;
+    if custody.is_claimed() {
+        let (keys, enc) = custody
+            .usage
+            .iter()
+            .fold((0, 0), |(k, e), u| (k + u.keys, e + u.encryption_keys));
+        anyhow::bail!(
+            "{}: the KEK file does not exist, but the key store {} belongs to KEK {} ({keys} \
+             key(s), {enc} encryption key(s)): restore that key file, or point [kms] key_file \
+             at it; refusing to create a new KEK for a store that has one",
+            key_file.display(),
+            crate::keys::redacted_url(config.store_url.as_str()),
+            custody.expected(),
+        );
+    }
+    FileKek::open_or_create(key_file)
+        .with_context(|| format!("creating the key-encryption key {}", key_file.display()))?;
+    Ok(())
 }
 
 /// Opens the store the configuration names with the given KEK (`kek
@@ -34,13 +72,14 @@ async fn open(config: &Config, kek: Arc<dyn Kek>) -> anyhow::Result<KeyStore> {
         .context("opening the key store")
 }
 
-/// Opens the KEK the configuration names: the file KEK (created on first
-/// use) or the key on a PKCS#11 token (which must exist: `signatrust-admin
-/// kek create`).
+/// Opens the KEK the configuration names: the key file or the key on a
+/// PKCS#11 token. Both must exist (`signatrust-admin kek create`; a file
+/// KEK is also created by [`open_store`] for an empty store); this never
+/// creates one.
 pub fn open_kek(kms: &KmsConfig) -> anyhow::Result<Arc<dyn Kek>> {
     Ok(match kms {
         KmsConfig::File { key_file } => {
-            Arc::new(FileKek::open_or_create(key_file).with_context(|| {
+            Arc::new(FileKek::open(key_file).with_context(|| {
                 format!("opening the key-encryption key {}", key_file.display())
             })?)
         }

@@ -200,6 +200,20 @@ impl Config {
         Config::load_from(&FileSource, data_dir, config_file, sign_conf)
     }
 
+    /// Replaces the store URL (the command line's `--database-url` or the
+    /// environment's `$SIGNATRUST_DATABASE_URL`, which win over `[store]
+    /// url`); `origin` names where it came from, for the error.
+    ///
+    /// # Errors
+    /// [`ConfigError::Value`] for a URL that is not `sqlite:` or `postgres:`.
+    pub fn set_store_url(&mut self, url: &str, origin: &str) -> Result<(), ConfigError> {
+        self.store_url = StoreUrl::parse(url).map_err(|e| ConfigError::Value {
+            at: Location::file(origin),
+            message: e.to_string(),
+        })?;
+        Ok(())
+    }
+
     /// [`Config::load`] over any [`Source`].
     pub fn load_from(
         source: &dyn Source,

@@ -17,6 +17,7 @@
 
 use std::io::ErrorKind;
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -25,8 +26,8 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{AnyPool, ConnectOptions, Connection, FromRow};
 
-use super::error::KeyError;
-use super::url::{StoreBackend, StoreUrl};
+use super::error::{DbError, KeyError};
+use super::url::{redacted_url, StoreBackend, StoreUrl};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -170,42 +171,23 @@ pub(crate) struct Db {
     pool: AnyPool,
     /// The URL with any password removed, for error messages.
     url: String,
-}
-
-/// A database URL with its password (userinfo or `password=` parameter)
-/// replaced by `***`, for messages.
-pub fn redacted_url(url: &str) -> String {
-    let mut out = url.to_owned();
-    if let Some(scheme_end) = out.find("://") {
-        let auth_start = scheme_end + 3;
-        let auth_end = out[auth_start..]
-            .find(['/', '?', '#'])
-            .map_or(out.len(), |i| auth_start + i);
-        if let Some(at) = out[auth_start..auth_end].rfind('@') {
-            let userinfo = &out[auth_start..auth_start + at];
-            if let Some(colon) = userinfo.find(':') {
-                let pw_start = auth_start + colon + 1;
-                out.replace_range(pw_start..auth_start + at, "***");
-            }
-        }
-    }
-    if let Some(q) = out.find('?') {
-        let (base, query) = out.split_at(q + 1);
-        let query: Vec<String> = query
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => kv.to_owned(),
-            })
-            .collect();
-        out = format!("{base}{}", query.join("&"));
-    }
-    out
+    backend: StoreBackend,
+    /// PostgreSQL only: the full URL, for the change feed's connection.
+    listen_url: Option<secrecy::SecretString>,
 }
 
 impl Db {
     /// Connects, preparing a new SQLite file if needed, and migrates.
     pub(crate) async fn connect(url: &str, cfg: PoolConfig) -> Result<Db, KeyError> {
+        Self::connect_with(url, cfg, true).await
+    }
+
+    /// Connects without migrating (`signatrust-admin db status`).
+    pub(crate) async fn connect_unmigrated(url: &str, cfg: PoolConfig) -> Result<Db, KeyError> {
+        Self::connect_with(url, cfg, false).await
+    }
+
+    async fn connect_with(url: &str, cfg: PoolConfig, migrate: bool) -> Result<Db, KeyError> {
         sqlx::any::install_default_drivers();
         let shown = redacted_url(url);
         let context = format!("cannot open key database {shown}");
@@ -226,6 +208,32 @@ impl Db {
         }
 
         let opts = AnyConnectOptions::from_str(url).map_err(err)?;
+        if backend == StoreBackend::Postgres {
+            // One direct attempt first: a pool that cannot connect retries
+            // until its timeout and then says only "pool timed out", hiding
+            // the cause (connection refused, authentication failed, no such
+            // database) that this reports at once.
+            match tokio::time::timeout(
+                cfg.connect_timeout,
+                sqlx::AnyConnection::connect_with(&opts),
+            )
+            .await
+            {
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                }
+                Ok(Err(e)) => return Err(err(e)),
+                Err(_) => {
+                    return Err(KeyError::Database {
+                        context: format!(
+                            "{context}: no answer within {} s",
+                            cfg.connect_timeout.as_secs_f32()
+                        ),
+                        source: None,
+                    })
+                }
+            }
+        }
         let mut pool_opts = AnyPoolOptions::new()
             .max_connections(cfg.max_connections.max(1))
             .acquire_timeout(cfg.connect_timeout);
@@ -247,14 +255,65 @@ impl Db {
             });
         }
         let pool = pool_opts.connect_with(opts).await.map_err(err)?;
-        let migrator = match backend {
+        let db = Db {
+            pool,
+            url: shown,
+            backend,
+            listen_url: (backend == StoreBackend::Postgres).then(|| url.to_owned().into()),
+        };
+        if migrate {
+            db.migrator().run(&db.pool).await.map_err(|e| {
+                KeyError::database(format!("{context}: migration failed"), sqlx::Error::from(e))
+            })?;
+        }
+        Ok(db)
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
             StoreBackend::Sqlite => &SQLITE_MIGRATOR,
             StoreBackend::Postgres => &POSTGRES_MIGRATOR,
+        }
+    }
+
+    /// Every migration this build knows, `(version, description,
+    /// applied)`, in order; a database never migrated has none applied.
+    pub(crate) async fn migrations(&self) -> Result<Vec<(i64, String, bool)>, KeyError> {
+        let exists = match self.backend {
+            StoreBackend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            StoreBackend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+            }
         };
-        migrator.run(&pool).await.map_err(|e| {
-            KeyError::database(format!("{context}: migration failed"), sqlx::Error::from(e))
-        })?;
-        Ok(Db { pool, url: shown })
+        let read = async {
+            let (n,): (i64,) = sqlx::query_as(exists).fetch_one(&self.pool).await?;
+            if n == 0 {
+                return Ok(Vec::new());
+            }
+            sqlx::query_as::<_, (i64,)>("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+        };
+        let applied: std::collections::HashSet<i64> = read
+            .await
+            .map_err(self.error("read the applied migrations"))?
+            .into_iter()
+            .map(|(v,)| v)
+            .collect();
+        Ok(self
+            .migrator()
+            .iter()
+            .map(|m| {
+                (
+                    m.version,
+                    m.description.to_string(),
+                    applied.contains(&m.version),
+                )
+            })
+            .collect())
     }
 
     /// The URL without its password.
@@ -495,10 +554,13 @@ impl Db {
     /// Re-wraps data keys in one transaction: every key row and
     /// encryption-key row is handed to `f`, which returns the new wrapped
     /// DEK and KEK id, or `None` to leave the row alone. The first error
-    /// rolls everything back. Returns how many rows were rewritten.
+    /// rolls everything back. `canary` (the new KEK's id and wrapped check
+    /// value) replaces the store's KEK canary in the same transaction.
+    /// Returns how many rows were rewritten.
     pub(crate) async fn rewrap(
         &self,
         mut f: impl FnMut(RewrapRow<'_>) -> Result<Option<(Vec<u8>, String)>, KeyError>,
+        canary: (&str, &[u8]),
         now: i64,
     ) -> Result<usize, KeyError> {
         let e = self.error("rewrap");
@@ -543,8 +605,33 @@ impl Db {
                 changed += 1;
             }
         }
+        // The store now belongs to the new KEK: in the same transaction,
+        // so a crash leaves rows and canary in agreement.
+        sqlx::query("DELETE FROM kek_canary")
+            .execute(&mut *tx)
+            .await
+            .map_err(&e)?;
+        sqlx::query(
+            "INSERT INTO kek_canary (role, kek_id, wrapped, created) VALUES ('current', $1, $2, $3)",
+        )
+        .bind(canary.0)
+        .bind(canary.1)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(&e)?;
         tx.commit().await.map_err(&e)?;
         Ok(changed)
+    }
+
+    /// Raw SQL for tests: a store as made before the KEK canary existed.
+    #[cfg(test)]
+    pub(crate) async fn forget_kek_canary(&self) -> Result<(), KeyError> {
+        sqlx::query("DELETE FROM kek_canary")
+            .execute(&self.pool)
+            .await
+            .map_err(self.error("tamper"))?;
+        Ok(())
     }
 
     /// Raw SQL for tests: a key row as stored before `key_ids` existed.
@@ -568,6 +655,187 @@ impl Db {
             .await
             .map_err(self.error("tamper"))?;
         Ok(())
+    }
+}
+
+/// The KEK canary (migration 0006): which KEK the store belongs to.
+impl Db {
+    /// The store's KEK canary, `(kek_id, wrapped)`, if it has one.
+    pub(crate) async fn kek_canary(&self) -> Result<Option<(String, Vec<u8>)>, KeyError> {
+        sqlx::query_as("SELECT kek_id, wrapped FROM kek_canary WHERE role = 'current'")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.error("read the KEK canary"))
+    }
+
+    /// Records `kek_id` as the store's KEK unless one is recorded already
+    /// (the primary key makes two racing first opens agree on one); the
+    /// caller reads the canary back to learn which won.
+    pub(crate) async fn claim_kek_canary(
+        &self,
+        kek_id: &str,
+        wrapped: &[u8],
+        now: i64,
+    ) -> Result<(), KeyError> {
+        sqlx::query(
+            "INSERT INTO kek_canary (role, kek_id, wrapped, created) VALUES ('current', $1, $2, $3) \
+             ON CONFLICT (role) DO NOTHING",
+        )
+        .bind(kek_id)
+        .bind(wrapped)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(self.error("record the KEK canary"))?;
+        Ok(())
+    }
+}
+
+/// A change to the store made by another process, from the change feed
+/// (migration 0007), or word that changes may have been missed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoreChange {
+    /// The key row of this name was inserted, updated or deleted.
+    Key(String),
+    /// The alias of this name was set or removed.
+    Alias(String),
+    /// The feed was (re)connected after a gap: anything may have changed.
+    Resync,
+}
+
+/// The store's change feed: PostgreSQL `LISTEN signatrust_store`, with its
+/// own connection, reconnecting with a backoff when it is lost.
+pub(crate) struct ChangeFeed {
+    url: secrecy::SecretString,
+    shown: String,
+    listener: Option<sqlx::postgres::PgListener>,
+    backoff: Duration,
+}
+
+/// The channel the triggers of migration 0007 notify.
+const CHANGE_CHANNEL: &str = "signatrust_store";
+
+impl ChangeFeed {
+    /// The next change. Connects (again) first if needed, then yields
+    /// [`StoreChange::Resync`]; waits as long as it takes, retrying every
+    /// 0.5–10 s while the database cannot be reached.
+    pub(crate) async fn next(&mut self) -> StoreChange {
+        use secrecy::ExposeSecret;
+        loop {
+            let Some(listener) = self.listener.as_mut() else {
+                let connect = async {
+                    let mut l =
+                        sqlx::postgres::PgListener::connect(self.url.expose_secret()).await?;
+                    l.listen(CHANGE_CHANNEL).await?;
+                    Ok::<_, sqlx::Error>(l)
+                };
+                match connect.await {
+                    Ok(l) => {
+                        self.listener = Some(l);
+                        self.backoff = Duration::from_millis(500);
+                        return StoreChange::Resync;
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            store = %self.shown,
+                            "change feed: cannot listen ({e}); retrying in {:?}, the cache TTL \
+                             bounds staleness meanwhile",
+                            self.backoff
+                        );
+                        tokio::time::sleep(self.backoff).await;
+                        self.backoff = (self.backoff * 2).min(Duration::from_secs(10));
+                        continue;
+                    }
+                }
+            };
+            match listener.try_recv().await {
+                Ok(Some(n)) => match n.payload().split_once(':') {
+                    Some(("keys", name)) => return StoreChange::Key(name.to_owned()),
+                    Some(("aliases", alias)) => return StoreChange::Alias(alias.to_owned()),
+                    _ => tracing::debug!(payload = n.payload(), "change feed: ignored"),
+                },
+                Ok(None) => {
+                    tracing::warn!(store = %self.shown, "change feed: connection lost");
+                    self.listener = None;
+                }
+                Err(e) => {
+                    tracing::warn!(store = %self.shown, "change feed: {e}");
+                    self.listener = None;
+                }
+            }
+        }
+    }
+}
+
+impl Db {
+    /// The change feed of a PostgreSQL store (it connects on its first
+    /// [`ChangeFeed::next`]); `None` for SQLite, whose servers rely on the
+    /// cache TTL.
+    pub(crate) fn change_feed(&self) -> Option<ChangeFeed> {
+        self.listen_url.as_ref().map(|url| ChangeFeed {
+            url: url.clone(),
+            shown: self.url.clone(),
+            listener: None,
+            backoff: Duration::from_millis(500),
+        })
+    }
+}
+
+/// Backups (`signatrust-admin backup`).
+impl Db {
+    /// Writes a consistent copy of this SQLite database to `path`, which
+    /// must not exist: SQLite's `VACUUM INTO`, one read transaction, so
+    /// the copy is whole even while servers write. The file is created
+    /// first, empty with mode 0600 (`VACUUM INTO` accepts an empty file),
+    /// and synced with its directory afterwards.
+    ///
+    /// # Errors
+    /// A PostgreSQL store (use `pg_dump`), an existing `path`, or an I/O or
+    /// database failure; a partial copy is removed.
+    pub(crate) async fn backup_sqlite(&self, path: &Path) -> Result<(), KeyError> {
+        let fail = |what: String, e: DbError| KeyError::Database {
+            context: format!("{}: backup to {}: {what}", self.url, path.display()),
+            source: Some(e),
+        };
+        if self.backend != StoreBackend::Sqlite {
+            return Err(KeyError::Database {
+                context: format!(
+                    "{}: backup copies SQLite stores; back up a PostgreSQL store with pg_dump",
+                    self.url
+                ),
+                source: None,
+            });
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| fail("cannot create the file".into(), e.into()))?;
+        let Some(target) = path.to_str() else {
+            let _ = std::fs::remove_file(path);
+            return Err(KeyError::Database {
+                context: format!("backup to {}: the path is not UTF-8", path.display()),
+                source: None,
+            });
+        };
+        let copied = sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(path);
+            return Err(fail("copy failed".into(), e.into()));
+        }
+        let sync = std::fs::File::open(path)
+            .and_then(|f| f.sync_all())
+            .and_then(
+                |()| match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    Some(dir) => std::fs::File::open(dir).and_then(|d| d.sync_all()),
+                    None => Ok(()),
+                },
+            );
+        sync.map_err(|e| fail("cannot sync the copy".into(), e.into()))
     }
 }
 
@@ -698,6 +966,12 @@ mod tests {
         assert!(matches!(e, KeyError::Database { .. }), "{msg}");
         assert!(msg.contains("postgres://u:***@127.0.0.1:1/keys"), "{msg}");
         assert!(!msg.contains("topsecret"), "{msg}");
+        // The cause, not "pool timed out".
+        let msg = chain(e);
+        assert!(
+            msg.contains("refused") && !msg.contains("timed out"),
+            "{msg}"
+        );
     }
 
     #[tokio::test]
@@ -802,11 +1076,17 @@ mod tests {
                 seen += 1;
                 Ok(None)
             },
+            ("file:0022", &[9; 60]),
             0,
         )
         .await
         .unwrap();
         assert_eq!(seen, 2);
+        // The canary moved with the transaction.
+        assert_eq!(
+            db.kek_canary().await.unwrap(),
+            Some(("file:0022".to_owned(), vec![9; 60]))
+        );
     }
 
     #[tokio::test]
@@ -822,5 +1102,42 @@ mod tests {
         };
         let msg = e.to_string();
         assert!(msg.contains(&url), "{msg}");
+    }
+
+    /// The whole error chain, as `{e:#}` prints it for the operator.
+    fn chain(e: KeyError) -> String {
+        format!("{:#}", anyhow::Error::new(e))
+    }
+
+    /// A wrong password and a missing database say so (needs the test
+    /// server of `SIGNATRUST_TEST_PG_URL`; skipped without it).
+    #[tokio::test]
+    async fn postgres_authentication_and_database_errors_name_the_cause() {
+        let Ok(url) = std::env::var("SIGNATRUST_TEST_PG_URL") else {
+            eprintln!("SIGNATRUST_TEST_PG_URL not set; skipping");
+            return;
+        };
+        let cfg = PoolConfig {
+            max_connections: 1,
+            connect_timeout: Duration::from_secs(30),
+        };
+        // postgres://USER:PASSWORD@HOST/DB: swap the password, then the DB.
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let (userinfo, hostpath) = rest.split_once('@').expect("a URL with a user");
+        let user = userinfo.split(':').next().unwrap();
+        let bad = format!("{scheme}://{user}:not-the-password@{hostpath}");
+        let Err(e) = Db::connect(&bad, cfg).await else {
+            panic!("connected with a wrong password")
+        };
+        let msg = chain(e);
+        assert!(msg.contains("password authentication failed"), "{msg}");
+        assert!(!msg.contains("not-the-password"), "{msg}");
+        let host = hostpath.split('/').next().unwrap();
+        let missing = format!("{scheme}://{userinfo}@{host}/signatrust_no_such_database");
+        let Err(e) = Db::connect(&missing, cfg).await else {
+            panic!("connected to a missing database")
+        };
+        let msg = chain(e);
+        assert!(msg.contains("does not exist"), "{msg}");
     }
 }

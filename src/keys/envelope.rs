@@ -51,6 +51,27 @@ pub(crate) fn enckey_aad(id: &str) -> Vec<u8> {
     aad
 }
 
+/// AAD of the KEK canary of `kek_id` (migration 0006).
+fn canary_aad(kek_id: &str) -> Vec<u8> {
+    let mut aad = b"signatrust:kek-canary:v1:".to_vec();
+    aad.extend_from_slice(kek_id.as_bytes());
+    aad
+}
+
+/// A new KEK canary: 32 random bytes wrapped by `kek`, bound to its id.
+/// What the store keeps to recognise the KEK it belongs to.
+pub(crate) fn new_canary(kek: &dyn Kek) -> Result<Vec<u8>, KekError> {
+    let value = aead::random_secret(KEY_LEN)?;
+    kek.wrap(&value, &canary_aad(kek.id()))
+}
+
+/// Whether `kek` unwraps the canary `wrapped` recorded for its id: the
+/// proof that it is the KEK the store belongs to, not merely one with the
+/// same id.
+pub(crate) fn opens_canary(kek: &dyn Kek, wrapped: &[u8]) -> bool {
+    kek.unwrap(wrapped, &canary_aad(kek.id())).is_ok()
+}
+
 /// Seals `plaintext` under a fresh DEK, wrapped by `kek`, both bound to `aad`.
 pub(crate) fn seal(kek: &dyn Kek, plaintext: &SecretBytes, aad: &[u8]) -> Result<Sealed, KekError> {
     let dek = aead::random_secret(KEY_LEN)?;

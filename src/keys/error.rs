@@ -39,6 +39,23 @@ pub enum KeyError {
     /// The KEK failed, or does not open a stored data key.
     #[error(transparent)]
     Kek(#[from] KekError),
+    /// The configured KEK is not the one the store belongs to (its KEK
+    /// canary, or for a store older than the canary, the KEK its rows
+    /// name). Nothing was read or written: custody fails closed.
+    #[error(
+        "key store {store} belongs to KEK {expected}, but the configured KEK is {configured}{why}: \
+         refusing to use it (configure the KEK the store was made with, or move the store to \
+         another KEK with `signatrust-admin kek rewrap`)"
+    )]
+    KekMismatch {
+        /// The database, password removed.
+        store: String,
+        /// The KEK id(s) the store records.
+        expected: String,
+        configured: String,
+        /// Empty, or why a KEK with the expected id was still refused.
+        why: &'static str,
+    },
     #[error("no key named {0}")]
     NotFound(String),
     /// A stored secret key that does not load as a signing key.

@@ -42,11 +42,10 @@ pub(crate) use cache::TtlCache;
 pub use cache::{
     CacheConfig, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, MAX_CACHE_CAPACITY, MAX_CACHE_TTL,
 };
-pub use db::redacted_url;
 pub use error::{DbError, KeyError};
 pub use kek::{read_pin, FileKek, Kek, KekError, Pkcs11Kek, Pkcs11Settings, PIN_ENV};
 pub use store::{
-    validate_name, KekUsage, KeyInfo, KeyStore, KeyUse, LoadedKey, RewrapSummary, StoreOptions,
-    MAX_NAME_LEN,
+    validate_name, Custody, KekUsage, KeyInfo, KeyStore, KeyUse, LoadedKey, Migration,
+    RewrapSummary, StoreOptions, MAX_NAME_LEN,
 };
-pub use url::{BadStoreUrl, StoreBackend, StoreUrl};
+pub use url::{redacted_url, BadStoreUrl, StoreBackend, StoreUrl};

@@ -42,7 +42,7 @@ impl StoreUrl {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             StoreBackend::Postgres
         } else {
-            return Err(BadStoreUrl(url.to_owned()));
+            return Err(BadStoreUrl(redacted_url(url)));
         };
         Ok(StoreUrl {
             url: url.to_owned(),
@@ -82,6 +82,37 @@ impl fmt::Debug for StoreUrl {
             .field(&super::redacted_url(&self.url))
             .finish()
     }
+}
+
+/// A database URL with its password (userinfo or `password=` parameter)
+/// replaced by `***`, for messages.
+pub fn redacted_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let auth_start = scheme_end + 3;
+        let auth_end = out[auth_start..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| auth_start + i);
+        if let Some(at) = out[auth_start..auth_end].rfind('@') {
+            let userinfo = &out[auth_start..auth_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                let pw_start = auth_start + colon + 1;
+                out.replace_range(pw_start..auth_start + at, "***");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (base, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out = format!("{base}{}", query.join("&"));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -59,6 +59,18 @@ impl FileKek {
         Self::open_existing(path)
     }
 
+    /// Opens an existing KEK file, never creating one (a missing file is
+    /// an error naming it): what every path that serves or changes a store
+    /// uses, so that a lost key file is never silently replaced.
+    pub fn open(path: &Path) -> Result<FileKek, KekError> {
+        match path.symlink_metadata() {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Err(key_file_err(path, "the KEK file does not exist"))
+            }
+            _ => Self::open_existing(path),
+        }
+    }
+
     /// The file this KEK was read from.
     pub fn path(&self) -> &Path {
         &self.path

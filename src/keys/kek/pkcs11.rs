@@ -147,9 +147,19 @@ impl Drop for Module {
     fn drop(&mut self) {
         // Under the registry lock, so that a concurrent open cannot
         // initialise the module while it is being finalised.
-        let _registry = registry();
+        let mut reg = registry();
+        // A concurrent `module()` may have replaced this entry between the
+        // last strong reference going and this lock: the replacement then
+        // uses the still-initialised library and has inherited the duty to
+        // finalise it, so this one must not.
+        let current = reg
+            .get(&self.path)
+            .is_some_and(|e| std::ptr::eq(e.module.as_ptr(), self as *const Module));
+        if current {
+            reg.remove(&self.path);
+        }
         if let Some(ctx) = self.ctx.take() {
-            if self.owns_init {
+            if self.owns_init && current {
                 if let Err(e) = ctx.finalize() {
                     tracing::warn!(module = %self.path.display(), "PKCS#11 C_Finalize failed: {e}");
                 }
@@ -166,7 +176,13 @@ impl Module {
     }
 }
 
-type Registry = HashMap<PathBuf, Weak<Module>>;
+/// A module of the registry and whether it will finalise the library.
+struct Entry {
+    module: Weak<Module>,
+    owns_init: bool,
+}
+
+type Registry = HashMap<PathBuf, Entry>;
 
 fn registry() -> MutexGuard<'static, Registry> {
     static MODULES: OnceLock<Mutex<Registry>> = OnceLock::new();
@@ -180,9 +196,13 @@ fn registry() -> MutexGuard<'static, Registry> {
 /// initialising it on first use.
 fn module(path: &Path) -> Result<Arc<Module>, KekError> {
     let mut reg = registry();
-    if let Some(m) = reg.get(path).and_then(Weak::upgrade) {
+    if let Some(m) = reg.get(path).and_then(|e| e.module.upgrade()) {
         return Ok(m);
     }
+    // An entry that no longer upgrades is being dropped: its drop waits for
+    // this lock, will find itself replaced and leave the library
+    // initialised, so its duty to finalise passes to the new module.
+    let inherited = reg.get(path).is_some_and(|e| e.owns_init);
     let ctx = Pkcs11::new(path).map_err(|e| {
         KekError::Pkcs11(format!(
             "cannot load PKCS#11 module {}: {}",
@@ -192,7 +212,7 @@ fn module(path: &Path) -> Result<Arc<Module>, KekError> {
     })?;
     let owns_init = match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         Ok(()) => true,
-        Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => false,
+        Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => inherited,
         Err(e) => {
             return Err(KekError::Pkcs11(format!(
                 "cannot initialise PKCS#11 module {}: {}",
@@ -206,7 +226,13 @@ fn module(path: &Path) -> Result<Arc<Module>, KekError> {
         ctx: Some(ctx),
         owns_init,
     });
-    reg.insert(path.to_owned(), Arc::downgrade(&m));
+    reg.insert(
+        path.to_owned(),
+        Entry {
+            module: Arc::downgrade(&m),
+            owns_init,
+        },
+    );
     Ok(m)
 }
 

@@ -150,9 +150,12 @@ impl KeyStore {
     /// alone. Any failure (a row this KEK cannot open, a KEK error, a
     /// database error) rolls the whole transaction back, so the store is
     /// either entirely re-wrapped or unchanged. The secrets themselves are
-    /// not re-encrypted: their DEKs stay the same.
+    /// not re-encrypted: their DEKs stay the same. The store's KEK canary
+    /// moves to `to` in the same transaction: afterwards only `to` opens
+    /// the store.
     pub async fn rewrap_to(&self, to: &dyn Kek) -> Result<RewrapSummary, KeyError> {
         let mut already = 0;
+        let canary = envelope::new_canary(to)?;
         let rewrapped = self
             .db
             .rewrap(
@@ -198,6 +201,7 @@ impl KeyStore {
                     let new = to.wrap(&dek, &aad)?;
                     Ok(Some((new, to.id().to_owned())))
                 },
+                (to.id(), &canary),
                 now(),
             )
             .await?;

@@ -17,16 +17,20 @@
 //! the same way.
 
 mod aliases;
+mod custody;
 mod enc_keys;
 mod maintenance;
+mod schema;
 
+pub use custody::Custody;
 pub use maintenance::{KekUsage, KeyInfo, RewrapSummary};
+pub use schema::Migration;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::cache::{CacheConfig, TtlCache};
-use super::db::{Db, KeyRow, NewKey, PoolConfig};
+use super::db::{Db, KeyRow, NewKey, PoolConfig, StoreChange};
 use super::envelope::{self, OpenError};
 use super::error::KeyError;
 use super::kek::{Kek, KekError};
@@ -181,6 +185,9 @@ impl KeyStore {
     }
 
     /// [`KeyStore::open`] with explicit cache and pool settings.
+    ///
+    /// Fails with [`KeyError::KekMismatch`] when `kek` is not the KEK the
+    /// store belongs to (see `custody`); a store without one adopts `kek`.
     pub async fn open_with(
         url: &str,
         kek: Arc<dyn Kek>,
@@ -194,7 +201,17 @@ impl KeyStore {
             },
         )
         .await?;
-        Ok(KeyStore {
+        // Fail closed: the configured KEK must be the store's own.
+        if let Err(e) = custody::bind_kek(&db, &*kek).await {
+            db.close().await;
+            return Err(e);
+        }
+        Ok(Self::from_parts(db, kek, opts))
+    }
+
+    /// The store over an open database, the KEK already checked.
+    fn from_parts(db: Db, kek: Arc<dyn Kek>, opts: StoreOptions) -> KeyStore {
+        KeyStore {
             db,
             kek,
             rows: TtlCache::new(opts.cache),
@@ -202,7 +219,7 @@ impl KeyStore {
             aliases: TtlCache::new(opts.cache),
             load_slots: Arc::new(tokio::sync::Semaphore::new(opts.load_concurrency.max(1))),
             key_ids_indexed: std::sync::atomic::AtomicBool::new(false),
-        })
+        }
     }
 
     /// The database URL, password removed.
@@ -414,6 +431,30 @@ impl KeyStore {
     /// reads, so a decryption-only key answers exactly as a missing one.
     async fn serving_row(&self, name: &str) -> Result<Option<Arc<KeyRow>>, KeyError> {
         Ok(self.row(name).await?.filter(|r| r.decrypt_only == 0))
+    }
+
+    /// Follows the changes other processes make to a PostgreSQL store
+    /// (its change feed: `LISTEN`, migration 0007), dropping each changed
+    /// key or alias from this store's caches as it is announced, and all
+    /// of them when the feed reconnects after a gap. So a key deleted or
+    /// replaced with `signatrust-admin` stops being served by every server
+    /// within moments, and within the cache TTL (default 30 s) while the
+    /// feed is down. Runs until dropped; returns at once for SQLite.
+    pub async fn follow_changes(&self) {
+        let Some(mut feed) = self.db.change_feed() else {
+            return;
+        };
+        loop {
+            match feed.next().await {
+                StoreChange::Key(name) => self.invalidate_key(&name),
+                StoreChange::Alias(alias) => self.aliases.remove(&alias),
+                StoreChange::Resync => {
+                    self.rows.clear();
+                    self.loaded.clear();
+                    self.aliases.clear();
+                }
+            }
+        }
     }
 
     fn invalidate_key(&self, name: &str) {

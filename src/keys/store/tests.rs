@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::keys::FileKek;
 
+#[path = "../../../tests/support/pg.rs"]
+mod pg;
+
 struct Fixture {
     dir: tempfile::TempDir,
 }
@@ -28,6 +31,33 @@ impl Fixture {
     }
     async fn store(&self) -> KeyStore {
         KeyStore::open(&self.url(), self.kek("kek")).await.unwrap()
+    }
+    /// Removes the KEK canary, as in a store made before it existed.
+    async fn forget_canary(&self) {
+        let db = Db::connect(
+            &self.url(),
+            PoolConfig {
+                max_connections: 1,
+                connect_timeout: Duration::from_secs(5),
+            },
+        )
+        .await
+        .unwrap();
+        db.forget_kek_canary().await.unwrap();
+        db.close().await;
+    }
+    /// A store opened without the canary check, to test the layer below.
+    async fn open_unchecked(&self, kek: Arc<dyn Kek>) -> KeyStore {
+        let db = Db::connect(
+            &self.url(),
+            PoolConfig {
+                max_connections: 1,
+                connect_timeout: Duration::from_secs(5),
+            },
+        )
+        .await
+        .unwrap();
+        KeyStore::from_parts(db, kek, StoreOptions::default())
     }
     async fn store_ttl(&self, ttl: Duration) -> KeyStore {
         let opts = StoreOptions {
@@ -217,16 +247,106 @@ async fn reopen_reads_back_and_other_kek_fails() {
     assert_eq!(store.encryption_key("e").await.unwrap().unwrap(), enc);
     store.close().await;
 
-    let other = KeyStore::open(&fx.url(), fx.kek("other-kek"))
+    // Another KEK is refused at open, naming both: fail closed.
+    let other = fx.kek("other-kek");
+    let e = KeyStore::open(&fx.url(), other.clone()).await.unwrap_err();
+    assert_kek_mismatch(&e, store.kek_id(), other.id());
+    // Even with the canary gone (a store older than it), the rows name
+    // the KEK they need.
+    fx.forget_canary().await;
+    let e = KeyStore::open(&fx.url(), other.clone()).await.unwrap_err();
+    assert_kek_mismatch(&e, store.kek_id(), other.id());
+    // Below the canary, rows still refuse another KEK: a row wrapped by
+    // another KEK (only possible by editing the database) does not open.
+    let by_other = fx.open_unchecked(other).await;
+    let e = by_other.secret("k").await.unwrap_err();
+    assert!(matches!(e, KeyError::Kek(KekError::Unwrap)), "{e}");
+    let e = by_other.encryption_key("e").await.unwrap_err();
+    assert!(matches!(e, KeyError::Kek(KekError::Unwrap)), "{e}");
+}
+
+fn assert_kek_mismatch(e: &KeyError, expected: &str, configured: &str) {
+    assert!(matches!(e, KeyError::KekMismatch { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("belongs to KEK {expected},"))
+            && msg.contains(&format!("the configured KEK is {configured}")),
+        "{msg}"
+    );
+}
+
+/// An empty store belongs to the first KEK that opens it; from then on
+/// another is refused, with no row stored yet.
+#[tokio::test]
+async fn empty_store_belongs_to_its_first_kek() {
+    let fx = Fixture::new();
+    let first = fx.kek("first");
+    KeyStore::open(&fx.url(), first.clone())
         .await
-        .unwrap();
-    assert_ne!(other.kek_id(), store.kek_id());
-    // Metadata is readable, secrets are not.
-    assert!(other.exists("k").await.unwrap());
-    let e = other.secret("k").await.unwrap_err();
-    assert!(matches!(e, KeyError::Kek(KekError::Unwrap)), "{e}");
-    let e = other.encryption_key("e").await.unwrap_err();
-    assert!(matches!(e, KeyError::Kek(KekError::Unwrap)), "{e}");
+        .unwrap()
+        .close()
+        .await;
+    let custody = KeyStore::custody_at(&fx.url()).await.unwrap();
+    assert_eq!(custody.kek_id.as_deref(), Some(first.id()));
+    assert!(custody.is_claimed() && custody.usage.is_empty());
+    let second = fx.kek("second");
+    let e = KeyStore::open(&fx.url(), second.clone()).await.unwrap_err();
+    assert_kek_mismatch(&e, first.id(), second.id());
+    // Reopening with the first works and keeps the one canary.
+    KeyStore::open(&fx.url(), first.clone()).await.unwrap();
+    assert_eq!(
+        KeyStore::custody_at(&fx.url())
+            .await
+            .unwrap()
+            .kek_id
+            .as_deref(),
+        Some(first.id())
+    );
+}
+
+/// A store made before the canary adopts the KEK its rows name on the
+/// first open with it, and only that one.
+#[tokio::test]
+async fn store_without_canary_adopts_the_kek_of_its_rows() {
+    let fx = Fixture::new();
+    let store = fx.store().await;
+    store.import("k", &synthetic(9)).await.unwrap();
+    let kek_id = store.kek_id().to_owned();
+    store.close().await;
+    fx.forget_canary().await;
+    assert_eq!(KeyStore::custody_at(&fx.url()).await.unwrap().kek_id, None);
+    let store = fx.store().await;
+    assert!(store.secret("k").await.unwrap().is_some());
+    assert_eq!(
+        KeyStore::custody_at(&fx.url()).await.unwrap().kek_id,
+        Some(kek_id)
+    );
+}
+
+/// A KEK with the store's KEK id that does not open the canary (a token
+/// key re-created under the same label) is refused too.
+#[tokio::test]
+async fn kek_with_the_right_id_but_wrong_key_is_refused() {
+    struct SameId(Arc<dyn Kek>, String);
+    impl Kek for SameId {
+        fn id(&self) -> &str {
+            &self.1
+        }
+        fn wrap(&self, dek: &SecretBytes, aad: &[u8]) -> Result<Vec<u8>, KekError> {
+            self.0.wrap(dek, aad)
+        }
+        fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KekError> {
+            self.0.unwrap(wrapped, aad)
+        }
+    }
+    let fx = Fixture::new();
+    let store = fx.store().await;
+    let id = store.kek_id().to_owned();
+    store.close().await;
+    let impostor: Arc<dyn Kek> = Arc::new(SameId(fx.kek("impostor"), id.clone()));
+    let e = KeyStore::open(&fx.url(), impostor).await.unwrap_err();
+    assert!(matches!(e, KeyError::KekMismatch { .. }), "{e:?}");
+    assert!(e.to_string().contains("does not open"), "{e}");
 }
 
 #[tokio::test]
@@ -443,12 +563,11 @@ async fn database_path_error_is_clear() {
     assert!(msg.contains(&url), "{msg}");
 }
 
-/// The same flows on PostgreSQL, when `SIGNATRUST_TEST_PG_URL` names an
-/// empty scratch database (skipped otherwise).
+/// The same flows on PostgreSQL, in a scratch database on the server of
+/// `SIGNATRUST_TEST_PG_URL` (skipped without it).
 #[tokio::test]
 async fn postgres_when_configured() {
-    let Ok(url) = std::env::var("SIGNATRUST_TEST_PG_URL") else {
-        eprintln!("SIGNATRUST_TEST_PG_URL not set; skipping");
+    let Some(url) = pg::scratch_database().await else {
         return;
     };
     let fx = Fixture::new();
@@ -478,9 +597,8 @@ async fn postgres_when_configured() {
     store.put_encryption_key(&name, &enc).await.unwrap();
     store.put_encryption_key(&name, &enc).await.unwrap();
     assert_eq!(store.encryption_key(&name).await.unwrap().unwrap(), enc);
-    let other = KeyStore::open(&url, fx.kek("kek2")).await.unwrap();
-    let e = other.secret(&name).await.unwrap_err();
-    assert!(matches!(e, KeyError::Kek(KekError::Unwrap)), "{e}");
+    let e = KeyStore::open(&url, fx.kek("kek2")).await.unwrap_err();
+    assert_kek_mismatch(&e, store.kek_id(), fx.kek("kek2").id());
     // KEK migration on PostgreSQL: one transaction, then only the new KEK
     // opens the rows, and the usage counts follow.
     let kek2 = fx.kek("kek2");
@@ -489,12 +607,8 @@ async fn postgres_when_configured() {
     let other = KeyStore::open(&url, kek2.clone()).await.unwrap();
     assert_eq!(other.secret(&name).await.unwrap().unwrap(), k.secret);
     assert_eq!(other.encryption_key(&name).await.unwrap().unwrap(), enc);
-    let e = KeyStore::open(&url, fx.kek("kek"))
-        .await
-        .unwrap()
-        .secret(&name)
-        .await;
-    assert!(matches!(e, Err(KeyError::Kek(KekError::Unwrap))), "{e:?}");
+    let e = KeyStore::open(&url, fx.kek("kek")).await.unwrap_err();
+    assert_kek_mismatch(&e, kek2.id(), fx.kek("kek").id());
     let usage = KeyStore::kek_usage_at(&url).await.unwrap();
     assert!(
         usage.iter().any(|u| u.kek_id == kek2.id() && u.keys >= 1),
@@ -554,11 +668,9 @@ async fn rewrap_moves_every_row_to_the_new_kek() {
     assert_eq!(by_new.secret("a").await.unwrap().unwrap(), k1.secret);
     assert_eq!(by_new.secret("b").await.unwrap().unwrap(), k2.secret);
     assert_eq!(by_new.encryption_key("E1").await.unwrap().unwrap(), enc);
-    let by_old = KeyStore::open(&fx.url(), old.clone()).await.unwrap();
-    assert!(matches!(
-        by_old.secret("a").await,
-        Err(KeyError::Kek(KekError::Unwrap))
-    ));
+    // The old KEK is refused at open: the canary moved with the rows.
+    let e = KeyStore::open(&fx.url(), old.clone()).await.unwrap_err();
+    assert_kek_mismatch(&e, new.id(), old.id());
     // Running it again changes nothing.
     let s = store.rewrap_to(&*new).await.unwrap();
     assert_eq!(

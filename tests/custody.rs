@@ -1,0 +1,299 @@
+//! Custody fails closed, through the real binaries: a store that holds keys
+//! never gets a new KEK, and a KEK that is not the store's own is refused by
+//! every admin verb, by `signatrustd --check-config` and by start-up, with
+//! a message naming the expected and the configured KEK and nothing changed.
+
+#[path = "e2e_common.rs"]
+mod common;
+#[path = "support/pg.rs"]
+mod pg;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+const UID: &str = "Custody <custody@example.org>";
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn daemon(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_signatrustd"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run signatrustd")
+}
+
+/// The KEK id `kek status` prints for the configured KEK.
+fn kek_id(data: &Path) -> String {
+    admin_ok(data, &["kek", "status"])
+        .lines()
+        .find_map(|l| l.strip_prefix("kek id: "))
+        .expect("kek status prints the KEK id")
+        .to_owned()
+}
+
+fn store_bytes(data: &Path) -> Vec<u8> {
+    std::fs::read(data.join("signatrust.db")).unwrap()
+}
+
+/// Every command that opens the store, as the operator would run it.
+fn verbs() -> Vec<Vec<&'static str>> {
+    vec![
+        vec!["key", "list"],
+        vec!["key", "export", "k1"],
+        vec!["key", "generate", "k2", "--type", "ed25519", "--uid", UID],
+        vec!["alias", "list"],
+    ]
+}
+
+#[test]
+fn missing_kek_file_is_never_replaced() {
+    let dir = short_tempdir();
+    let data = dir.path().join("store");
+    admin_ok(
+        &data,
+        &["key", "generate", "k1", "--type", "ed25519", "--uid", UID],
+    );
+    let id = kek_id(&data);
+    let kek = data.join("kek.key");
+    let saved = std::fs::read(&kek).unwrap();
+    std::fs::remove_file(&kek).unwrap();
+    let before = store_bytes(&data);
+
+    for args in verbs() {
+        let out = admin(&data, &args);
+        let t = text(&out);
+        assert!(!out.status.success(), "{args:?} ran without its KEK: {t}");
+        assert!(
+            t.contains(&kek.display().to_string())
+                && t.contains("does not exist")
+                && t.contains(&id),
+            "{args:?}: the message must name the missing file and the store's KEK: {t}"
+        );
+        assert!(!kek.exists(), "{args:?} created a new KEK file");
+    }
+    let out = daemon(&data, &["--check-config"]);
+    assert!(!out.status.success(), "check-config passed: {}", text(&out));
+    assert!(text(&out).contains(&id), "{}", text(&out));
+    let out = daemon(&data, &["--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success(), "signatrustd started: {}", text(&out));
+    assert!(text(&out).contains(&id), "{}", text(&out));
+    assert!(!kek.exists(), "signatrustd created a new KEK file");
+    assert_eq!(store_bytes(&data), before, "the store changed");
+
+    // Restored, everything works again.
+    std::fs::write(&kek, &saved).unwrap();
+    std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600)).unwrap();
+    admin_ok(&data, &["key", "export", "k1"]);
+    let out = daemon(&data, &["--check-config"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn another_kek_is_refused_naming_both() {
+    let dir = short_tempdir();
+    let data = dir.path().join("store");
+    admin_ok(
+        &data,
+        &["key", "generate", "k1", "--type", "ed25519", "--uid", UID],
+    );
+    let id = kek_id(&data);
+    // A different key file in its place (a restore from the wrong backup).
+    let kek = data.join("kek.key");
+    let other = dir.path().join("other");
+    admin_ok(&other, &["kek", "create"]);
+    std::fs::copy(other.join("kek.key"), &kek).unwrap();
+    let other_id = kek_id(&other);
+    assert_ne!(id, other_id);
+    let before = store_bytes(&data);
+
+    for args in verbs() {
+        let out = admin(&data, &args);
+        let t = text(&out);
+        assert!(!out.status.success(), "{args:?} ran under another KEK: {t}");
+        assert!(
+            t.contains(&format!("belongs to KEK {id}"))
+                && t.contains(&format!("configured KEK is {other_id}")),
+            "{args:?}: {t}"
+        );
+    }
+    let out = admin(&data, &["kek", "status"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("store belongs to KEK: {id}")),
+        "{}",
+        text(&out)
+    );
+    let out = daemon(&data, &["--check-config"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(&other_id), "{}", text(&out));
+    assert_eq!(store_bytes(&data), before, "the store changed");
+}
+
+#[test]
+fn kek_file_open_to_the_group_is_refused() {
+    let dir = short_tempdir();
+    let data = dir.path().join("store");
+    admin_ok(&data, &["key", "list"]);
+    let kek = data.join("kek.key");
+    std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o640)).unwrap();
+    for out in [
+        admin(&data, &["key", "list"]),
+        daemon(&data, &["--check-config"]),
+    ] {
+        assert!(!out.status.success(), "{}", text(&out));
+        assert!(
+            text(&out).contains("too open") && text(&out).contains(&kek.display().to_string()),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn check_config_opens_the_store_and_its_tls_files() {
+    let dir = short_tempdir();
+    let data = dir.path().join("store");
+    // A fresh data directory: fine, the KEK is made at start-up.
+    let out = daemon(&data, &["--check-config"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("will be created"), "{}", text(&out));
+    admin_ok(&data, &["key", "list"]);
+    let out = daemon(&data, &["--check-config"]);
+    assert!(
+        out.status.success() && text(&out).contains("opens it"),
+        "{}",
+        text(&out)
+    );
+    // A TLS certificate that cannot be read fails the check, naming it.
+    let conf = dir.path().join("sign.conf");
+    let missing = dir.path().join("no-such-cert.pem");
+    std::fs::write(
+        &conf,
+        format!(
+            "proto: ssl\nssl_certfile: {0}\nssl_keyfile: {0}\n",
+            missing.display()
+        ),
+    )
+    .unwrap();
+    let out = daemon(
+        &data,
+        &["--sign-conf", conf.to_str().unwrap(), "--check-config"],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&missing.display().to_string()),
+        "{}",
+        text(&out)
+    );
+    // A log file that cannot be opened fails the check, naming it (its
+    // directory is a regular file: refused even for root).
+    let not_dir = dir.path().join("not-a-dir");
+    std::fs::write(&not_dir, "").unwrap();
+    let conf = dir.path().join("log.conf");
+    let log = not_dir.join("signd.log");
+    std::fs::write(&conf, format!("logfile: {}\n", log.display())).unwrap();
+    let out = daemon(
+        &data,
+        &["--sign-conf", conf.to_str().unwrap(), "--check-config"],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&log.display().to_string()),
+        "{}",
+        text(&out)
+    );
+}
+
+/// `backup` copies a live store; the copy plus the KEK serves the same
+/// bytes, the copy alone holds no secret and is refused without its KEK.
+#[test]
+fn backup_restores_with_its_kek_and_holds_nothing_without() {
+    let dir = short_tempdir();
+    let data = dir.path().join("store");
+    let key = fixture("obs-sign-t-fixtures/secret-key.asc");
+    admin_ok(&data, &["key", "import", "plain", key.to_str().unwrap()]);
+    let id = kek_id(&data);
+    // Taken while a server has the store open.
+    let live = Daemon::start(&data, "");
+    let backup = dir.path().join("backup.db");
+    let out = admin_ok(&data, &["backup", backup.to_str().unwrap()]);
+    assert!(out.contains("1 key(s)") && out.contains(&id), "{out}");
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "backup file mode");
+    // A second backup to the same file is refused, naming it.
+    let out = admin(&data, &["backup", backup.to_str().unwrap()]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&backup.display().to_string()),
+        "{}",
+        text(&out)
+    );
+
+    // Without the KEK, the copy holds no secret in plaintext.
+    let (secret, public) = key_material("secret-key.asc", None);
+    assert_scan(
+        &[(backup.clone(), std::fs::read(&backup).unwrap())],
+        &secret,
+        &public,
+    );
+    // And is refused, naming the KEK it needs.
+    let bare = dir.path().join("bare");
+    std::fs::create_dir(&bare).unwrap();
+    std::fs::copy(&backup, bare.join("signatrust.db")).unwrap();
+    let out = admin(&bare, &["key", "list"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(&id), "{}", text(&out));
+
+    // Copy plus KEK: a server whose replies are byte for byte the same.
+    let restored = dir.path().join("restored");
+    std::fs::create_dir(&restored).unwrap();
+    std::fs::copy(&backup, restored.join("signatrust.db")).unwrap();
+    std::fs::copy(data.join("kek.key"), restored.join("kek.key")).unwrap();
+    let back = Daemon::start(&restored, "");
+    let digest = hex::encode(openssl::sha::sha256(b"backup"));
+    for request in [
+        new_request(&["pubkey", "plain"]),
+        old_request("plain", &format!("SHA256:{digest}@0065000000")),
+        new_request(&["sign", "sha256:plain", &format!("{digest}@0065000000")]),
+    ] {
+        let (a, b) = (live.exchange(&request), back.exchange(&request));
+        assert_eq!(parse_reply(&a).status, 0, "{:?}", parse_reply(&a));
+        assert_eq!(a, b, "the restored server answers differently");
+    }
+}
+
+/// A PostgreSQL store is not copied by `backup`: the error names pg_dump
+/// (with a test server), or the cause when the server cannot be reached.
+#[test]
+fn backup_of_a_postgres_store_points_at_pg_dump() {
+    let dir = short_tempdir();
+    let mut urls = vec![("postgres://u@127.0.0.1:1/keys".to_owned(), "refused")];
+    urls.extend(pg::scratch_database_blocking().map(|u| (u, "pg_dump")));
+    for (url, says) in urls {
+        let out = admin(
+            &dir.path().join("data"),
+            &[
+                "--database-url",
+                &url,
+                "backup",
+                dir.path().join("b.db").to_str().unwrap(),
+            ],
+        );
+        assert!(!out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains(says), "{url}: {}", text(&out));
+        assert!(!dir.path().join("b.db").exists());
+    }
+}
