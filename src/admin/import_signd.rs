@@ -87,7 +87,9 @@ impl Report {
         match &self.bar {
             Some(bar) => bar.inc(1),
             // Plain progress for large homes, every 1,000 keys.
-            None if self.total > 1000 && (self.done % 1000 == 0 || self.done == self.total) => {
+            None if self.total > 1000
+                && (self.done.is_multiple_of(1000) || self.done == self.total) =>
+            {
                 eprintln!("import-signd: {}/{} keys", self.done, self.total);
             }
             None => {}
