@@ -9,6 +9,8 @@
 
 #[path = "e2e_common.rs"]
 mod common;
+#[path = "support/pg.rs"]
+mod pg;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -763,4 +765,58 @@ fn check_blobs_reports_blobs_that_do_not_open() {
         failed.iter().any(|f| f.contains("home:corrupt.pkg")),
         "{json}"
     );
+}
+
+/// The migration on PostgreSQL (a scratch database; skipped without
+/// `$SIGNATRUST_TEST_PG_URL`, always set in CI): keys, the decryption-only
+/// key and aliases land there, a second run finds them all, and a server
+/// on that store replays the fixtures and refuses the old key as unknown.
+#[test]
+fn import_signd_on_postgres() {
+    let Some(url) = pg::scratch_database_blocking() else {
+        return;
+    };
+    let signd = Signd::new("xxx");
+    let old_fpr = signd.add_generated_keys();
+    let store = short_tempdir();
+    let data = store.path().join("store");
+    let conf = signd.sign_conf();
+    let run = || {
+        admin(
+            &data,
+            &[
+                "--database-url",
+                &url,
+                "import-signd",
+                "--sign-conf",
+                conf.to_str().unwrap(),
+            ],
+        )
+    };
+    let out = run();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("imported 3 key(s), 0 already present, 1 for decryption only"),
+        "{stdout}"
+    );
+    let out = run();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("imported 0 key(s), 3 already present, 0 for decryption only")
+            && stdout.contains(&format!("key {old_fpr} (Old <{OLD}>): already present")),
+        "{stdout}"
+    );
+    let daemon = Daemon::start(&data, &format!("[store]\nurl = \"{url}\"\n"));
+    for case in [
+        "detached-sha256-v3",
+        "detached-alias-sha256",
+        "privsign-detached-sha256-v3",
+        "privsign-symkey-detached-sha256-v3",
+    ] {
+        replay(&daemon, case);
+    }
+    let reply = parse_reply(&daemon.exchange(&old_request(OLD, &sha256_arg(b"x"))));
+    assert_eq!(reply.err, format!("unknown key: {OLD}\n"));
 }
