@@ -18,8 +18,14 @@ use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_fixtures() {
+    let _cpu = HEAVY.lock().await;
     replay_all(Harness::start().await).await;
 }
+
+/// The replays and the keygen-latency test each keep both cores busy: run
+/// them one at a time, so that the latency test measures the server, not
+/// its neighbours in this process.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The same replay with the keys in PostgreSQL (a scratch database on the
 /// server of `$SIGNATRUST_TEST_PG_URL`; skipped without it, always run by
@@ -29,6 +35,7 @@ async fn replay_fixtures_on_postgres() {
     let Some(url) = pg::scratch_database().await else {
         return;
     };
+    let _cpu = HEAVY.lock().await;
     replay_all(Harness::start_on(&url).await).await;
 }
 
@@ -88,6 +95,7 @@ async fn replay_all(h: Harness) {
 /// stdout, no socket, no access rules) and compared as over TCP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fixture_case_answers_the_same_through_test_sign() {
+    let _cpu = HEAVY.lock().await;
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(fixtures_dir().join("manifest.json")).unwrap())
             .unwrap();
@@ -248,6 +256,7 @@ async fn keygen_cases_have_the_right_structure() {
 async fn keygen_does_not_stall_the_server_and_its_blob_signs() {
     use signatrust::protocol::encode_new_request;
     use std::time::{Duration, Instant};
+    let _cpu = HEAVY.lock().await;
     let h = std::sync::Arc::new(Harness::start().await);
     let keygen = encode_new_request(&[
         "keygen",

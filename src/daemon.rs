@@ -98,6 +98,10 @@ pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
     };
     let config = args.global.load_config(sign_conf)?;
     crate::logging::init(&config.log);
+    if config.lock_memory {
+        // Before any thread or key exists; --check-config reports it too.
+        crate::app::lock_memory()?;
+    }
     for w in &config.warnings {
         eprintln!("signatrustd: warning: {w}");
     }

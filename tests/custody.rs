@@ -297,3 +297,177 @@ fn backup_of_a_postgres_store_points_at_pg_dump() {
         assert!(!dir.path().join("b.db").exists());
     }
 }
+
+/// `[security] lock_memory`: the server's memory is locked (never
+/// swapped), or start-up fails naming the limit and the remedy; never a
+/// server that runs unlocked when it was told to lock.
+#[test]
+fn lock_memory_locks_or_refuses_loudly() {
+    let dir = short_tempdir();
+    let data = dir.path().join("store");
+    admin_ok(&data, &["key", "list"]);
+    let conf = dir.path().join("lock.toml");
+    std::fs::write(&conf, "[security]\nlock_memory = true\n").unwrap();
+    // Root: the owner of /proc/self (no unsafe libc call in tests).
+    let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0;
+
+    // A finite limit without CAP_IPC_LOCK (dropped from the bounding set
+    // when running as root): refused up front.
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--bounding-set", "-ipc_lock", "prlimit"]);
+        c
+    } else {
+        Command::new("prlimit")
+    };
+    let out = cmd
+        .arg("--memlock=65536:65536")
+        .arg(env!("CARGO_BIN_EXE_signatrustd"))
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--config")
+        .arg(&conf)
+        .arg("--check-config")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("lock_memory") && t.contains("65536") && t.contains("LimitMEMLOCK"),
+        "{t}"
+    );
+
+    // Where locking is possible (root, as in CI), the server runs locked.
+    if root {
+        let daemon = Daemon::start(&data, "[security]\nlock_memory = true\n");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.pid())).unwrap();
+        let locked_kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmLck:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmLck in /proc/PID/status");
+        assert!(locked_kb > 1024, "VmLck {locked_kb} kB:\n{status}");
+    }
+}
+
+/// Every rendering of a secret a log could carry: raw bytes, hex in either
+/// case, and a `Debug` list of its first bytes.
+fn renderings(secret: &[u8]) -> Vec<Vec<u8>> {
+    let head = &secret[..12];
+    let list = format!(
+        "[{}",
+        head.iter()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    vec![
+        head.to_vec(),
+        secret[secret.len() - 12..].to_vec(),
+        hex::encode(head).into_bytes(),
+        hex::encode_upper(head).into_bytes(),
+        list.into_bytes(),
+    ]
+}
+
+fn assert_clean(what: &str, hay: &[u8], secrets: &[(String, Vec<u8>)]) {
+    for (name, secret) in secrets {
+        for r in renderings(secret) {
+            assert!(
+                !contains(hay, &r),
+                "{name} appears in {what} (as {:?})",
+                String::from_utf8_lossy(&r)
+            );
+        }
+    }
+}
+
+/// The fixture replay's requests at trace level on both backends: neither
+/// the server's log, the admin's output, the database files nor a
+/// PostgreSQL dump hold a secret MPI of the fixture keys or the KEK.
+#[test]
+fn trace_logs_and_stores_hold_no_secret() {
+    let dir = short_tempdir();
+    let mut urls = vec![None];
+    urls.extend(pg::scratch_database_blocking().map(Some));
+    for (i, url) in urls.into_iter().enumerate() {
+        let data = dir.path().join(format!("store{i}"));
+        let phrase = dir.path().join("phrase");
+        std::fs::write(&phrase, "xxx\n").unwrap();
+        let mut admin_text = Vec::new();
+        for (name, file, pass) in [
+            ("plain", "secret-key.asc", None),
+            ("pass", "secret-key-passphrase.asc", Some(&phrase)),
+        ] {
+            let key = fixture(&format!("obs-sign-t-fixtures/{file}"));
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_signatrust-admin"));
+            cmd.env("RUST_LOG", "trace").arg("--data-dir").arg(&data);
+            if let Some(u) = &url {
+                cmd.args(["--database-url", u]);
+            }
+            cmd.args(["key", "import", name, key.to_str().unwrap()]);
+            if let Some(p) = pass {
+                cmd.arg("--passphrase-file").arg(p);
+            }
+            let out = cmd.stdin(Stdio::null()).output().unwrap();
+            assert!(out.status.success(), "{}", text(&out));
+            admin_text.extend(out.stdout);
+            admin_text.extend(out.stderr);
+        }
+        let store = match &url {
+            Some(u) => format!("[store]\nurl = \"{u}\"\n"),
+            None => String::new(),
+        };
+        let daemon = Daemon::start(&data, &format!("{store}[log]\nlevel = \"trace\"\n"));
+        let digest = hex::encode(openssl::sha::sha256(b"scan"));
+        for user in ["plain", "pass"] {
+            for request in [
+                new_request(&["pubkey", user]),
+                old_request(user, &format!("SHA256:{digest}@0065000000")),
+                new_request(&[
+                    "sign",
+                    &format!("sha256:{user}"),
+                    &format!("{digest}@0065000000"),
+                ]),
+                new_request(&["keyid", user]),
+            ] {
+                daemon.exchange(&request);
+            }
+        }
+        let log = daemon.log_text();
+        // The control: the log holds the debug lines, the requests too.
+        assert!(log.contains("DEBUG") && log.contains("plain"), "{log}");
+        drop(daemon);
+
+        let mut secrets = Vec::new();
+        for (file, pass) in [
+            ("secret-key.asc", None),
+            ("secret-key-passphrase.asc", Some("xxx")),
+        ] {
+            secrets.extend(key_material(file, pass).0);
+        }
+        secrets.push((
+            "the KEK".into(),
+            std::fs::read(data.join("kek.key")).unwrap(),
+        ));
+        assert_clean("the server's trace log", log.as_bytes(), &secrets);
+        assert_clean("the admin's output", &admin_text, &secrets);
+        for (path, bytes) in read_all(&data) {
+            if path.file_name().is_some_and(|n| n == "kek.key") {
+                continue;
+            }
+            assert_clean(&path.display().to_string(), &bytes, &secrets);
+        }
+        if let Some(u) = &url {
+            let dump = Command::new("pg_dump").arg(u).output().unwrap();
+            assert!(dump.status.success(), "pg_dump: {}", text(&dump));
+            let dump = dump.stdout;
+            // The control: the dump holds the keys' public parts.
+            let (_, public) = key_material("secret-key.asc", None);
+            let n_hex = hex::encode(&public[0].1[..16]);
+            assert!(contains(&dump, n_hex.as_bytes()), "the dump holds the rows");
+            assert_clean("the PostgreSQL dump", &dump, &secrets);
+        }
+    }
+}

@@ -226,6 +226,11 @@ impl Daemon {
         panic!("signatrustd did not come up after 5 attempts:\n{logs}");
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -1,6 +1,7 @@
 //! Hostile clients and limits: idle and trickling connections are dropped
 //! at their timeouts without delaying a good request, an oversized request
-//! is refused on its header, the connection limit refuses the excess, host
+//! is refused on its header, the connection limit refuses the excess when
+//! every slot holds a request under way, host
 //! names in `allow:` are forward-confirmed, and SIGTERM lets the request in
 //! flight finish while new connections are refused (real binary).
 mod edge_common;
@@ -132,6 +133,14 @@ async fn oversized_request_is_refused_on_its_header() {
     assert_eq!(exchange(d.addr, &req).await, want);
 }
 
+/// A connection that has sent the header of a 100-byte request and then
+/// nothing: it holds its slot until the read timeout, and is not idle.
+async fn hold(addr: std::net::SocketAddr) -> TcpStream {
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(&[0, 100, 0, 0]).await.unwrap();
+    c
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_limit_are_refused_cleanly() {
     let s = start(CONF, |c| {
@@ -139,8 +148,10 @@ async fn connections_over_the_limit_are_refused_cleanly() {
         c.edge.max_connections = 2;
     })
     .await;
-    let a = TcpStream::connect(s.addr).await.unwrap();
-    let b = TcpStream::connect(s.addr).await.unwrap();
+    // Both slots hold a request under way (an idle connection would be
+    // shed to make room: edge_slow.rs).
+    let a = hold(s.addr).await;
+    let b = hold(s.addr).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (req, want) = case("detached-sha256-v3");
     let busy = exchange(s.addr, &req).await;
@@ -248,10 +259,11 @@ async fn a_flood_over_the_limit_is_capped_and_a_freed_slot_serves_at_once() {
         c.edge.request_deadline = Duration::from_secs(120);
     })
     .await;
-    // Every slot held by an idle client.
+    // Every slot held by a client whose request is under way (idle ones
+    // would be shed to make room: edge_slow.rs).
     let mut holders = Vec::new();
     for _ in 0..SLOTS {
-        holders.push(TcpStream::connect(s.addr).await.unwrap());
+        holders.push(hold(s.addr).await);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let metrics = tokio::runtime::Handle::current().metrics();

@@ -21,6 +21,9 @@ use crate::app::open_store;
 pub async fn run(cli: AdminCli) -> anyhow::Result<()> {
     let config = cli.global.load_config(None)?;
     crate::logging::init(&config.log);
+    if config.lock_memory {
+        crate::app::lock_memory()?;
+    }
     match cli.command {
         cli::Command::ImportSignd(args) => {
             let store = open_store(&config).await?;

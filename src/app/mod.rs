@@ -13,5 +13,5 @@ pub mod process;
 pub mod signd_state;
 pub mod store;
 
-pub use process::{harden_process, runtime};
+pub use process::{harden_process, lock_memory, runtime};
 pub use store::{create_private_dir, open_kek, open_store, open_store_with, pkcs11_settings};

@@ -1,5 +1,6 @@
-//! The process around both binaries: hardening against memory disclosure,
-//! and the daemon's I/O runtime sized and scheduled by `[exec]`.
+//! The process around both binaries: hardening against memory disclosure
+//! (no core dumps, no ptrace, optionally no swap), and the daemon's I/O
+//! runtime sized and scheduled by `[exec]`.
 use crate::exec::{ExecConfig, IoScheduling};
 
 /// Keeps key material out of core dumps and away from ptrace by other
@@ -15,6 +16,67 @@ pub fn harden_process() {
         libc::setrlimit(libc::RLIMIT_CORE, &zero);
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
+}
+
+/// `[security] lock_memory`: locks every page of the process, now and
+/// later (`mlockall(MCL_CURRENT | MCL_FUTURE)`), so unwrapped keys and the
+/// KEK are never written to swap.
+///
+/// Without `CAP_IPC_LOCK` the locked memory is capped by `RLIMIT_MEMLOCK`,
+/// and once the cap is reached every later allocation would fail at run
+/// time: so unless the limit is unlimited (systemd `LimitMEMLOCK=infinity`)
+/// or the process has `CAP_IPC_LOCK`, this refuses up front.
+///
+/// # Errors
+/// The limit is finite without `CAP_IPC_LOCK`, or `mlockall` fails; the
+/// message names the remedy.
+pub fn lock_memory() -> anyhow::Result<()> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit we own.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) };
+    if rc != 0 {
+        anyhow::bail!(
+            "[security] lock_memory: cannot read RLIMIT_MEMLOCK: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    if limit.rlim_cur != libc::RLIM_INFINITY && !has_cap_ipc_lock() {
+        anyhow::bail!(
+            "[security] lock_memory: locked memory is limited to {} bytes (RLIMIT_MEMLOCK) and \
+             the process lacks CAP_IPC_LOCK, so allocations would fail once it is reached; set \
+             LimitMEMLOCK=infinity in the unit (or `ulimit -l unlimited`), or grant \
+             CAP_IPC_LOCK",
+            limit.rlim_cur
+        );
+    }
+    // SAFETY: plain libc call, no pointers.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) };
+    if rc != 0 {
+        anyhow::bail!(
+            "[security] lock_memory: mlockall failed: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
+/// Whether `CAP_IPC_LOCK` (bit 14) is in the effective set
+/// (`/proc/self/status`, `CapEff`).
+fn has_cap_ipc_lock() -> bool {
+    const CAP_IPC_LOCK: u32 = 14;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
 }
 
 /// The I/O runtime of the daemon (`[exec] io_threads`, `io_scheduling`).

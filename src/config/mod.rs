@@ -68,7 +68,8 @@ use crate::keys::{CacheConfig, StoreUrl, MAX_CACHE_CAPACITY, MAX_CACHE_TTL};
 use crate::logging::{LogConfig, DEFAULT_LOG_LEVEL};
 use crate::server::access::{AccessPolicy, Allow};
 use crate::server::settings::{
-    EdgeSettings, TlsSettings, UpstreamSettings, MAX_CONNECTIONS, MAX_REQUEST, MAX_TIMEOUT,
+    EdgeSettings, TlsSettings, UpstreamSettings, DEFAULT_UPSTREAM_TIMEOUT, MAX_CONNECTIONS,
+    MAX_REQUEST, MAX_TIMEOUT,
 };
 
 /// Where the embedded store and the KEK file live unless told otherwise.
@@ -180,6 +181,10 @@ pub struct Config {
     pub exec: ExecConfig,
     /// Log filter and the signd log file.
     pub log: LogConfig,
+    /// `[security] lock_memory`: lock all memory (`mlockall`) at start-up,
+    /// so key material is never written to swap; start-up fails if it
+    /// cannot. Default off.
+    pub lock_memory: bool,
     /// The obs-signd state directories, when a sign.conf was read.
     pub signd: Option<SignConfPaths>,
     /// The sign.conf that was read, if any.
@@ -263,7 +268,11 @@ impl Config {
             .or_else(|| t.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
 
-        let upstream = signd.and_then(SignConf::upstream);
+        // Checked even without an upstream: a bad value is an error anyway.
+        let timeout = upstream_timeout(t)?;
+        let upstream = signd
+            .and_then(SignConf::upstream)
+            .map(|up| UpstreamSettings { timeout, ..up });
         let proxy_only = upstream.is_some() && signd.is_some_and(|s| s.paths.phrases.is_none());
         let mut users = UserRules {
             default_user: signd.and_then(|s| s.user.clone()),
@@ -301,6 +310,7 @@ impl Config {
             cache: build_cache(t)?,
             exec,
             log: build_log(t, signd)?,
+            lock_memory: t.security.lock_memory.unwrap_or(false),
             data_dir,
             signd: signd.map(|s| s.paths.clone()),
             sign_conf_path: None,
@@ -418,6 +428,20 @@ fn build_edge(t: &TomlConfig) -> Result<EdgeSettings, ConfigError> {
             d.max_busy_refusals,
         )?,
     })
+}
+
+/// `[server] upstream_timeout_ms`, bounded like the other timeouts.
+fn upstream_timeout(t: &TomlConfig) -> Result<Duration, ConfigError> {
+    match &t.server.upstream_timeout_ms {
+        Some(v) => bounded(
+            t,
+            v,
+            "server.upstream_timeout_ms",
+            1..=MAX_TIMEOUT.as_millis() as u64,
+        )
+        .map(Duration::from_millis),
+        None => Ok(DEFAULT_UPSTREAM_TIMEOUT),
+    }
 }
 
 /// The listening side's TLS, with obs-signd's `proxyssl_*`/`ssl_*` fallbacks.
@@ -681,7 +705,7 @@ mod tests {
         assert!(!c.access.allow_unprivileged_ports);
         assert_eq!(c.edge.read_timeout, Duration::from_secs(10));
         assert_eq!(c.edge.request_deadline, Duration::from_secs(30));
-        assert_eq!(c.edge.idle_timeout, Duration::from_secs(10));
+        assert_eq!(c.edge.idle_timeout, Duration::from_secs(1800));
         assert_eq!(c.edge.max_connections, 1024);
         assert_eq!(c.edge.dns_timeout, Duration::from_secs(2));
         assert_eq!(c.edge.max_busy_refusals, 64);
@@ -770,7 +794,8 @@ mod tests {
             .with(
                 "/etc/st.toml",
                 "[server]\nlisten = [\"127.0.0.1:7000\", \"[::1]:7000\"]\nallow = [\"192.168/16\"]\n\
-                 allow_unprivileged_ports = true\n[users]\ndefault_user = \"b\"\nmap = { x = \"q\" }\n\
+                 allow_unprivileged_ports = true\nupstream_timeout_ms = 600000\n\
+                 [users]\ndefault_user = \"b\"\nmap = { x = \"q\" }\n\
                  [log]\nfile = \"/var/log/st.log\"\n",
             );
         let c = load(&src, None, Some("/etc/st.toml"), Some("/etc/sign.conf")).unwrap();
@@ -790,6 +815,7 @@ mod tests {
         // The upstream is still sign.conf's: port 5167 on 127.0.0.1.
         let up = c.upstream.unwrap();
         assert_eq!((up.host.as_str(), up.port), ("127.0.0.1", 5167));
+        assert_eq!(up.timeout, Duration::from_secs(600));
     }
 
     #[test]
@@ -981,6 +1007,7 @@ mod tests {
             "request_deadline_ms",
             "idle_timeout_ms",
             "dns_timeout_ms",
+            "upstream_timeout_ms",
         ] {
             let col = name.len() + 4;
             assert_eq!(

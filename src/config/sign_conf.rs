@@ -538,6 +538,8 @@ impl SignConf {
             proto: self.proto.unwrap_or_default(),
             tls: self.ssl.clone(),
             use_unprivileged_ports: self.use_unprivileged_ports.unwrap_or(false),
+            // `[server] upstream_timeout_ms` replaces it (config::build).
+            timeout: crate::server::settings::DEFAULT_UPSTREAM_TIMEOUT,
         })
     }
 }

@@ -14,7 +14,8 @@
 //! allow_unprivileged_ports = false
 //! read_timeout_ms = 10000
 //! request_deadline_ms = 30000
-//! idle_timeout_ms = 10000
+//! idle_timeout_ms = 1800000         # first byte; idle ones are also shed at max_connections
+//! upstream_timeout_ms = 300000      # wait for a forwarded request's reply
 //! max_connections = 1024
 //! max_busy_refusals = 64            # over-limit connections answered "server busy"
 //! dns_timeout_ms = 2000             # reverse + forward lookup for host names in allow
@@ -82,6 +83,8 @@ pub struct TomlConfig {
     pub exec: TomlExec,
     #[serde(default)]
     pub log: TomlLog,
+    #[serde(default)]
+    pub security: TomlSecurity,
     /// The file's text, kept to turn spans into line numbers.
     #[serde(skip)]
     text: String,
@@ -99,6 +102,8 @@ pub struct TomlServer {
     pub read_timeout_ms: Option<Spanned<u64>>,
     pub request_deadline_ms: Option<Spanned<u64>>,
     pub idle_timeout_ms: Option<Spanned<u64>>,
+    /// Wait for an upstream signd's reply to a forwarded request.
+    pub upstream_timeout_ms: Option<Spanned<u64>>,
     pub max_connections: Option<Spanned<usize>>,
     /// Over-limit connections answered `server busy` at once; the rest
     /// are closed unread.
@@ -177,6 +182,14 @@ pub struct TomlExec {
 pub struct TomlLog {
     pub level: Option<Spanned<String>>,
     pub file: Option<PathBuf>,
+}
+
+/// `[security]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TomlSecurity {
+    /// Lock the process's memory (`mlockall`) so keys are never swapped out.
+    pub lock_memory: Option<bool>,
 }
 
 impl TomlConfig {

@@ -6,8 +6,10 @@
 //!
 //! 1. connection limit (in `run`: over the limit → `server busy`, unread);
 //! 2. plain TCP: the request is read first — idle timeout for the first
-//!    byte, read timeout between reads, declared size checked against the
-//!    maximum on the 4-byte header, whole request under the deadline — and
+//!    byte (and shed, oldest first, at the connection limit: `idle`), read
+//!    timeout between reads, declared size checked against the maximum on
+//!    the 4-byte header, the request deadline counted from its first byte
+//!    (the client may connect long before it sends) — and
 //!    only then source port, `allow:` (addresses, then forward-confirmed
 //!    host names) are judged, so the client receives the error;
 //!    TLS: source port and `allow:` are judged before the handshake (a
@@ -16,7 +18,8 @@
 //!    handshake with client-certificate verification, then the request is
 //!    read inside TLS and `allow_subject:` is judged;
 //! 3. framing and argument checks (the decoder);
-//! 4. user rewriting, existence, forwarding, then the command.
+//! 4. user rewriting, existence, forwarding, then the command. Forwarding
+//!    is bounded by the upstream's own timeouts, not the request deadline.
 use std::future::Future;
 use std::net::SocketAddr;
 
@@ -25,6 +28,7 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
+use super::idle::IdleGuard;
 use super::EdgeConfig;
 use crate::commands::{handle, Ctx, Handled};
 use crate::logging::LogArgv;
@@ -37,16 +41,16 @@ pub(super) async fn serve(
     ctx: &Ctx,
     edge: &EdgeConfig,
     cancel: &CancellationToken,
+    idle: IdleGuard,
 ) {
-    let deadline = Instant::now() + edge.settings.request_deadline;
     match edge.tls.clone() {
         None => {
             let access = check_access(edge, peer);
-            serve_stream(stream, Some(peer), access, ctx, edge, cancel, deadline).await;
+            serve_stream(stream, Some(peer), access, ctx, edge, cancel, &idle).await;
         }
         // Boxed: the TLS state is large, and every plain connection's task
         // would otherwise carry (and copy) room for it.
-        Some(tls) => Box::pin(serve_tls(stream, peer, tls, ctx, edge, cancel, deadline)).await,
+        Some(tls) => Box::pin(serve_tls(stream, peer, tls, ctx, edge, cancel, &idle)).await,
     }
 }
 
@@ -57,7 +61,7 @@ async fn serve_tls(
     ctx: &Ctx,
     edge: &EdgeConfig,
     cancel: &CancellationToken,
-    deadline: Instant,
+    idle: &IdleGuard,
 ) {
     // Handshake flights must not wait for ACKs (Nagle).
     let _ = stream.set_nodelay(true);
@@ -70,10 +74,9 @@ async fn serve_tls(
         write_reply(&mut stream, &error_reply(&e, Protocol::New), edge).await;
         return;
     }
-    let handshake = timeout_at(
-        deadline.min(Instant::now() + edge.settings.idle_timeout),
-        tls.accept(stream),
-    );
+    // The client starts the handshake when it connects, but may send its
+    // request much later; both waits are the idle wait.
+    let handshake = tokio::time::timeout(edge.settings.idle_timeout, tls.accept(stream));
     let stream = tokio::select! {
         r = handshake => match r {
             Ok(Ok(s)) => s,
@@ -86,6 +89,10 @@ async fn serve_tls(
                 return;
             }
         },
+        _ = idle.shed() => {
+            tracing::info!(%peer, "idle connection shed at the connection limit");
+            return;
+        }
         _ = cancel.cancelled() => return,
     };
     let subject = tls.check_subject(stream.get_ref().1.peer_certificates());
@@ -96,13 +103,13 @@ async fn serve_tls(
         ctx,
         edge,
         cancel,
-        deadline,
+        idle,
     )
     .await;
 }
 
 /// Reads the request, judges `access` (run after the read), answers and
-/// closes, all under `deadline`.
+/// closes.
 async fn serve_stream<S: AsyncRead + AsyncWrite + Cork + Unpin>(
     mut stream: S,
     peer: Option<SocketAddr>,
@@ -110,16 +117,10 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Cork + Unpin>(
     ctx: &Ctx,
     edge: &EdgeConfig,
     cancel: &CancellationToken,
-    deadline: Instant,
+    idle: &IdleGuard,
 ) {
     let reply = tokio::select! {
-        r = timeout_at(deadline, exchange(&mut stream, peer, access, ctx, edge)) => match r {
-            Ok(bytes) => bytes,
-            Err(_) => {
-                tracing::info!(?peer, "request deadline exceeded");
-                error_reply(&WireError::Timeout, Protocol::New)
-            }
-        },
+        bytes = exchange_with(&mut stream, peer, access, ctx, edge, Some(idle)) => bytes,
         _ = cancel.cancelled() => error_reply(&WireError::Busy, Protocol::New),
     };
     write_reply(&mut stream, &reply, edge).await;
@@ -210,8 +211,9 @@ async fn check_access(edge: &EdgeConfig, peer: SocketAddr) -> Result<(), WireErr
 
 /// Reads one request from `stream`, judges `access` after the read, and
 /// returns the reply bytes: a local answer, the upstream's relayed reply, or
-/// an error. The caller bounds the whole exchange with the request deadline
-/// and writes the reply. Used by the listener and by `--test-sign`.
+/// an error. Bounded in time by itself: the request deadline from the
+/// first byte, the upstream's timeouts when forwarding. The caller writes
+/// the reply. Used by the listener and by `--test-sign`.
 pub async fn exchange<S: AsyncRead + Unpin>(
     stream: &mut S,
     peer: Option<SocketAddr>,
@@ -219,63 +221,98 @@ pub async fn exchange<S: AsyncRead + Unpin>(
     ctx: &Ctx,
     edge: &EdgeConfig,
 ) -> Vec<u8> {
+    exchange_with(stream, peer, access, ctx, edge, None).await
+}
+
+/// What the deadline-bound part of an exchange decided.
+enum Outcome {
+    Reply(Vec<u8>),
+    Forward(Request, String, Protocol),
+}
+
+async fn exchange_with<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    peer: Option<SocketAddr>,
+    access: impl Future<Output = Result<(), WireError>>,
+    ctx: &Ctx,
+    edge: &EdgeConfig,
+    idle: Option<&IdleGuard>,
+) -> Vec<u8> {
     // Read first, then judge: signd's early errors sent before reading are
     // often lost to a TCP reset (spec §1). The read is bounded by size
     // (declared size checked on the header, the decoder never takes more
     // than declared) and time.
-    let request = read_request(stream, edge).await;
+    let mut deadline = None;
+    let request = read_request(stream, edge, idle, &mut deadline).await;
+    let deadline = deadline.unwrap_or_else(|| Instant::now() + edge.settings.request_deadline);
     let ip = peer.map(|p| p.ip());
-    if let Err(e) = access.await {
-        tracing::info!(?peer, error = %e, "access refused");
-        if let Some(log) = &edge.signd_log {
-            log.error(ip, &e.wire_text());
-        }
-        return error_reply(&e, Protocol::New);
-    }
-    let request = match request {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::info!(?peer, error = %e, "bad request");
+    let local = async {
+        if let Err(e) = access.await {
+            tracing::info!(?peer, error = %e, "access refused");
             if let Some(log) = &edge.signd_log {
                 log.error(ip, &e.wire_text());
             }
-            return error_reply(&e, Protocol::New);
+            return Outcome::Reply(error_reply(&e, Protocol::New));
+        }
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(?peer, error = %e, "bad request");
+                if let Some(log) = &edge.signd_log {
+                    log.error(ip, &e.wire_text());
+                }
+                return Outcome::Reply(error_reply(&e, Protocol::New));
+            }
+        };
+        tracing::info!(?peer, argv = %LogArgv(&request.argv), "request");
+        if let Some(log) = &edge.signd_log {
+            log.request(ip, &request.argv);
+        }
+        Outcome::Reply(match handle(ctx, &request).await {
+            // The only place a reply becomes bytes, bounded by the client's
+            // receive buffer.
+            Ok(Handled::Local(reply)) => reply
+                .encode(request.protocol, protocol::reply_limit(&request))
+                .unwrap_or_else(|e| error_reply(&WireError::ReplyTooBig(e), request.protocol)),
+            Ok(Handled::Forward {
+                request: forwarded,
+                user,
+            }) => return Outcome::Forward(forwarded, user, request.protocol),
+            Err(e) => error_reply(&e, request.protocol),
+        })
+    };
+    let (forwarded, user, protocol) = match timeout_at(deadline, local).await {
+        Ok(Outcome::Reply(bytes)) => return bytes,
+        Ok(Outcome::Forward(forwarded, user, protocol)) => (forwarded, user, protocol),
+        Err(_) => {
+            tracing::info!(?peer, "request deadline exceeded");
+            return error_reply(&WireError::Timeout, Protocol::New);
         }
     };
-    tracing::info!(?peer, argv = %LogArgv(&request.argv), "request");
-    if let Some(log) = &edge.signd_log {
-        log.request(ip, &request.argv);
-    }
-    match handle(ctx, &request).await {
-        // The only place a reply becomes bytes, bounded by the client's
-        // receive buffer.
-        Ok(Handled::Local(reply)) => reply
-            .encode(request.protocol, protocol::reply_limit(&request))
-            .unwrap_or_else(|e| error_reply(&WireError::ReplyTooBig(e), request.protocol)),
-        Ok(Handled::Forward {
-            request: forwarded,
-            user,
-        }) => match &edge.upstream {
-            // Boxed: the upstream exchange (a TLS client among others) is
-            // large, and only proxies need room for it.
-            Some(up) => match Box::pin(up.forward(&forwarded)).await {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    if let Some(log) = &edge.signd_log {
-                        log.error(ip, &e.wire_text());
-                    }
-                    error_reply(&e, request.protocol)
+    match &edge.upstream {
+        // Boxed: the upstream exchange (a TLS client among others) is
+        // large, and only proxies need room for it.
+        Some(up) => match Box::pin(up.forward(&forwarded)).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                if let Some(log) = &edge.signd_log {
+                    log.error(ip, &e.wire_text());
                 }
-            },
-            None => error_reply(&WireError::UnknownKey(user), request.protocol),
+                error_reply(&e, protocol)
+            }
         },
-        Err(e) => error_reply(&e, request.protocol),
+        None => error_reply(&WireError::UnknownKey(user), protocol),
     }
 }
 
+/// Reads one request. The first byte may take `idle_timeout` (or until the
+/// connection is shed); from it on, `deadline` is set to the request
+/// deadline, and each later read may take `read_timeout` within it.
 async fn read_request<S: AsyncRead + Unpin>(
     stream: &mut S,
     edge: &EdgeConfig,
+    idle: Option<&IdleGuard>,
+    deadline: &mut Option<Instant>,
 ) -> Result<Request, WireError> {
     // Read straight into `buf` (no stack chunk: the connection's task stays
     // small, and spawning it copies less).
@@ -299,24 +336,52 @@ async fn read_request<S: AsyncRead + Unpin>(
             Ok(None) => {}
             Err(e) => return Err(e.into()),
         }
-        // The first byte may take `idle_timeout`; later ones `read_timeout`.
-        let wait = if buf.is_empty() {
-            edge.settings.idle_timeout
-        } else {
-            edge.settings.read_timeout
-        };
         // Never read past the declared frame by more than one chunk: the
         // decoder judges surplus bytes as a size mismatch. `read_buf` fills
         // at most the spare capacity, which `reserve` bounds by about 4 KiB
         // plus what is buffered (the size check above bounds that).
         buf.reserve(4096);
-        let n = match tokio::time::timeout(wait, stream.read_buf(&mut buf)).await {
-            Ok(Ok(n)) => n,
-            Ok(Err(_)) => return Err(DecodeError::ReadError.into()),
-            Err(_) => return Err(WireError::Timeout),
+        let read = match *deadline {
+            Some(end) => {
+                let limit = end.min(Instant::now() + edge.settings.read_timeout);
+                match timeout_at(limit, stream.read_buf(&mut buf)).await {
+                    Ok(r) => r,
+                    Err(_) => return Err(WireError::Timeout),
+                }
+            }
+            None => {
+                let first =
+                    tokio::time::timeout(edge.settings.idle_timeout, stream.read_buf(&mut buf));
+                let shed = async {
+                    match idle {
+                        Some(g) => g.shed().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    r = first => match r {
+                        Ok(r) => r,
+                        Err(_) => return Err(WireError::Timeout),
+                    },
+                    _ = shed => {
+                        tracing::info!("idle connection shed at the connection limit");
+                        return Err(WireError::Busy);
+                    }
+                }
+            }
+        };
+        let n = match read {
+            Ok(n) => n,
+            Err(_) => return Err(DecodeError::ReadError.into()),
         };
         if n == 0 {
             return Err(protocol::eof_error(buf.len()).into());
+        }
+        if deadline.is_none() {
+            if let Some(g) = idle {
+                g.active();
+            }
+            *deadline = Some(Instant::now() + edge.settings.request_deadline);
         }
     }
 }

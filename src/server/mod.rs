@@ -13,6 +13,7 @@
 pub mod access;
 mod conn;
 pub mod dns;
+mod idle;
 pub mod proxy;
 pub mod settings;
 pub mod testmode;
@@ -64,6 +65,7 @@ pub async fn run(
 ) {
     let limit = Arc::new(Semaphore::new(edge.settings.max_connections));
     let refusals = Arc::new(Semaphore::new(edge.settings.max_busy_refusals));
+    let idle = Arc::new(idle::IdleConns::default());
     let mut refused = RefusalLog::default();
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
@@ -91,12 +93,32 @@ pub async fn run(
                         let ctx = ctx.clone();
                         let edge = edge.clone();
                         let cancel = cancel.clone();
+                        let idle = idle.register();
                         tracker.spawn(async move {
-                            conn::serve(stream, peer, &ctx, &edge, &cancel).await;
+                            conn::serve(stream, peer, &ctx, &edge, &cancel, idle).await;
                             drop(permit);
                         });
                     }
                     Err(_) => match refusals.clone().try_acquire_owned() {
+                        // At the limit, the oldest connection still waiting
+                        // for its first byte makes room (`idle`): this one
+                        // waits briefly for the freed place, under the
+                        // refusals' budget, and is refused if another took it.
+                        Ok(refusal) if idle.shed_oldest() => {
+                            let (ctx, edge, cancel) = (ctx.clone(), edge.clone(), cancel.clone());
+                            let (limit, idle) = (limit.clone(), idle.register());
+                            tracker.spawn(async move {
+                                let wait = limit.acquire_owned();
+                                match tokio::time::timeout(Duration::from_secs(1), wait).await {
+                                    Ok(Ok(permit)) => {
+                                        drop(refusal);
+                                        conn::serve(stream, peer, &ctx, &edge, &cancel, idle).await;
+                                        drop(permit);
+                                    }
+                                    _ => conn::refuse_busy(stream).await,
+                                }
+                            });
+                        }
                         // A few refusals read the request and answer
                         // `server busy`, bounded in time and bytes.
                         Ok(permit) => {
@@ -118,6 +140,8 @@ pub async fn run(
         }
     }
     drop(listener);
+    // Connections still waiting for their first byte hold no request.
+    idle.shed_all();
     tracker.close();
     tracing::info!(
         in_flight = tracker.len(),
@@ -211,7 +235,8 @@ mod tests {
             .await
             .unwrap();
         let peer = stream.local_addr().unwrap();
-        let task = super::conn::serve(stream, peer, &ctx, &edge, &cancel);
+        let idle = std::sync::Arc::new(super::idle::IdleConns::default()).register();
+        let task = super::conn::serve(stream, peer, &ctx, &edge, &cancel, idle);
         let size = std::mem::size_of_val(&task);
         assert!(size <= 4096, "connection future is {size} bytes");
     }

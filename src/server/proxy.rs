@@ -37,8 +37,11 @@ pub struct Upstream {
     port: u16,
     tls: Option<Arc<ClientConfig>>,
     reserved_port: bool,
-    /// Bound on connecting and on each read or write.
+    /// Bound on resolving, connecting, the TLS handshake and sending.
     pub io_timeout: Duration,
+    /// Bound on the wait for the whole reply once the request is sent
+    /// ([`UpstreamSettings::timeout`]).
+    pub reply_timeout: Duration,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -48,14 +51,17 @@ impl std::fmt::Debug for Upstream {
             .field("port", &self.port)
             .field("tls", &self.tls.is_some())
             .field("reserved_port", &self.reserved_port)
+            .field("reply_timeout", &self.reply_timeout)
             .finish()
     }
 }
 
 impl Upstream {
     /// The client for `cfg`: its TLS configuration loaded when the
-    /// upstream's `proto` is `ssl`. `io_timeout` bounds connecting and
-    /// each read or write (the server's read timeout).
+    /// upstream's `proto` is `ssl`. `io_timeout` (the server's read
+    /// timeout) bounds each step up to sending the request, so that a dead
+    /// upstream is reported quickly; `cfg.timeout` bounds the wait for the
+    /// reply, so that a slow one is waited for.
     pub fn new(cfg: &UpstreamSettings, io_timeout: Duration) -> anyhow::Result<Upstream> {
         let tls = match cfg.proto {
             Proto::Ssl => Some(super::tls::client_config(&cfg.tls)?),
@@ -67,6 +73,7 @@ impl Upstream {
             tls,
             reserved_port: !cfg.use_unprivileged_ports,
             io_timeout,
+            reply_timeout: cfg.timeout,
         })
     }
 
@@ -122,20 +129,23 @@ impl Upstream {
         timed(self.io_timeout, stream.flush()).await?;
         // Like the sign client: never half-close, read to EOF.
         let mut reply = Vec::with_capacity(1024);
-        let mut chunk = [0u8; 8192];
-        loop {
-            let n = timed(self.io_timeout, stream.read(&mut chunk)).await?;
-            if n == 0 {
-                break;
+        let read_all = async {
+            let mut chunk = [0u8; 8192];
+            loop {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                if reply.len() + n > MAX_UPSTREAM_REPLY {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "upstream reply too big",
+                    ));
+                }
+                reply.extend_from_slice(&chunk[..n]);
             }
-            if reply.len() + n > MAX_UPSTREAM_REPLY {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "upstream reply too big",
-                ));
-            }
-            reply.extend_from_slice(&chunk[..n]);
-        }
+        };
+        timed(self.reply_timeout, read_all).await?;
         if reply.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

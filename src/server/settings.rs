@@ -12,10 +12,18 @@ use std::time::Duration;
 
 /// Default longest wait for the next bytes of a request.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default longest wait for the first byte after accept.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default longest time from accept to the reply being written.
+/// Default longest wait for the first byte after accept: generous, because
+/// an honest client may connect long before it sends (`sign -c` connects
+/// after reading 8 KiB of its input and sends after hashing all of it;
+/// obs-signd has no timeout at all). Idle connections are also shed,
+/// oldest first, when the connection limit is reached.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Default longest time from a request's first byte to the reply being
+/// written (forwarding excepted: [`DEFAULT_UPSTREAM_TIMEOUT`]).
 pub const DEFAULT_REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+/// Default longest wait for an upstream signd's reply once the request is
+/// sent: an old signd behind gpg-agent may take minutes under load.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// Default bound on the DNS lookups for host names in `allow:`.
 pub const DEFAULT_DNS_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default number of connections served at once.
@@ -41,7 +49,8 @@ pub struct EdgeSettings {
     /// Also bounds each step of forwarding to the upstream.
     pub read_timeout: Duration,
     /// Longest wait for the first byte after accept (and for the TLS
-    /// handshake).
+    /// handshake). A connection still waiting is also closed, oldest first,
+    /// when a new one arrives at the connection limit.
     pub idle_timeout: Duration,
     /// Largest request accepted, judged on the 4-byte header before the
     /// body is read. At most [`MAX_REQUEST`].
@@ -49,8 +58,10 @@ pub struct EdgeSettings {
     /// Bound on the reverse and forward DNS lookup for host names in
     /// `allow:` (a lookup that times out does not match).
     pub dns_timeout: Duration,
-    /// Longest time from accept to the reply being written; also how long
-    /// a shutdown waits for the requests in flight.
+    /// Longest time from the request's first byte to the reply being
+    /// written, forwarding excepted (bounded by
+    /// [`UpstreamSettings::timeout`]); also how long a shutdown waits for
+    /// the requests in flight.
     pub request_deadline: Duration,
     /// Connections served at once; more are refused with a busy error.
     pub max_connections: usize,
@@ -170,6 +181,11 @@ pub struct UpstreamSettings {
     pub tls: TlsFiles,
     /// `use-unprivileged-ports:`: connect from a port above 1023.
     pub use_unprivileged_ports: bool,
+    /// Longest wait for the upstream's whole reply once the request is
+    /// sent (connecting, the TLS handshake and sending are bounded by the
+    /// server's `read_timeout`). At most [`MAX_TIMEOUT`]; TOML
+    /// `server.upstream_timeout_ms`.
+    pub timeout: Duration,
 }
 
 #[cfg(test)]
@@ -184,6 +200,7 @@ mod tests {
             d.idle_timeout,
             d.dns_timeout,
             d.request_deadline,
+            DEFAULT_UPSTREAM_TIMEOUT,
         ] {
             assert!(!t.is_zero() && t <= MAX_TIMEOUT, "{t:?}");
         }
