@@ -186,6 +186,11 @@ fn import_signd_migrates_keys_aliases_and_enckeys() {
     let store = short_tempdir();
     let data = store.path().join("store");
 
+    // --dry-run where there is no store yet creates none.
+    let out = signd.import_with(&data, &["--dry-run"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(!data.exists(), "--dry-run created {}", data.display());
+
     // --dry-run on an (empty) store: every item reported, nothing stored.
     admin_ok(&data, &["alias", "list"]);
     let before = dump(&data);

@@ -27,9 +27,47 @@ use std::io::{IsTerminal, Write};
 use anyhow::{anyhow, bail};
 
 use super::cli::ImportSigndArgs;
+use crate::app::open_store;
 use crate::app::signd_state::{KeyOutcome, LoadOptions, Loaded, SigndState};
-use crate::config::load_sign_conf_file;
-use crate::keys::KeyStore;
+use crate::config::{load_sign_conf_file, Config, KmsConfig, KEK_FILE};
+use crate::keys::{KeyStore, StoreBackend, StoreUrl};
+
+/// The store to import into. A dry run against an SQLite store that does
+/// not exist yet checks against an empty scratch store in a temporary
+/// directory (returned, to be kept while the store is used), so that it
+/// creates neither the database nor the KEK file.
+pub(super) async fn open(
+    config: &Config,
+    args: &ImportSigndArgs,
+) -> anyhow::Result<(KeyStore, Option<tempfile::TempDir>)> {
+    let url = config.store_url.as_str();
+    let missing = config.store_url.backend() == StoreBackend::Sqlite && {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let path = path.split('?').next().unwrap_or(path);
+        !std::path::Path::new(path).exists()
+    };
+    if !(args.dry_run && missing) {
+        return Ok((open_store(config).await?, None));
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("signatrust-dry-run-")
+        .tempdir()
+        .map_err(|e| anyhow!("cannot create a scratch directory: {e}"))?;
+    let mut scratch = config.clone();
+    scratch.data_dir = dir.path().to_path_buf();
+    scratch.store_url = StoreUrl::sqlite_file(&dir.path().join("scratch.db"));
+    scratch.kms = KmsConfig::File {
+        key_file: dir.path().join(KEK_FILE),
+    };
+    println!(
+        "dry run: no store at {} yet; checking against an empty one",
+        config.store_url
+    );
+    Ok((open_store(&scratch).await?, Some(dir)))
+}
 
 /// The report on stdout, quiet once stdout is closed, and the progress bar.
 struct Report {

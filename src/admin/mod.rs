@@ -26,7 +26,7 @@ pub async fn run(cli: AdminCli) -> anyhow::Result<()> {
     }
     match cli.command {
         cli::Command::ImportSignd(args) => {
-            let store = open_store(&config).await?;
+            let (store, _scratch) = import_signd::open(&config, &args).await?;
             import_signd::run(&store, &args).await
         }
         cli::Command::CheckBlobs(args) => {
