@@ -22,6 +22,9 @@ _signatrust__admin() {
             signatrust__admin,backup)
                 cmd="signatrust__admin__subcmd__backup"
                 ;;
+            signatrust__admin,check-blobs)
+                cmd="signatrust__admin__subcmd__check__subcmd__blobs"
+                ;;
             signatrust__admin,db)
                 cmd="signatrust__admin__subcmd__db"
                 ;;
@@ -119,7 +122,7 @@ _signatrust__admin() {
 
     case "${cmd}" in
         signatrust__admin)
-            opts="-h -V --data-dir --config --database-url --help --version import-signd key alias enckey default-user kek db backup"
+            opts="-h -V --data-dir --config --database-url --help --version import-signd check-blobs key alias enckey default-user kek db backup"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -250,6 +253,32 @@ _signatrust__admin() {
             ;;
         signatrust__subcmd__admin__subcmd__backup)
             opts="-h --data-dir --config --database-url --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        signatrust__subcmd__admin__subcmd__check__subcmd__blobs)
+            opts="-h --json --data-dir --config --database-url --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -565,7 +594,7 @@ _signatrust__admin() {
             return 0
             ;;
         signatrust__subcmd__admin__subcmd__import__subcmd__signd)
-            opts="-h --sign-conf --gnupghome --gpg --data-dir --config --database-url --help"
+            opts="-h --sign-conf --gnupghome --gpg --dry-run --jobs --data-dir --config --database-url --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -580,6 +609,10 @@ _signatrust__admin() {
                     return 0
                     ;;
                 --gpg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

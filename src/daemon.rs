@@ -13,7 +13,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::cli::DaemonArgs;
-use crate::app::signd_state::{Failure, Loaded, SigndState};
+use crate::app::signd_state::{Failure, LoadOptions, Loaded, SigndState};
 use crate::commands::{BlobKeyCache, Ctx};
 use crate::config::{Config, KmsConfig, KEK_FILE};
 use crate::exec::Exec;
@@ -276,7 +276,7 @@ async fn load_signd_keys(config: &Config, keys: &KeyStore) -> anyhow::Result<()>
         anyhow::anyhow!("sign.conf names phrases: but neither gnupghome: nor $GNUPGHOME is set")
     })?;
     state
-        .load(keys, |item| {
+        .load(keys, &LoadOptions::default(), |item| {
             match item {
                 // Logged, not printed: test mode keeps stderr clean.
                 Loaded::Key {
@@ -300,9 +300,11 @@ async fn load_signd_keys(config: &Config, keys: &KeyStore) -> anyhow::Result<()>
                     result: Err(Failure::Store(e)),
                     ..
                 } => return Err(e.into()),
+                // Keys Perl could not use either (protected, no phrase).
+                Loaded::DecryptOnly { .. } | Loaded::Keys { .. } => {}
                 Loaded::Key { result: Ok(_), .. }
                 | Loaded::Alias { result: Ok(_), .. }
-                | Loaded::EncryptionKey { result: Ok(()), .. } => {}
+                | Loaded::EncryptionKey { result: Ok(_), .. } => {}
             }
             Ok(())
         })

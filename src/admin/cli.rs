@@ -40,8 +40,18 @@ pub struct AdminCli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Migrate an obs-signd installation: keys of every user with a phrases
-    /// file, aliases and symmetric encryption keys.
+    /// file, other secret keys that can decrypt (for decryption only),
+    /// aliases and symmetric encryption keys. Idempotent.
+    ///
+    /// Example: signatrust-admin import-signd --sign-conf /etc/sign.conf --dry-run
     ImportSignd(ImportSigndArgs),
+    /// Check OBS project keys: decrypt every `_signkey` blob found under
+    /// DIR (e.g. /srv/obs/projects) with the stored keys and confirm the
+    /// secret key matches the `_pubkey` beside it. Prints the failures and
+    /// a summary; fails if any blob fails.
+    ///
+    /// Example: signatrust-admin check-blobs /srv/obs/projects
+    CheckBlobs(CheckBlobsArgs),
     /// Generate, import, inspect, export, extend, replace, delete and
     /// restore signing keys.
     #[command(subcommand)]
@@ -151,6 +161,23 @@ pub struct ImportSigndArgs {
     /// The gpg binary to export keys with.
     #[arg(long, value_name = "PATH", default_value = "gpg")]
     pub gpg: PathBuf,
+    /// Report what would be imported and every problem; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// gpg exports to run at once (default: the number of cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckBlobsArgs {
+    /// Directories to search for `_signkey` files (each checked against
+    /// the `_pubkey` in the same directory), e.g. /srv/obs/projects.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A key name, alias or user as clients send it (`sign -u NAME`): what

@@ -8,6 +8,7 @@
 //! or key they concern; exit statuses are [`crate::app::exit`]'s.
 
 mod alias;
+mod check_blobs;
 pub mod cli;
 mod db;
 mod enckey;
@@ -48,8 +49,12 @@ async fn dispatch(config: &Config, cli: AdminCli) -> anyhow::Result<()> {
     use cli::Command;
     match cli.command {
         Command::ImportSignd(args) => {
-            let store = open_store(config).await?;
+            let (store, _scratch) = import_signd::open(config, &args).await?;
             import_signd::run(&store, &args).await
+        }
+        Command::CheckBlobs(args) => {
+            let store = open_store(config).await?;
+            check_blobs::run(&store, &args).await
         }
         Command::Key(cmd) => {
             let store = open_store(config).await?;

@@ -103,7 +103,10 @@ pub(super) async fn decrypt_blob(
                 if name == user {
                     continue;
                 }
-                if let Some(tsk) = ctx.keys.secret(&name).await.map_err(internal)? {
+                // Decryption-only keys too (import-signd: signd keys
+                // without a phrases file, as the previous key after a
+                // rotation), which gpg would use for signd.
+                if let Some(tsk) = ctx.keys.decryption_secret(&name).await.map_err(internal)? {
                     others.push(tsk);
                 }
             }

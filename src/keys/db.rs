@@ -43,7 +43,7 @@ static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 macro_rules! key_columns {
     () => {
         "name, fingerprint, algo, user_ids, public, secret_ct, secret_nonce, wrapped_dek, \
-         kek_id, created, updated"
+         kek_id, created, updated, decrypt_only"
     };
 }
 
@@ -58,7 +58,7 @@ macro_rules! enc_key_columns {
 const INSERT_KEY: &str = concat!(
     "INSERT INTO keys (",
     key_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (name) DO NOTHING"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (name) DO NOTHING"
 );
 const SELECT_KEY: &str = concat!("SELECT ", key_columns!(), " FROM keys WHERE name = $1");
 const SELECT_KEYS: &str = concat!("SELECT ", key_columns!(), " FROM keys ORDER BY name");
@@ -103,6 +103,9 @@ pub(crate) struct KeyRow {
     pub created: i64,
     /// Seconds since the epoch.
     pub updated: i64,
+    /// 1: kept only to decrypt gpg blobs addressed to it, never served
+    /// (migration 0004); 0: a signing key.
+    pub decrypt_only: i64,
 }
 
 impl std::fmt::Debug for KeyRow {
@@ -112,6 +115,7 @@ impl std::fmt::Debug for KeyRow {
             .field("fingerprint", &self.fingerprint)
             .field("algo", &self.algo)
             .field("kek_id", &self.kek_id)
+            .field("decrypt_only", &self.decrypt_only)
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +138,7 @@ pub(crate) struct KeyListRow {
     pub created: i64,
     /// Binary transferable public key.
     pub public: Vec<u8>,
+    pub decrypt_only: i64,
 }
 
 impl From<&KeyRow> for KeyListRow {
@@ -145,6 +150,7 @@ impl From<&KeyRow> for KeyListRow {
             user_ids: r.user_ids.clone(),
             created: r.created,
             public: r.public.clone(),
+            decrypt_only: r.decrypt_only,
         }
     }
 }
@@ -369,11 +375,22 @@ impl Db {
     /// Inserts keys (and their key IDs) in one transaction, skipping names
     /// already taken; returns how many were inserted.
     pub(crate) async fn insert_keys(&self, keys: &[NewKey]) -> Result<usize, KeyError> {
+        Ok(self
+            .insert_keys_each(keys)
+            .await?
+            .into_iter()
+            .filter(|&inserted| inserted)
+            .count())
+    }
+
+    /// [`Db::insert_keys`], saying for each key whether it was inserted
+    /// (`false`: the name was taken).
+    pub(crate) async fn insert_keys_each(&self, keys: &[NewKey]) -> Result<Vec<bool>, KeyError> {
         let insert = async {
             let mut tx = self.pool.begin().await?;
-            let mut inserted = 0;
+            let mut inserted = Vec::with_capacity(keys.len());
             for k in keys {
-                inserted += usize::from(insert_in(&mut tx, k).await?);
+                inserted.push(insert_in(&mut tx, k).await?);
             }
             tx.commit().await?;
             Ok(inserted)
@@ -391,7 +408,8 @@ impl Db {
 
     pub(crate) async fn list_keys(&self) -> Result<Vec<KeyListRow>, KeyError> {
         sqlx::query_as(
-            "SELECT name, fingerprint, algo, user_ids, created, public FROM keys ORDER BY name",
+            "SELECT name, fingerprint, algo, user_ids, created, public, decrypt_only FROM keys \
+             ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await
@@ -1100,6 +1118,7 @@ async fn insert_in(
         .bind(&k.kek_id)
         .bind(k.created)
         .bind(k.updated)
+        .bind(k.decrypt_only)
         .execute(&mut **tx)
         .await?;
     let inserted = res.rows_affected() > 0;
@@ -1348,6 +1367,7 @@ mod tests {
             kek_id: "file:0011".into(),
             created: 1_700_000_000,
             updated: 1_700_000_001,
+            decrypt_only: 1,
         };
         let new = NewKey {
             row: row.clone(),

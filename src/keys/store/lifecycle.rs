@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use super::{key_ids_hex, now, KeyStore};
+use super::{key_ids_hex, now, KeyStore, KeyUse};
 use crate::keys::db::Undelete;
 use crate::keys::error::KeyError;
 use crate::sign::ImportedKey;
@@ -91,7 +91,7 @@ impl KeyStore {
         key: &ImportedKey,
         retention: Duration,
     ) -> Result<(), KeyError> {
-        let row = self.sealed_row(name, key)?;
+        let row = self.sealed_row(name, key, KeyUse::Sign)?;
         let t = now();
         let replaced = self
             .db
@@ -110,8 +110,14 @@ impl KeyStore {
     /// a new data key. [`KeyError::NotFound`] if there is no such key;
     /// [`KeyError::Corrupt`] if `key` has another fingerprint.
     pub async fn update(&self, name: &str, key: &ImportedKey) -> Result<(), KeyError> {
-        let row = self.sealed_row(name, key)?;
-        if let Some(old) = self.db.get_key(name).await? {
+        let old = self.db.get_key(name).await?;
+        // The key keeps its use (a decryption-only key stays one).
+        let usage = match &old {
+            Some(o) if o.decrypt_only != 0 => KeyUse::DecryptOnly,
+            _ => KeyUse::Sign,
+        };
+        let row = self.sealed_row(name, key, usage)?;
+        if let Some(old) = old {
             if old.fingerprint != row.row.fingerprint {
                 return Err(KeyError::Corrupt {
                     name: name.to_owned(),

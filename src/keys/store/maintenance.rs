@@ -24,6 +24,9 @@ pub struct KeyInfo {
     pub created: i64,
     /// Binary transferable public key (for [`crate::sign::describe`]).
     pub public: Vec<u8>,
+    /// Kept only to decrypt blobs, never served
+    /// ([`KeyUse::DecryptOnly`](super::KeyUse::DecryptOnly)).
+    pub decrypt_only: bool,
 }
 
 impl From<KeyListRow> for KeyInfo {
@@ -35,6 +38,7 @@ impl From<KeyListRow> for KeyInfo {
             algo: r.algo,
             created: r.created,
             public: r.public,
+            decrypt_only: r.decrypt_only != 0,
         }
     }
 }

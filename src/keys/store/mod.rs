@@ -85,6 +85,19 @@ impl Default for StoreOptions {
     }
 }
 
+/// What a stored key may be used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    /// Served under its name: sign, pubkey, keygen, privsign (and its
+    /// encryption subkeys decrypt blobs).
+    Sign,
+    /// Never served: only tried on gpg blobs addressed to it (a signd
+    /// key without a phrases file, such as the previous key after a
+    /// rotation, which still opens old `_signkey` blobs). A request for
+    /// its name answers as for an unknown key.
+    DecryptOnly,
+}
+
 /// Longest name, alias or encryption-key id, in bytes.
 pub const MAX_NAME_LEN: usize = 255;
 
@@ -256,7 +269,7 @@ impl KeyStore {
     /// Stores `key` under `name`, envelope-encrypting its secret.
     /// [`KeyError::Exists`] if the name is taken.
     pub async fn import(&self, name: &str, key: &ImportedKey) -> Result<(), KeyError> {
-        let row = self.sealed_row(name, key)?;
+        let row = self.sealed_row(name, key, KeyUse::Sign)?;
         let inserted = self.db.insert_key(&row).await?;
         self.invalidate_key(name);
         if inserted {
@@ -277,7 +290,7 @@ impl KeyStore {
     ) -> Result<usize, KeyError> {
         let rows = names
             .iter()
-            .map(|n| self.sealed_row(n, key))
+            .map(|n| self.sealed_row(n, key, KeyUse::Sign))
             .collect::<Result<Vec<_>, _>>()?;
         let inserted = self.db.insert_keys(&rows).await?;
         for n in names {
@@ -286,9 +299,28 @@ impl KeyStore {
         Ok(inserted)
     }
 
+    /// Stores each `(name, key, use)` in one transaction, each secret
+    /// sealed under its own data key (a batch of `import-signd`). Names
+    /// already taken are skipped: the result says for each key whether it
+    /// was inserted. Nothing is inserted if any name is invalid.
+    pub async fn import_batch(
+        &self,
+        keys: &[(&str, &ImportedKey, KeyUse)],
+    ) -> Result<Vec<bool>, KeyError> {
+        let rows = keys
+            .iter()
+            .map(|(n, k, u)| self.sealed_row(n, k, *u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let inserted = self.db.insert_keys_each(&rows).await?;
+        for (n, _, _) in keys {
+            self.invalidate_key(n);
+        }
+        Ok(inserted)
+    }
+
     /// The row to insert for `key` under `name`: its secret sealed, and the
     /// key IDs for the index.
-    fn sealed_row(&self, name: &str, key: &ImportedKey) -> Result<NewKey, KeyError> {
+    fn sealed_row(&self, name: &str, key: &ImportedKey, usage: KeyUse) -> Result<NewKey, KeyError> {
         validate_name(name)?;
         if let Some(uid) = key.user_ids.iter().find(|u| u.contains('\n')) {
             return Err(KeyError::Unsupported {
@@ -313,6 +345,7 @@ impl KeyStore {
                 kek_id: sealed.kek_id,
                 created: t,
                 updated: t,
+                decrypt_only: i64::from(usage == KeyUse::DecryptOnly),
             },
             key_ids: key_ids_hex(&key.public),
         })
@@ -360,6 +393,9 @@ impl KeyStore {
                 let Some(row) = self.fresh_row(name).await? else {
                     return Ok(None);
                 };
+                if row.decrypt_only != 0 {
+                    return Ok(None);
+                }
                 // At most `load_concurrency` loads run at once; the permit
                 // lives as long as the blocking task, so an abandoned
                 // request does not free a slot early. The KEK unwrap runs
@@ -409,10 +445,24 @@ impl KeyStore {
             .await
     }
 
-    /// The decrypted transferable secret key as imported (secrets
-    /// unprotected); `None` if there is no such key. The plaintext is not
-    /// cached; only the encrypted row is.
+    /// The decrypted transferable secret key of the signing key `name`
+    /// as imported (secrets unprotected); `None` if there is no such key
+    /// (a decryption-only key is not one). The plaintext is not cached;
+    /// only the encrypted row is.
     pub async fn secret(&self, name: &str) -> Result<Option<SecretBytes>, KeyError> {
+        match self.serving_row(name).await? {
+            Some(row) => self
+                .kek_blocking(move |kek| open_key_row(kek, &row))
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// [`KeyStore::secret`] of any stored key, decryption-only keys
+    /// included: only for decrypting a gpg blob addressed to the key
+    /// ([`KeyStore::names_by_key_id`]), never for serving it.
+    pub async fn decryption_secret(&self, name: &str) -> Result<Option<SecretBytes>, KeyError> {
         match self.row(name).await? {
             Some(row) => self
                 .kek_blocking(move |kek| open_key_row(kek, &row))
@@ -422,14 +472,21 @@ impl KeyStore {
         }
     }
 
-    /// Whether a key named `name` is stored (cached for the TTL).
+    /// Whether a signing key named `name` is stored (cached for the TTL); a
+    /// decryption-only key is not.
     pub async fn exists(&self, name: &str) -> Result<bool, KeyError> {
-        Ok(self.row(name).await?.is_some())
+        Ok(self.serving_row(name).await?.is_some())
     }
 
-    /// The binary transferable public key.
+    /// The binary transferable public key of the signing key `name`.
     pub async fn public_key(&self, name: &str) -> Result<Option<Vec<u8>>, KeyError> {
-        Ok(self.row(name).await?.map(|r| r.public.clone()))
+        Ok(self.serving_row(name).await?.map(|r| r.public.clone()))
+    }
+
+    /// The row of `name` if it is a signing key: what every serving path
+    /// reads, so a decryption-only key answers exactly as a missing one.
+    async fn serving_row(&self, name: &str) -> Result<Option<Arc<KeyRow>>, KeyError> {
+        Ok(self.row(name).await?.filter(|r| r.decrypt_only == 0))
     }
 
     /// Follows the changes other processes make to a PostgreSQL store

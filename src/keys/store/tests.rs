@@ -576,6 +576,7 @@ async fn postgres_when_configured() {
     };
     let fx = Fixture::new();
     let store = KeyStore::open(&url, fx.kek("kek")).await.unwrap();
+    decrypt_only_flow(&store, &url).await;
     let name = format!("pg-{}", hex::encode(random(6)));
     let k = synthetic(50);
     store.import(&name, &k).await.unwrap();
@@ -826,4 +827,58 @@ async fn key_id_index_finds_keys_and_follows_deletes() {
 
     assert!(fresh.delete("a").await.unwrap());
     assert_eq!(fresh.names_by_key_id(&[Some(ids[1])]).await.unwrap(), ["b"]);
+}
+
+/// A decryption-only key (migration 0004) is found for blobs addressed to
+/// it and opens for decryption, and is absent for every serving path (on
+/// PostgreSQL too: `postgres_when_configured` runs the same flow).
+#[tokio::test]
+async fn decrypt_only_keys_are_never_served() {
+    let fx = Fixture::new();
+    decrypt_only_flow(&fx.store().await, &fx.url()).await;
+}
+
+/// Stores a decryption-only key and a signing key, checks every path,
+/// and deletes both again.
+async fn decrypt_only_flow(store: &KeyStore, url: &str) {
+    let signd = fixture_signd_key();
+    let ids = crate::sign::key_ids(&signd.public);
+    let old = format!("old-{}", hex::encode(random(6)));
+    let new = format!("new-{}", hex::encode(random(6)));
+    let inserted = store
+        .import_batch(&[
+            (old.as_str(), &signd, KeyUse::DecryptOnly),
+            (new.as_str(), &signd, KeyUse::Sign),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(inserted, [true, true], "{url}");
+    // Taken names are skipped and said so.
+    let again = store
+        .import_batch(&[(old.as_str(), &signd, KeyUse::DecryptOnly)])
+        .await
+        .unwrap();
+    assert_eq!(again, [false], "{url}");
+
+    assert!(!store.exists(&old).await.unwrap(), "{url}");
+    assert!(store.public_key(&old).await.unwrap().is_none(), "{url}");
+    assert!(store.secret(&old).await.unwrap().is_none(), "{url}");
+    assert!(store.signing_key(&old).await.unwrap().is_none(), "{url}");
+    assert_eq!(
+        store.decryption_secret(&old).await.unwrap().unwrap(),
+        signd.secret,
+        "{url}"
+    );
+    assert!(store
+        .names_by_key_id(&[Some(ids[1])])
+        .await
+        .unwrap()
+        .contains(&old));
+    let info = store.info(&old).await.unwrap().unwrap();
+    assert!(info.decrypt_only, "{url}");
+    // The signing key beside it is served as ever.
+    assert!(store.exists(&new).await.unwrap(), "{url}");
+    assert!(store.signing_key(&new).await.unwrap().is_some(), "{url}");
+    assert!(!store.info(&new).await.unwrap().unwrap().decrypt_only);
+    assert!(store.delete(&old).await.unwrap() && store.delete(&new).await.unwrap());
 }
