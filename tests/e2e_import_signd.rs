@@ -234,10 +234,10 @@ fn import_signd_migrates_keys_aliases_and_enckeys() {
     assert_eq!(
         list,
         [
-            (old_fpr.clone(), "eddsa".into(), old_fpr.clone()),
+            (old_fpr.clone(), "ed25519".into(), old_fpr.clone()),
             (PLAIN.into(), "rsa2048".into(), PLAIN_FPR.into()),
             (SEC.into(), "rsa2048".into(), SEC_FPR.into()),
-            (MASTER.into(), "rsa".into(), master_fpr.clone()),
+            (MASTER.into(), "rsa2048".into(), master_fpr.clone()),
         ]
     );
     for (name, file) in [

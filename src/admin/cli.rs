@@ -42,15 +42,11 @@ pub enum Command {
     /// Migrate an obs-signd installation: keys of every user with a phrases
     /// file, other secret keys that can decrypt (for decryption only),
     /// aliases and symmetric encryption keys. Idempotent.
-    ///
-    /// Example: signatrust-admin import-signd --sign-conf /etc/sign.conf --dry-run
     ImportSignd(ImportSigndArgs),
     /// Check OBS project keys: decrypt every `_signkey` blob found under
     /// DIR (e.g. /srv/obs/projects) with the stored keys and confirm the
     /// secret key matches the `_pubkey` beside it. Prints the failures and
     /// a summary; fails if any blob fails.
-    ///
-    /// Example: signatrust-admin check-blobs /srv/obs/projects
     CheckBlobs(CheckBlobsArgs),
     /// Generate, import, inspect, export, extend, replace, delete and
     /// restore signing keys.
@@ -148,7 +144,10 @@ pub enum KekCommand {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  signatrust-admin import-signd --sign-conf /etc/sign.conf")]
+#[command(
+    after_help = "Examples:\n  signatrust-admin import-signd --sign-conf /etc/sign.conf --dry-run\n  \
+                         signatrust-admin import-signd --sign-conf /etc/sign.conf --jobs 4"
+)]
 pub struct ImportSigndArgs {
     /// The obs-signd sign.conf naming phrases:, aliases:, encryptionkeys:
     /// and gnupghome:.
@@ -170,6 +169,7 @@ pub struct ImportSigndArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Example:\n  signatrust-admin check-blobs /srv/obs/projects")]
 pub struct CheckBlobsArgs {
     /// Directories to search for `_signkey` files (each checked against
     /// the `_pubkey` in the same directory), e.g. /srv/obs/projects.
