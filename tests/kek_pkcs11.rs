@@ -119,6 +119,14 @@ impl Hsm {
     }
 }
 
+/// The tests of this file one at a time: SoftHSM keeps its tokens in files
+/// that concurrent processes (the admin and daemon children) do not share
+/// safely, which showed as sporadic CKR_GENERAL_ERROR under load.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.stdin(Stdio::null()).output().expect("spawn");
     assert!(
@@ -156,7 +164,10 @@ fn kek_err(r: Result<Pkcs11Kek, KekError>) -> String {
 }
 
 #[tokio::test]
+// The guard serialises this file's tests; the runtime is single-threaded.
+#[allow(clippy::await_holding_lock)]
 async fn create_via_admin_makes_a_non_extractable_key() {
+    let _serial = serial();
     let Some(hsm) = hsm() else { return };
     let tmp = short_tempdir();
     let cfg = hsm.config(tmp.path(), "create");
@@ -246,6 +257,7 @@ async fn create_via_admin_makes_a_non_extractable_key() {
 
 #[test]
 fn wrap_unwrap_round_trip_and_tampering() {
+    let _serial = serial();
     let Some(hsm) = hsm() else { return };
     let s = hsm.settings("roundtrip");
     let kek = Pkcs11Kek::create(&s).unwrap();
@@ -303,6 +315,7 @@ fn wrap_unwrap_round_trip_and_tampering() {
 
 #[test]
 fn errors_name_module_token_and_key() {
+    let _serial = serial();
     let Some(hsm) = hsm() else { return };
     let mut s = hsm.settings("errors");
     Pkcs11Kek::create(&s).unwrap();
@@ -429,6 +442,7 @@ fn listed_fingerprint(data: &Path, config: Option<&Path>) -> String {
 
 #[test]
 fn store_with_the_hsm_kek_imports_and_signs() {
+    let _serial = serial();
     let Some(hsm) = hsm() else { return };
     let tmp = short_tempdir();
     let cfg = hsm.config(tmp.path(), "store");
@@ -448,6 +462,7 @@ fn store_with_the_hsm_kek_imports_and_signs() {
 
 #[test]
 fn rewrap_moves_a_file_kek_store_into_the_hsm() {
+    let _serial = serial();
     let Some(hsm) = hsm() else { return };
     let tmp = short_tempdir();
     let new_cfg = hsm.config(tmp.path(), "rewrap");
