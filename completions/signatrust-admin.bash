@@ -85,6 +85,9 @@ _signatrust__admin() {
             signatrust__admin__subcmd__kek,rewrap)
                 cmd="signatrust__admin__subcmd__kek__subcmd__rewrap"
                 ;;
+            signatrust__admin__subcmd__kek,rotate)
+                cmd="signatrust__admin__subcmd__kek__subcmd__rotate"
+                ;;
             signatrust__admin__subcmd__kek,status)
                 cmd="signatrust__admin__subcmd__kek__subcmd__status"
                 ;;
@@ -636,7 +639,7 @@ _signatrust__admin() {
             return 0
             ;;
         signatrust__subcmd__admin__subcmd__kek)
-            opts="-h --data-dir --config --database-url --help create status rewrap"
+            opts="-h --data-dir --config --database-url --help create status rewrap rotate"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -695,6 +698,40 @@ _signatrust__admin() {
             fi
             case "${prev}" in
                 --to-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        signatrust__subcmd__admin__subcmd__kek__subcmd__rotate)
+            opts="-h --to-config --batch --finish --data-dir --config --database-url --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -276,6 +276,11 @@ impl Drop for Daemon {
     }
 }
 
+/// One request to the server at `addr` (from any thread), reply to EOF.
+pub fn exchange_at(addr: SocketAddr, request: &[u8]) -> std::io::Result<Vec<u8>> {
+    try_exchange(addr, request)
+}
+
 fn try_exchange(addr: SocketAddr, request: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;

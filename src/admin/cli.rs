@@ -141,6 +141,31 @@ pub enum KekCommand {
         #[arg(long, value_name = "FILE")]
         to_config: PathBuf,
     },
+    /// Move the store to the KEK of FILE's [kms] section while servers keep
+    /// serving. First run: every data key is wrapped by the new KEK as
+    /// well, BATCH rows per transaction; servers on either KEK keep
+    /// working, and an interrupted run is resumed by running it again.
+    /// Then switch every server to FILE's [kms] (rolling restart), and end
+    /// with --finish, which moves the new wraps into the rows in one
+    /// transaction; from then on the old KEK is refused.
+    #[command(after_help = "Example:
+  signatrust-admin --config old.toml kek rotate --to-config new.toml
+                        # restart each server with new.toml's [kms], then:
+                        signatrust-admin --config old.toml kek rotate --to-config new.toml --finish")]
+    Rotate {
+        /// A Signatrust configuration file whose [kms] section names the new
+        /// KEK (only [kms] is used); the KEK must exist (kek create).
+        #[arg(long, value_name = "FILE")]
+        to_config: PathBuf,
+        /// Rows per transaction.
+        #[arg(long, value_name = "N", default_value_t = 500,
+              value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch: u32,
+        /// End the rotation: every row takes its new wrap, in one
+        /// transaction (refused while any row has none yet).
+        #[arg(long)]
+        finish: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,11 @@ pub(super) async fn run(
         KekCommand::Create => create(config),
         KekCommand::Status { json } => status(config, json).await,
         KekCommand::Rewrap { to_config } => rewrap(config, global, &to_config).await,
+        KekCommand::Rotate {
+            to_config,
+            batch,
+            finish,
+        } => rotate(config, global, &to_config, batch as usize, finish).await,
     }
 }
 
@@ -192,6 +197,57 @@ async fn rewrap(config: &Config, global: &GlobalArgs, to_config: &Path) -> anyho
         summary.rewrapped,
         to.id(),
         summary.already
+    );
+    Ok(())
+}
+
+/// `kek rotate`: the online move to another KEK (`keys::store::rotation`).
+async fn rotate(
+    config: &Config,
+    global: &GlobalArgs,
+    to_config: &Path,
+    batch: usize,
+    finish: bool,
+) -> anyhow::Result<()> {
+    let target = Config::load(global.data_dir.clone(), Some(to_config.to_owned()), None)
+        .context(crate::app::exit::ConfigError)?;
+    let from = open_kek(&config.kms).context("opening the current KEK")?;
+    let to = open_kek(&target.kms).with_context(|| {
+        format!(
+            "opening the new KEK of {} (create it first: signatrust-admin --config {} kek create)",
+            to_config.display(),
+            to_config.display()
+        )
+    })?;
+    let store = open_store_with(config, from).await?;
+    if finish {
+        let moved = store
+            .finish_rotation(&*to)
+            .await
+            .context("finishing the rotation; nothing was changed")?;
+        store.close().await;
+        say!(
+            "rotation finished: {moved} row(s) moved to KEK {}; the store now opens only with it",
+            to.id()
+        );
+        return Ok(());
+    }
+    say!("rotating to KEK {} ({})", to.id(), describe(&target.kms));
+    let summary = store
+        .rotate_to(&*to, batch, |done, total| {
+            say!("{done}/{total} rows");
+        })
+        .await
+        .context("rotation interrupted; the batches done are kept: run it again to resume")?;
+    store.close().await;
+    say!(
+        "every row is wrapped by KEK {} ({} now, {} before); switch each server to the [kms] \
+         of {} (rolling restart), then run `kek rotate --to-config {} --finish`",
+        to.id(),
+        summary.wrapped,
+        summary.already,
+        to_config.display(),
+        to_config.display()
     );
     Ok(())
 }

@@ -1043,6 +1043,314 @@ impl Db {
     }
 }
 
+/// Which table a row under rotation lives in (`kek_rotation.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RotationKind {
+    /// `keys`, by name; AAD from name and fingerprint.
+    Key,
+    /// `encryption_keys`, by id.
+    EncKey,
+    /// `deleted_keys` (retired, restorable), by name.
+    Deleted,
+}
+
+impl RotationKind {
+    pub(crate) const ALL: [RotationKind; 3] = [
+        RotationKind::Key,
+        RotationKind::EncKey,
+        RotationKind::Deleted,
+    ];
+
+    fn tag(self) -> &'static str {
+        match self {
+            RotationKind::Key => "key",
+            RotationKind::EncKey => "enckey",
+            RotationKind::Deleted => "deleted",
+        }
+    }
+
+    /// `SELECT name, fingerprint, kek_id, wrapped_dek, source, rot_kek_id,
+    /// rot_wrapped` over the table, rotation wraps joined.
+    fn select(self) -> &'static str {
+        match self {
+            RotationKind::Key => {
+                "SELECT t.name, t.fingerprint, t.kek_id, t.wrapped_dek, r.source, r.kek_id, \
+                 r.wrapped_dek FROM keys t LEFT JOIN kek_rotation r \
+                 ON r.kind = 'key' AND r.name = t.name"
+            }
+            RotationKind::EncKey => {
+                "SELECT t.id, '', t.kek_id, t.wrapped_dek, r.source, r.kek_id, r.wrapped_dek \
+                 FROM encryption_keys t LEFT JOIN kek_rotation r \
+                 ON r.kind = 'enckey' AND r.name = t.id"
+            }
+            RotationKind::Deleted => {
+                "SELECT t.name, t.fingerprint, t.kek_id, t.wrapped_dek, r.source, r.kek_id, \
+                 r.wrapped_dek FROM deleted_keys t LEFT JOIN kek_rotation r \
+                 ON r.kind = 'deleted' AND r.name = t.name"
+            }
+        }
+    }
+
+    fn page(self) -> &'static str {
+        match self {
+            RotationKind::Key => {
+                "SELECT t.name, t.fingerprint, t.kek_id, t.wrapped_dek, r.source, r.kek_id, \
+                 r.wrapped_dek FROM keys t LEFT JOIN kek_rotation r \
+                 ON r.kind = 'key' AND r.name = t.name WHERE t.name > $1 ORDER BY t.name LIMIT $2"
+            }
+            RotationKind::EncKey => {
+                "SELECT t.id, '', t.kek_id, t.wrapped_dek, r.source, r.kek_id, r.wrapped_dek \
+                 FROM encryption_keys t LEFT JOIN kek_rotation r \
+                 ON r.kind = 'enckey' AND r.name = t.id WHERE t.id > $1 ORDER BY t.id LIMIT $2"
+            }
+            RotationKind::Deleted => {
+                "SELECT t.name, t.fingerprint, t.kek_id, t.wrapped_dek, r.source, r.kek_id, \
+                 r.wrapped_dek FROM deleted_keys t LEFT JOIN kek_rotation r \
+                 ON r.kind = 'deleted' AND r.name = t.name WHERE t.name > $1 \
+                 ORDER BY t.name LIMIT $2"
+            }
+        }
+    }
+
+    fn update(self) -> &'static str {
+        match self {
+            RotationKind::Key => {
+                "UPDATE keys SET wrapped_dek = $1, kek_id = $2, updated = $3 WHERE name = $4"
+            }
+            RotationKind::EncKey => {
+                "UPDATE encryption_keys SET wrapped_dek = $1, kek_id = $2, updated = $3 \
+                 WHERE id = $4"
+            }
+            RotationKind::Deleted => {
+                "UPDATE deleted_keys SET wrapped_dek = $1, kek_id = $2, updated = $3 \
+                 WHERE name = $4"
+            }
+        }
+    }
+}
+
+/// A row as `kek rotate` sees it: where it is, what its AAD needs, its
+/// wrapped DEK, and the rotation wrap made for it so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RotationRow {
+    pub kind: RotationKind,
+    pub name: String,
+    /// Empty for encryption keys.
+    pub fingerprint: String,
+    pub kek_id: String,
+    pub wrapped_dek: Vec<u8>,
+    /// `(source, kek_id, wrapped_dek)` from `kek_rotation`.
+    pub rotated: Option<(String, String, Vec<u8>)>,
+}
+
+type RotationTuple = (
+    String,
+    String,
+    String,
+    Vec<u8>,
+    Option<String>,
+    Option<String>,
+    Option<Vec<u8>>,
+);
+
+fn rotation_row(kind: RotationKind, t: RotationTuple) -> RotationRow {
+    let (name, fingerprint, kek_id, wrapped_dek, source, rkek, rwrapped) = t;
+    RotationRow {
+        kind,
+        name,
+        fingerprint,
+        kek_id,
+        wrapped_dek,
+        rotated: match (source, rkek, rwrapped) {
+            (Some(s), Some(k), Some(w)) => Some((s, k, w)),
+            _ => None,
+        },
+    }
+}
+
+/// The hex SHA-256 of a wrapped DEK: what a rotation wrap was made from.
+pub(crate) fn wrap_source(wrapped_dek: &[u8]) -> String {
+    hex::encode(openssl::sha::sha256(wrapped_dek))
+}
+
+/// Online KEK rotation (migration 0008).
+impl Db {
+    /// Up to `limit` rows of `kind` named after `after`, in name order.
+    pub(crate) async fn rotation_page(
+        &self,
+        kind: RotationKind,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<RotationRow>, KeyError> {
+        let rows: Vec<RotationTuple> = sqlx::query_as(kind.page())
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.error("read rows to rotate"))?;
+        Ok(rows.into_iter().map(|t| rotation_row(kind, t)).collect())
+    }
+
+    /// How many rows of `kind` there are.
+    pub(crate) async fn rotation_count(&self, kind: RotationKind) -> Result<usize, KeyError> {
+        let sql = match kind {
+            RotationKind::Key => "SELECT COUNT(*) FROM keys",
+            RotationKind::EncKey => "SELECT COUNT(*) FROM encryption_keys",
+            RotationKind::Deleted => "SELECT COUNT(*) FROM deleted_keys",
+        };
+        let (n,): (i64,) = sqlx::query_as(sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.error("count rows to rotate"))?;
+        Ok(n as usize)
+    }
+
+    /// Stores rotation wraps `(kind, name, source, kek_id, wrapped)` in one
+    /// transaction, replacing older ones of the same rows.
+    pub(crate) async fn put_rotation_wraps(
+        &self,
+        wraps: &[(RotationKind, String, String, String, Vec<u8>)],
+    ) -> Result<(), KeyError> {
+        let put = async {
+            let mut tx = self.pool.begin().await?;
+            for (kind, name, source, kek_id, wrapped) in wraps {
+                sqlx::query(
+                    "INSERT INTO kek_rotation (kind, name, source, kek_id, wrapped_dek) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, name) DO UPDATE SET \
+                     source = excluded.source, kek_id = excluded.kek_id, \
+                     wrapped_dek = excluded.wrapped_dek",
+                )
+                .bind(kind.tag())
+                .bind(name)
+                .bind(source)
+                .bind(kek_id)
+                .bind(wrapped)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        };
+        put.await.map_err(self.error("store rotation wraps"))
+    }
+
+    /// The rotation wrap of one row, `(source, kek_id, wrapped)`.
+    pub(crate) async fn rotation_wrap(
+        &self,
+        kind: RotationKind,
+        name: &str,
+    ) -> Result<Option<(String, String, Vec<u8>)>, KeyError> {
+        sqlx::query_as(
+            "SELECT source, kek_id, wrapped_dek FROM kek_rotation WHERE kind = $1 AND name = $2",
+        )
+        .bind(kind.tag())
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.error("read a rotation wrap"))
+    }
+
+    /// The canary of `role` (`current` or `next`), `(kek_id, wrapped)`.
+    pub(crate) async fn kek_canary_of(
+        &self,
+        role: &str,
+    ) -> Result<Option<(String, Vec<u8>)>, KeyError> {
+        sqlx::query_as("SELECT kek_id, wrapped FROM kek_canary WHERE role = $1")
+            .bind(role)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.error("read the KEK canary"))
+    }
+
+    /// Records the KEK a rotation moves to (role `next`).
+    pub(crate) async fn set_next_canary(
+        &self,
+        kek_id: &str,
+        wrapped: &[u8],
+        now: i64,
+    ) -> Result<(), KeyError> {
+        sqlx::query(
+            "INSERT INTO kek_canary (role, kek_id, wrapped, created) VALUES ('next', $1, $2, $3) \
+             ON CONFLICT (role) DO UPDATE SET kek_id = excluded.kek_id, \
+             wrapped = excluded.wrapped, created = excluded.created",
+        )
+        .bind(kek_id)
+        .bind(wrapped)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(self.error("record the rotation's KEK"))?;
+        Ok(())
+    }
+
+    /// Ends a rotation to `to` in one transaction: every row takes its
+    /// rotation wrap, the wraps are dropped and the `next` canary becomes
+    /// the current one. Returns `Err(names)` (changing nothing) when rows
+    /// have no valid wrap under `to` yet, else how many rows moved.
+    pub(crate) async fn finish_rotation(
+        &self,
+        to: &str,
+        now: i64,
+    ) -> Result<Result<usize, Vec<String>>, KeyError> {
+        let e = self.error("finish the KEK rotation");
+        let mut tx = self.pool.begin().await.map_err(&e)?;
+        let mut pending = Vec::new();
+        let mut moved = 0;
+        for kind in RotationKind::ALL {
+            let rows: Vec<RotationTuple> = sqlx::query_as(kind.select())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(&e)?;
+            for t in rows {
+                let r = rotation_row(kind, t);
+                if r.kek_id == to {
+                    continue;
+                }
+                match &r.rotated {
+                    Some((source, kek, wrapped))
+                        if kek == to && *source == wrap_source(&r.wrapped_dek) =>
+                    {
+                        sqlx::query(kind.update())
+                            .bind(wrapped)
+                            .bind(to)
+                            .bind(now)
+                            .bind(&r.name)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(&e)?;
+                        moved += 1;
+                    }
+                    _ => pending.push(format!("{} {}", kind.tag(), r.name)),
+                }
+            }
+        }
+        if !pending.is_empty() {
+            tx.rollback().await.map_err(&e)?;
+            return Ok(Err(pending));
+        }
+        let next: Option<(String,)> =
+            sqlx::query_as("SELECT kek_id FROM kek_canary WHERE role = 'next'")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(&e)?;
+        if next.as_ref().map(|(k,)| k.as_str()) != Some(to) {
+            tx.rollback().await.map_err(&e)?;
+            return Err(KeyError::Database {
+                context: format!("{}: no rotation to KEK {to} is in progress", self.url),
+                source: None,
+            });
+        }
+        for sql in [
+            "DELETE FROM kek_rotation",
+            "DELETE FROM kek_canary WHERE role = 'current'",
+            "UPDATE kek_canary SET role = 'current' WHERE role = 'next'",
+        ] {
+            sqlx::query(sql).execute(&mut *tx).await.map_err(&e)?;
+        }
+        tx.commit().await.map_err(&e)?;
+        Ok(Ok(moved))
+    }
+}
+
 /// Backups (`signatrust-admin backup`).
 impl Db {
     /// Writes a consistent copy of this SQLite database to `path`, which

@@ -48,6 +48,7 @@ pub use error::{DbError, KeyError};
 pub use kek::{read_pin, FileKek, Kek, KekError, Pkcs11Kek, Pkcs11Settings, PIN_ENV};
 pub use store::{
     validate_name, Custody, DeletedKey, EncKeyInfo, KekUsage, KeyInfo, KeyStore, KeyUse, LoadedKey,
-    Migration, RestoreOutcome, RewrapSummary, StoreOptions, DEFAULT_RETENTION, MAX_NAME_LEN,
+    Migration, RestoreOutcome, RewrapSummary, RotationSummary, StoreOptions, DEFAULT_RETENTION,
+    MAX_NAME_LEN,
 };
 pub use url::{redacted_url, BadStoreUrl, StoreBackend, StoreUrl};

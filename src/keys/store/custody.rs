@@ -10,6 +10,8 @@
 //!
 //! A store made before the canary existed adopts the configured KEK on its
 //! first open, provided that KEK is one its rows name (or it has no rows).
+//! While `kek rotate` moves the store to a new KEK, that KEK (the `next`
+//! canary) is accepted too.
 
 use super::{now, KekUsage, KeyStore};
 use crate::keys::db::{Db, PoolConfig};
@@ -73,9 +75,16 @@ pub(super) async fn bind_kek(db: &Db, kek: &dyn Kek) -> Result<(), KeyError> {
             source: None,
         });
     };
-    if id != kek.id() {
-        return Err(mismatch(id, ""));
-    }
+    let (id, wrapped) = if id == kek.id() {
+        (id, wrapped)
+    } else {
+        // During an online rotation (`kek rotate`) the KEK it moves to is
+        // the store's too: servers switched to it use the rotation wraps.
+        match db.kek_canary_of("next").await? {
+            Some((next, next_wrapped)) if next == kek.id() => (next, next_wrapped),
+            _ => return Err(mismatch(id, "")),
+        }
+    };
     if !envelope::opens_canary(kek, &wrapped) {
         return Err(mismatch(
             id,

@@ -3,7 +3,7 @@
 //! sealed like signing keys, each under its own data key. Not cached.
 
 use super::{now, open_error, validate_name, KeyStore};
-use crate::keys::db::EncKeyRow;
+use crate::keys::db::{EncKeyRow, RotationKind};
 use crate::keys::envelope;
 use crate::keys::error::KeyError;
 use crate::secret::SecretBytes;
@@ -65,9 +65,16 @@ impl KeyStore {
 
     /// The decrypted encryption key (not cached).
     pub async fn encryption_key(&self, id: &str) -> Result<Option<SecretBytes>, KeyError> {
-        let Some(row) = self.db.get_enc_key(id).await? else {
+        let Some(mut row) = self.db.get_enc_key(id).await? else {
             return Ok(None);
         };
+        self.rotated_key_row(
+            RotationKind::EncKey,
+            id,
+            &mut row.kek_id,
+            &mut row.wrapped_dek,
+        )
+        .await?;
         self.kek_blocking(move |kek| {
             let aad = envelope::enckey_aad(&row.id);
             envelope::open(kek, &row.ct, &row.nonce, &row.wrapped_dek, &aad)

@@ -25,19 +25,21 @@ mod custody;
 mod enc_keys;
 mod lifecycle;
 mod maintenance;
+mod rotation;
 mod schema;
 
 pub use custody::Custody;
 pub use enc_keys::EncKeyInfo;
 pub use lifecycle::{DeletedKey, RestoreOutcome, DEFAULT_RETENTION};
 pub use maintenance::{KekUsage, KeyInfo, RewrapSummary};
+pub use rotation::RotationSummary;
 pub use schema::Migration;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::cache::{CacheConfig, TtlCache};
-use super::db::{Db, KeyRow, NewKey, PoolConfig, StoreChange};
+use super::db::{Db, KeyRow, NewKey, PoolConfig, RotationKind, StoreChange};
 use super::envelope::{self, OpenError};
 use super::error::KeyError;
 use super::kek::{Kek, KekError};
@@ -522,16 +524,32 @@ impl KeyStore {
         self.poll_revision().await;
         self.rows
             .get_or_load(name, || async {
-                Ok(self.db.get_key(name).await?.map(Arc::new))
+                Ok(self.read_key_row(name).await?.map(Arc::new))
             })
             .await
+    }
+
+    /// The stored row of `name`, with its rotation wrap in place when this
+    /// store's KEK is the one a rotation moves to (`rotation.rs`).
+    async fn read_key_row(&self, name: &str) -> Result<Option<KeyRow>, KeyError> {
+        let Some(mut row) = self.db.get_key(name).await? else {
+            return Ok(None);
+        };
+        self.rotated_key_row(
+            RotationKind::Key,
+            name,
+            &mut row.kek_id,
+            &mut row.wrapped_dek,
+        )
+        .await?;
+        Ok(Some(row))
     }
 
     /// Reads the row from the database, refreshing the row cache.
     async fn fresh_row(&self, name: &str) -> Result<Option<Arc<KeyRow>>, KeyError> {
         let generation = self.rows.generation();
         let started = Instant::now();
-        let row = self.db.get_key(name).await?.map(Arc::new);
+        let row = self.read_key_row(name).await?.map(Arc::new);
         if let Some(r) = &row {
             self.rows
                 .insert_if_current(name, r.clone(), generation, started);

@@ -32,6 +32,18 @@ impl Fixture {
     pub(super) async fn store(&self) -> KeyStore {
         KeyStore::open(&self.url(), self.kek("kek")).await.unwrap()
     }
+    /// A store on `kek` with caching off, so every read goes to the rows.
+    async fn open_with_fresh_cache(&self, kek: Arc<dyn Kek>) -> KeyStore {
+        let opts = StoreOptions {
+            cache: CacheConfig {
+                capacity: 0,
+                ttl: Duration::ZERO,
+                stale_if_error: Duration::ZERO,
+            },
+            ..StoreOptions::default()
+        };
+        KeyStore::open_with(&self.url(), kek, opts).await.unwrap()
+    }
     /// Removes the KEK canary, as in a store made before it existed.
     async fn forget_canary(&self) {
         let db = Db::connect(
@@ -881,4 +893,77 @@ async fn decrypt_only_flow(store: &KeyStore, url: &str) {
     assert!(store.signing_key(&new).await.unwrap().is_some(), "{url}");
     assert!(!store.info(&new).await.unwrap().unwrap().decrypt_only);
     assert!(store.delete(&old).await.unwrap() && store.delete(&new).await.unwrap());
+}
+
+/// Online rotation: servers on the old and on the new KEK both read every
+/// row while it runs; a re-run resumes; --finish refuses while a row has
+/// no new wrap, then moves the store to the new KEK alone.
+#[tokio::test]
+async fn online_rotation_serves_both_kek_and_finishes() {
+    let fx = Fixture::new();
+    let (old, new) = (fx.kek("old"), fx.kek("new"));
+    let store = KeyStore::open(&fx.url(), old.clone()).await.unwrap();
+    let keys: Vec<_> = (0..5).map(synthetic).collect();
+    for (i, k) in keys.iter().enumerate() {
+        store.import(&format!("k{i}"), k).await.unwrap();
+    }
+    let enc = SecretBytes::new(random(40));
+    store.put_encryption_key("E", &enc).await.unwrap();
+    store.retire("k4", Duration::from_secs(3600)).await.unwrap();
+
+    // A new KEK is refused before the rotation starts.
+    assert!(KeyStore::open(&fx.url(), new.clone()).await.is_err());
+    let mut seen = Vec::new();
+    let s = store
+        .rotate_to(&*new, 2, |done, total| seen.push((done, total)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.wrapped, s.already),
+        (6, 0),
+        "4 keys, 1 encryption key, 1 retired"
+    );
+    assert_eq!(seen.last(), Some(&(6, 6)));
+    // Both KEKs serve every row now.
+    for kek in [old.clone(), new.clone()] {
+        let st = fx.open_with_fresh_cache(kek).await;
+        for (i, k) in keys.iter().enumerate().take(4) {
+            assert_eq!(
+                st.secret(&format!("k{i}")).await.unwrap().unwrap(),
+                k.secret
+            );
+        }
+        assert_eq!(st.encryption_key("E").await.unwrap().unwrap(), enc);
+    }
+    // Running it again is a resume: nothing left to do.
+    let s = store.rotate_to(&*new, 2, |_, _| {}).await.unwrap();
+    assert_eq!((s.wrapped, s.already), (0, 6));
+
+    // A key stored under the old KEK meanwhile blocks --finish, by name.
+    store.import("late", &synthetic(9)).await.unwrap();
+    let e = store.finish_rotation(&*new).await.unwrap_err().to_string();
+    assert!(e.contains("key late") && e.contains("1 row(s)"), "{e}");
+    assert!(fx
+        .open_with_fresh_cache(old.clone())
+        .await
+        .secret("k0")
+        .await
+        .is_ok());
+    let s = store.rotate_to(&*new, 100, |_, _| {}).await.unwrap();
+    assert_eq!((s.wrapped, s.already), (1, 6));
+    assert_eq!(store.finish_rotation(&*new).await.unwrap(), 7);
+
+    // The store is the new KEK's alone, rows and retired key included.
+    let e = KeyStore::open(&fx.url(), old.clone()).await.unwrap_err();
+    assert_kek_mismatch(&e, new.id(), old.id());
+    let st = fx.open_with_fresh_cache(new.clone()).await;
+    assert_eq!(st.secret("k0").await.unwrap().unwrap(), keys[0].secret);
+    assert_eq!(st.encryption_key("E").await.unwrap().unwrap(), enc);
+    assert!(matches!(
+        st.restore("k4").await.unwrap(),
+        RestoreOutcome::Restored
+    ));
+    assert_eq!(st.secret("k4").await.unwrap().unwrap(), keys[4].secret);
+    let usage = KeyStore::kek_usage_at(&fx.url()).await.unwrap();
+    assert!(usage.iter().all(|u| u.kek_id == new.id()), "{usage:?}");
 }
