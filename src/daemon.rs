@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::cli::DaemonArgs;
 use crate::app::signd_state::{Failure, Loaded, SigndState};
+use crate::audit::{AuditDb, Auditor};
 use crate::commands::{BlobKeyCache, Ctx};
 use crate::config::{Config, KmsConfig, KEK_FILE};
 use crate::exec::Exec;
@@ -28,6 +29,16 @@ pub struct Service {
     pub ctx: Arc<Ctx>,
     pub edge: Arc<EdgeConfig>,
     pub config: Config,
+}
+
+impl Service {
+    /// Writes the audit records still queued and stops the audit writer.
+    /// Call once the listeners have finished their requests.
+    pub async fn close(&self) {
+        if let Some(a) = &self.edge.audit {
+            a.close().await;
+        }
+    }
 }
 
 /// Builds the service from a configuration.
@@ -63,15 +74,22 @@ pub fn edge_config(config: &Config) -> anyhow::Result<EdgeConfig> {
         tls,
         upstream,
         signd_log,
+        audit: None,
     })
 }
 
-/// [`build`] on an already opened store.
+/// [`build`] on an already opened store. Inside a tokio runtime, with
+/// `[audit] enabled`, it starts the audit writer on the store's database;
+/// [`Service::close`] flushes it.
 pub fn build_with_store(config: Config, keys: Arc<KeyStore>) -> anyhow::Result<Service> {
     let exec = Exec::start(&config.exec).context(
         "starting the signing and key-generation threads ([exec] workers, keygen_workers)",
     )?;
-    let edge = edge_config(&config)?;
+    let mut edge = edge_config(&config)?;
+    if config.audit.enabled && tokio::runtime::Handle::try_current().is_ok() {
+        let db = AuditDb::lazy(config.store_url.as_str()).context("opening the audit trail")?;
+        edge.audit = Some(Arc::new(Auditor::start(db, &config.audit)));
+    }
     Ok(Service {
         ctx: Arc::new(Ctx {
             keys,
@@ -148,6 +166,7 @@ pub async fn run(args: DaemonArgs, config: Config) -> anyhow::Result<()> {
     for t in tasks {
         let _ = t.await;
     }
+    service.close().await;
     service.ctx.exec.close();
     Ok(())
 }
@@ -178,6 +197,7 @@ async fn run_test_mode(args: DaemonArgs, mut config: Config) -> anyhow::Result<(
         Some(argv) => crate::server::testmode::run_command(argv, &service.ctx, &service.edge).await,
         None => crate::server::testmode::test_sign(&service.ctx, &service.edge).await,
     };
+    service.close().await;
     service.ctx.keys.close().await;
     service.ctx.exec.close();
     drop(scratch);

@@ -60,6 +60,7 @@ use thiserror::Error;
 pub use self::sign_conf::{Directive, Directives, SignConf, SignConfPaths};
 pub use self::source::{FileSource, MemorySource, Source};
 pub use self::toml::TomlConfig;
+use crate::audit::{AuditSettings, OnFailure, MAX_AUDIT_BATCH, MAX_AUDIT_QUEUE};
 use crate::commands::UserRules;
 use crate::exec::{
     ExecConfig, IoScheduling, MAX_IO_THREADS, MAX_KEYGEN_TIMEOUT, MAX_KEYGEN_WORKERS, MAX_WORKERS,
@@ -180,6 +181,8 @@ pub struct Config {
     pub exec: ExecConfig,
     /// Log filter and the signd log file.
     pub log: LogConfig,
+    /// The audit trail (`[audit]`).
+    pub audit: AuditSettings,
     /// The obs-signd state directories, when a sign.conf was read.
     pub signd: Option<SignConfPaths>,
     /// The sign.conf that was read, if any.
@@ -287,6 +290,7 @@ impl Config {
             cache: build_cache(t)?,
             exec,
             log: build_log(t, signd)?,
+            audit: build_audit(t)?,
             data_dir,
             signd: signd.map(|s| s.paths.clone()),
             sign_conf_path: None,
@@ -512,6 +516,38 @@ fn build_log(t: &TomlConfig, signd: Option<&SignConf>) -> Result<LogConfig, Conf
             .file
             .clone()
             .or_else(|| signd.and_then(|s| s.logfile.clone())),
+    })
+}
+
+/// `[audit]` over [`AuditSettings::default`] (on, refusing on failure).
+fn build_audit(t: &TomlConfig) -> Result<AuditSettings, ConfigError> {
+    let a = &t.audit;
+    let d = AuditSettings::default();
+    Ok(AuditSettings {
+        enabled: a.enabled.unwrap_or(d.enabled),
+        on_failure: match &a.on_failure {
+            None => d.on_failure,
+            Some(v) => match v.get_ref().as_str() {
+                "refuse" => OnFailure::Refuse,
+                "log" => OnFailure::Log,
+                other => {
+                    return Err(ConfigError::Value {
+                        at: t.at(v),
+                        message: format!(
+                            "bad audit.on_failure '{other}' (expected \"refuse\" or \"log\")"
+                        ),
+                    })
+                }
+            },
+        },
+        queue: match &a.queue {
+            Some(v) => bounded(t, v, "audit.queue", 1..=MAX_AUDIT_QUEUE)?,
+            None => d.queue,
+        },
+        batch: match &a.batch {
+            Some(v) => bounded(t, v, "audit.batch", 1..=MAX_AUDIT_BATCH)?,
+            None => d.batch,
+        },
     })
 }
 

@@ -51,6 +51,12 @@
 //! [log]
 //! level = "info"
 //! file = "/var/log/signatrust.log"
+//!
+//! [audit]
+//! enabled = true
+//! on_failure = "refuse"             # or "log": see crate::audit
+//! queue = 4096                      # backlog bound, records
+//! batch = 256                       # records per transaction
 //! ```
 
 use std::collections::BTreeMap;
@@ -82,6 +88,8 @@ pub struct TomlConfig {
     pub exec: TomlExec,
     #[serde(default)]
     pub log: TomlLog,
+    #[serde(default)]
+    pub audit: TomlAudit,
     /// The file's text, kept to turn spans into line numbers.
     #[serde(skip)]
     text: String,
@@ -177,6 +185,17 @@ pub struct TomlExec {
 pub struct TomlLog {
     pub level: Option<Spanned<String>>,
     pub file: Option<PathBuf>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TomlAudit {
+    pub enabled: Option<bool>,
+    /// `"refuse"` (default) or `"log"`.
+    pub on_failure: Option<Spanned<String>>,
+    pub queue: Option<Spanned<usize>>,
+    pub batch: Option<Spanned<usize>>,
 }
 
 impl TomlConfig {

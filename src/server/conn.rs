@@ -26,7 +26,8 @@ use tokio::time::{timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::EdgeConfig;
-use crate::commands::{handle, Ctx, Handled};
+use crate::audit;
+use crate::commands::{handle_noted, Ctx, Handled, Note};
 use crate::logging::LogArgv;
 use crate::protocol::{self, DecodeError, Protocol, Request};
 use crate::wire_error::{error_reply, WireError};
@@ -42,7 +43,8 @@ pub(super) async fn serve(
     match edge.tls.clone() {
         None => {
             let access = check_access(edge, peer);
-            serve_stream(stream, Some(peer), access, ctx, edge, cancel, deadline).await;
+            let peer = Peer::new(Some(peer), String::new());
+            serve_stream(stream, peer, access, ctx, edge, cancel, deadline).await;
         }
         // Boxed: the TLS state is large, and every plain connection's task
         // would otherwise carry (and copy) room for it.
@@ -88,10 +90,15 @@ async fn serve_tls(
         },
         _ = cancel.cancelled() => return,
     };
-    let subject = tls.check_subject(stream.get_ref().1.peer_certificates());
+    let certs = stream.get_ref().1.peer_certificates();
+    let subject_text = certs
+        .and_then(|c| c.first())
+        .and_then(|c| super::tls::rfc2253_subject(c))
+        .unwrap_or_default();
+    let subject = tls.check_subject(certs);
     serve_stream(
         stream,
-        Some(peer),
+        Peer::new(Some(peer), subject_text),
         async move { subject },
         ctx,
         edge,
@@ -105,7 +112,7 @@ async fn serve_tls(
 /// closes, all under `deadline`.
 async fn serve_stream<S: AsyncRead + AsyncWrite + Cork + Unpin>(
     mut stream: S,
-    peer: Option<SocketAddr>,
+    peer: Peer,
     access: impl Future<Output = Result<(), WireError>>,
     ctx: &Ctx,
     edge: &EdgeConfig,
@@ -113,10 +120,10 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Cork + Unpin>(
     deadline: Instant,
 ) {
     let reply = tokio::select! {
-        r = timeout_at(deadline, exchange(&mut stream, peer, access, ctx, edge)) => match r {
+        r = timeout_at(deadline, exchange_from(&mut stream, &peer, access, ctx, edge)) => match r {
             Ok(bytes) => bytes,
             Err(_) => {
-                tracing::info!(?peer, "request deadline exceeded");
+                tracing::info!(peer = %peer, "request deadline exceeded");
                 error_reply(&WireError::Timeout, Protocol::New)
             }
         },
@@ -219,14 +226,59 @@ pub async fn exchange<S: AsyncRead + Unpin>(
     ctx: &Ctx,
     edge: &EdgeConfig,
 ) -> Vec<u8> {
+    exchange_from(stream, &Peer::new(peer, String::new()), access, ctx, edge).await
+}
+
+/// The client of one connection, for logs and the audit trail.
+struct Peer {
+    addr: Option<SocketAddr>,
+    /// The client certificate's RFC 2253 subject (TLS), else empty.
+    subject: String,
+}
+
+impl Peer {
+    fn new(addr: Option<SocketAddr>, subject: String) -> Peer {
+        Peer { addr, subject }
+    }
+}
+
+/// `address:port`, or `-` without one (test mode).
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.addr {
+            Some(a) => write!(f, "{a}"),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+/// How a request ended, for the request log and the audit trail.
+enum Outcome {
+    Ok,
+    /// The wire text sent to the client.
+    Error(String),
+    /// Relayed from the upstream signd.
+    Forwarded,
+}
+
+/// [`exchange`] for a [`Peer`]: the request is logged after its outcome
+/// and, for the commands `crate::audit` names, recorded in the audit trail
+/// (its place in the backlog reserved before anything is signed).
+async fn exchange_from<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    peer: &Peer,
+    access: impl Future<Output = Result<(), WireError>>,
+    ctx: &Ctx,
+    edge: &EdgeConfig,
+) -> Vec<u8> {
     // Read first, then judge: signd's early errors sent before reading are
     // often lost to a TCP reset (spec §1). The read is bounded by size
     // (declared size checked on the header, the decoder never takes more
     // than declared) and time.
     let request = read_request(stream, edge).await;
-    let ip = peer.map(|p| p.ip());
+    let ip = peer.addr.map(|p| p.ip());
     if let Err(e) = access.await {
-        tracing::info!(?peer, error = %e, "access refused");
+        tracing::info!(peer = %peer, error = %e, "access refused");
         if let Some(log) = &edge.signd_log {
             log.error(ip, &e.wire_text());
         }
@@ -235,23 +287,108 @@ pub async fn exchange<S: AsyncRead + Unpin>(
     let request = match request {
         Ok(r) => r,
         Err(e) => {
-            tracing::info!(?peer, error = %e, "bad request");
+            tracing::info!(peer = %peer, error = %e, "bad request");
             if let Some(log) = &edge.signd_log {
                 log.error(ip, &e.wire_text());
             }
             return error_reply(&e, Protocol::New);
         }
     };
-    tracing::info!(?peer, argv = %LogArgv(&request.argv), "request");
     if let Some(log) = &edge.signd_log {
         log.request(ip, &request.argv);
     }
-    match handle(ctx, &request).await {
+    let started = std::time::Instant::now();
+    let time_us = audit::now_us();
+    let cmd = request.command().unwrap_or("");
+    let slot = match edge.audit.as_deref().filter(|_| audit::is_audited(cmd)) {
+        Some(auditor) => match auditor.reserve().await {
+            Ok(slot) => Some(slot),
+            Err(e) => {
+                tracing::error!(peer = %peer, argv = %LogArgv(&request.argv), error = %e, "audit trail unavailable, request refused");
+                let e = WireError::AuditUnavailable;
+                if let Some(log) = &edge.signd_log {
+                    log.error(ip, &e.wire_text());
+                }
+                return error_reply(&e, request.protocol);
+            }
+        },
+        None => None,
+    };
+    let mut note = Note::default();
+    let (reply, outcome) = respond(ctx, edge, &request, ip, &mut note).await;
+    let latency = started.elapsed();
+    let (outcome_text, error) = match &outcome {
+        Outcome::Ok => ("ok", ""),
+        Outcome::Error(e) => ("error", e.as_str()),
+        Outcome::Forwarded => ("forwarded", ""),
+    };
+    tracing::info!(
+        peer = %peer,
+        argv = %LogArgv(&request.argv),
+        key = %note.key,
+        fingerprint = %note.fingerprint,
+        outcome = outcome_text,
+        error,
+        latency_us = latency.as_micros() as u64,
+        "request"
+    );
+    if let Some(slot) = slot {
+        let args = request.args();
+        let hashes = match cmd {
+            "sign" => args,
+            "privsign" => args.get(1..).unwrap_or(&[]),
+            _ => &[],
+        };
+        slot.send(audit::Record {
+            time_us,
+            kind: audit::Kind::Request.as_str().into(),
+            peer: peer.to_string(),
+            tls_subject: peer.subject.clone(),
+            command: cmd.into(),
+            user: request.user().unwrap_or("").into(),
+            key: note.key,
+            fingerprint: note.fingerprint,
+            hash_algo: if hashes.is_empty() {
+                String::new()
+            } else {
+                note.hash_algo
+            },
+            digests: audit::digests_of(hashes),
+            outcome: outcome_text.into(),
+            error: error.into(),
+            latency_us: i64::try_from(latency.as_micros()).unwrap_or(i64::MAX),
+            detail: if note.blob_sha256.is_empty() {
+                String::new()
+            } else {
+                format!("blob sha256 {}", note.blob_sha256)
+            },
+            ..audit::Record::default()
+        });
+    }
+    reply
+}
+
+/// Handles a decoded, admitted request: the reply bytes and how it ended.
+async fn respond(
+    ctx: &Ctx,
+    edge: &EdgeConfig,
+    request: &Request,
+    ip: Option<std::net::IpAddr>,
+    note: &mut Note,
+) -> (Vec<u8>, Outcome) {
+    let failed = |e: &WireError| Outcome::Error(e.wire_text());
+    match handle_noted(ctx, request, note).await {
         // The only place a reply becomes bytes, bounded by the client's
         // receive buffer.
-        Ok(Handled::Local(reply)) => reply
-            .encode(request.protocol, protocol::reply_limit(&request))
-            .unwrap_or_else(|e| error_reply(&WireError::ReplyTooBig(e), request.protocol)),
+        Ok(Handled::Local(reply)) => {
+            match reply.encode(request.protocol, protocol::reply_limit(request)) {
+                Ok(bytes) => (bytes, Outcome::Ok),
+                Err(e) => {
+                    let e = WireError::ReplyTooBig(e);
+                    (error_reply(&e, request.protocol), failed(&e))
+                }
+            }
+        }
         Ok(Handled::Forward {
             request: forwarded,
             user,
@@ -259,17 +396,20 @@ pub async fn exchange<S: AsyncRead + Unpin>(
             // Boxed: the upstream exchange (a TLS client among others) is
             // large, and only proxies need room for it.
             Some(up) => match Box::pin(up.forward(&forwarded)).await {
-                Ok(bytes) => bytes,
+                Ok(bytes) => (bytes, Outcome::Forwarded),
                 Err(e) => {
                     if let Some(log) = &edge.signd_log {
                         log.error(ip, &e.wire_text());
                     }
-                    error_reply(&e, request.protocol)
+                    (error_reply(&e, request.protocol), failed(&e))
                 }
             },
-            None => error_reply(&WireError::UnknownKey(user), request.protocol),
+            None => {
+                let e = WireError::UnknownKey(user);
+                (error_reply(&e, request.protocol), failed(&e))
+            }
         },
-        Err(e) => error_reply(&e, request.protocol),
+        Err(e) => (error_reply(&e, request.protocol), failed(&e)),
     }
 }
 

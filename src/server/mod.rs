@@ -52,6 +52,8 @@ pub struct EdgeConfig {
     pub upstream: Option<Arc<proxy::Upstream>>,
     /// obs-signd's log file, if configured.
     pub signd_log: Option<Arc<SigndLog>>,
+    /// The audit trail's writer, if auditing is on.
+    pub audit: Option<Arc<crate::audit::Auditor>>,
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and waits for the
