@@ -1,5 +1,7 @@
 //! Structured logs with `tracing`, to stderr, filtered by `[log] level`
-//! (default `info`), which `RUST_LOG` overrides when set. Secrets never
+//! (default `info`), which `RUST_LOG` overrides when set; as text (ANSI
+//! colours only when stderr is a terminal, so the journal gets plain text)
+//! or as one JSON object per line (`[log] format = "json"`). Secrets never
 //! reach a log line: secret types redact their `Debug`, and request logging
 //! shortens blob arguments.
 //!
@@ -27,6 +29,30 @@ pub struct LogConfig {
     /// Append the signd-style log here (`[log] file`, else sign.conf's
     /// `logfile:`); `None` logs to stderr only.
     pub file: Option<PathBuf>,
+    /// How stderr lines look (`[log] format`).
+    pub format: LogFormat,
+}
+
+/// `[log] format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `tracing`'s human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields` (with
+    /// `message`), `target`.
+    Json,
+}
+
+impl LogFormat {
+    /// `"text"` or `"json"`; `None` for anything else.
+    pub fn parse(s: &str) -> Option<LogFormat> {
+        match s {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
 }
 
 impl Default for LogConfig {
@@ -34,6 +60,7 @@ impl Default for LogConfig {
         LogConfig {
             level: DEFAULT_LOG_LEVEL.to_owned(),
             file: None,
+            format: LogFormat::Text,
         }
     }
 }
@@ -62,12 +89,18 @@ pub fn filter(config: &LogConfig, env: Option<&str>) -> String {
 /// Starts logging to stderr with [`filter`] of `config` and `RUST_LOG`. Call
 /// it once the configuration is loaded; later calls change nothing.
 pub fn init(config: &LogConfig) {
+    use std::io::IsTerminal;
     let env = std::env::var("RUST_LOG").ok();
     let filter = EnvFilter::new(filter(config, env.as_deref()));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match config.format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// Request arguments for logs: the blob argument of privsign, privtotp and
@@ -161,7 +194,7 @@ mod tests {
     fn rust_log_overrides_the_configured_level() {
         let config = LogConfig {
             level: "debug".to_owned(),
-            file: None,
+            ..LogConfig::default()
         };
         assert_eq!(filter(&config, None), "debug");
         assert_eq!(filter(&config, Some("warn")), "warn");

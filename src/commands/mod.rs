@@ -118,6 +118,7 @@ pub async fn handle_noted(ctx: &Ctx, req: &Request, note: &mut Note) -> Result<H
         }
     }
 
+    note.key.clone_from(&field.user);
     // Existence: a ping with an empty user is answered locally; everything
     // else needs a key of that name, or goes upstream / `unknown key`.
     let local = if ctx.users.proxy_only {
@@ -146,7 +147,6 @@ pub async fn handle_noted(ctx: &Ctx, req: &Request, note: &mut Note) -> Result<H
         });
     }
 
-    note.key.clone_from(&field.user);
     if let Ok(algo) = hash_algo(&field) {
         note.hash_algo = format!("{algo:?}").to_ascii_uppercase();
     }

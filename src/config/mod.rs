@@ -66,7 +66,7 @@ use crate::exec::{
     ExecConfig, IoScheduling, MAX_IO_THREADS, MAX_KEYGEN_TIMEOUT, MAX_KEYGEN_WORKERS, MAX_WORKERS,
 };
 use crate::keys::{CacheConfig, StoreUrl, MAX_CACHE_CAPACITY, MAX_CACHE_TTL};
-use crate::logging::{LogConfig, DEFAULT_LOG_LEVEL};
+use crate::logging::{LogConfig, LogFormat, DEFAULT_LOG_LEVEL};
 use crate::server::access::{AccessPolicy, Allow};
 use crate::server::settings::{
     EdgeSettings, TlsSettings, UpstreamSettings, MAX_CONNECTIONS, MAX_REQUEST, MAX_TIMEOUT,
@@ -509,8 +509,19 @@ fn build_log(t: &TomlConfig, signd: Option<&SignConf>) -> Result<LogConfig, Conf
         }
         None => DEFAULT_LOG_LEVEL.to_owned(),
     };
+    let format = match &t.log.format {
+        Some(f) => LogFormat::parse(f.get_ref()).ok_or_else(|| ConfigError::Value {
+            at: t.at(f),
+            message: format!(
+                "bad log.format '{}' (expected \"text\" or \"json\")",
+                f.get_ref()
+            ),
+        })?,
+        None => LogFormat::Text,
+    };
     Ok(LogConfig {
         level,
+        format,
         file: t
             .log
             .file
@@ -897,6 +908,42 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "/etc/st.toml:2:17: bad exec.io_scheduling 'fifo' (expected \"batch\" or \"normal\")"
+        );
+    }
+
+    #[test]
+    fn audit_and_log_format() {
+        let c = load(&MemorySource::new(), None, None, None).unwrap();
+        assert_eq!(c.audit, crate::audit::AuditSettings::default());
+        assert!(c.audit.enabled);
+        assert_eq!(c.audit.on_failure, OnFailure::Refuse);
+        assert_eq!(c.log.format, LogFormat::Text);
+        let src = MemorySource::new().with(
+            "/etc/st.toml",
+            "[log]\nformat = \"json\"\n[audit]\nenabled = false\non_failure = \"log\"\nqueue = 10\nbatch = 2\n",
+        );
+        let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(
+            c.audit,
+            crate::audit::AuditSettings {
+                enabled: false,
+                on_failure: OnFailure::Log,
+                queue: 10,
+                batch: 2,
+            }
+        );
+        assert_eq!(
+            toml_err("[audit]\non_failure = \"ignore\"\n"),
+            "/etc/st.toml:2:14: bad audit.on_failure 'ignore' (expected \"refuse\" or \"log\")"
+        );
+        assert_eq!(
+            toml_err("[audit]\nqueue = 0\n"),
+            "/etc/st.toml:2:9: audit.queue must be greater than 0"
+        );
+        assert_eq!(
+            toml_err("[log]\nformat = \"xml\"\n"),
+            "/etc/st.toml:2:10: bad log.format 'xml' (expected \"text\" or \"json\")"
         );
     }
 

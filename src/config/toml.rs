@@ -50,6 +50,7 @@
 //!
 //! [log]
 //! level = "info"
+//! format = "text"                   # or "json": one object per line
 //! file = "/var/log/signatrust.log"
 //!
 //! [audit]
@@ -184,6 +185,8 @@ pub struct TomlExec {
 #[serde(deny_unknown_fields)]
 pub struct TomlLog {
     pub level: Option<Spanned<String>>,
+    /// `"text"` (default) or `"json"`.
+    pub format: Option<Spanned<String>>,
     pub file: Option<PathBuf>,
 }
 

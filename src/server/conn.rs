@@ -327,8 +327,8 @@ async fn exchange_from<S: AsyncRead + Unpin>(
         argv = %LogArgv(&request.argv),
         key = %note.key,
         fingerprint = %note.fingerprint,
-        outcome = outcome_text,
-        error,
+        outcome = %outcome_text,
+        error = %error,
         latency_us = latency.as_micros() as u64,
         "request"
     );
