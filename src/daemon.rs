@@ -75,6 +75,7 @@ pub fn edge_config(config: &Config) -> anyhow::Result<EdgeConfig> {
         upstream,
         signd_log,
         audit: None,
+        metrics: Some(Arc::new(crate::metrics::Metrics::new())),
     })
 }
 
@@ -160,10 +161,28 @@ pub async fn run(args: DaemonArgs, config: Config) -> anyhow::Result<()> {
             crate::server::run(listener, stop.cancelled_owned(), ctx, edge).await;
         }));
     }
+    let stop_metrics = CancellationToken::new();
+    let metrics_task = match service.config.metrics_listen {
+        Some(addr) => {
+            let listener = crate::server::bind(addr, false)
+                .with_context(|| format!("cannot listen on {addr} ([metrics] listen)"))?;
+            tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+            let (ctx, edge) = (service.ctx.clone(), service.edge.clone());
+            let (draining, stop) = (shutdown.clone(), stop_metrics.clone());
+            Some(tokio::spawn(crate::server::serve_metrics(
+                listener, ctx, edge, draining, stop,
+            )))
+        }
+        None => None,
+    };
     wait_for_signal().await;
     tracing::info!("signal received, shutting down");
     shutdown.cancel();
     for t in tasks {
+        let _ = t.await;
+    }
+    stop_metrics.cancel();
+    if let Some(t) = metrics_task {
         let _ = t.await;
     }
     service.close().await;

@@ -27,6 +27,8 @@
 //!   it and never each other.
 //! * [`audit`] is the hash-chained audit trail of requests and admin
 //!   changes, written in batches off the request path.
+//! * [`metrics`] is the Prometheus registry the server updates and the
+//!   metrics listener (in `server`) exposes.
 //! * [`secret`] holds the zeroising, redacting secret buffer type.
 //!
 //! See `ARCHITECTURE.md` for the invariants between these modules.
@@ -40,6 +42,7 @@ pub mod daemon;
 pub mod exec;
 pub mod keys;
 pub mod logging;
+pub mod metrics;
 pub mod protocol;
 pub mod secret;
 pub mod server;

@@ -76,6 +76,11 @@ const MODULES: &[Module] = &[
         uses: &[],
         forbidden: &[SOCKETS, &["sqlx"]],
     },
+    Module {
+        name: "metrics",
+        uses: &[],
+        forbidden: &[IO_AND_RUNTIME],
+    },
     // The only place errors become wire text.
     Module {
         name: "wire_error",
@@ -102,7 +107,14 @@ const MODULES: &[Module] = &[
     // The network edge.
     Module {
         name: "server",
-        uses: &["audit", "commands", "logging", "protocol", "wire_error"],
+        uses: &[
+            "audit",
+            "commands",
+            "logging",
+            "metrics",
+            "protocol",
+            "wire_error",
+        ],
         forbidden: &[&["sqlx"]],
     },
     // Parsing the configuration into the subsystems' own settings types.
@@ -121,7 +133,7 @@ const MODULES: &[Module] = &[
     Module {
         name: "daemon",
         uses: &[
-            "app", "audit", "commands", "config", "exec", "keys", "logging", "server",
+            "app", "audit", "commands", "config", "exec", "keys", "logging", "metrics", "server",
         ],
         forbidden: &[SOCKETS],
     },

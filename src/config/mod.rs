@@ -183,6 +183,9 @@ pub struct Config {
     pub log: LogConfig,
     /// The audit trail (`[audit]`).
     pub audit: AuditSettings,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served
+    /// (`[metrics] listen`); `None`: nowhere (the default).
+    pub metrics_listen: Option<SocketAddr>,
     /// The obs-signd state directories, when a sign.conf was read.
     pub signd: Option<SignConfPaths>,
     /// The sign.conf that was read, if any.
@@ -291,6 +294,16 @@ impl Config {
             exec,
             log: build_log(t, signd)?,
             audit: build_audit(t)?,
+            metrics_listen: match &t.metrics.listen {
+                Some(v) => Some(v.get_ref().parse().map_err(|_| ConfigError::Value {
+                    at: t.at(v),
+                    message: format!(
+                        "bad metrics.listen '{}' (expected address:port, e.g. 127.0.0.1:9167)",
+                        v.get_ref()
+                    ),
+                })?),
+                None => None,
+            },
             data_dir,
             signd: signd.map(|s| s.paths.clone()),
             sign_conf_path: None,
@@ -940,6 +953,11 @@ mod tests {
         assert_eq!(
             toml_err("[audit]\nqueue = 0\n"),
             "/etc/st.toml:2:9: audit.queue must be greater than 0"
+        );
+        assert_eq!(c.metrics_listen, None);
+        assert_eq!(
+            toml_err("[metrics]\nlisten = \"localhost\"\n"),
+            "/etc/st.toml:2:10: bad metrics.listen 'localhost' (expected address:port, e.g. 127.0.0.1:9167)"
         );
         assert_eq!(
             toml_err("[log]\nformat = \"xml\"\n"),

@@ -58,6 +58,9 @@
 //! on_failure = "refuse"             # or "log": see crate::audit
 //! queue = 4096                      # backlog bound, records
 //! batch = 256                       # records per transaction
+//!
+//! [metrics]
+//! listen = "127.0.0.1:9167"         # /metrics, /healthz, /readyz (default: off)
 //! ```
 
 use std::collections::BTreeMap;
@@ -91,6 +94,8 @@ pub struct TomlConfig {
     pub log: TomlLog,
     #[serde(default)]
     pub audit: TomlAudit,
+    #[serde(default)]
+    pub metrics: TomlMetrics,
     /// The file's text, kept to turn spans into line numbers.
     #[serde(skip)]
     text: String,
@@ -188,6 +193,14 @@ pub struct TomlLog {
     /// `"text"` (default) or `"json"`.
     pub format: Option<Spanned<String>>,
     pub file: Option<PathBuf>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TomlMetrics {
+    /// `address:port` of the HTTP listener for /metrics, /healthz, /readyz.
+    pub listen: Option<Spanned<String>>,
 }
 
 /// `[audit]`.

@@ -282,6 +282,14 @@ async fn exchange_from<S: AsyncRead + Unpin>(
         if let Some(log) = &edge.signd_log {
             log.error(ip, &e.wire_text());
         }
+        if let Some(m) = &edge.metrics {
+            let cmd = request
+                .as_ref()
+                .ok()
+                .and_then(|r| r.command())
+                .unwrap_or("");
+            m.request(cmd, "error", std::time::Duration::ZERO);
+        }
         return error_reply(&e, Protocol::New);
     }
     let request = match request {
@@ -290,6 +298,9 @@ async fn exchange_from<S: AsyncRead + Unpin>(
             tracing::info!(peer = %peer, error = %e, "bad request");
             if let Some(log) = &edge.signd_log {
                 log.error(ip, &e.wire_text());
+            }
+            if let Some(m) = &edge.metrics {
+                m.request("", "error", std::time::Duration::ZERO);
             }
             return error_reply(&e, Protocol::New);
         }
@@ -305,6 +316,9 @@ async fn exchange_from<S: AsyncRead + Unpin>(
             Ok(slot) => Some(slot),
             Err(e) => {
                 tracing::error!(peer = %peer, argv = %LogArgv(&request.argv), error = %e, "audit trail unavailable, request refused");
+                if let Some(m) = &edge.metrics {
+                    m.request(cmd, "refused", started.elapsed());
+                }
                 let e = WireError::AuditUnavailable;
                 if let Some(log) = &edge.signd_log {
                     log.error(ip, &e.wire_text());
@@ -332,6 +346,9 @@ async fn exchange_from<S: AsyncRead + Unpin>(
         latency_us = latency.as_micros() as u64,
         "request"
     );
+    if let Some(m) = &edge.metrics {
+        m.request(cmd, outcome_text, latency);
+    }
     if let Some(slot) = slot {
         let args = request.args();
         let hashes = match cmd {

@@ -13,6 +13,7 @@
 pub mod access;
 mod conn;
 pub mod dns;
+pub mod metrics_http;
 pub mod proxy;
 pub mod settings;
 pub mod testmode;
@@ -29,6 +30,7 @@ use tokio_util::task::TaskTracker;
 
 pub use access::{AccessPolicy, Allow};
 pub use conn::exchange;
+pub use metrics_http::serve_metrics;
 pub use settings::EdgeSettings;
 
 use crate::commands::Ctx;
@@ -54,6 +56,8 @@ pub struct EdgeConfig {
     pub signd_log: Option<Arc<SigndLog>>,
     /// The audit trail's writer, if auditing is on.
     pub audit: Option<Arc<crate::audit::Auditor>>,
+    /// Request and connection metrics (`/metrics`).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and waits for the
@@ -94,7 +98,13 @@ pub async fn run(
                         let edge = edge.clone();
                         let cancel = cancel.clone();
                         tracker.spawn(async move {
+                            if let Some(m) = &edge.metrics {
+                                m.connections_open.inc();
+                            }
                             conn::serve(stream, peer, &ctx, &edge, &cancel).await;
+                            if let Some(m) = &edge.metrics {
+                                m.connections_open.dec();
+                            }
                             drop(permit);
                         });
                     }
@@ -103,6 +113,9 @@ pub async fn run(
                         // `server busy`, bounded in time and bytes.
                         Ok(permit) => {
                             refused.note(peer, true);
+                            if let Some(m) = &edge.metrics {
+                                m.connections_refused.inc();
+                            }
                             tracker.spawn(async move {
                                 conn::refuse_busy(stream).await;
                                 drop(permit);
@@ -112,6 +125,9 @@ pub async fn run(
                         // task: the cost stays O(1) per connection.
                         Err(_) => {
                             refused.note(peer, false);
+                            if let Some(m) = &edge.metrics {
+                                m.connections_refused.inc();
+                            }
                             drop(stream);
                         }
                     },

@@ -18,6 +18,7 @@
 
 mod aliases;
 mod enc_keys;
+mod health;
 mod maintenance;
 
 pub use maintenance::{KekUsage, KeyInfo, RewrapSummary};
