@@ -175,8 +175,18 @@ pub async fn run(args: DaemonArgs, config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
-    wait_for_signal().await;
+    // systemd (Type=notify): the store and its KEK are open and every
+    // listener is bound. Without $NOTIFY_SOCKET this does nothing.
+    if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        tracing::warn!(error = %e, "cannot notify systemd (READY=1)");
+    }
+    let watchdog = start_watchdog();
+    serve_signals(&service).await;
     tracing::info!("signal received, shutting down");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     shutdown.cancel();
     for t in tasks {
         let _ = t.await;
@@ -267,20 +277,59 @@ async fn load_signd_keys(config: &Config, keys: &KeyStore) -> anyhow::Result<()>
         .await
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGTERM or SIGINT; on SIGHUP reloads what can change
+/// without a restart ([`reload`]) and goes on waiting.
+async fn serve_signals(service: &Service) {
     use tokio::signal::unix::{signal, SignalKind};
     match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) {
-        (Ok(mut term), Ok(mut int)) => {
+        (Ok(mut term), Ok(mut int), Ok(mut hup)) => loop {
             tokio::select! {
-                _ = term.recv() => {},
-                _ = int.recv() => {},
+                _ = term.recv() => return,
+                _ = int.recv() => return,
+                _ = hup.recv() => reload(service),
             }
-        }
+        },
         _ => {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// SIGHUP: reopens the signd log file (logrotate's `postrotate kill -HUP`).
+/// A reopen that fails keeps the old file and logs why. TLS certificates,
+/// allow lists, subjects and the user map are not reloaded yet: they take
+/// a restart.
+fn reload(service: &Service) {
+    tracing::info!("SIGHUP: reloading");
+    if let Some(log) = &service.edge.signd_log {
+        match log.reopen() {
+            Ok(()) => tracing::info!(path = %log.path().display(), "log file reopened"),
+            Err(e) => tracing::warn!(
+                path = %log.path().display(),
+                error = %e,
+                "cannot reopen the log file, keeping the old one"
+            ),
+        }
+    }
+}
+
+/// systemd's watchdog (`WatchdogSec=`): WATCHDOG=1 at half the interval,
+/// from the runtime, so a wedged reactor stops the pings.
+fn start_watchdog() -> Option<tokio::task::JoinHandle<()>> {
+    let mut usec = 0;
+    if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
+        return None;
+    }
+    let every = std::time::Duration::from_micros(usec / 2);
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+        }
+    }))
 }

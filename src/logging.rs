@@ -135,6 +135,7 @@ impl fmt::Display for LogArgv<'_> {
 #[derive(Debug)]
 pub struct SigndLog {
     file: Mutex<std::fs::File>,
+    path: PathBuf,
 }
 
 impl SigndLog {
@@ -147,8 +148,24 @@ impl SigndLog {
             .mode(0o640)
             .open(path)?;
         Ok(SigndLog {
+            path: path.to_owned(),
             file: Mutex::new(file),
         })
+    }
+
+    /// Opens the file's path again (after logrotate moved the file away:
+    /// SIGHUP) and writes there from now on. On failure the old file is
+    /// kept and the error returned.
+    pub fn reopen(&self) -> std::io::Result<()> {
+        let fresh = SigndLog::open(&self.path)?;
+        let file = fresh.file.into_inner().unwrap_or_else(|e| e.into_inner());
+        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = file;
+        Ok(())
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// `<time>: <peer>: <argv>` for a request.
