@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 SECS=${1:-6}
 ROUNDS=${2:-3}
 TYPE=${3:-rsa2048}
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
+BIN=${BIN_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/release}
 T=$(mktemp -d)
 PIDS=()
 cleanup() {
