@@ -19,6 +19,9 @@ _signatrust__admin() {
             signatrust__admin,alias)
                 cmd="signatrust__admin__subcmd__alias"
                 ;;
+            signatrust__admin,audit)
+                cmd="signatrust__admin__subcmd__audit"
+                ;;
             signatrust__admin,backup)
                 cmd="signatrust__admin__subcmd__backup"
                 ;;
@@ -54,6 +57,15 @@ _signatrust__admin() {
                 ;;
             signatrust__admin__subcmd__alias,set)
                 cmd="signatrust__admin__subcmd__alias__subcmd__add"
+                ;;
+            signatrust__admin__subcmd__audit,list)
+                cmd="signatrust__admin__subcmd__audit__subcmd__list"
+                ;;
+            signatrust__admin__subcmd__audit,prune)
+                cmd="signatrust__admin__subcmd__audit__subcmd__prune"
+                ;;
+            signatrust__admin__subcmd__audit,verify)
+                cmd="signatrust__admin__subcmd__audit__subcmd__verify"
                 ;;
             signatrust__admin__subcmd__db,migrate)
                 cmd="signatrust__admin__subcmd__db__subcmd__migrate"
@@ -125,7 +137,7 @@ _signatrust__admin() {
 
     case "${cmd}" in
         signatrust__admin)
-            opts="-h -V --data-dir --config --database-url --help --version import-signd check-blobs key alias enckey default-user kek db backup"
+            opts="-h -V --data-dir --config --database-url --help --version import-signd check-blobs key alias enckey default-user kek audit db backup"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -229,6 +241,126 @@ _signatrust__admin() {
             return 0
             ;;
         signatrust__subcmd__admin__subcmd__alias__subcmd__remove)
+            opts="-h --data-dir --config --database-url --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        signatrust__subcmd__admin__subcmd__audit)
+            opts="-h --data-dir --config --database-url --help verify list prune"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        signatrust__subcmd__admin__subcmd__audit__subcmd__list)
+            opts="-h --key --since --until --json --data-dir --config --database-url --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        signatrust__subcmd__admin__subcmd__audit__subcmd__prune)
+            opts="-h --before --data-dir --config --database-url --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --before)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        signatrust__subcmd__admin__subcmd__audit__subcmd__verify)
             opts="-h --data-dir --config --database-url --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

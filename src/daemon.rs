@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::cli::DaemonArgs;
 use crate::app::signd_state::{Failure, LoadOptions, Loaded, SigndState};
+use crate::audit::{AuditDb, Auditor};
 use crate::commands::{BlobKeyCache, Ctx};
 use crate::config::{Config, KmsConfig, KEK_FILE};
 use crate::exec::Exec;
@@ -29,6 +30,16 @@ pub struct Service {
     pub ctx: Arc<Ctx>,
     pub edge: Arc<EdgeConfig>,
     pub config: Config,
+}
+
+impl Service {
+    /// Writes the audit records still queued and stops the audit writer.
+    /// Call once the listeners have finished their requests.
+    pub async fn close(&self) {
+        if let Some(a) = &self.edge.audit {
+            a.close().await;
+        }
+    }
 }
 
 /// Builds the service from a configuration.
@@ -64,15 +75,23 @@ pub fn edge_config(config: &Config) -> anyhow::Result<EdgeConfig> {
         tls,
         upstream,
         signd_log,
+        audit: None,
+        metrics: Some(Arc::new(crate::metrics::Metrics::new())),
     })
 }
 
-/// [`build`] on an already opened store.
+/// [`build`] on an already opened store. Inside a tokio runtime, with
+/// `[audit] enabled`, it starts the audit writer on the store's database;
+/// [`Service::close`] flushes it.
 pub fn build_with_store(config: Config, keys: Arc<KeyStore>) -> anyhow::Result<Service> {
     let exec = Exec::start(&config.exec).context(
         "starting the signing and key-generation threads ([exec] workers, keygen_workers)",
     )?;
-    let edge = edge_config(&config)?;
+    let mut edge = edge_config(&config)?;
+    if config.audit.enabled && tokio::runtime::Handle::try_current().is_ok() {
+        let db = AuditDb::lazy(config.store_url.as_str()).context("opening the audit trail")?;
+        edge.audit = Some(Arc::new(Auditor::start(db, &config.audit)));
+    }
     Ok(Service {
         ctx: Arc::new(Ctx {
             keys,
@@ -221,13 +240,42 @@ pub async fn run(args: DaemonArgs, config: Config) -> anyhow::Result<()> {
     // caches at once; a no-op for SQLite.
     let keys = service.ctx.keys.clone();
     let feed = tokio::spawn(async move { keys.follow_changes().await });
-    wait_for_signal().await;
+    let stop_metrics = CancellationToken::new();
+    let metrics_task = match service.config.metrics_listen {
+        Some(addr) => {
+            let listener = crate::server::bind(addr, false)
+                .with_context(|| format!("cannot listen on {addr} ([metrics] listen)"))?;
+            tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+            let (ctx, edge) = (service.ctx.clone(), service.edge.clone());
+            let (draining, stop) = (shutdown.clone(), stop_metrics.clone());
+            Some(tokio::spawn(crate::server::serve_metrics(
+                listener, ctx, edge, draining, stop,
+            )))
+        }
+        None => None,
+    };
+    // systemd (Type=notify): the store and its KEK are open and every
+    // listener is bound. Without $NOTIFY_SOCKET this does nothing.
+    if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        tracing::warn!(error = %e, "cannot notify systemd (READY=1)");
+    }
+    let watchdog = start_watchdog();
+    serve_signals(&service).await;
     tracing::info!("signal received, shutting down");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     feed.abort();
     shutdown.cancel();
     for t in tasks {
         let _ = t.await;
     }
+    stop_metrics.cancel();
+    if let Some(t) = metrics_task {
+        let _ = t.await;
+    }
+    service.close().await;
     service.ctx.exec.close();
     Ok(())
 }
@@ -258,6 +306,7 @@ async fn run_test_mode(args: DaemonArgs, mut config: Config) -> anyhow::Result<(
         Some(argv) => crate::server::testmode::run_command(argv, &service.ctx, &service.edge).await,
         None => crate::server::testmode::test_sign(&service.ctx, &service.edge).await,
     };
+    service.close().await;
     service.ctx.keys.close().await;
     service.ctx.exec.close();
     drop(scratch);
@@ -311,20 +360,59 @@ async fn load_signd_keys(config: &Config, keys: &KeyStore) -> anyhow::Result<()>
         .await
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGTERM or SIGINT; on SIGHUP reloads what can change
+/// without a restart ([`reload`]) and goes on waiting.
+async fn serve_signals(service: &Service) {
     use tokio::signal::unix::{signal, SignalKind};
     match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) {
-        (Ok(mut term), Ok(mut int)) => {
+        (Ok(mut term), Ok(mut int), Ok(mut hup)) => loop {
             tokio::select! {
-                _ = term.recv() => {},
-                _ = int.recv() => {},
+                _ = term.recv() => return,
+                _ = int.recv() => return,
+                _ = hup.recv() => reload(service),
             }
-        }
+        },
         _ => {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// SIGHUP: reopens the signd log file (logrotate's `postrotate kill -HUP`).
+/// A reopen that fails keeps the old file and logs why. TLS certificates,
+/// allow lists, subjects and the user map are not reloaded yet: they take
+/// a restart.
+fn reload(service: &Service) {
+    tracing::info!("SIGHUP: reloading");
+    if let Some(log) = &service.edge.signd_log {
+        match log.reopen() {
+            Ok(()) => tracing::info!(path = %log.path().display(), "log file reopened"),
+            Err(e) => tracing::warn!(
+                path = %log.path().display(),
+                error = %e,
+                "cannot reopen the log file, keeping the old one"
+            ),
+        }
+    }
+}
+
+/// systemd's watchdog (`WatchdogSec=`): WATCHDOG=1 at half the interval,
+/// from the runtime, so a wedged reactor stops the pings.
+fn start_watchdog() -> Option<tokio::task::JoinHandle<()>> {
+    let mut usec = 0;
+    if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
+        return None;
+    }
+    let every = std::time::Duration::from_micros(usec / 2);
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+        }
+    }))
 }

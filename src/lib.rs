@@ -25,18 +25,24 @@
 //! * [`app`] is what both binaries share (command line, opening the store,
 //!   process set-up, the obs-signd state loader); `daemon` and `admin` use
 //!   it and never each other.
+//! * [`audit`] is the hash-chained audit trail of requests and admin
+//!   changes, written in batches off the request path.
+//! * [`metrics`] is the Prometheus registry the server updates and the
+//!   metrics listener (in `server`) exposes.
 //! * [`secret`] holds the zeroising, redacting secret buffer type.
 //!
 //! See `ARCHITECTURE.md` for the invariants between these modules.
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod exec;
 pub mod keys;
 pub mod logging;
+pub mod metrics;
 pub mod protocol;
 pub mod secret;
 pub mod server;

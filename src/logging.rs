@@ -1,5 +1,7 @@
 //! Structured logs with `tracing`, to stderr, filtered by `[log] level`
-//! (default `info`), which `RUST_LOG` overrides when set. Secrets never
+//! (default `info`), which `RUST_LOG` overrides when set; as text (ANSI
+//! colours only when stderr is a terminal, so the journal gets plain text)
+//! or as one JSON object per line (`[log] format = "json"`). Secrets never
 //! reach a log line: secret types redact their `Debug`, and request logging
 //! shortens blob arguments.
 //!
@@ -27,6 +29,30 @@ pub struct LogConfig {
     /// Append the signd-style log here (`[log] file`, else sign.conf's
     /// `logfile:`); `None` logs to stderr only.
     pub file: Option<PathBuf>,
+    /// How stderr lines look (`[log] format`).
+    pub format: LogFormat,
+}
+
+/// `[log] format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `tracing`'s human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields` (with
+    /// `message`), `target`.
+    Json,
+}
+
+impl LogFormat {
+    /// `"text"` or `"json"`; `None` for anything else.
+    pub fn parse(s: &str) -> Option<LogFormat> {
+        match s {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
 }
 
 impl Default for LogConfig {
@@ -34,6 +60,7 @@ impl Default for LogConfig {
         LogConfig {
             level: DEFAULT_LOG_LEVEL.to_owned(),
             file: None,
+            format: LogFormat::Text,
         }
     }
 }
@@ -68,6 +95,7 @@ pub fn init(config: &LogConfig) {
 /// [`init`], with each target of `quiet` (e.g. a library's chatty
 /// target) at warn unless the filter names its crate.
 pub fn init_quieting(config: &LogConfig, quiet: &[&str]) {
+    use std::io::IsTerminal;
     let env = std::env::var("RUST_LOG").ok();
     let spec = filter(config, env.as_deref());
     let mut filter = EnvFilter::new(&spec);
@@ -79,10 +107,15 @@ pub fn init_quieting(config: &LogConfig, quiet: &[&str]) {
             }
         }
     }
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match config.format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// Request arguments for logs: the blob argument of privsign, privtotp and
@@ -117,6 +150,7 @@ impl fmt::Display for LogArgv<'_> {
 #[derive(Debug)]
 pub struct SigndLog {
     file: Mutex<std::fs::File>,
+    path: PathBuf,
 }
 
 impl SigndLog {
@@ -129,8 +163,24 @@ impl SigndLog {
             .mode(0o640)
             .open(path)?;
         Ok(SigndLog {
+            path: path.to_owned(),
             file: Mutex::new(file),
         })
+    }
+
+    /// Opens the file's path again (after logrotate moved the file away:
+    /// SIGHUP) and writes there from now on. On failure the old file is
+    /// kept and the error returned.
+    pub fn reopen(&self) -> std::io::Result<()> {
+        let fresh = SigndLog::open(&self.path)?;
+        let file = fresh.file.into_inner().unwrap_or_else(|e| e.into_inner());
+        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = file;
+        Ok(())
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// `<time>: <peer>: <argv>` for a request.
@@ -176,7 +226,7 @@ mod tests {
     fn rust_log_overrides_the_configured_level() {
         let config = LogConfig {
             level: "debug".to_owned(),
-            file: None,
+            ..LogConfig::default()
         };
         assert_eq!(filter(&config, None), "debug");
         assert_eq!(filter(&config, Some("warn")), "warn");

@@ -31,6 +31,11 @@ const INTERNAL: &str = "signatrust: internal error, see server log";
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum WireError {
+    /// The audit trail cannot take the record of this request (the audit
+    /// database cannot be written, or its backlog is full) and `[audit]
+    /// on_failure = "refuse"`: nothing is signed unaudited.
+    #[error("audit trail unavailable, request refused")]
+    AuditUnavailable,
     /// keygen's expiry is not 1 to 10 decimal digits.
     #[error("bad expire format")]
     BadExpireFormat,

@@ -202,6 +202,8 @@ impl Daemon {
             let log = dir.path().join(format!("daemon-{attempt}.log"));
             let logfile = std::fs::File::create(&log).unwrap();
             let mut child = Command::new(DAEMON)
+                // `[log] level` in the file is what the tests mean.
+                .env_remove("RUST_LOG")
                 .arg("--data-dir")
                 .arg(data)
                 .arg("--config")

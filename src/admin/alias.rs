@@ -14,13 +14,17 @@ pub(super) async fn run(store: &KeyStore, cmd: AliasCommand) -> anyhow::Result<(
             let is_enc = alias.starts_with(":enc");
             let exists = store.exists(&target).await?
                 || (is_enc && store.encryption_key_exists(&target).await?);
+            if !exists && !is_enc {
+                bail!("alias {alias}: no key named {target}");
+            }
             if !exists {
-                let what = if is_enc {
-                    "no key or encryption key"
-                } else {
-                    "no key"
-                };
-                bail!("alias {alias}: {what} named {target}");
+                // keygen's blob target is what Perl hands to `gpg -r`: a
+                // key ID, fingerprint or user ID, resolved among the stored
+                // keys at request time (spec §13), so it need not be a name.
+                super::output::warn_line(format_args!(
+                    "note: {target} is not a stored key or encryption key name; keygen will \
+                     resolve it as `gpg -r {target}` does (key ID, fingerprint, user ID)"
+                ));
             }
             if store.exists(&alias).await? {
                 bail!(

@@ -69,6 +69,10 @@ pub enum Command {
     /// another KEK (e.g. from the key file to an HSM).
     #[command(subcommand)]
     Kek(KekCommand),
+    /// Check, query and prune the audit trail (every signing request and
+    /// admin change, hash-chained in the key database). Needs no KEK.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// The key database's schema: which migrations it has, and applying
     /// the missing ones (no KEK needed).
     #[command(subcommand)]
@@ -106,6 +110,45 @@ pub enum DbCommand {
         after_help = "Example:\n  signatrust-admin --database-url postgres://signatrust@db/signatrust db migrate"
     )]
     Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain from its first row (or the anchor a prune
+    /// left) to its last: fails, naming the row, if a row was edited,
+    /// inserted or removed.
+    #[command(after_help = "Example:\n  signatrust-admin audit verify")]
+    Verify,
+    /// Print audit records, oldest first: one tab-separated line each, or
+    /// one JSON object per line with --json.
+    #[command(
+        after_help = "Example:\n  signatrust-admin audit list --key obs-signkey --since 7d --json"
+    )]
+    List {
+        /// Only records of this key (the user the request resolved to).
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
+        /// Only records at or after TIME (RFC 3339, YYYY-MM-DD in UTC, or
+        /// an age such as 7d, 12h, 30m).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only records before TIME (same forms as --since).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the oldest records written before TIME (same forms as
+    /// --since, e.g. 365d); the last removed record's hash is kept as the
+    /// anchor, so the rest of the chain still verifies.
+    #[command(after_help = "Example:\n  signatrust-admin audit prune --before 365d")]
+    Prune {
+        /// Remove records written before TIME (RFC 3339, YYYY-MM-DD in
+        /// UTC, or an age such as 365d).
+        #[arg(long, value_name = "TIME")]
+        before: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@
 //! or key they concern; exit statuses are [`crate::app::exit`]'s.
 
 mod alias;
+mod audit;
 mod check_blobs;
 pub mod cli;
 mod db;
@@ -31,18 +32,57 @@ use output::say;
 
 /// Runs one admin command to completion. Logging starts once the
 /// configuration is read, with its `[log] level`. A configuration that
-/// does not load is a [`ConfigError`] (exit status 78).
+/// does not load is a [`ConfigError`] (exit status 78). A verb that changes
+/// something is recorded in the audit trail afterwards, with its outcome
+/// (`crate::audit::record_admin`); if that fails the command fails too,
+/// saying that the change itself was made.
 pub async fn run(cli: AdminCli) -> anyhow::Result<()> {
     let config = cli.global.load_config(None).context(ConfigError)?;
     crate::logging::init_quieting(&config.log, crate::keys::NOISY_LOG_TARGETS);
     if config.lock_memory {
         crate::app::lock_memory()?;
     }
+    let change = audit::describe(&cli.command);
+    let kek_create = matches!(cli.command, cli::Command::Kek(cli::KekCommand::Create));
+    let name = change.as_ref().map(|c| c.key.clone()).unwrap_or_default();
+    let before = key_fingerprint(&config, &name).await;
     let result = dispatch(&config, cli).await;
-    match (result, output::take_error()) {
+    let result = match (result, output::take_error()) {
         (Ok(()), Some(e)) => Err(anyhow::Error::new(e).context("cannot write to stdout")),
         (r, _) => r,
+    };
+    let Some(mut change) = change else {
+        return result;
+    };
+    change.fingerprint = match key_fingerprint(&config, &name).await {
+        Some(f) => f,
+        None => before.unwrap_or_default(),
+    };
+    let outcome = result.as_ref().map(drop).map_err(|e| format!("{e:#}"));
+    if let Err(e) = crate::audit::record_admin(config.store_url.as_str(), change, outcome).await {
+        let e = format!("{:#}", anyhow::Error::new(e));
+        // `kek create` may run before the database exists.
+        if result.is_ok() && !kek_create {
+            anyhow::bail!(
+                "the change was made, but it could not be recorded in the audit trail: {e}"
+            );
+        }
+        output::warn_line(format_args!(
+            "warning: not recorded in the audit trail: {e}"
+        ));
     }
+    result
+}
+
+/// The fingerprint of key `name`, if there is one (for the audit record).
+async fn key_fingerprint(config: &Config, name: &str) -> Option<String> {
+    if name.is_empty() {
+        return None;
+    }
+    let store = open_store(config).await.ok()?;
+    let fpr = store.info(name).await.ok().flatten().map(|i| i.fingerprint);
+    store.close().await;
+    fpr
 }
 
 async fn dispatch(config: &Config, cli: AdminCli) -> anyhow::Result<()> {
@@ -75,6 +115,7 @@ async fn dispatch(config: &Config, cli: AdminCli) -> anyhow::Result<()> {
         Command::Kek(cmd) => kek::run(config, &cli.global, cmd).await,
         Command::Db(cmd) => db::run(config, cmd).await,
         Command::Backup { file } => db::backup(config, &file).await,
+        Command::Audit(cmd) => audit::run(config.store_url.as_str(), cmd).await,
     }
 }
 

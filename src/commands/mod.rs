@@ -63,11 +63,32 @@ fn internal(e: KeyError) -> WireError {
     WireError::Internal(e)
 }
 
+/// What a request resolved to, for the audit trail and the request log:
+/// filled by [`handle_noted`] as far as the request got.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Note {
+    /// The user after map, default user and alias.
+    pub key: String,
+    /// The key's fingerprint (40 upper-case hex digits); for privsign the
+    /// project key's.
+    pub fingerprint: String,
+    /// The hash named by the user field's prefix (`SHA1` when absent).
+    pub hash_algo: String,
+    /// privsign and privtotp: SHA-256 of the blob argument as sent, hex.
+    pub blob_sha256: String,
+}
+
 /// Handles one decoded request: the user-field rules of spec §5, then the
 /// command, or the forward.
 ///
 /// Errors: the [`WireError`] to send back, in the request's protocol.
 pub async fn handle(ctx: &Ctx, req: &Request) -> Result<Handled, WireError> {
+    handle_noted(ctx, req, &mut Note::default()).await
+}
+
+/// [`handle`], noting in `note` the key the request resolved to, its
+/// fingerprint and hash algorithm (as far as the request got).
+pub async fn handle_noted(ctx: &Ctx, req: &Request, note: &mut Note) -> Result<Handled, WireError> {
     let cmd = req.command().unwrap_or("");
     let mut field = UserField::parse(req.user().unwrap_or(""));
     let args = req.args();
@@ -104,6 +125,7 @@ pub async fn handle(ctx: &Ctx, req: &Request) -> Result<Handled, WireError> {
         }
     }
 
+    note.key.clone_from(&field.user);
     // Existence: a ping with an empty user is answered locally; everything
     // else needs a key of that name, or goes upstream / `unknown key`.
     let local = if ctx.users.proxy_only {
@@ -132,11 +154,24 @@ pub async fn handle(ctx: &Ctx, req: &Request) -> Result<Handled, WireError> {
         });
     }
 
+    if let Ok(algo) = hash_algo(&field) {
+        note.hash_algo = format!("{algo:?}").to_ascii_uppercase();
+    }
+    if matches!(cmd, "privsign" | "privtotp") {
+        if let Some(blob) = args.first() {
+            note.blob_sha256 = hex::encode(openssl::sha::sha256(blob.as_bytes()));
+        }
+    } else if matches!(cmd, "sign" | "keygen" | "pubkey") {
+        // A cache hit: `exists` above has just read the row.
+        if let Some(info) = ctx.keys.info(&field.user).await.map_err(internal)? {
+            note.fingerprint = info.fingerprint;
+        }
+    }
     let outputs = match cmd {
         "ping" => ping::run(),
         "pubkey" => pubkey::run(ctx, &field, args).await?,
         "sign" => sign::run(ctx, &field, args).await?,
-        "privsign" => privsign::run(ctx, &field, args).await?,
+        "privsign" => privsign::run(ctx, &field, args, &mut note.fingerprint).await?,
         "keygen" => keygen::run(ctx, &field, args).await?,
         "privtotp" => privtotp::run(ctx, &field, args).await?,
         "certgen" => certgen::run()?,

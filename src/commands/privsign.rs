@@ -13,6 +13,7 @@ pub(super) async fn run(
     ctx: &Ctx,
     field: &UserField,
     args: &[String],
+    fingerprint: &mut String,
 ) -> Result<Vec<Vec<u8>>, WireError> {
     if args.len() < 2 {
         return Err(WireError::PrivsignArgs);
@@ -20,6 +21,7 @@ pub(super) async fn run(
     let blob = Arc::new(decode_blob(&args[0])?);
     // signd decrypts before it looks at the hashes (raw-privsign-short-symblob).
     let key = project_key(ctx, &field.user, blob).await?;
+    *fingerprint = hex::encode_upper(key.fingerprint());
     let hashes = parse_hashes(&args[1..])?;
     let algo = hash_algo(field)?;
     check_lengths(algo, &hashes)?;

@@ -60,12 +60,13 @@ use thiserror::Error;
 pub use self::sign_conf::{Directive, Directives, SignConf, SignConfPaths};
 pub use self::source::{FileSource, MemorySource, Source};
 pub use self::toml::TomlConfig;
+use crate::audit::{AuditSettings, OnFailure, MAX_AUDIT_BATCH, MAX_AUDIT_QUEUE};
 use crate::commands::UserRules;
 use crate::exec::{
     ExecConfig, IoScheduling, MAX_IO_THREADS, MAX_KEYGEN_TIMEOUT, MAX_KEYGEN_WORKERS, MAX_WORKERS,
 };
 use crate::keys::{CacheConfig, StoreUrl, MAX_CACHE_CAPACITY, MAX_CACHE_TTL, MAX_STALE_IF_ERROR};
-use crate::logging::{LogConfig, DEFAULT_LOG_LEVEL};
+use crate::logging::{LogConfig, LogFormat, DEFAULT_LOG_LEVEL};
 use crate::server::access::{AccessPolicy, Allow};
 use crate::server::settings::{
     EdgeSettings, TlsSettings, UpstreamSettings, DEFAULT_UPSTREAM_TIMEOUT, MAX_CONNECTIONS,
@@ -185,6 +186,11 @@ pub struct Config {
     /// so key material is never written to swap; start-up fails if it
     /// cannot. Default off.
     pub lock_memory: bool,
+    /// The audit trail (`[audit]`).
+    pub audit: AuditSettings,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served
+    /// (`[metrics] listen`); `None`: nowhere (the default).
+    pub metrics_listen: Option<SocketAddr>,
     /// The obs-signd state directories, when a sign.conf was read.
     pub signd: Option<SignConfPaths>,
     /// The sign.conf that was read, if any.
@@ -311,6 +317,17 @@ impl Config {
             exec,
             log: build_log(t, signd)?,
             lock_memory: t.security.lock_memory.unwrap_or(false),
+            audit: build_audit(t)?,
+            metrics_listen: match &t.metrics.listen {
+                Some(v) => Some(v.get_ref().parse().map_err(|_| ConfigError::Value {
+                    at: t.at(v),
+                    message: format!(
+                        "bad metrics.listen '{}' (expected address:port, e.g. 127.0.0.1:9167)",
+                        v.get_ref()
+                    ),
+                })?),
+                None => None,
+            },
             data_dir,
             signd: signd.map(|s| s.paths.clone()),
             sign_conf_path: None,
@@ -552,13 +569,56 @@ fn build_log(t: &TomlConfig, signd: Option<&SignConf>) -> Result<LogConfig, Conf
         }
         None => DEFAULT_LOG_LEVEL.to_owned(),
     };
+    let format = match &t.log.format {
+        Some(f) => LogFormat::parse(f.get_ref()).ok_or_else(|| ConfigError::Value {
+            at: t.at(f),
+            message: format!(
+                "bad log.format '{}' (expected \"text\" or \"json\")",
+                f.get_ref()
+            ),
+        })?,
+        None => LogFormat::Text,
+    };
     Ok(LogConfig {
         level,
+        format,
         file: t
             .log
             .file
             .clone()
             .or_else(|| signd.and_then(|s| s.logfile.clone())),
+    })
+}
+
+/// `[audit]` over [`AuditSettings::default`] (on, refusing on failure).
+fn build_audit(t: &TomlConfig) -> Result<AuditSettings, ConfigError> {
+    let a = &t.audit;
+    let d = AuditSettings::default();
+    Ok(AuditSettings {
+        enabled: a.enabled.unwrap_or(d.enabled),
+        on_failure: match &a.on_failure {
+            None => d.on_failure,
+            Some(v) => match v.get_ref().as_str() {
+                "refuse" => OnFailure::Refuse,
+                "log" => OnFailure::Log,
+                other => {
+                    return Err(ConfigError::Value {
+                        at: t.at(v),
+                        message: format!(
+                            "bad audit.on_failure '{other}' (expected \"refuse\" or \"log\")"
+                        ),
+                    })
+                }
+            },
+        },
+        queue: match &a.queue {
+            Some(v) => bounded(t, v, "audit.queue", 1..=MAX_AUDIT_QUEUE)?,
+            None => d.queue,
+        },
+        batch: match &a.batch {
+            Some(v) => bounded(t, v, "audit.batch", 1..=MAX_AUDIT_BATCH)?,
+            None => d.batch,
+        },
     })
 }
 
@@ -910,6 +970,47 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "/etc/st.toml:2:17: bad exec.io_scheduling 'fifo' (expected \"batch\" or \"normal\")"
+        );
+    }
+
+    #[test]
+    fn audit_and_log_format() {
+        let c = load(&MemorySource::new(), None, None, None).unwrap();
+        assert_eq!(c.audit, crate::audit::AuditSettings::default());
+        assert!(c.audit.enabled);
+        assert_eq!(c.audit.on_failure, OnFailure::Refuse);
+        assert_eq!(c.log.format, LogFormat::Text);
+        let src = MemorySource::new().with(
+            "/etc/st.toml",
+            "[log]\nformat = \"json\"\n[audit]\nenabled = false\non_failure = \"log\"\nqueue = 10\nbatch = 2\n",
+        );
+        let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(
+            c.audit,
+            crate::audit::AuditSettings {
+                enabled: false,
+                on_failure: OnFailure::Log,
+                queue: 10,
+                batch: 2,
+            }
+        );
+        assert_eq!(
+            toml_err("[audit]\non_failure = \"ignore\"\n"),
+            "/etc/st.toml:2:14: bad audit.on_failure 'ignore' (expected \"refuse\" or \"log\")"
+        );
+        assert_eq!(
+            toml_err("[audit]\nqueue = 0\n"),
+            "/etc/st.toml:2:9: audit.queue must be greater than 0"
+        );
+        assert_eq!(c.metrics_listen, None);
+        assert_eq!(
+            toml_err("[metrics]\nlisten = \"localhost\"\n"),
+            "/etc/st.toml:2:10: bad metrics.listen 'localhost' (expected address:port, e.g. 127.0.0.1:9167)"
+        );
+        assert_eq!(
+            toml_err("[log]\nformat = \"xml\"\n"),
+            "/etc/st.toml:2:10: bad log.format 'xml' (expected \"text\" or \"json\")"
         );
     }
 

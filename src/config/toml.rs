@@ -51,7 +51,17 @@
 //!
 //! [log]
 //! level = "info"
+//! format = "text"                   # or "json": one object per line
 //! file = "/var/log/signatrust.log"
+//!
+//! [audit]
+//! enabled = true
+//! on_failure = "refuse"             # or "log": see crate::audit
+//! queue = 4096                      # backlog bound, records
+//! batch = 256                       # records per transaction
+//!
+//! [metrics]
+//! listen = "127.0.0.1:9167"         # /metrics, /healthz, /readyz (default: off)
 //! ```
 
 use std::collections::BTreeMap;
@@ -85,6 +95,10 @@ pub struct TomlConfig {
     pub log: TomlLog,
     #[serde(default)]
     pub security: TomlSecurity,
+    #[serde(default)]
+    pub audit: TomlAudit,
+    #[serde(default)]
+    pub metrics: TomlMetrics,
     /// The file's text, kept to turn spans into line numbers.
     #[serde(skip)]
     text: String,
@@ -182,6 +196,8 @@ pub struct TomlExec {
 #[serde(deny_unknown_fields)]
 pub struct TomlLog {
     pub level: Option<Spanned<String>>,
+    /// `"text"` (default) or `"json"`.
+    pub format: Option<Spanned<String>>,
     pub file: Option<PathBuf>,
 }
 
@@ -191,6 +207,25 @@ pub struct TomlLog {
 pub struct TomlSecurity {
     /// Lock the process's memory (`mlockall`) so keys are never swapped out.
     pub lock_memory: Option<bool>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TomlMetrics {
+    /// `address:port` of the HTTP listener for /metrics, /healthz, /readyz.
+    pub listen: Option<Spanned<String>>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TomlAudit {
+    pub enabled: Option<bool>,
+    /// `"refuse"` (default) or `"log"`.
+    pub on_failure: Option<Spanned<String>>,
+    pub queue: Option<Spanned<usize>>,
+    pub batch: Option<Spanned<usize>>,
 }
 
 impl TomlConfig {

@@ -30,7 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::idle::IdleGuard;
 use super::EdgeConfig;
-use crate::commands::{handle, Ctx, Handled};
+use crate::audit;
+use crate::commands::{handle_noted, Ctx, Handled, Note};
 use crate::logging::LogArgv;
 use crate::protocol::{self, DecodeError, Protocol, Request};
 use crate::wire_error::{error_reply, WireError};
@@ -46,7 +47,8 @@ pub(super) async fn serve(
     match edge.tls.clone() {
         None => {
             let access = check_access(edge, peer);
-            serve_stream(stream, Some(peer), access, ctx, edge, cancel, &idle).await;
+            let peer = Peer::new(Some(peer), String::new());
+            serve_stream(stream, peer, access, ctx, edge, cancel, &idle).await;
         }
         // Boxed: the TLS state is large, and every plain connection's task
         // would otherwise carry (and copy) room for it.
@@ -95,10 +97,15 @@ async fn serve_tls(
         }
         _ = cancel.cancelled() => return,
     };
-    let subject = tls.check_subject(stream.get_ref().1.peer_certificates());
+    let certs = stream.get_ref().1.peer_certificates();
+    let subject_text = certs
+        .and_then(|c| c.first())
+        .and_then(|c| super::tls::rfc2253_subject(c))
+        .unwrap_or_default();
+    let subject = tls.check_subject(certs);
     serve_stream(
         stream,
-        Some(peer),
+        Peer::new(Some(peer), subject_text),
         async move { subject },
         ctx,
         edge,
@@ -112,7 +119,7 @@ async fn serve_tls(
 /// closes.
 async fn serve_stream<S: AsyncRead + AsyncWrite + Cork + Unpin>(
     mut stream: S,
-    peer: Option<SocketAddr>,
+    peer: Peer,
     access: impl Future<Output = Result<(), WireError>>,
     ctx: &Ctx,
     edge: &EdgeConfig,
@@ -120,7 +127,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Cork + Unpin>(
     idle: &IdleGuard,
 ) {
     let reply = tokio::select! {
-        bytes = exchange_with(&mut stream, peer, access, ctx, edge, Some(idle)) => bytes,
+        bytes = exchange_with(&mut stream, &peer, access, ctx, edge, Some(idle)) => bytes,
         _ = cancel.cancelled() => error_reply(&WireError::Busy, Protocol::New),
     };
     write_reply(&mut stream, &reply, edge).await;
@@ -221,18 +228,64 @@ pub async fn exchange<S: AsyncRead + Unpin>(
     ctx: &Ctx,
     edge: &EdgeConfig,
 ) -> Vec<u8> {
-    exchange_with(stream, peer, access, ctx, edge, None).await
+    exchange_with(
+        stream,
+        &Peer::new(peer, String::new()),
+        access,
+        ctx,
+        edge,
+        None,
+    )
+    .await
+}
+
+/// The client of one connection, for logs and the audit trail.
+struct Peer {
+    addr: Option<SocketAddr>,
+    /// The client certificate's RFC 2253 subject (TLS), else empty.
+    subject: String,
+}
+
+impl Peer {
+    fn new(addr: Option<SocketAddr>, subject: String) -> Peer {
+        Peer { addr, subject }
+    }
+}
+
+/// `address:port`, or `-` without one (test mode).
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.addr {
+            Some(a) => write!(f, "{a}"),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+/// How a request ended, for the request log and the audit trail.
+enum Outcome {
+    Ok,
+    /// The wire text sent to the client.
+    Error(String),
+    /// Relayed from the upstream signd.
+    Forwarded,
 }
 
 /// What the deadline-bound part of an exchange decided.
-enum Outcome {
-    Reply(Vec<u8>),
-    Forward(Request, String, Protocol),
+enum Local {
+    Reply(Vec<u8>, Outcome),
+    Forward(Request, String),
 }
 
+/// [`exchange`] for a [`Peer`]: read (the first byte may wait for the idle
+/// timeout, the rest within the request deadline), judge, handle within
+/// the deadline, forward under the upstream's own timeouts. The request is
+/// logged after its outcome and, for the commands `crate::audit` names,
+/// recorded in the audit trail (its place in the backlog reserved before
+/// anything is signed).
 async fn exchange_with<S: AsyncRead + Unpin>(
     stream: &mut S,
-    peer: Option<SocketAddr>,
+    peer: &Peer,
     access: impl Future<Output = Result<(), WireError>>,
     ctx: &Ctx,
     edge: &EdgeConfig,
@@ -245,63 +298,187 @@ async fn exchange_with<S: AsyncRead + Unpin>(
     let mut deadline = None;
     let request = read_request(stream, edge, idle, &mut deadline).await;
     let deadline = deadline.unwrap_or_else(|| Instant::now() + edge.settings.request_deadline);
-    let ip = peer.map(|p| p.ip());
-    let local = async {
-        if let Err(e) = access.await {
-            tracing::info!(?peer, error = %e, "access refused");
+    let ip = peer.addr.map(|p| p.ip());
+    let access = timeout_at(deadline, access)
+        .await
+        .unwrap_or(Err(WireError::Timeout));
+    if let Err(e) = access {
+        tracing::info!(peer = %peer, error = %e, "access refused");
+        if let Some(log) = &edge.signd_log {
+            log.error(ip, &e.wire_text());
+        }
+        if let Some(m) = &edge.metrics {
+            let cmd = request
+                .as_ref()
+                .ok()
+                .and_then(|r| r.command())
+                .unwrap_or("");
+            m.request(cmd, "error", std::time::Duration::ZERO);
+        }
+        return error_reply(&e, Protocol::New);
+    }
+    let request = match request {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(peer = %peer, error = %e, "bad request");
             if let Some(log) = &edge.signd_log {
                 log.error(ip, &e.wire_text());
             }
-            return Outcome::Reply(error_reply(&e, Protocol::New));
+            if let Some(m) = &edge.metrics {
+                m.request("", "error", std::time::Duration::ZERO);
+            }
+            return error_reply(&e, Protocol::New);
         }
-        let request = match request {
-            Ok(r) => r,
+    };
+    if let Some(log) = &edge.signd_log {
+        log.request(ip, &request.argv);
+    }
+    let started = std::time::Instant::now();
+    let time_us = audit::now_us();
+    let cmd = request.command().unwrap_or("");
+    let slot = match edge.audit.as_deref().filter(|_| audit::is_audited(cmd)) {
+        Some(auditor) => match auditor.reserve().await {
+            Ok(slot) => Some(slot),
             Err(e) => {
-                tracing::info!(?peer, error = %e, "bad request");
+                tracing::error!(peer = %peer, argv = %LogArgv(&request.argv), error = %e, "audit trail unavailable, request refused");
+                if let Some(m) = &edge.metrics {
+                    m.request(cmd, "refused", started.elapsed());
+                }
+                let e = WireError::AuditUnavailable;
                 if let Some(log) = &edge.signd_log {
                     log.error(ip, &e.wire_text());
                 }
-                return Outcome::Reply(error_reply(&e, Protocol::New));
+                return error_reply(&e, request.protocol);
             }
-        };
-        tracing::info!(?peer, argv = %LogArgv(&request.argv), "request");
-        if let Some(log) = &edge.signd_log {
-            log.request(ip, &request.argv);
-        }
-        Outcome::Reply(match handle(ctx, &request).await {
-            // The only place a reply becomes bytes, bounded by the client's
-            // receive buffer.
-            Ok(Handled::Local(reply)) => reply
-                .encode(request.protocol, protocol::reply_limit(&request))
-                .unwrap_or_else(|e| error_reply(&WireError::ReplyTooBig(e), request.protocol)),
-            Ok(Handled::Forward {
-                request: forwarded,
-                user,
-            }) => return Outcome::Forward(forwarded, user, request.protocol),
-            Err(e) => error_reply(&e, request.protocol),
-        })
+        },
+        None => None,
     };
-    let (forwarded, user, protocol) = match timeout_at(deadline, local).await {
-        Ok(Outcome::Reply(bytes)) => return bytes,
-        Ok(Outcome::Forward(forwarded, user, protocol)) => (forwarded, user, protocol),
+    let mut note = Note::default();
+    let (reply, outcome) = match timeout_at(deadline, handle_local(ctx, &request, &mut note)).await
+    {
+        Ok(Local::Reply(bytes, outcome)) => (bytes, outcome),
+        // Forwarding is bounded by the upstream's own timeouts, not the
+        // request deadline: an old signd behind gpg-agent may be slow.
+        Ok(Local::Forward(forwarded, user)) => forward(edge, &forwarded, user, &request, ip).await,
         Err(_) => {
-            tracing::info!(?peer, "request deadline exceeded");
-            return error_reply(&WireError::Timeout, Protocol::New);
+            tracing::info!(peer = %peer, "request deadline exceeded");
+            let e = WireError::Timeout;
+            (
+                error_reply(&e, Protocol::New),
+                Outcome::Error(e.wire_text()),
+            )
         }
     };
+    let latency = started.elapsed();
+    let (outcome_text, error) = match &outcome {
+        Outcome::Ok => ("ok", ""),
+        Outcome::Error(e) => ("error", e.as_str()),
+        Outcome::Forwarded => ("forwarded", ""),
+    };
+    tracing::info!(
+        peer = %peer,
+        argv = %LogArgv(&request.argv),
+        key = %note.key,
+        fingerprint = %note.fingerprint,
+        outcome = %outcome_text,
+        error = %error,
+        latency_us = latency.as_micros() as u64,
+        "request"
+    );
+    if let Some(m) = &edge.metrics {
+        m.request(cmd, outcome_text, latency);
+    }
+    if let Some(slot) = slot {
+        let args = request.args();
+        let hashes = match cmd {
+            "sign" => args,
+            "privsign" => args.get(1..).unwrap_or(&[]),
+            _ => &[],
+        };
+        slot.send(audit::Record {
+            time_us,
+            kind: audit::Kind::Request.as_str().into(),
+            peer: peer.to_string(),
+            tls_subject: peer.subject.clone(),
+            command: cmd.into(),
+            user: request.user().unwrap_or("").into(),
+            key: note.key,
+            fingerprint: note.fingerprint,
+            hash_algo: if hashes.is_empty() {
+                String::new()
+            } else {
+                note.hash_algo
+            },
+            digests: audit::digests_of(hashes),
+            outcome: outcome_text.into(),
+            error: error.into(),
+            latency_us: i64::try_from(latency.as_micros()).unwrap_or(i64::MAX),
+            detail: if note.blob_sha256.is_empty() {
+                String::new()
+            } else {
+                format!("blob sha256 {}", note.blob_sha256)
+            },
+            ..audit::Record::default()
+        });
+    }
+    reply
+}
+
+/// Handles a decoded, admitted request locally (within the deadline): the
+/// reply bytes and how it ended, or what to forward.
+async fn handle_local(ctx: &Ctx, request: &Request, note: &mut Note) -> Local {
+    let failed = |e: &WireError| Outcome::Error(e.wire_text());
+    match handle_noted(ctx, request, note).await {
+        // The only place a reply becomes bytes, bounded by the client's
+        // receive buffer.
+        Ok(Handled::Local(reply)) => {
+            match reply.encode(request.protocol, protocol::reply_limit(request)) {
+                Ok(bytes) => Local::Reply(bytes, Outcome::Ok),
+                Err(e) => {
+                    let e = WireError::ReplyTooBig(e);
+                    Local::Reply(error_reply(&e, request.protocol), failed(&e))
+                }
+            }
+        }
+        Ok(Handled::Forward {
+            request: forwarded,
+            user,
+        }) => Local::Forward(forwarded, user),
+        Err(e) => Local::Reply(error_reply(&e, request.protocol), failed(&e)),
+    }
+}
+
+/// Relays `forwarded` to the upstream signd, or answers `unknown key`
+/// without one.
+async fn forward(
+    edge: &EdgeConfig,
+    forwarded: &Request,
+    user: String,
+    request: &Request,
+    ip: Option<std::net::IpAddr>,
+) -> (Vec<u8>, Outcome) {
     match &edge.upstream {
         // Boxed: the upstream exchange (a TLS client among others) is
         // large, and only proxies need room for it.
-        Some(up) => match Box::pin(up.forward(&forwarded)).await {
-            Ok(bytes) => bytes,
+        Some(up) => match Box::pin(up.forward(forwarded)).await {
+            Ok(bytes) => (bytes, Outcome::Forwarded),
             Err(e) => {
                 if let Some(log) = &edge.signd_log {
                     log.error(ip, &e.wire_text());
                 }
-                error_reply(&e, protocol)
+                (
+                    error_reply(&e, request.protocol),
+                    Outcome::Error(e.wire_text()),
+                )
             }
         },
-        None => error_reply(&WireError::UnknownKey(user), protocol),
+        None => {
+            let e = WireError::UnknownKey(user);
+            (
+                error_reply(&e, request.protocol),
+                Outcome::Error(e.wire_text()),
+            )
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod access;
 mod conn;
 pub mod dns;
 mod idle;
+pub mod metrics_http;
 pub mod proxy;
 pub mod settings;
 pub mod testmode;
@@ -30,6 +31,7 @@ use tokio_util::task::TaskTracker;
 
 pub use access::{AccessPolicy, Allow};
 pub use conn::exchange;
+pub use metrics_http::serve_metrics;
 pub use settings::EdgeSettings;
 
 use crate::commands::Ctx;
@@ -53,6 +55,10 @@ pub struct EdgeConfig {
     pub upstream: Option<Arc<proxy::Upstream>>,
     /// obs-signd's log file, if configured.
     pub signd_log: Option<Arc<SigndLog>>,
+    /// The audit trail's writer, if auditing is on.
+    pub audit: Option<Arc<crate::audit::Auditor>>,
+    /// Request and connection metrics (`/metrics`).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and waits for the
@@ -95,7 +101,13 @@ pub async fn run(
                         let cancel = cancel.clone();
                         let idle = idle.register();
                         tracker.spawn(async move {
+                            if let Some(m) = &edge.metrics {
+                                m.connections_open.inc();
+                            }
                             conn::serve(stream, peer, &ctx, &edge, &cancel, idle).await;
+                            if let Some(m) = &edge.metrics {
+                                m.connections_open.dec();
+                            }
                             drop(permit);
                         });
                     }
@@ -123,6 +135,9 @@ pub async fn run(
                         // `server busy`, bounded in time and bytes.
                         Ok(permit) => {
                             refused.note(peer, true);
+                            if let Some(m) = &edge.metrics {
+                                m.connections_refused.inc();
+                            }
                             tracker.spawn(async move {
                                 conn::refuse_busy(stream).await;
                                 drop(permit);
@@ -132,6 +147,9 @@ pub async fn run(
                         // task: the cost stays O(1) per connection.
                         Err(_) => {
                             refused.note(peer, false);
+                            if let Some(m) = &edge.metrics {
+                                m.connections_refused.inc();
+                            }
                             drop(stream);
                         }
                     },

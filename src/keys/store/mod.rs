@@ -23,6 +23,7 @@
 mod aliases;
 mod custody;
 mod enc_keys;
+mod health;
 mod lifecycle;
 mod maintenance;
 mod rotation;

@@ -1,0 +1,374 @@
+//! The audit tables (`migrations/*/0005_audit.sql`): append a batch to the
+//! chain, read it back in pages, prune a prefix behind an anchor.
+//!
+//! Its own connection pool on the store's database (SQLite or PostgreSQL
+//! through sqlx's `Any` driver, `$n` placeholders), so that audit writes
+//! never wait behind key loads and the key store knows nothing of them.
+//! `seq` is the primary key: two writers (the server and an admin command)
+//! that read the same tail cannot both append after it; the loser's
+//! transaction fails and is retried on the new tail.
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, FromRow};
+
+use super::record::{Anchor, Chained, Record};
+use crate::keys::{redacted_url, StoreBackend, StoreUrl};
+
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The columns of an `audit_log` row, in [`AuditRow`]'s order.
+macro_rules! audit_columns {
+    () => {
+        "seq, time_us, kind, peer, tls_subject, command, user_name, key_name, fingerprint, \
+         hash_algo, digests, outcome, error, latency_us, os_user, detail, prev_hash, hash"
+    };
+}
+
+const INSERT: &str = concat!(
+    "INSERT INTO audit_log (",
+    audit_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+);
+const TAIL: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+const ANCHOR: &str = "SELECT seq, hash FROM audit_anchor WHERE id = 1";
+
+/// Appending gives up after this many lost races or busy databases.
+const APPEND_ATTEMPTS: u32 = 20;
+
+/// An audit database failure, naming the database (password removed).
+#[derive(Debug, thiserror::Error)]
+#[error("audit database {url}: {what}")]
+pub struct AuditDbError {
+    url: String,
+    what: String,
+    #[source]
+    source: Option<sqlx::Error>,
+}
+
+/// Which rows `audit list` shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only rows of this key name.
+    pub key: Option<String>,
+    /// Only rows at or after this time (epoch microseconds).
+    pub since_us: Option<i64>,
+    /// Only rows before this time (epoch microseconds).
+    pub until_us: Option<i64>,
+}
+
+#[derive(FromRow)]
+struct AuditRow {
+    seq: i64,
+    time_us: i64,
+    kind: String,
+    peer: String,
+    tls_subject: String,
+    command: String,
+    user_name: String,
+    key_name: String,
+    fingerprint: String,
+    hash_algo: String,
+    digests: String,
+    outcome: String,
+    error: String,
+    latency_us: i64,
+    os_user: String,
+    detail: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<AuditRow> for Chained {
+    fn from(r: AuditRow) -> Chained {
+        Chained {
+            seq: r.seq,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+            record: Record {
+                time_us: r.time_us,
+                kind: r.kind,
+                peer: r.peer,
+                tls_subject: r.tls_subject,
+                command: r.command,
+                user: r.user_name,
+                key: r.key_name,
+                fingerprint: r.fingerprint,
+                hash_algo: r.hash_algo,
+                digests: r.digests,
+                outcome: r.outcome,
+                error: r.error,
+                latency_us: r.latency_us,
+                os_user: r.os_user,
+                detail: r.detail,
+            },
+        }
+    }
+}
+
+/// The audit tables of one database.
+#[derive(Debug, Clone)]
+pub struct AuditDb {
+    pool: AnyPool,
+    url: String,
+}
+
+impl AuditDb {
+    /// A pool that connects on first use (no I/O here): for the server,
+    /// which has opened and migrated the store already. A SQLite file gets
+    /// the store's per-connection settings (`synchronous = FULL`, a 5 s
+    /// busy timeout).
+    pub fn lazy(url: &str) -> Result<AuditDb, AuditDbError> {
+        sqlx::any::install_default_drivers();
+        let shown = redacted_url(url);
+        let backend = StoreUrl::parse(url)
+            .map(|u| u.backend())
+            .map_err(|_| AuditDbError {
+                url: shown.clone(),
+                what: "unsupported URL: expected sqlite:// or postgres://".into(),
+                source: None,
+            })?;
+        let opts = AnyConnectOptions::from_str(url).map_err(|e| AuditDbError {
+            url: shown.clone(),
+            what: "bad URL".into(),
+            source: Some(e),
+        })?;
+        let mut pool = AnyPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(5));
+        if backend == StoreBackend::Sqlite {
+            pool = pool.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    for pragma in ["PRAGMA synchronous = FULL", "PRAGMA busy_timeout = 5000"] {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            });
+        }
+        Ok(AuditDb {
+            pool: pool.connect_lazy_with(opts),
+            url: shown,
+        })
+    }
+
+    /// Connects and applies the store's migrations (for `signatrust-admin
+    /// audit`, which needs no KEK). A SQLite file must exist.
+    pub async fn open(url: &str) -> Result<AuditDb, AuditDbError> {
+        let db = AuditDb::lazy(url)?;
+        let migrator = match StoreUrl::parse(url).map(|u| u.backend()) {
+            Ok(StoreBackend::Postgres) => &POSTGRES_MIGRATOR,
+            _ => &SQLITE_MIGRATOR,
+        };
+        migrator
+            .run(&db.pool)
+            .await
+            .map_err(|e| db.error("migration failed")(sqlx::Error::from(e)))?;
+        Ok(db)
+    }
+
+    /// The URL without its password.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn error(&self, what: &'static str) -> impl Fn(sqlx::Error) -> AuditDbError + '_ {
+        move |e| AuditDbError {
+            url: self.url.clone(),
+            what: what.into(),
+            source: Some(e),
+        }
+    }
+
+    /// Appends `records` to the chain in one transaction, in order, and
+    /// returns them chained. Retried (a few ms apart) while another writer
+    /// wins the race for the tail or the database is busy.
+    pub async fn append(&self, records: &[Record]) -> Result<Vec<Chained>, AuditDbError> {
+        let mut attempt = 0;
+        loop {
+            match self.try_append(records).await {
+                Ok(rows) => return Ok(rows),
+                Err(e) if attempt + 1 < APPEND_ATTEMPTS && retryable(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(2 << attempt.min(7))).await;
+                }
+                Err(e) => return Err(self.error("cannot append audit records")(e)),
+            }
+        }
+    }
+
+    async fn try_append(&self, records: &[Record]) -> Result<Vec<Chained>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let tail: Option<(i64, String)> = sqlx::query_as(TAIL).fetch_optional(&mut *tx).await?;
+        let (mut seq, mut prev) = match tail {
+            Some(t) => t,
+            None => {
+                let a: Option<(i64, String)> =
+                    sqlx::query_as(ANCHOR).fetch_optional(&mut *tx).await?;
+                a.unwrap_or_else(|| {
+                    let d = Anchor::default();
+                    (d.seq, d.hash)
+                })
+            }
+        };
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            seq += 1;
+            let c = r.clone().chain(seq, prev);
+            let r = &c.record;
+            sqlx::query(INSERT)
+                .bind(c.seq)
+                .bind(r.time_us)
+                .bind(&r.kind)
+                .bind(&r.peer)
+                .bind(&r.tls_subject)
+                .bind(&r.command)
+                .bind(&r.user)
+                .bind(&r.key)
+                .bind(&r.fingerprint)
+                .bind(&r.hash_algo)
+                .bind(&r.digests)
+                .bind(&r.outcome)
+                .bind(&r.error)
+                .bind(r.latency_us)
+                .bind(&r.os_user)
+                .bind(&r.detail)
+                .bind(&c.prev_hash)
+                .bind(&c.hash)
+                .execute(&mut *tx)
+                .await?;
+            prev = c.hash.clone();
+            out.push(c);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Where the chain starts: the prune anchor, or the beginning.
+    pub async fn anchor(&self) -> Result<Anchor, AuditDbError> {
+        let a: Option<(i64, String)> = sqlx::query_as(ANCHOR)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.error("cannot read the audit anchor"))?;
+        Ok(a.map(|(seq, hash)| Anchor { seq, hash })
+            .unwrap_or_default())
+    }
+
+    /// Up to `limit` rows after `after_seq` that pass `filter`, by `seq`.
+    pub async fn page(
+        &self,
+        after_seq: i64,
+        limit: i64,
+        filter: &Filter,
+    ) -> Result<Vec<Chained>, AuditDbError> {
+        let mut sql = format!("SELECT {} FROM audit_log WHERE seq > $1", audit_columns!());
+        let mut n = 1;
+        let mut next = |col: &str, op: &str| {
+            n += 1;
+            format!(" AND {col} {op} ${n}")
+        };
+        if filter.key.is_some() {
+            sql += &next("key_name", "=");
+        }
+        if filter.since_us.is_some() {
+            sql += &next("time_us", ">=");
+        }
+        if filter.until_us.is_some() {
+            sql += &next("time_us", "<");
+        }
+        sql += &format!(" ORDER BY seq LIMIT {}", limit.max(1));
+        // Built from the constant fragments above only; values are bound.
+        let mut q = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql)).bind(after_seq);
+        if let Some(k) = &filter.key {
+            q = q.bind(k.clone());
+        }
+        if let Some(t) = filter.since_us {
+            q = q.bind(t);
+        }
+        if let Some(t) = filter.until_us {
+            q = q.bind(t);
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.error("cannot read audit records"))?;
+        Ok(rows.into_iter().map(Chained::from).collect())
+    }
+
+    /// Removes the longest run of oldest rows written before `before_us`
+    /// and records the last removed row's seq and hash as the anchor, in
+    /// one transaction. Returns how many rows were removed.
+    pub async fn prune(&self, before_us: i64, now_us: i64) -> Result<u64, AuditDbError> {
+        let prune = async {
+            let mut tx = self.pool.begin().await?;
+            let first_kept: Option<(i64,)> = sqlx::query_as(
+                "SELECT seq FROM audit_log WHERE time_us >= $1 ORDER BY seq LIMIT 1",
+            )
+            .bind(before_us)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let cut: Option<(i64, String)> =
+                match first_kept {
+                    Some((kept,)) => sqlx::query_as(
+                        "SELECT seq, hash FROM audit_log WHERE seq < $1 ORDER BY seq DESC LIMIT 1",
+                    )
+                    .bind(kept)
+                    .fetch_optional(&mut *tx)
+                    .await?,
+                    None => sqlx::query_as(TAIL).fetch_optional(&mut *tx).await?,
+                };
+            let Some((seq, hash)) = cut else {
+                return Ok(0);
+            };
+            let removed = sqlx::query("DELETE FROM audit_log WHERE seq <= $1")
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(
+                "INSERT INTO audit_anchor (id, seq, hash, pruned_at) VALUES (1, $1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
+                 pruned_at = excluded.pruned_at",
+            )
+            .bind(seq)
+            .bind(&hash)
+            .bind(now_us)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(removed)
+        };
+        prune
+            .await
+            .map_err(self.error("cannot prune audit records"))
+    }
+
+    /// Answers a trivial query (for readiness).
+    pub async fn ping(&self) -> Result<(), AuditDbError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(self.error("does not answer"))
+    }
+}
+
+/// A lost race for the tail (unique violation) or a busy/locked SQLite.
+fn retryable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.is_unique_violation() || {
+                let m = d.message().to_ascii_lowercase();
+                m.contains("locked") || m.contains("busy")
+            }
+        }
+        _ => false,
+    }
+}

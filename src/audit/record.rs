@@ -1,0 +1,319 @@
+//! One audit record, its canonical encoding and the hash chain over it.
+//!
+//! A stored row is a [`Record`] plus its place in the chain: `seq` (1, 2,
+//! …, gap-free), `prev_hash` (the previous row's `hash`; [`GENESIS`] before
+//! the first row) and `hash` = SHA-256 of [`Record::canonical`], which
+//! covers `seq`, `prev_hash` and every field. Editing a field, inserting a
+//! row or removing one breaks the chain at that row; [`ChainCheck`] finds
+//! where.
+use std::fmt::Write as _;
+
+/// `prev_hash` of the first row ever written: 64 zero hex digits.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Domain separation for the record hash; bump with the encoding.
+const DOMAIN: &[u8] = b"signatrust-audit-v1\0";
+
+/// What a record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A client request (sign, privsign, keygen, privtotp, pubkey).
+    Request,
+    /// A `signatrust-admin` change.
+    Admin,
+}
+
+impl Kind {
+    /// The stored name: `request` or `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Request => "request",
+            Kind::Admin => "admin",
+        }
+    }
+}
+
+/// One audit record, before it has a place in the chain. Absent values are
+/// empty strings. It never holds a secret or a whole blob: a privsign blob
+/// is recorded as its SHA-256 in `detail`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Record {
+    /// Microseconds since the epoch.
+    pub time_us: i64,
+    /// `request` or `admin` ([`Kind::as_str`]).
+    pub kind: String,
+    /// The client's `address:port`.
+    pub peer: String,
+    /// The client certificate's RFC 2253 subject (TLS only).
+    pub tls_subject: String,
+    /// The signd command, or the admin verb (`key delete`, …).
+    pub command: String,
+    /// The user field as requested (with its hash prefix, if any).
+    pub user: String,
+    /// The key the request resolved to (after map, default user, alias).
+    pub key: String,
+    /// 40 upper-case hex digits: the stored key's fingerprint; for
+    /// privsign the project key's.
+    pub fingerprint: String,
+    /// `SHA1`, `SHA256`, `SHA512` for sign and privsign.
+    pub hash_algo: String,
+    /// The digests signed, lower-case hex, comma-separated, in request
+    /// order.
+    pub digests: String,
+    /// `ok`, `error`, `forwarded` or `refused`.
+    pub outcome: String,
+    /// The error sent to the client (wire text), or the admin error.
+    pub error: String,
+    /// From the decoded request to the reply, in microseconds.
+    pub latency_us: i64,
+    /// The operating-system user of an admin change.
+    pub os_user: String,
+    /// Free text: a privsign blob's SHA-256, what an admin verb changed.
+    pub detail: String,
+}
+
+/// A record with its place in the chain, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chained {
+    pub seq: i64,
+    pub record: Record,
+    /// Lower-case hex.
+    pub prev_hash: String,
+    /// Lower-case hex.
+    pub hash: String,
+}
+
+impl Record {
+    /// The bytes the chain hashes: a domain tag, `seq` (8 bytes big-endian),
+    /// `prev_hash`, then each field in declaration order, strings as a 4-byte
+    /// big-endian length and their UTF-8 bytes, integers as 8 bytes
+    /// big-endian. Length prefixes make the encoding injective: no two
+    /// different records encode alike.
+    pub fn canonical(&self, seq: i64, prev_hash: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(DOMAIN);
+        out.extend_from_slice(&seq.to_be_bytes());
+        let mut s = |v: &str| {
+            out.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            out.extend_from_slice(v.as_bytes());
+        };
+        s(prev_hash);
+        s(&self.kind);
+        s(&self.peer);
+        s(&self.tls_subject);
+        s(&self.command);
+        s(&self.user);
+        s(&self.key);
+        s(&self.fingerprint);
+        s(&self.hash_algo);
+        s(&self.digests);
+        s(&self.outcome);
+        s(&self.error);
+        s(&self.os_user);
+        s(&self.detail);
+        out.extend_from_slice(&self.time_us.to_be_bytes());
+        out.extend_from_slice(&self.latency_us.to_be_bytes());
+        out
+    }
+
+    /// SHA-256 of [`Record::canonical`], lower-case hex.
+    pub fn hash(&self, seq: i64, prev_hash: &str) -> String {
+        hex::encode(openssl::sha::sha256(&self.canonical(seq, prev_hash)))
+    }
+
+    /// This record as row `seq` after a row whose hash is `prev_hash`.
+    pub fn chain(self, seq: i64, prev_hash: String) -> Chained {
+        let hash = self.hash(seq, &prev_hash);
+        Chained {
+            seq,
+            record: self,
+            prev_hash,
+            hash,
+        }
+    }
+}
+
+/// Digests of hash arguments (`HEX@CCTTTTTTTT`) for a record: the hex
+/// before `@`, lower-cased, comma-separated.
+pub fn digests_of<'a>(args: impl IntoIterator<Item = &'a String>) -> String {
+    let mut out = String::new();
+    for a in args {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        let hex = a.split('@').next().unwrap_or("");
+        for c in hex.chars().take(128) {
+            let _ = write!(out, "{}", c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// Where a chain check starts: after the anchor left by a prune, or at the
+/// beginning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    /// The last pruned row (0 when nothing was pruned).
+    pub seq: i64,
+    /// Its hash ([`GENESIS`] when nothing was pruned).
+    pub hash: String,
+}
+
+impl Default for Anchor {
+    fn default() -> Self {
+        Anchor {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+        }
+    }
+}
+
+/// A break in the chain, naming the row.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("audit row {seq}: expected row {want} (a row was removed or inserted)")]
+    Gap { seq: i64, want: i64 },
+    #[error("audit row {seq}: prev_hash does not match the hash of row {prev} (a row was removed, inserted or edited)")]
+    Link { seq: i64, prev: i64 },
+    #[error("audit row {seq}: hash does not match its contents (the row was edited)")]
+    Content { seq: i64 },
+}
+
+/// Checks rows in `seq` order, one at a time (a table may be large).
+#[derive(Debug, Clone)]
+pub struct ChainCheck {
+    next_seq: i64,
+    prev_hash: String,
+    /// Rows checked so far.
+    pub rows: u64,
+}
+
+impl ChainCheck {
+    pub fn new(anchor: Anchor) -> ChainCheck {
+        ChainCheck {
+            next_seq: anchor.seq + 1,
+            prev_hash: anchor.hash,
+            rows: 0,
+        }
+    }
+
+    /// Checks the next row.
+    pub fn push(&mut self, row: &Chained) -> Result<(), ChainError> {
+        if row.seq != self.next_seq {
+            return Err(ChainError::Gap {
+                seq: row.seq,
+                want: self.next_seq,
+            });
+        }
+        if row.prev_hash != self.prev_hash {
+            return Err(ChainError::Link {
+                seq: row.seq,
+                prev: row.seq - 1,
+            });
+        }
+        if row.record.hash(row.seq, &row.prev_hash) != row.hash {
+            return Err(ChainError::Content { seq: row.seq });
+        }
+        self.next_seq += 1;
+        self.prev_hash.clone_from(&row.hash);
+        self.rows += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(n: i64) -> Record {
+        Record {
+            time_us: n,
+            kind: "request".into(),
+            command: "sign".into(),
+            digests: format!("{n:02x}"),
+            ..Record::default()
+        }
+    }
+
+    fn chain(n: i64) -> Vec<Chained> {
+        let mut prev = GENESIS.to_owned();
+        (1..=n)
+            .map(|i| {
+                let c = rec(i).chain(i, prev.clone());
+                prev = c.hash.clone();
+                c
+            })
+            .collect()
+    }
+
+    fn check(rows: &[Chained], anchor: Anchor) -> Result<u64, ChainError> {
+        let mut c = ChainCheck::new(anchor);
+        for r in rows {
+            c.push(r)?;
+        }
+        Ok(c.rows)
+    }
+
+    #[test]
+    fn an_intact_chain_checks() {
+        assert_eq!(check(&chain(5), Anchor::default()), Ok(5));
+    }
+
+    #[test]
+    fn edits_insertions_and_removals_are_found() {
+        let mut rows = chain(5);
+        rows[2].record.digests = "ff".into();
+        assert_eq!(
+            check(&rows, Anchor::default()),
+            Err(ChainError::Content { seq: 3 })
+        );
+        let mut rows = chain(5);
+        rows.remove(2);
+        assert_eq!(
+            check(&rows, Anchor::default()),
+            Err(ChainError::Gap { seq: 4, want: 3 })
+        );
+        // A removal with the later rows renumbered breaks the link.
+        let mut rows = chain(5);
+        rows.remove(2);
+        for r in &mut rows[2..] {
+            r.seq -= 1;
+        }
+        assert!(matches!(
+            check(&rows, Anchor::default()),
+            Err(ChainError::Link { seq: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn a_pruned_chain_checks_from_its_anchor() {
+        let rows = chain(5);
+        let anchor = Anchor {
+            seq: 2,
+            hash: rows[1].hash.clone(),
+        };
+        assert_eq!(check(&rows[2..], anchor), Ok(3));
+        assert!(check(&rows[3..], Anchor::default()).is_err());
+    }
+
+    #[test]
+    fn the_encoding_separates_fields() {
+        let a = Record {
+            user: "ab".into(),
+            key: "c".into(),
+            ..Record::default()
+        };
+        let b = Record {
+            user: "a".into(),
+            key: "bc".into(),
+            ..Record::default()
+        };
+        assert_ne!(a.hash(1, GENESIS), b.hash(1, GENESIS));
+    }
+
+    #[test]
+    fn digests_are_the_hex_before_the_trailer() {
+        let args = ["AbCd@0012345678".to_string(), "ef".to_string()];
+        assert_eq!(digests_of(&args), "abcd,ef");
+    }
+}

@@ -1,0 +1,227 @@
+//! The batching writer: records go through a bounded queue to one task that
+//! appends them in transactions of up to `[audit] batch` rows, off the
+//! request path.
+//!
+//! A request reserves its place in the queue *before* anything is signed
+//! ([`Auditor::reserve`]) and fills it with the outcome afterwards
+//! ([`Slot::send`]), so with `on_failure = "refuse"` a signature is made
+//! only when its record has room: while the database cannot be written
+//! (the writer keeps the failed batch and retries it, with backoff) or the
+//! backlog is full, requests get `audit trail unavailable, request
+//! refused`. With `"log"` they are served; records beyond the backlog are
+//! dropped, counted and logged. [`Auditor::close`] writes everything queued
+//! (clean shutdown loses no record).
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::db::AuditDb;
+use super::record::Record;
+use super::settings::{AuditSettings, OnFailure};
+
+/// How long a request waits for room in a full backlog before it is
+/// refused (`on_failure = "refuse"`).
+const RESERVE_WAIT: Duration = Duration::from_secs(1);
+/// Retries of a batch at shutdown before its records are given up (and
+/// logged as lost).
+const SHUTDOWN_ATTEMPTS: u32 = 5;
+
+/// Counters shared with the writer task.
+#[derive(Debug, Default)]
+struct State {
+    failing: AtomicBool,
+    written: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// The handle requests use: reserve, then send. Cheap to share (`Arc`).
+#[derive(Debug)]
+pub struct Auditor {
+    tx: mpsc::Sender<Record>,
+    queue: usize,
+    on_failure: OnFailure,
+    state: Arc<State>,
+    stop: CancellationToken,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A reserved place in the backlog. Dropping it unused frees the place.
+pub struct Slot<'a>(Option<mpsc::Permit<'a, Record>>);
+
+impl Slot<'_> {
+    /// Queues the record (nothing happens for a slot that had no room in
+    /// `log` mode).
+    pub fn send(self, record: Record) {
+        if let Some(p) = self.0 {
+            p.send(record);
+        }
+    }
+}
+
+impl Auditor {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn start(db: AuditDb, settings: &AuditSettings) -> Auditor {
+        let (tx, rx) = mpsc::channel(settings.queue.max(1));
+        let state = Arc::new(State::default());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(write_loop(
+            db,
+            rx,
+            settings.batch.max(1),
+            state.clone(),
+            stop.clone(),
+        ));
+        Auditor {
+            tx,
+            queue: settings.queue.max(1),
+            on_failure: settings.on_failure,
+            state,
+            stop,
+            task: Mutex::new(Some(task)),
+        }
+    }
+
+    /// A place in the backlog for one record, taken before the request is
+    /// served. `Err` means: refuse the request (`on_failure = "refuse"` and
+    /// the database is failing, or the backlog stayed full for a second,
+    /// or the writer has stopped).
+    pub async fn reserve(&self) -> Result<Slot<'_>, Unavailable> {
+        match self.on_failure {
+            OnFailure::Refuse => {
+                if self.state.failing.load(Ordering::Relaxed) {
+                    return Err(Unavailable::Failing);
+                }
+                match tokio::time::timeout(RESERVE_WAIT, self.tx.reserve()).await {
+                    Ok(Ok(p)) => Ok(Slot(Some(p))),
+                    Ok(Err(_)) => Err(Unavailable::Stopped),
+                    Err(_) => Err(Unavailable::Full),
+                }
+            }
+            OnFailure::Log => match self.tx.try_reserve() {
+                Ok(p) => Ok(Slot(Some(p))),
+                Err(_) => {
+                    let n = self.state.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n.is_power_of_two() {
+                        tracing::error!(
+                            dropped = n,
+                            "audit backlog full or writer stopped: request served without an audit record"
+                        );
+                    }
+                    Ok(Slot(None))
+                }
+            },
+        }
+    }
+
+    /// Records waiting to be written.
+    pub fn backlog(&self) -> usize {
+        self.queue - self.tx.capacity()
+    }
+
+    /// Records written since start.
+    pub fn written(&self) -> u64 {
+        self.state.written.load(Ordering::Relaxed)
+    }
+
+    /// Records dropped (`log` mode, backlog full) since start.
+    pub fn dropped(&self) -> u64 {
+        self.state.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last write failed.
+    pub fn failing(&self) -> bool {
+        self.state.failing.load(Ordering::Relaxed)
+    }
+
+    /// Writes everything queued, then stops the writer. Call after the
+    /// listeners have finished their requests; later records are refused.
+    pub async fn close(&self) {
+        self.stop.cancel();
+        let task = self.task.lock().expect("audit task lock").take();
+        if let Some(task) = task {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "audit writer task failed");
+            }
+        }
+    }
+}
+
+/// Why a request cannot be audited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    #[error("the audit database cannot be written")]
+    Failing,
+    #[error("the audit backlog is full")]
+    Full,
+    #[error("the audit writer has stopped")]
+    Stopped,
+}
+
+async fn write_loop(
+    db: AuditDb,
+    mut rx: mpsc::Receiver<Record>,
+    batch: usize,
+    state: Arc<State>,
+    stop: CancellationToken,
+) {
+    let mut buf: Vec<Record> = Vec::with_capacity(batch);
+    loop {
+        tokio::select! {
+            biased;
+            n = rx.recv_many(&mut buf, batch) => {
+                if n == 0 {
+                    break;
+                }
+            }
+            _ = stop.cancelled() => break,
+        }
+        write(&db, &mut buf, &state, &stop).await;
+    }
+    // Shutdown: no new reservations; write what is queued and what the
+    // holders of reserved places still send.
+    rx.close();
+    while rx.recv_many(&mut buf, batch).await > 0 {
+        write(&db, &mut buf, &state, &stop).await;
+    }
+    db.close().await;
+}
+
+/// Writes `buf` (then empties it), retrying with backoff while the database
+/// fails; at shutdown, gives up after a few attempts and logs the loss.
+async fn write(db: &AuditDb, buf: &mut Vec<Record>, state: &State, stop: &CancellationToken) {
+    let mut attempt: u32 = 0;
+    loop {
+        match db.append(buf).await {
+            Ok(rows) => {
+                if state.failing.swap(false, Ordering::Relaxed) {
+                    tracing::warn!("audit database writable again");
+                }
+                state
+                    .written
+                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                buf.clear();
+                return;
+            }
+            Err(e) => {
+                attempt += 1;
+                if !state.failing.swap(true, Ordering::Relaxed) {
+                    tracing::error!(error = %format!("{:#}", anyhow::Error::new(e)), backlog = buf.len(), "audit records cannot be written, retrying");
+                }
+                if stop.is_cancelled() && attempt >= SHUTDOWN_ATTEMPTS {
+                    tracing::error!(
+                        lost = buf.len(),
+                        "audit records lost at shutdown: the database cannot be written"
+                    );
+                    buf.clear();
+                    return;
+                }
+                let wait = Duration::from_millis(50 << attempt.min(6));
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,750 @@
+//! The audit trail end to end: the obs-sign fixtures replayed against an
+//! in-process server, then the records read back and checked against the
+//! requests sent and the fixture manifest (the key fingerprints Perl signd's
+//! keys have); `signatrust-admin audit verify` (the real binary) passes, and
+//! fails after a row is edited, inserted or removed directly with SQL;
+//! prune keeps the chain verifiable; no record or log line holds the
+//! fixture keys' secret MPIs or a blob; a clean shutdown under load loses
+//! no record; `on_failure = "refuse"` refuses while the audit table cannot
+//! be written. SQLite always, PostgreSQL when `SIGNATRUST_TEST_PG_URL` is
+//! set.
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use sequoia_openpgp as openpgp;
+use serde_json::Value;
+use sqlx::any::AnyConnectOptions;
+use sqlx::{AnyPool, Connection};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use openpgp::crypto::mpi;
+use openpgp::parse::Parse;
+use signatrust::audit::{AuditDb, Chained, Filter, OnFailure};
+use signatrust::config::Config;
+use signatrust::daemon::{self, Service};
+use signatrust::keys::StoreUrl;
+
+const ADMIN: &str = env!("CARGO_BIN_EXE_signatrust-admin");
+
+/// Log lines of this test binary, captured for the secret scan.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_ansi(false)
+            .with_writer(move || Capture(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+        buf
+    })
+    .clone()
+}
+
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A server as the fixtures' signd, its store in a temporary directory (or
+/// at `pg`), auditing on.
+struct Env {
+    dir: tempfile::TempDir,
+    service: Service,
+    server: Option<support::Running>,
+    url: String,
+}
+
+impl Env {
+    async fn start(pg: Option<&str>, tweak: impl FnOnce(&mut Config)) -> Env {
+        captured_logs();
+        let fx = support::fixtures();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::load(
+            Some(dir.path().join("data")),
+            None,
+            Some(fx.join("signd-state/server.conf")),
+        )
+        .unwrap();
+        config.access.allow_unprivileged_ports = true;
+        config.log.file = None;
+        if let Some(url) = pg {
+            config.store_url = StoreUrl::parse(url).unwrap();
+        }
+        tweak(&mut config);
+        let url = config.store_url.as_str().to_owned();
+        let service = daemon::build(config).await.unwrap();
+        let keys = &service.ctx.keys;
+        support::import_fixture_keys(keys).await;
+        support::import_fixture_encryption_keys(keys).await;
+        support::import_fixture_aliases(keys).await;
+        let server = Some(support::serve(&service).await);
+        Env {
+            dir,
+            service,
+            server,
+            url,
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.server.as_ref().unwrap().addr
+    }
+
+    /// Stops the listener as SIGTERM does, then flushes the audit writer.
+    async fn stop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await;
+        }
+        self.service.close().await;
+    }
+
+    /// `signatrust-admin audit ARGS` on this store: (success, stdout+stderr).
+    fn admin(&self, args: &[&str]) -> (bool, String) {
+        let (ok, out, err) = self.admin_split(args);
+        (ok, out + &err)
+    }
+
+    /// [`Env::admin`] with stdout and stderr apart.
+    fn admin_split(&self, args: &[&str]) -> (bool, String, String) {
+        let cfg = self.dir.path().join("admin.toml");
+        std::fs::write(&cfg, format!("[store]\nurl = {:?}\n", self.url)).unwrap();
+        let out = Command::new(ADMIN)
+            .arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            .arg("--config")
+            .arg(&cfg)
+            .arg("audit")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    async fn pool(&self) -> AnyPool {
+        sqlx::any::install_default_drivers();
+        let opts = AnyConnectOptions::from_str(&self.url).unwrap();
+        sqlx::pool::PoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .unwrap()
+    }
+}
+
+/// Every audit row after `after`, by seq.
+async fn rows(url: &str, after: i64) -> Vec<Chained> {
+    let db = AuditDb::open(url).await.unwrap();
+    let mut out = Vec::new();
+    let mut at = after;
+    loop {
+        let page = db.page(at, 500, &Filter::default()).await.unwrap();
+        let Some(last) = page.last() else { break };
+        at = last.seq;
+        out.extend(page);
+    }
+    db.close().await;
+    out
+}
+
+async fn send(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut reply))
+        .await
+        .expect("a reply within 60 s")
+        .unwrap();
+    reply
+}
+
+/// What the test expects of one audited request.
+#[derive(Debug)]
+struct Expected {
+    case: String,
+    command: String,
+    user: String,
+    digests: String,
+    ok: bool,
+    reply: Vec<u8>,
+    blob: String,
+}
+
+fn manifest() -> Value {
+    serde_json::from_slice(&std::fs::read(support::fixtures().join("manifest.json")).unwrap())
+        .unwrap()
+}
+
+/// Cases that need a proxy, a strict source or another address are
+/// replayed elsewhere (compat-tests); the rest go to one server.
+fn replayable(case: &Value) -> bool {
+    let name = case["name"].as_str().unwrap_or("");
+    let kind = case["kind"].as_str().unwrap_or("");
+    (kind == "sign-client" || kind == "raw-request")
+        && case["reply_determinism"] != "n/a"
+        && !name.starts_with("signproxy")
+        && ![
+            "raw-split-request",
+            "raw-unprivileged-source-port",
+            "unprivileged-port-ping",
+            "raw-disallowed-host",
+        ]
+        .contains(&name)
+}
+
+/// The digests of hash arguments as the test computes them: the hex before
+/// `@`, lower case.
+fn digests(args: &[String]) -> String {
+    args.iter()
+        .map(|a| a.split('@').next().unwrap().to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Replays every replayable fixture connection; returns what the audited
+/// ones must have left.
+async fn replay(addr: SocketAddr) -> Vec<Expected> {
+    let fx = support::fixtures();
+    let m = manifest();
+    let mut out = Vec::new();
+    for case in m["cases"].as_array().unwrap() {
+        if !replayable(case) {
+            continue;
+        }
+        for conn in case["connections"].as_array().unwrap() {
+            let req = std::fs::read(fx.join(conn["request"].as_str().unwrap())).unwrap();
+            let reply = send(addr, &req).await;
+            let Ok(Some((decoded, _))) = signatrust::protocol::decode(&req) else {
+                continue;
+            };
+            let command = decoded.command().unwrap_or("").to_owned();
+            if !["sign", "privsign", "keygen", "privtotp", "pubkey"].contains(&command.as_str()) {
+                continue;
+            }
+            let args = decoded.args();
+            let hashes = match command.as_str() {
+                "sign" => args,
+                "privsign" => args.get(1..).unwrap_or(&[]),
+                _ => &[],
+            };
+            out.push(Expected {
+                case: case["name"].as_str().unwrap().to_owned(),
+                user: decoded.user().unwrap_or("").to_owned(),
+                digests: digests(hashes),
+                ok: reply.len() >= 2 && reply[..2] == [0, 0],
+                blob: if matches!(command.as_str(), "privsign" | "privtotp") {
+                    args.first().cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                },
+                command,
+                reply,
+            });
+        }
+    }
+    assert!(
+        out.len() > 40,
+        "only {} audited requests replayed",
+        out.len()
+    );
+    out
+}
+
+/// Each request appears once, in order, with its command, user, digests,
+/// outcome, and the fingerprint of the key that signed: the manifest's
+/// fingerprint for a signd key, and for privsign a fingerprint whose key
+/// ID is the issuer in the signature packet that came back.
+fn check_records(rows: &[Chained], want: &[Expected]) {
+    let m = manifest();
+    let fprs: BTreeMap<String, String> = m["signd_keys"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v["fingerprint"].as_str()?.to_owned())))
+        .collect();
+    assert_eq!(
+        rows.len(),
+        want.len(),
+        "one audit row per audited request: got {:#?}",
+        rows.iter()
+            .map(|r| (&r.record.command, &r.record.user))
+            .collect::<Vec<_>>()
+    );
+    let mut signed = 0;
+    for (row, w) in rows.iter().zip(want) {
+        let r = &row.record;
+        let what = format!("{} (row {}): {r:?}", w.case, row.seq);
+        assert_eq!(r.kind, "request", "{what}");
+        assert_eq!(r.command, w.command, "{what}");
+        assert_eq!(r.user, w.user, "{what}");
+        assert_eq!(r.digests, w.digests, "{what}");
+        assert_eq!(r.outcome, if w.ok { "ok" } else { "error" }, "{what}");
+        assert_eq!(r.error.is_empty(), w.ok, "{what}");
+        assert!(r.peer.starts_with("127.0.0.1:"), "{what}");
+        assert!(r.latency_us > 0, "{what}");
+        if !w.ok {
+            // The error text the client got is the one recorded.
+            let text = String::from_utf8_lossy(&w.reply);
+            assert!(text.contains(&r.error), "{what}: reply {text:?}");
+            continue;
+        }
+        match r.command.as_str() {
+            "sign" | "pubkey" | "keygen" => {
+                assert_eq!(Some(&r.fingerprint), fprs.get(&r.key), "{what}");
+            }
+            "privsign" => assert_eq!(r.fingerprint.len(), 40, "{what}"),
+            _ => {}
+        }
+        if matches!(r.command.as_str(), "sign" | "privsign") {
+            assert!(!r.hash_algo.is_empty(), "{what}");
+            let key_id = hex::decode(&r.fingerprint[24..]).unwrap();
+            assert!(
+                w.reply.windows(8).any(|x| x == key_id),
+                "{what}: key ID of the recorded fingerprint not in the signature"
+            );
+            signed += 1;
+        }
+        if !w.blob.is_empty() {
+            assert!(r.detail.starts_with("blob sha256 "), "{what}");
+        }
+    }
+    assert!(signed > 20, "only {signed} signatures checked");
+}
+
+/// The secret MPIs of the fixture keys (RSA d, p, q, u; ElGamal x).
+fn secret_mpis() -> Vec<Vec<u8>> {
+    let fx = support::fixtures().join("obs-sign-t-fixtures");
+    let mut out = Vec::new();
+    for (file, pass) in [
+        ("secret-key.asc", None),
+        ("secret-key-passphrase.asc", Some("xxx")),
+    ] {
+        let cert = openpgp::Cert::from_file(fx.join(file)).unwrap();
+        for ka in cert.keys().secret() {
+            let mut key = ka.key().clone();
+            if let Some(p) = pass {
+                if key.secret().is_encrypted() {
+                    key = key.decrypt_secret(&p.into()).unwrap();
+                }
+            }
+            let openpgp::packet::key::SecretKeyMaterial::Unencrypted(u) = key.secret() else {
+                panic!("{file}: still encrypted");
+            };
+            u.map(|m| match m {
+                mpi::SecretKeyMaterial::RSA { d, p, q, u } => {
+                    for v in [d, p, q, u] {
+                        out.push(v.value().to_vec());
+                    }
+                }
+                mpi::SecretKeyMaterial::ElGamal { x } => out.push(x.value().to_vec()),
+                other => panic!("{file}: unexpected key material {other:?}"),
+            });
+        }
+    }
+    assert!(out.len() >= 5);
+    out
+}
+
+/// Whether `hay` holds a 16-byte window of any secret, raw or in hex.
+fn leaks(hay: &[u8], secrets: &[Vec<u8>]) -> Option<String> {
+    let lower = String::from_utf8_lossy(hay).to_ascii_lowercase();
+    for s in secrets {
+        for w in s.windows(16).step_by(8) {
+            if hay.windows(16).any(|x| x == w) {
+                return Some(format!("raw {}", hex::encode(w)));
+            }
+            if lower.contains(&hex::encode(w)) {
+                return Some(format!("hex {}", hex::encode(w)));
+            }
+        }
+    }
+    None
+}
+
+fn row_text(r: &Chained) -> String {
+    format!("{:?} {} {}", r.record, r.prev_hash, r.hash)
+}
+
+/// Edits, insertions and removals made with SQL are found by `audit
+/// verify`; each is undone afterwards and verify passes again.
+async fn tamper_and_verify(env: &Env) {
+    let (ok, out) = env.admin(&["verify"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("audit trail ok"), "{out}");
+    let pool = env.pool().await;
+    let all = rows(&env.url, i64::MIN).await;
+    let mid = all[all.len() / 2].clone();
+
+    // Edit one field.
+    sqlx::query("UPDATE audit_log SET digests = $1 WHERE seq = $2")
+        .bind("00")
+        .bind(mid.seq)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (ok, out) = env.admin(&["verify"]);
+    assert!(!ok, "an edited row passed: {out}");
+    assert!(
+        out.contains(&format!("audit row {}", mid.seq)) && out.contains("edited"),
+        "{out}"
+    );
+    sqlx::query("UPDATE audit_log SET digests = $1 WHERE seq = $2")
+        .bind(&mid.record.digests)
+        .bind(mid.seq)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(env.admin(&["verify"]).0, "restored");
+
+    // Remove one row.
+    sqlx::query("DELETE FROM audit_log WHERE seq = $1")
+        .bind(mid.seq)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (ok, out) = env.admin(&["verify"]);
+    assert!(!ok, "a removed row passed: {out}");
+    assert!(out.contains(&format!("audit row {}", mid.seq + 1)), "{out}");
+    insert_row(&pool, &mid).await;
+    assert!(env.admin(&["verify"]).0, "restored");
+
+    // Insert a row with a correct hash of its own, the later rows moved
+    // up by one: the next row's link breaks.
+    let later: Vec<_> = all.iter().filter(|r| r.seq > mid.seq).collect();
+    for r in later.iter().rev() {
+        sqlx::query("UPDATE audit_log SET seq = $1 WHERE seq = $2")
+            .bind(r.seq + 1)
+            .bind(r.seq)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let mut forged = mid.record.clone();
+    forged.digests = "ab".repeat(32);
+    let forged = forged.chain(mid.seq + 1, mid.hash.clone());
+    insert_row(&pool, &forged).await;
+    let (ok, out) = env.admin(&["verify"]);
+    assert!(!ok, "an inserted row passed: {out}");
+    assert!(out.contains(&format!("audit row {}", mid.seq + 2)), "{out}");
+    sqlx::query("DELETE FROM audit_log WHERE seq = $1")
+        .bind(forged.seq)
+        .execute(&pool)
+        .await
+        .unwrap();
+    for r in &later {
+        sqlx::query("UPDATE audit_log SET seq = $1 WHERE seq = $2")
+            .bind(r.seq)
+            .bind(r.seq + 1)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    assert!(env.admin(&["verify"]).0, "restored");
+    pool.close().await;
+}
+
+async fn insert_row(pool: &AnyPool, c: &Chained) {
+    let r = &c.record;
+    sqlx::query(
+        "INSERT INTO audit_log (seq, time_us, kind, peer, tls_subject, command, user_name, \
+         key_name, fingerprint, hash_algo, digests, outcome, error, latency_us, os_user, detail, \
+         prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+         $15, $16, $17, $18)",
+    )
+    .bind(c.seq)
+    .bind(r.time_us)
+    .bind(&r.kind)
+    .bind(&r.peer)
+    .bind(&r.tls_subject)
+    .bind(&r.command)
+    .bind(&r.user)
+    .bind(&r.key)
+    .bind(&r.fingerprint)
+    .bind(&r.hash_algo)
+    .bind(&r.digests)
+    .bind(&r.outcome)
+    .bind(&r.error)
+    .bind(r.latency_us)
+    .bind(&r.os_user)
+    .bind(&r.detail)
+    .bind(&c.prev_hash)
+    .bind(&c.hash)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// Prune at the middle row's time: verify passes from the anchor, the
+/// listing starts there, and removing the first remaining row is found.
+async fn prune_keeps_the_chain(env: &Env) {
+    let all = rows(&env.url, i64::MIN).await;
+    let mid = &all[all.len() / 2];
+    let t = chrono::DateTime::from_timestamp_micros(mid.record.time_us)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let (ok, out) = env.admin(&["prune", "--before", &t]);
+    assert!(ok, "{out}");
+    let left = rows(&env.url, i64::MIN).await;
+    assert!(left.first().unwrap().seq > all.first().unwrap().seq);
+    assert!(left.first().unwrap().record.time_us >= mid.record.time_us);
+    // The prune itself is the newest record.
+    let last = left.last().unwrap();
+    assert_eq!(
+        (last.record.kind.as_str(), last.record.command.as_str()),
+        ("admin", "audit prune")
+    );
+    assert!(!last.record.os_user.is_empty());
+    let (ok, out) = env.admin(&["verify"]);
+    assert!(ok && out.contains("anchored after row"), "{out}");
+    let (ok, out, err) = env.admin_split(&["list", "--json"]);
+    assert!(ok, "{out}{err}");
+    let listed: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert_eq!(listed.len(), left.len());
+    assert_eq!(listed[0]["seq"], left[0].seq);
+    // The first remaining row removed: found (its seq no longer follows
+    // the anchor).
+    let pool = env.pool().await;
+    sqlx::query("DELETE FROM audit_log WHERE seq = $1")
+        .bind(left[0].seq)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (ok, out) = env.admin(&["verify"]);
+    assert!(!ok, "{out}");
+    insert_row(&pool, &left[0]).await;
+    assert!(env.admin(&["verify"]).0);
+    pool.close().await;
+}
+
+async fn replay_and_check(pg: Option<&str>) {
+    let mut env = Env::start(pg, |_| {}).await;
+    let start = rows(&env.url, i64::MIN).await.last().map_or(0, |r| r.seq);
+    let want = replay(env.addr()).await;
+    env.stop().await;
+    let got = rows(&env.url, start).await;
+    check_records(&got, &want);
+
+    // No secret MPI and no blob in any record, the database file or a log
+    // line.
+    let secrets = secret_mpis();
+    let mut blobs: Vec<Vec<u8>> = want
+        .iter()
+        .filter(|w| w.blob.len() > 64)
+        .map(|w| w.blob.as_bytes()[20..60].to_vec())
+        .collect();
+    blobs.dedup();
+    assert!(!blobs.is_empty());
+    for r in &got {
+        let text = row_text(r);
+        assert_eq!(leaks(text.as_bytes(), &secrets), None, "row {}", r.seq);
+        for b in &blobs {
+            assert!(!text.as_bytes().windows(b.len()).any(|w| w == &b[..]));
+        }
+    }
+    let logs = captured_logs().lock().unwrap().clone();
+    assert!(
+        String::from_utf8_lossy(&logs).contains("fingerprint="),
+        "request lines were captured"
+    );
+    assert_eq!(leaks(&logs, &secrets), None, "log lines");
+    for b in &blobs {
+        assert!(
+            !logs.windows(b.len()).any(|w| w == &b[..]),
+            "a blob in the logs"
+        );
+    }
+    if pg.is_none() {
+        let db = env.dir.path().join("data/signatrust.db");
+        let mut bytes = std::fs::read(&db).unwrap();
+        bytes.extend(
+            std::fs::read(PathBuf::from(format!("{}-wal", db.display()))).unwrap_or_default(),
+        );
+        assert_eq!(leaks(&bytes, &secrets), None, "database file");
+    }
+
+    tamper_and_verify(&env).await;
+    prune_keeps_the_chain(&env).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fixture_request_is_audited_once_and_the_chain_verifies_sqlite() {
+    replay_and_check(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fixture_request_is_audited_once_and_the_chain_verifies_postgres() {
+    let Ok(url) = std::env::var("SIGNATRUST_TEST_PG_URL") else {
+        eprintln!("SIGNATRUST_TEST_PG_URL not set; skipping");
+        return;
+    };
+    // An empty schema: the fixture keys are imported afresh.
+    let mut conn = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("DROP SCHEMA public CASCADE")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("CREATE SCHEMA public")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    replay_and_check(Some(&url)).await;
+}
+
+/// A sign request of the fixture key with a digest of its own.
+fn sign_request(n: u32) -> Vec<u8> {
+    let digest = hex::encode(openssl::sha::sha256(&n.to_be_bytes()));
+    let argv = [
+        "sign".to_owned(),
+        "SHA256:defaultkey@localobs".to_owned(),
+        format!("{digest}@006553f100"),
+    ];
+    signatrust::protocol::encode_new_request(&argv).unwrap()
+}
+
+/// SIGTERM (the shutdown future) in the middle of a load: every signature
+/// a client received has its record, and the chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_shutdown_under_load_loses_no_record() {
+    let mut env = Env::start(None, |c| {
+        // Small batches: many transactions in flight when the stop comes.
+        c.audit.batch = 4;
+    })
+    .await;
+    let addr = env.addr();
+    let signed = Arc::new(Mutex::new(Vec::new()));
+    let mut clients = Vec::new();
+    for c in 0..8u32 {
+        let signed = signed.clone();
+        clients.push(tokio::spawn(async move {
+            for i in 0.. {
+                let n = c * 1_000_000 + i;
+                let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+                    return;
+                };
+                if s.write_all(&sign_request(n)).await.is_err() {
+                    return;
+                }
+                let mut reply = Vec::new();
+                let _ = s.read_to_end(&mut reply).await;
+                if reply.len() > 2 && reply[..2] == [0, 0] {
+                    signed.lock().unwrap().push(n);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    env.stop().await;
+    for c in clients {
+        c.await.unwrap();
+    }
+    let signed = signed.lock().unwrap().clone();
+    assert!(signed.len() > 20, "only {} signed", signed.len());
+    let got = rows(&env.url, i64::MIN).await;
+    let recorded: std::collections::BTreeSet<String> = got
+        .iter()
+        .filter(|r| r.record.outcome == "ok")
+        .map(|r| r.record.digests.clone())
+        .collect();
+    for n in &signed {
+        let d = hex::encode(openssl::sha::sha256(&n.to_be_bytes()));
+        assert!(recorded.contains(&d), "signature {n} has no audit record");
+    }
+    let (ok, out) = env.admin(&["verify"]);
+    assert!(ok, "{out}");
+}
+
+/// `on_failure = "refuse"`: while the audit table cannot be written,
+/// signing requests are refused with a clear error; once it can again,
+/// the record held back is written and requests are served. `"log"`
+/// keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_audit_table_refuses_or_logs_as_configured() {
+    for mode in [OnFailure::Refuse, OnFailure::Log] {
+        let mut env = Env::start(None, |c| c.audit.on_failure = mode).await;
+        let addr = env.addr();
+        assert_eq!(&send(addr, &sign_request(1)).await[..2], [0, 0]);
+        let pool = env.pool().await;
+        sqlx::query("ALTER TABLE audit_log RENAME TO audit_log_away")
+            .execute(&pool)
+            .await
+            .unwrap();
+        // The first request after the failure is served (its record was
+        // taken before the writer knew) and held back.
+        assert_eq!(&send(addr, &sign_request(2)).await[..2], [0, 0]);
+        let auditor = env.service.edge.audit.clone().unwrap();
+        for _ in 0..100 {
+            if auditor.failing() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(auditor.failing());
+        let reply = send(addr, &sign_request(3)).await;
+        match mode {
+            OnFailure::Refuse => {
+                assert_ne!(&reply[..2], [0, 0]);
+                assert!(
+                    String::from_utf8_lossy(&reply)
+                        .contains("audit trail unavailable, request refused"),
+                    "{reply:?}"
+                );
+            }
+            OnFailure::Log => assert_eq!(&reply[..2], [0, 0]),
+        }
+        sqlx::query("ALTER TABLE audit_log_away RENAME TO audit_log")
+            .execute(&pool)
+            .await
+            .unwrap();
+        for _ in 0..200 {
+            if !auditor.failing() && auditor.backlog() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!auditor.failing());
+        assert_eq!(&send(addr, &sign_request(4)).await[..2], [0, 0]);
+        env.stop().await;
+        pool.close().await;
+        let got = rows(&env.url, i64::MIN).await;
+        let ok: Vec<_> = got
+            .iter()
+            .filter(|r| r.record.outcome == "ok")
+            .map(|r| r.record.digests.clone())
+            .collect();
+        let want: Vec<u32> = match mode {
+            OnFailure::Refuse => vec![1, 2, 4],
+            OnFailure::Log => vec![1, 2, 3, 4],
+        };
+        let want: Vec<_> = want
+            .iter()
+            .map(|n| hex::encode(openssl::sha::sha256(&n.to_be_bytes())))
+            .collect();
+        assert_eq!(ok, want, "{mode:?}");
+        assert!(env.admin(&["verify"]).0);
+    }
+}
