@@ -44,8 +44,26 @@ fn kek_id(data: &Path) -> String {
         .to_owned()
 }
 
+/// Everything the store holds but the audit trail (which records the
+/// refused attempts, as it should), read with the sqlite3 tool.
 fn store_bytes(data: &Path) -> Vec<u8> {
-    std::fs::read(data.join("signatrust.db")).unwrap()
+    let out = Command::new("sqlite3")
+        .arg("-readonly")
+        .arg(data.join("signatrust.db"))
+        .arg(
+            "SELECT hex(name), hex(fingerprint), hex(wrapped_dek), kek_id, updated FROM keys \
+             ORDER BY name; SELECT * FROM aliases ORDER BY alias; \
+             SELECT role, kek_id, hex(wrapped) FROM kek_canary ORDER BY role; \
+             SELECT id, hex(wrapped_dek), kek_id FROM encryption_keys ORDER BY id;",
+        )
+        .output()
+        .expect("run sqlite3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 /// Every command that opens the store, as the operator would run it.

@@ -114,6 +114,7 @@ impl From<AuditRow> for Chained {
 pub struct AuditDb {
     pool: AnyPool,
     url: String,
+    backend: StoreBackend,
 }
 
 impl AuditDb {
@@ -152,7 +153,19 @@ impl AuditDb {
         Ok(AuditDb {
             pool: pool.connect_lazy_with(opts),
             url: shown,
+            backend,
         })
+    }
+
+    /// A transaction that writes: `BEGIN IMMEDIATE` on SQLite, so that
+    /// reading the chain's tail and appending to it cannot be interleaved
+    /// with another writer (nor fail with "database is locked" on the
+    /// upgrade); plain `BEGIN` on PostgreSQL.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            StoreBackend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            StoreBackend::Postgres => self.pool.begin().await,
+        }
     }
 
     /// Connects and applies the store's migrations (for `signatrust-admin
@@ -205,7 +218,7 @@ impl AuditDb {
     }
 
     async fn try_append(&self, records: &[Record]) -> Result<Vec<Chained>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let tail: Option<(i64, String)> = sqlx::query_as(TAIL).fetch_optional(&mut *tx).await?;
         let (mut seq, mut prev) = match tail {
             Some(t) => t,
@@ -307,7 +320,7 @@ impl AuditDb {
     /// one transaction. Returns how many rows were removed.
     pub async fn prune(&self, before_us: i64, now_us: i64) -> Result<u64, AuditDbError> {
         let prune = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             let first_kept: Option<(i64,)> = sqlx::query_as(
                 "SELECT seq FROM audit_log WHERE time_us >= $1 ORDER BY seq LIMIT 1",
             )

@@ -19,7 +19,7 @@ pub const DEFAULT_AUDIT_QUEUE: usize = 4096;
 /// Upper bound of `[audit] queue`.
 pub const MAX_AUDIT_QUEUE: usize = 1 << 20;
 /// Records written in one transaction, at most (`[audit] batch`).
-pub const DEFAULT_AUDIT_BATCH: usize = 256;
+pub const DEFAULT_AUDIT_BATCH: usize = 1024;
 /// Upper bound of `[audit] batch`.
 pub const MAX_AUDIT_BATCH: usize = 65536;
 

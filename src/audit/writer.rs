@@ -161,6 +161,10 @@ pub enum Unavailable {
     Stopped,
 }
 
+/// The pause after each audit transaction (see `write_loop`): at most 20
+/// commits a second, each of up to `batch` records.
+const COMMIT_GAP: Duration = Duration::from_millis(50);
+
 async fn write_loop(
     db: AuditDb,
     mut rx: mpsc::Receiver<Record>,
@@ -180,6 +184,15 @@ async fn write_loop(
             _ = stop.cancelled() => break,
         }
         write(&db, &mut buf, &state, &stop).await;
+        // Group commit: let the next records gather, and leave the
+        // database's write lock free for a moment. On SQLite a writer that
+        // commits and at once begins again starves every other writer
+        // (signatrust-admin waits in SQLite's polling busy handler and keeps
+        // missing the gap: `database is locked` after the busy timeout).
+        tokio::select! {
+            _ = tokio::time::sleep(COMMIT_GAP) => {}
+            _ = stop.cancelled() => {}
+        }
     }
     // Shutdown: no new reservations; write what is queued and what the
     // holders of reserved places still send.

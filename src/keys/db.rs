@@ -305,6 +305,18 @@ impl Db {
         Ok(db)
     }
 
+    /// Begins a transaction that writes. On SQLite it is `BEGIN IMMEDIATE`:
+    /// the write lock is taken at once, waiting up to the busy timeout,
+    /// instead of a read that later upgrades to a write failing at once
+    /// with "database is locked" while another process writes (a server
+    /// appending audit records, say). Plain `BEGIN` on PostgreSQL.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            StoreBackend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            StoreBackend::Postgres => self.pool.begin().await,
+        }
+    }
+
     fn migrator(&self) -> &'static Migrator {
         match self.backend {
             StoreBackend::Sqlite => &SQLITE_MIGRATOR,
@@ -387,7 +399,7 @@ impl Db {
     /// (`false`: the name was taken).
     pub(crate) async fn insert_keys_each(&self, keys: &[NewKey]) -> Result<Vec<bool>, KeyError> {
         let insert = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             let mut inserted = Vec::with_capacity(keys.len());
             for k in keys {
                 inserted.push(insert_in(&mut tx, k).await?);
@@ -419,7 +431,7 @@ impl Db {
     /// Deletes a key and its key IDs; `false` if there was none.
     pub(crate) async fn delete_key(&self, name: &str) -> Result<bool, KeyError> {
         let delete = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             let res = sqlx::query("DELETE FROM keys WHERE name = $1")
                 .bind(name)
                 .execute(&mut *tx)
@@ -445,7 +457,7 @@ impl Db {
         purge_after: i64,
     ) -> Result<bool, KeyError> {
         let retire = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             let moved = retire_in(&mut tx, name, now, purge_after).await?;
             tx.commit().await?;
             Ok(moved)
@@ -457,7 +469,7 @@ impl Db {
     /// included; `false` if there was neither.
     pub(crate) async fn destroy_key(&self, name: &str) -> Result<bool, KeyError> {
         let destroy = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             let mut n = 0;
             for sql in [
                 "DELETE FROM keys WHERE name = $1",
@@ -483,7 +495,7 @@ impl Db {
         key_ids: impl Fn(&[u8]) -> Vec<String>,
     ) -> Result<Undelete, KeyError> {
         let restore = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             let public: Option<Vec<u8>> =
                 sqlx::query_scalar("SELECT public FROM deleted_keys WHERE name = $1")
                     .bind(name)
@@ -527,7 +539,7 @@ impl Db {
         purge_after: i64,
     ) -> Result<bool, KeyError> {
         let replace = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             if !retire_in(&mut tx, &new.row.name, now, purge_after).await? {
                 return Ok(false);
             }
@@ -544,7 +556,7 @@ impl Db {
     pub(crate) async fn update_key(&self, new: &NewKey) -> Result<bool, KeyError> {
         let k = &new.row;
         let update = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             let res = sqlx::query(
                 "UPDATE keys SET fingerprint = $1, algo = $2, user_ids = $3, public = $4, \
                  secret_ct = $5, secret_nonce = $6, wrapped_dek = $7, kek_id = $8, updated = $9 \
@@ -695,7 +707,7 @@ impl Db {
         key_ids: impl Fn(&[u8]) -> Vec<String>,
     ) -> Result<usize, KeyError> {
         let index = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
                 "SELECT name, public FROM keys k \
                  WHERE NOT EXISTS (SELECT 1 FROM key_ids i WHERE i.name = k.name) \
@@ -815,7 +827,7 @@ impl Db {
         now: i64,
     ) -> Result<usize, KeyError> {
         let e = self.error("rewrap");
-        let mut tx = self.pool.begin().await.map_err(&e)?;
+        let mut tx = self.begin_write().await.map_err(&e)?;
         let mut changed = 0;
         // Retired keys (restorable) hold wrapped secrets too.
         for (select, update) in [
@@ -1212,7 +1224,7 @@ impl Db {
         wraps: &[(RotationKind, String, String, String, Vec<u8>)],
     ) -> Result<(), KeyError> {
         let put = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             for (kind, name, source, kek_id, wrapped) in wraps {
                 sqlx::query(
                     "INSERT INTO kek_rotation (kind, name, source, kek_id, wrapped_dek) \
@@ -1292,7 +1304,7 @@ impl Db {
         now: i64,
     ) -> Result<Result<usize, Vec<String>>, KeyError> {
         let e = self.error("finish the KEK rotation");
-        let mut tx = self.pool.begin().await.map_err(&e)?;
+        let mut tx = self.begin_write().await.map_err(&e)?;
         let mut pending = Vec::new();
         let mut moved = 0;
         for kind in RotationKind::ALL {
