@@ -119,8 +119,13 @@ fn database_outage_keeps_keys_in_use_and_recovers() {
     let relayed = format!("{head}@127.0.0.1:{}/{db}", relay.port);
     let daemon = Daemon::start(
         &data,
+        // The audit trail lives in the same database: with the default
+        // `on_failure = "refuse"` every audited request is refused while it
+        // cannot be written (README, "Audit trail"); "log" keeps the keys
+        // in use signing, their records queued until the database returns.
         &format!(
-            "[store]\nurl = \"{relayed}\"\n[cache]\nttl_secs = 1\nstale_if_error_secs = 600\n"
+            "[store]\nurl = \"{relayed}\"\n[cache]\nttl_secs = 1\nstale_if_error_secs = 600\n\
+             [audit]\non_failure = \"log\"\n"
         ),
     );
     assert_eq!(sign(&daemon, "warm").status, 0);
