@@ -185,17 +185,7 @@ async fn check_config(config: &Config) -> anyhow::Result<()> {
     let store = crate::keys::redacted_url(config.store_url.as_str());
     if let Some(key_file) = missing_file_kek {
         crate::app::create_private_dir(&config.data_dir)?;
-        let custody = KeyStore::custody_at(config.store_url.as_str())
-            .await
-            .context("opening the key store")?;
-        if custody.is_claimed() {
-            anyhow::bail!(
-                "{}: the KEK file does not exist, but the key store {store} belongs to KEK {}: \
-                 restore that key file",
-                key_file.display(),
-                custody.expected()
-            );
-        }
+        crate::app::refuse_new_kek_for_claimed_store(config, key_file).await?;
         let _ = writeln!(
             std::io::stdout(),
             "store {store}: empty; the KEK file {} will be created at start-up",

@@ -79,17 +79,6 @@ impl Load {
     }
 }
 
-fn admin_ok_timed(t0: std::time::Instant, data: &std::path::Path, args: &[&str]) -> String {
-    let out = admin(data, args);
-    assert!(
-        out.status.success(),
-        "after {:?}: {}",
-        t0.elapsed(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn rotation_under_load_resumes_after_sigkill_and_finishes() {
     let dir = short_tempdir();
@@ -142,9 +131,7 @@ fn rotation_under_load_resumes_after_sigkill_and_finishes() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     // Run again: it resumes (rows done before are "before").
-    let t0 = std::time::Instant::now();
-    let out = admin_ok_timed(
-        t0,
+    let out = admin_ok(
         &data,
         &[
             "kek",

@@ -33,6 +33,19 @@ pub async fn open_store(config: &Config) -> anyhow::Result<KeyStore> {
 /// would leave every stored key unreadable (and later ones under another
 /// KEK), so it is an error that names the KEK to restore.
 async fn create_file_kek(config: &Config, key_file: &Path) -> anyhow::Result<()> {
+    refuse_new_kek_for_claimed_store(config, key_file).await?;
+    FileKek::open_or_create(key_file)
+        .with_context(|| format!("creating the key-encryption key {}", key_file.display()))?;
+    Ok(())
+}
+
+/// The check before the missing KEK file `key_file` may be created (at
+/// start-up, and by `signatrustd --check-config`): an error naming the
+/// file, the store and the KEK to restore when the store belongs to one.
+pub async fn refuse_new_kek_for_claimed_store(
+    config: &Config,
+    key_file: &Path,
+) -> anyhow::Result<()> {
     let custody = KeyStore::custody_at(config.store_url.as_str())
         .await
         .context("opening the key store")?;
@@ -50,8 +63,6 @@ async fn create_file_kek(config: &Config, key_file: &Path) -> anyhow::Result<()>
             custody.expected(),
         );
     }
-    FileKek::open_or_create(key_file)
-        .with_context(|| format!("creating the key-encryption key {}", key_file.display()))?;
     Ok(())
 }
 

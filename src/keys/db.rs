@@ -936,10 +936,7 @@ impl Db {
 impl Db {
     /// The store's KEK canary, `(kek_id, wrapped)`, if it has one.
     pub(crate) async fn kek_canary(&self) -> Result<Option<(String, Vec<u8>)>, KeyError> {
-        sqlx::query_as("SELECT kek_id, wrapped FROM kek_canary WHERE role = 'current'")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(self.error("read the KEK canary"))
+        self.kek_canary_of("current").await
     }
 
     /// Records `kek_id` as the store's KEK unless one is recorded already

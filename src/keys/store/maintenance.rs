@@ -2,11 +2,9 @@
 //! key-ID index (which key a gpg message is addressed to), and the KEK
 //! accounting and rewrap of `signatrust-admin kek`.
 
-use std::time::Duration;
-
 use super::{key_ids_hex, now, KeyStore};
 use crate::keys::aead;
-use crate::keys::db::{Db, KeyListRow, PoolConfig, RewrapRow};
+use crate::keys::db::{KeyListRow, RewrapRow};
 use crate::keys::envelope;
 use crate::keys::error::KeyError;
 use crate::keys::kek::Kek;
@@ -132,24 +130,7 @@ impl KeyStore {
     /// How many rows each KEK id wraps, read from the database at `url`
     /// without opening any KEK (so it works when the KEK does not).
     pub async fn kek_usage_at(url: &str) -> Result<Vec<KekUsage>, KeyError> {
-        let db = Db::connect(
-            url,
-            PoolConfig {
-                max_connections: 1,
-                connect_timeout: Duration::from_secs(10),
-            },
-        )
-        .await?;
-        let usage = db.kek_usage().await;
-        db.close().await;
-        Ok(usage?
-            .into_iter()
-            .map(|(kek_id, keys, encryption_keys)| KekUsage {
-                kek_id,
-                keys,
-                encryption_keys,
-            })
-            .collect())
+        Ok(KeyStore::custody_at(url).await?.usage)
     }
 
     /// Re-wraps the data key of every key row and encryption-key row under
