@@ -981,15 +981,18 @@ pub(crate) struct ChangeFeed {
     shown: String,
     listener: Option<sqlx::postgres::PgListener>,
     backoff: Duration,
+    /// Whether the feed has been connected before (a later connection is
+    /// a reconnection, after a gap).
+    connected: bool,
 }
 
 /// The channel the triggers of migration 0007 notify.
 const CHANGE_CHANNEL: &str = "signatrust_store";
 
 impl ChangeFeed {
-    /// The next change. Connects (again) first if needed, then yields
-    /// [`StoreChange::Resync`]; waits as long as it takes, retrying every
-    /// 0.5–10 s while the database cannot be reached.
+    /// The next change. Connects first if needed; after a reconnection
+    /// yields [`StoreChange::Resync`]. Waits as long as it takes, retrying
+    /// every 0.5–10 s while the database cannot be reached.
     pub(crate) async fn next(&mut self) -> StoreChange {
         use secrecy::ExposeSecret;
         loop {
@@ -1004,7 +1007,16 @@ impl ChangeFeed {
                     Ok(l) => {
                         self.listener = Some(l);
                         self.backoff = Duration::from_millis(500);
-                        return StoreChange::Resync;
+                        // Only a reconnection follows a gap in which
+                        // changes may have been missed; the first
+                        // connection does not (the caches were filled from
+                        // the database as it was, and the TTL bounds them),
+                        // and emptying them then would race the first
+                        // requests.
+                        if std::mem::replace(&mut self.connected, true) {
+                            return StoreChange::Resync;
+                        }
+                        continue;
                     }
                     Err(e) => {
                         tracing::warn!(
@@ -1048,6 +1060,7 @@ impl Db {
             shown: self.url.clone(),
             listener: None,
             backoff: Duration::from_millis(500),
+            connected: false,
         })
     }
 }
