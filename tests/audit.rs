@@ -744,3 +744,49 @@ async fn an_unwritable_audit_table_refuses_or_logs_as_configured() {
         assert!(env.admin(&["verify"]).0);
     }
 }
+
+/// A NUL in a record (a raw client can put one in its user argument) is
+/// stored as U+FFFD: PostgreSQL's `text` cannot hold NUL, and such a batch
+/// would otherwise fail again and again and stall the trail (with
+/// `on_failure = "refuse"`, every later request would be refused). The
+/// batch is written whole and the chain verifies.
+async fn a_nul_in_a_record_is_stored(pg: Option<&str>) {
+    let env = Env::start(pg, |_| {}).await;
+    let db = AuditDb::open(&env.url).await.unwrap();
+    let start = rows(&env.url, i64::MIN).await.last().map_or(0, |r| r.seq);
+    let record = |user: &str| signatrust::audit::Record {
+        kind: "request".into(),
+        command: "sign".into(),
+        user: user.into(),
+        outcome: "error".into(),
+        ..Default::default()
+    };
+    db.append(&[record("no\0body@localobs"), record("somebody@localobs")])
+        .await
+        .expect("a batch with a NUL is written");
+    db.close().await;
+    let got = rows(&env.url, start).await;
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(got[0].record.user, "no\u{fffd}body@localobs");
+    assert_eq!(got[1].record.user, "somebody@localobs");
+    let mut check = signatrust::audit::ChainCheck::new(signatrust::audit::Anchor {
+        seq: start,
+        hash: got[0].prev_hash.clone(),
+    });
+    for r in &got {
+        check.push(r).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_in_a_record_is_stored_sqlite() {
+    a_nul_in_a_record_is_stored(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_in_a_record_is_stored_postgres() {
+    let Some(url) = pg::scratch_database().await else {
+        return;
+    };
+    a_nul_in_a_record_is_stored(Some(&url)).await;
+}

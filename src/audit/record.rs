@@ -122,7 +122,29 @@ impl Record {
     }
 
     /// This record as row `seq` after a row whose hash is `prev_hash`.
-    pub fn chain(self, seq: i64, prev_hash: String) -> Chained {
+    /// A NUL character in any field (a client may send one in its user
+    /// argument) becomes U+FFFD first: PostgreSQL's `text` cannot store
+    /// NUL, and one such record would otherwise stall the trail.
+    pub fn chain(mut self, seq: i64, prev_hash: String) -> Chained {
+        for f in [
+            &mut self.kind,
+            &mut self.peer,
+            &mut self.tls_subject,
+            &mut self.command,
+            &mut self.user,
+            &mut self.key,
+            &mut self.fingerprint,
+            &mut self.hash_algo,
+            &mut self.digests,
+            &mut self.outcome,
+            &mut self.error,
+            &mut self.os_user,
+            &mut self.detail,
+        ] {
+            if f.contains('\0') {
+                *f = f.replace('\0', "\u{fffd}");
+            }
+        }
         let hash = self.hash(seq, &prev_hash);
         Chained {
             seq,
