@@ -508,6 +508,24 @@ fn two_replicas_behind_haproxy() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The request log lines name the client (its reserved port), never
+    // HAProxy's 127.0.0.2.
+    let logs = w.logs();
+    let peers: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains(" request") && l.contains("argv="))
+        .filter_map(|l| l.split_whitespace().find(|f| f.starts_with("peer=")))
+        .collect();
+    assert!(peers.len() >= 3, "request lines: {peers:?}\n{logs}");
+    for p in &peers {
+        let (ip, port) = p["peer=".len()..].rsplit_once(':').unwrap();
+        assert_eq!(ip, "127.0.0.1", "{p}");
+        assert!(
+            port.parse::<u16>().unwrap() < 1024 || logs.contains("not coming from a reserved port"),
+            "{p}"
+        );
+    }
+
     // 2. Rolling restart under load: nothing fails.
     let load = Load::start(w.client_conf.clone());
     std::thread::sleep(Duration::from_secs(1));
