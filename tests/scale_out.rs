@@ -113,11 +113,14 @@ struct World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        for c in self.replicas.iter_mut().chain([&mut self.haproxy]) {
-            if let Some(c) = c {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
+        for c in self
+            .replicas
+            .iter_mut()
+            .chain([&mut self.haproxy])
+            .flatten()
+        {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 }
@@ -527,7 +530,10 @@ fn two_replicas_behind_haproxy() {
         .find(|l| l.contains("access refused"))
         .expect("the unreserved port's refusal is logged");
     assert!(refused.contains("peer=127.0.0.1:"), "{refused}");
-    assert!(refused.contains("not coming from a reserved port"), "{refused}");
+    assert!(
+        refused.contains("not coming from a reserved port"),
+        "{refused}"
+    );
 
     // 2. Rolling restart under load: nothing fails.
     let load = Load::start(w.client_conf.clone());
