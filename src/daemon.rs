@@ -268,7 +268,24 @@ pub async fn run(args: DaemonArgs, config: Config) -> anyhow::Result<()> {
             grace_ms = grace.as_millis() as u64,
             "draining: /readyz not ready, still accepting until the grace period ends"
         );
-        tokio::time::sleep(grace).await;
+        // A second SIGTERM (or SIGINT) cuts the grace short.
+        let again = async {
+            use tokio::signal::unix::{signal, SignalKind};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(mut term), Ok(mut int)) => tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                },
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(grace) => {}
+            _ = again => tracing::info!("second signal: drain grace cut short"),
+        }
     }
     feed.abort();
     shutdown.cancel();

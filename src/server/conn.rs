@@ -5,6 +5,12 @@
 //! Order of checks, before any key is touched:
 //!
 //! 1. connection limit (in `run`: over the limit → `server busy`, unread);
+//!    then, from a load balancer in `[server] proxy_protocol_from`, its
+//!    PROXY protocol header (`proxy_header`, within the idle timeout,
+//!    before TLS): the client it carries is the peer for every later
+//!    check, the logs and the audit; without a valid header the
+//!    connection is closed unanswered. A header from anyone else is
+//!    refused after the read, as a bad request;
 //! 2. plain TCP: the request is read first — idle timeout for the first
 //!    byte (and shed, oldest first, at the connection limit: `idle`), read
 //!    timeout between reads, declared size checked against the maximum on
