@@ -230,6 +230,9 @@ pub async fn run(args: DaemonArgs, config: Config) -> anyhow::Result<()> {
     // caches at once; a no-op for SQLite.
     let keys = service.ctx.keys.clone();
     let feed = tokio::spawn(async move { keys.follow_changes().await });
+    // Cancelled first on SIGTERM (`/readyz` answers 503), the listeners
+    // close `[server] drain_grace_ms` later.
+    let draining = CancellationToken::new();
     let stop_metrics = CancellationToken::new();
     let metrics_task = match service.config.metrics_listen {
         Some(addr) => {
@@ -237,7 +240,7 @@ pub async fn run(args: DaemonArgs, config: Config) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen on {addr} ([metrics] listen)"))?;
             tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
             let (ctx, edge) = (service.ctx.clone(), service.edge.clone());
-            let (draining, stop) = (shutdown.clone(), stop_metrics.clone());
+            let (draining, stop) = (draining.clone(), stop_metrics.clone());
             Some(tokio::spawn(crate::server::serve_metrics(
                 listener, ctx, edge, draining, stop,
             )))
@@ -255,6 +258,34 @@ pub async fn run(args: DaemonArgs, config: Config) -> anyhow::Result<()> {
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     if let Some(w) = watchdog {
         w.abort();
+    }
+    draining.cancel();
+    let grace = service.edge.settings.drain_grace;
+    if !grace.is_zero() {
+        // A balancer's health check sees not-ready and stops sending new
+        // connections before the listeners close ([server] drain_grace_ms).
+        tracing::info!(
+            grace_ms = grace.as_millis() as u64,
+            "draining: /readyz not ready, still accepting until the grace period ends"
+        );
+        // A second SIGTERM (or SIGINT) cuts the grace short.
+        let again = async {
+            use tokio::signal::unix::{signal, SignalKind};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(mut term), Ok(mut int)) => tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                },
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(grace) => {}
+            _ = again => tracing::info!("second signal: drain grace cut short"),
+        }
     }
     feed.abort();
     shutdown.cancel();

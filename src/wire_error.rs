@@ -148,6 +148,10 @@ pub enum WireError {
     #[error("{}", totp_text(.0))]
     Totp(#[from] TotpError),
     /// The command is none of signd's.
+    /// A PROXY protocol header from an address not in `[server]
+    /// proxy_protocol_from` (Signatrust's own text).
+    #[error("PROXY protocol header from an address not in proxy_protocol_from")]
+    UnexpectedProxyHeader,
     #[error("unknown command: {0}")]
     UnknownCommand(String),
     /// No key of that name here, and no upstream to ask.

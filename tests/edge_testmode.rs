@@ -242,6 +242,106 @@ async fn sigterm_finishes_the_request_in_flight_and_refuses_new_ones() {
     }
 }
 
+/// `[server] drain_grace_ms`: on SIGTERM `/readyz` answers 503 at once
+/// while the signd listener still accepts and answers, for the grace
+/// period; then the listener closes and the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_drain_grace_is_not_ready_before_it_stops_accepting() {
+    let dir = tempfile::tempdir().unwrap();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, metrics) = (free(), free());
+    let toml = dir.path().join("signatrust.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nallow = [\"127.0.0.1\"]\n\
+             allow_unprivileged_ports = true\ndrain_grace_ms = 1500\n\
+             [metrics]\nlisten = \"127.0.0.1:{metrics}\"\n"
+        ),
+    )
+    .unwrap();
+    let mut daemon = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&toml)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let readyz = || async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", metrics))
+            .await
+            .ok()?;
+        s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").await.ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.ok()?;
+        Some(out)
+    };
+    let ping = || async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        s.write_all(&[0, 0, 0, 0]).await.ok()?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.ok()?;
+        Some(out)
+    };
+    let t = Instant::now();
+    while !readyz()
+        .await
+        .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "daemon did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let t_term = Instant::now();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = readyz()
+        .await
+        .expect("the metrics listener answers while draining");
+    assert!(r.starts_with("HTTP/1.1 503"), "{r}");
+    assert!(r.ends_with("not ready: draining\n"), "{r}");
+    assert_eq!(
+        ping().await,
+        Some(vec![0; 6]),
+        "still serving in the grace period"
+    );
+    assert!(
+        t_term.elapsed() < Duration::from_millis(1500),
+        "checked within the grace"
+    );
+    let status = loop {
+        if let Some(status) = daemon.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            t_term.elapsed() < Duration::from_secs(15),
+            "daemon did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
+    assert!(
+        t_term.elapsed() >= Duration::from_millis(1500),
+        "exited after {:?}, before the grace period ended",
+        t_term.elapsed()
+    );
+    assert!(ping().await.is_none(), "listener closed after the grace");
+}
+
 /// The parts of a new-protocol reply (status 0), or its error text.
 fn reply_parts(reply: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     if reply.len() < 6 {

@@ -276,6 +276,52 @@ async fn disallowed_host_gets_a_plaintext_error_before_tls() {
     assert_eq!(err_text(&plain), "illegal host 127.0.0.1");
 }
 
+/// Behind a load balancer (`[server] proxy_protocol_from`), the PROXY v2
+/// header comes before the TLS handshake, and `allow:` judges the client
+/// it carries: 10.1.2.3 is served inside TLS, 192.0.2.8 gets signd's
+/// plaintext refusal before any handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_protocol_header_comes_before_tls() {
+    let pki = Pki::new();
+    let s = start(
+        &pki.sign_conf("").replace("allow: 127.0.0.1", "allow: 10/8"),
+        |c| {
+            c.log.file = None;
+            c.edge.proxy_protocol_from = vec!["127.0.0.1/32".parse().unwrap()];
+        },
+    )
+    .await;
+    // HAProxy's send-proxy-v2 bytes for a TCP4 client (spec §2.2).
+    let header = |client: [u8; 4]| {
+        let mut h = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+        h.extend_from_slice(&client);
+        h.extend_from_slice(&[127, 0, 0, 1, 0x9c, 0x40, 0x14, 0x2f]);
+        h
+    };
+    let (req, want) = case("pubkey");
+    let mut tcp = TcpStream::connect(s.addr).await.unwrap();
+    tcp.write_all(&header([10, 1, 2, 3])).await.unwrap();
+    let cfg = pki.client(Some("good"), &rustls::version::TLS13);
+    let io = async {
+        let mut t = tokio_rustls::TlsConnector::from(cfg)
+            .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+            .await?;
+        t.write_all(&req).await?;
+        t.flush().await?;
+        let mut out = Vec::new();
+        t.read_to_end(&mut out).await?;
+        Ok::<_, std::io::Error>(out)
+    };
+    let got = tokio::time::timeout(Duration::from_secs(10), io)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, want, "{}", err_text(&got));
+    let refused =
+        edge_common::exchange(s.addr, &[header([192, 0, 2, 8]), vec![0; 4]].concat()).await;
+    assert_eq!(err_text(&refused), "illegal host 192.0.2.8");
+}
+
 /// A pure proxy (no keys, no `phrases:`) that listens in plaintext and
 /// forwards over TLS (`proto: ssl`, `proxyproto: plain`) to `upstream`,
 /// presenting `cert` and trusting `ca` for the upstream's certificate.

@@ -444,7 +444,35 @@ fn build_edge(t: &TomlConfig) -> Result<EdgeSettings, ConfigError> {
             MAX_CONNECTIONS,
             d.max_busy_refusals,
         )?,
+        proxy_protocol_from: build_proxy_protocol_from(t)?,
+        drain_grace: match &s.drain_grace_ms {
+            Some(v) => {
+                bounded(t, v, "server.drain_grace_ms", 0..=max_ms).map(Duration::from_millis)?
+            }
+            None => d.drain_grace,
+        },
     })
+}
+
+/// `[server] proxy_protocol_from`: addresses or CIDR blocks (IPv4 short
+/// forms as in `allow`); host names are refused, since a balancer is
+/// judged before any DNS lookup could be.
+fn build_proxy_protocol_from(t: &TomlConfig) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let Some(list) = &t.server.proxy_protocol_from else {
+        return Ok(Vec::new());
+    };
+    list.iter()
+        .map(|item| match Allow::parse(item.get_ref()) {
+            Some(Allow::Net(net)) => Ok(net),
+            _ => Err(ConfigError::Value {
+                at: t.at(item),
+                message: format!(
+                    "bad server.proxy_protocol_from entry '{}' (expected an address or a CIDR block, e.g. 10.0.0.5 or 10.0.0.0/24)",
+                    item.get_ref()
+                ),
+            }),
+        })
+        .collect()
 }
 
 /// `[server] upstream_timeout_ms`, bounded like the other timeouts.
@@ -1139,6 +1167,41 @@ mod tests {
         assert_eq!(c.edge.max_connections, MAX_CONNECTIONS);
         assert_eq!(c.edge.max_request, MAX_REQUEST);
         assert_eq!(c.edge.read_timeout, MAX_TIMEOUT);
+    }
+
+    #[test]
+    fn proxy_protocol_and_drain_grace() {
+        let src = MemorySource::new().with(
+            "/etc/st.toml",
+            "[server]\nproxy_protocol_from = [\"127.0.0.1\", \"10/8\", \"fd00::/8\"]\n\
+             drain_grace_ms = 0\n",
+        );
+        let c = load(&src, None, Some("/etc/st.toml"), None).unwrap();
+        let nets: Vec<String> = c
+            .edge
+            .proxy_protocol_from
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(nets, ["127.0.0.1/32", "10.0.0.0/8", "fd00::/8"]);
+        assert!(c.edge.expects_proxy_header("10.1.2.3".parse().unwrap()));
+        assert!(c
+            .edge
+            .expects_proxy_header("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!c.edge.expects_proxy_header("127.0.0.2".parse().unwrap()));
+        assert_eq!(c.edge.drain_grace, Duration::ZERO);
+        let d = load(&MemorySource::new(), None, None, None).unwrap();
+        assert!(d.edge.proxy_protocol_from.is_empty());
+        assert!(!d.edge.expects_proxy_header("127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            toml_err("[server]\nproxy_protocol_from = [\"10/8\", \"lb.example.org\"]\n"),
+            "/etc/st.toml:2:32: bad server.proxy_protocol_from entry 'lb.example.org' \
+             (expected an address or a CIDR block, e.g. 10.0.0.5 or 10.0.0.0/24)"
+        );
+        assert_eq!(
+            toml_err("[server]\ndrain_grace_ms = 86400001\n"),
+            "/etc/st.toml:2:18: server.drain_grace_ms must be at most 86400000"
+        );
     }
 
     #[test]

@@ -20,6 +20,8 @@
 //! max_busy_refusals = 64            # over-limit connections answered "server busy"
 //! dns_timeout_ms = 2000             # reverse + forward lookup for host names in allow
 //! max_request_bytes = 131074         # judged on the header, before reading
+//! proxy_protocol_from = ["10.0.0.5/32"]  # balancers sending a PROXY v1/v2 header
+//! drain_grace_ms = 2000              # SIGTERM: /readyz not-ready this long, then close
 //!
 //! [users]
 //! default_user = "defaultkey@localobs"
@@ -128,6 +130,12 @@ pub struct TomlServer {
     /// Largest request accepted (header-declared size), at most the
     /// protocol's 131074 bytes.
     pub max_request_bytes: Option<Spanned<usize>>,
+    /// Load balancers (addresses or CIDR blocks) whose connections start
+    /// with a PROXY protocol header.
+    pub proxy_protocol_from: Option<Vec<Spanned<String>>>,
+    /// After SIGTERM, how long /readyz is not-ready before the listeners
+    /// close.
+    pub drain_grace_ms: Option<Spanned<u64>>,
 }
 
 /// `[users]`.

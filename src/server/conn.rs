@@ -5,6 +5,12 @@
 //! Order of checks, before any key is touched:
 //!
 //! 1. connection limit (in `run`: over the limit → `server busy`, unread);
+//!    then, from a load balancer in `[server] proxy_protocol_from`, its
+//!    PROXY protocol header (`proxy_header`, within the idle timeout,
+//!    before TLS): the client it carries is the peer for every later
+//!    check, the logs and the audit; without a valid header the
+//!    connection is closed unanswered. A header from anyone else is
+//!    refused after the read, as a bad request;
 //! 2. plain TCP: the request is read first — idle timeout for the first
 //!    byte (and shed, oldest first, at the connection limit: `idle`), read
 //!    timeout between reads, declared size checked against the maximum on
@@ -37,13 +43,24 @@ use crate::protocol::{self, DecodeError, Protocol, Request};
 use crate::wire_error::{error_reply, WireError};
 
 pub(super) async fn serve(
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     ctx: &Ctx,
     edge: &EdgeConfig,
     cancel: &CancellationToken,
     idle: IdleGuard,
 ) {
+    // A listed load balancer's header comes first, before TLS; from then
+    // on the client it carries is the peer. Boxed: only balancers' tasks
+    // need room for it.
+    let peer = if edge.settings.expects_proxy_header(peer.ip()) {
+        match Box::pin(proxied_peer(&mut stream, peer, edge, cancel, &idle)).await {
+            Some(client) => client,
+            None => return,
+        }
+    } else {
+        peer
+    };
     match edge.tls.clone() {
         None => {
             let access = check_access(edge, peer);
@@ -53,6 +70,50 @@ pub(super) async fn serve(
         // Boxed: the TLS state is large, and every plain connection's task
         // would otherwise carry (and copy) room for it.
         Some(tls) => Box::pin(serve_tls(stream, peer, tls, ctx, edge, cancel, &idle)).await,
+    }
+}
+
+/// Reads the PROXY protocol header of a listed balancer's connection
+/// (`super::proxy_header`), within the idle timeout (and until the
+/// connection is shed or the server stops): the client's address and port
+/// it carries, the balancer's own for `LOCAL`/`UNKNOWN`, or `None` (logged)
+/// when the connection is to be closed without a reply.
+async fn proxied_peer(
+    stream: &mut TcpStream,
+    balancer: SocketAddr,
+    edge: &EdgeConfig,
+    cancel: &CancellationToken,
+    idle: &IdleGuard,
+) -> Option<SocketAddr> {
+    use super::proxy_header::{self, Carried};
+    let header = tokio::select! {
+        r = proxy_header::read(stream, edge.settings.idle_timeout) => r,
+        _ = idle.shed() => {
+            tracing::info!(%balancer, "idle connection shed at the connection limit");
+            return None;
+        }
+        _ = cancel.cancelled() => return None,
+    };
+    match header {
+        Ok(Carried::Client(client)) => {
+            tracing::debug!(%balancer, %client, "PROXY protocol header");
+            Some(client)
+        }
+        Ok(Carried::Local) => {
+            tracing::debug!(%balancer, "PROXY protocol LOCAL: judged as the balancer itself");
+            Some(balancer)
+        }
+        Err(e) => {
+            tracing::warn!(
+                %balancer,
+                error = %e,
+                "connection from a server.proxy_protocol_from address refused, closed without a reply"
+            );
+            if let Some(m) = &edge.metrics {
+                m.connections_refused.inc();
+            }
+            None
+        }
     }
 }
 
@@ -495,6 +556,11 @@ async fn read_request<S: AsyncRead + Unpin>(
     // small, and spawning it copies less).
     let mut buf: Vec<u8> = Vec::new();
     loop {
+        // A load balancer's header from an address not in
+        // `proxy_protocol_from`: refused as such, not judged as a frame.
+        if super::proxy_header::starts_with_header(&buf) {
+            return Err(WireError::UnexpectedProxyHeader);
+        }
         if let Some(declared) = protocol::declared_len(&buf) {
             if declared > edge.settings.max_request {
                 return Err(WireError::RequestTooBig {

@@ -16,6 +16,7 @@ pub mod dns;
 mod idle;
 pub mod metrics_http;
 pub mod proxy;
+pub mod proxy_header;
 pub mod settings;
 pub mod testmode;
 pub mod tls;

@@ -33,6 +33,10 @@ pub const DEFAULT_MAX_BUSY_REFUSALS: usize = 64;
 /// Default largest request: the protocol's maximum (spec §3).
 pub const DEFAULT_MAX_REQUEST: usize = crate::protocol::MAX_REQUEST;
 
+/// Default pause between `/readyz` turning not-ready on SIGTERM and the
+/// listeners closing: none.
+pub const DEFAULT_DRAIN_GRACE: Duration = Duration::ZERO;
+
 /// Upper bound of every timeout above: one day. Longer ones are a typo, and
 /// a deadline must stay addable to the clock.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -69,6 +73,25 @@ pub struct EdgeSettings {
     /// so that the client sees the error). Beyond this, an over-limit
     /// connection is closed at once, unread: a flood costs no task.
     pub max_busy_refusals: usize,
+    /// Peers that must start every connection with a PROXY protocol
+    /// header (v1 or v2) carrying the client's address and port, which the
+    /// reserved-port rule, `allow:`, the logs and the audit then judge
+    /// (`super::proxy_header`). Empty (the default): nobody.
+    pub proxy_protocol_from: Vec<ipnet::IpNet>,
+    /// After SIGTERM, how long `/readyz` answers not-ready while the
+    /// listeners still accept, so that a load balancer's health check
+    /// takes the server out before it stops accepting. At most
+    /// [`MAX_TIMEOUT`]; zero (the default) closes the listeners at once.
+    pub drain_grace: Duration,
+}
+
+impl EdgeSettings {
+    /// Whether a connection from `peer` must start with a PROXY protocol
+    /// header (IPv4-mapped IPv6 peers are judged by their IPv4 address).
+    pub fn expects_proxy_header(&self, peer: std::net::IpAddr) -> bool {
+        let ip = super::access::canonical(peer);
+        self.proxy_protocol_from.iter().any(|n| n.contains(&ip))
+    }
 }
 
 impl Default for EdgeSettings {
@@ -81,6 +104,8 @@ impl Default for EdgeSettings {
             request_deadline: DEFAULT_REQUEST_DEADLINE,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_busy_refusals: DEFAULT_MAX_BUSY_REFUSALS,
+            proxy_protocol_from: Vec::new(),
+            drain_grace: DEFAULT_DRAIN_GRACE,
         }
     }
 }
