@@ -309,11 +309,6 @@ fn packages_build_install_start_and_purge_cleanly() {
         std::fs::read("/usr/lib/systemd/system/signatrustd.service").unwrap(),
         std::fs::read(root().join("packaging/signatrustd.service")).unwrap()
     );
-    if have("logrotate") {
-        let out = run(Command::new("logrotate").args(["-d", "/etc/logrotate.d/signatrust"]));
-        let text = String::from_utf8_lossy(&out.stderr);
-        assert!(!text.contains("error"), "{text}");
-    }
 
     // As the unit runs it: the signatrust user, the installed config.
     // setpriv execs the program (runuser would stay its parent, and a kill
@@ -339,12 +334,35 @@ fn packages_build_install_start_and_purge_cleanly() {
         "{checked}"
     );
 
-    // Started as the unit would (on a free port, not 5167): it answers.
+    // Started as the unit would (on a free port, not 5167): it answers,
+    // and obs-signd's `logfile: /var/log/signd.log` works for a server that
+    // may write only below /var/log/signatrust (a non-root user cannot
+    // create files in /var/log; under the unit, ProtectSystem=strict and
+    // LogsDirectory= leave the same): the symlink leads there.
+    let conf_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        conf_dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let sign_conf = conf_dir.path().join("sign.conf");
+    std::fs::write(
+        &sign_conf,
+        "allow: 127.0.0.1\nlogfile: /var/log/signd.log\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &sign_conf,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut server = as_service("/usr/sbin/signatrustd")
         .args(["--listen", &addr.to_string()])
+        .arg("--sign-conf")
+        .arg(&sign_conf)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log.reopen().unwrap())
@@ -369,6 +387,25 @@ fn packages_build_install_start_and_purge_cleanly() {
         "the installed signatrustd did not answer:\n{}",
         std::fs::read_to_string(log.path()).unwrap_or_default()
     );
+    if !had_signd_log {
+        let owner =
+            stdout(Command::new("stat").args(["-c", "%U:%G %a", "/var/log/signatrust/signd.log"]));
+        assert_eq!(
+            owner.trim(),
+            "signatrust:signatrust 640",
+            "/var/log/signatrust/signd.log"
+        );
+    }
+    if have("logrotate") {
+        let out = run(Command::new("logrotate").args(["-d", "/etc/logrotate.d/signatrust"]));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains("error"), "{text}");
+        assert!(text.contains("/var/log/signatrust/signd.log"), "{text}");
+    }
     let keys = stdout(as_service("/usr/bin/signatrust-admin").args(["key", "list"]));
     assert!(!keys.contains("error"), "{keys}");
 
