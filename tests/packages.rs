@@ -275,6 +275,19 @@ fn packages_build_install_start_and_purge_cleanly() {
     );
     let rpm_conf: BTreeSet<&str> = rpm_conf.lines().collect();
     assert_eq!(rpm_conf, conffiles);
+    // The rpm makes the user in %pre from a copy of the sysusers line (the
+    // file is not installed yet then): the copy must match.
+    let sysusers = std::fs::read_to_string(root().join("packaging/signatrust.sysusers")).unwrap();
+    let scripts = stdout(Command::new("rpm").args(["-qp", "--scripts"]).arg(&rpm));
+    for line in sysusers
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        assert!(
+            scripts.contains(&format!("echo '{line}'")),
+            "{line}\n{scripts}"
+        );
+    }
     // Installing must not start (or enable) the server: its unit
     // Conflicts= with obs-signd's, which it would stop.
     let postinst = std::fs::read_to_string(ctrl.path().join("postinst")).unwrap();
