@@ -421,3 +421,153 @@ fn unsafe_free_euid() -> u32 {
         .and_then(|u| u.parse().ok())
         .unwrap()
 }
+
+/// The system calls of a set as `systemd-analyze syscall-filter` lists
+/// them, nested sets expanded.
+fn syscall_set(name: &str, into: &mut std::collections::BTreeSet<String>) {
+    let out = Command::new("systemd-analyze")
+        .args(["syscall-filter", name])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "systemd-analyze syscall-filter {name}"
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for item in text
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        if item.starts_with('@') {
+            syscall_set(item, into);
+        } else {
+            into.insert(item.to_owned());
+        }
+    }
+}
+
+/// `SystemCallFilter=@system-service` and `~@privileged` hold: every
+/// system call the server makes while starting, signing, reopening its log
+/// (SIGHUP) and draining (SIGTERM), traced with strace, is in the set the
+/// unit allows (a call outside it would fail with EPERM under the unit).
+#[test]
+fn the_servers_system_calls_are_all_in_the_units_filter() {
+    if !have("systemd-analyze") || !have("strace") {
+        eprintln!("skipped: needs systemd-analyze (systemd) and strace");
+        return;
+    }
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/packaging/signatrustd.service"
+    ))
+    .unwrap();
+    let filters: Vec<&str> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("SystemCallFilter="))
+        .collect();
+    assert_eq!(filters, ["@system-service", "~@privileged"], "{unit}");
+    let mut allowed = std::collections::BTreeSet::new();
+    syscall_set("@system-service", &mut allowed);
+    let mut privileged = std::collections::BTreeSet::new();
+    syscall_set("@privileged", &mut privileged);
+    allowed.retain(|s| !privileged.contains(s));
+    assert!(allowed.contains("read") && !allowed.contains("reboot"));
+
+    let dir = short_tempdir();
+    let data = dir.path().join("store");
+    let key = fixture("obs-sign-t-fixtures/secret-key.asc");
+    admin_ok(&data, &["key", "import", "k", key.to_str().unwrap()]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = dir.path().join("signd.log");
+    let conf = dir.path().join("st.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nallow = [\"127.0.0.1\"]\n\
+             allow_unprivileged_ports = true\n[log]\nfile = {log:?}\n"
+        ),
+    )
+    .unwrap();
+    let trace = dir.path().join("strace.out");
+    let child = Command::new("strace")
+        .args(["-f", "-qq", "-o"])
+        .arg(&trace)
+        .arg("--")
+        .arg(DAEMON)
+        .env_remove("RUST_LOG")
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--config")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(Some(child));
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let request = old_request("k", &format!("{}@00656d0f00", "ab".repeat(20)));
+    let mut reply = None;
+    for _ in 0..300 {
+        if let Ok(r) = exchange_at(addr, &request) {
+            reply = Some(r);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let reply = parse_reply(&reply.expect("signatrustd under strace answers within 30 s"));
+    assert_eq!(reply.status, 0, "{}", reply.err);
+    // The server is strace's child; strace -f writes its pid first.
+    let first = std::fs::read_to_string(&trace).unwrap();
+    let pid: u32 = first
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("strace -f writes the pid first");
+    signal(pid, "-HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    exchange_at(addr, &request).expect("a request after SIGHUP");
+    signal(pid, "-TERM");
+    let status = child.0.as_mut().unwrap().wait().unwrap();
+    child.0 = None;
+    assert!(status.success(), "{status}");
+
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut used = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        // "PID name(args...) = ret" or "PID <... name resumed> ..."
+        let rest = line.split_once(' ').map_or("", |(_, r)| r.trim_start());
+        let name = if let Some(r) = rest.strip_prefix("<... ") {
+            r.split(' ').next().unwrap_or("")
+        } else {
+            rest.split('(').next().unwrap_or("")
+        };
+        if !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            used.insert(name.to_owned());
+        }
+    }
+    assert!(
+        used.contains("accept4") || used.contains("accept"),
+        "{used:?}"
+    );
+    if unsafe_free_euid() == 0 {
+        // SQLite gives its -journal/-wal/-shm files the database's owner
+        // when it runs as root (robust_fchown); under the unit's User= it
+        // never does.
+        used.remove("fchown");
+    }
+    let outside: Vec<&String> = used.iter().filter(|s| !allowed.contains(*s)).collect();
+    assert!(
+        outside.is_empty(),
+        "system calls outside SystemCallFilter=@system-service ~@privileged: {outside:?}"
+    );
+}
