@@ -91,6 +91,17 @@ fn cannot_run() -> Option<String> {
     if installed("signatrust") {
         return Some("a signatrust package is installed here; not touching it".into());
     }
+    // The test removes what the installed server made; never someone
+    // else's store (the default data directory of a hand-run signatrustd).
+    for dir in [
+        "/var/lib/signatrust",
+        "/etc/signatrust",
+        "/var/log/signatrust",
+    ] {
+        if Path::new(dir).symlink_metadata().is_ok() {
+            return Some(format!("{dir} exists already; not touching it"));
+        }
+    }
     None
 }
 
