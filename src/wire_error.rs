@@ -172,6 +172,16 @@ pub enum WireError {
     /// The detail goes to the log only.
     #[error("upstream signd {0} is not available")]
     UpstreamUnavailable(String),
+    /// No reserved source port (600-1023) could be bound for the upstream:
+    /// the server lacks `CAP_NET_BIND_SERVICE` (a `User=` unit without
+    /// `AmbientCapabilities=`). obs-signd has no text for this (it retries
+    /// the bind forever and its client times out), so the reply keeps
+    /// [`WireError::UpstreamUnavailable`]'s words and adds the fix.
+    #[error(
+        "upstream signd {0} is not available: binding a reserved source port needs \
+         CAP_NET_BIND_SERVICE or use-unprivileged-ports: true"
+    )]
+    UpstreamReservedPortDenied(String),
 }
 
 /// The wire text of a blob error: signd's own texts are [`BlobError`]'s
@@ -351,6 +361,11 @@ mod tests {
             (
                 WireError::UpstreamUnavailable("h:1".into()),
                 "upstream signd h:1 is not available",
+            ),
+            (
+                WireError::UpstreamReservedPortDenied("h:1".into()),
+                "upstream signd h:1 is not available: binding a reserved source port needs \
+                 CAP_NET_BIND_SERVICE or use-unprivileged-ports: true",
             ),
             (
                 WireError::UpstreamCertificateUntrusted("h:1".into()),

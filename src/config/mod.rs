@@ -252,16 +252,25 @@ impl Config {
         if toml.is_none() && signd.is_none() {
             tracing::debug!("no configuration file given; using defaults");
         }
-        let mut config = Config::build(data_dir, toml.as_ref(), signd.as_ref())?;
+        let credentials = source.credentials_directory();
+        let mut config = Config::build(
+            data_dir,
+            toml.as_ref(),
+            signd.as_ref(),
+            credentials.as_deref(),
+        )?;
         config.sign_conf_path = sign_conf_path;
         Ok(config)
     }
 
     /// Merges parsed inputs into a validated configuration. Pure.
+    /// `credentials` is systemd's `$CREDENTIALS_DIRECTORY`, which
+    /// `${CREDENTIALS_DIRECTORY}` at the start of a `[kms]` path stands for.
     pub fn build(
         data_dir: Option<PathBuf>,
         toml: Option<&TomlConfig>,
         signd: Option<&SignConf>,
+        credentials: Option<&Path>,
     ) -> Result<Config, ConfigError> {
         let empty = TomlConfig::default();
         let t = toml.unwrap_or(&empty);
@@ -312,7 +321,7 @@ impl Config {
             upstream,
             users,
             store_url,
-            kms: build_kms(t, &data_dir)?,
+            kms: build_kms(t, &data_dir, credentials)?,
             cache: build_cache(t)?,
             exec,
             log: build_log(t, signd)?,
@@ -650,8 +659,56 @@ fn build_audit(t: &TomlConfig) -> Result<AuditSettings, ConfigError> {
     })
 }
 
+/// What a `[kms]` path may start with to name a systemd credential
+/// (`LoadCredential=NAME:...` in the unit, then
+/// `"${CREDENTIALS_DIRECTORY}/NAME"` here).
+pub const CREDENTIALS_PREFIX: &str = "${CREDENTIALS_DIRECTORY}";
+
+/// `path` with a leading [`CREDENTIALS_PREFIX`] replaced by `credentials`.
+/// An error names the setting when the prefix is used but there is no
+/// credentials directory, or when it is not followed by `/NAME`.
+fn credential_path(
+    t: &TomlConfig,
+    v: &Spanned<PathBuf>,
+    name: &str,
+    credentials: Option<&Path>,
+) -> Result<PathBuf, ConfigError> {
+    let raw = v.get_ref();
+    let Some(rest) = raw
+        .to_str()
+        .and_then(|s| s.strip_prefix(CREDENTIALS_PREFIX))
+    else {
+        return Ok(raw.clone());
+    };
+    let err = |message: String| ConfigError::Value {
+        at: t.at(v),
+        message,
+    };
+    let cred = rest.strip_prefix('/').unwrap_or("");
+    if cred.is_empty() || cred.contains('/') {
+        return Err(err(format!(
+            "{name} '{}': expected {CREDENTIALS_PREFIX}/NAME, NAME the credential's name \
+             (LoadCredential=NAME:PATH in the unit)",
+            raw.display()
+        )));
+    }
+    match credentials {
+        Some(dir) => Ok(dir.join(cred)),
+        None => Err(err(format!(
+            "{name} '{}' names a systemd credential, but $CREDENTIALS_DIRECTORY is not set: \
+             systemd sets it for a service with LoadCredential={cred}:PATH; outside the \
+             service set it to a directory holding a file '{cred}'",
+            raw.display()
+        ))),
+    }
+}
+
 /// `[kms]`: the provider and exactly the settings it uses.
-fn build_kms(t: &TomlConfig, data_dir: &Path) -> Result<KmsConfig, ConfigError> {
+fn build_kms(
+    t: &TomlConfig,
+    data_dir: &Path,
+    credentials: Option<&Path>,
+) -> Result<KmsConfig, ConfigError> {
     use self::toml::TomlKmsProvider;
     let k = &t.kms;
     let provider = k.provider.as_ref().map(|p| *p.get_ref());
@@ -671,11 +728,10 @@ fn build_kms(t: &TomlConfig, data_dir: &Path) -> Result<KmsConfig, ConfigError> 
                 ));
             }
             Ok(KmsConfig::File {
-                key_file: k
-                    .key_file
-                    .as_ref()
-                    .map(|v| v.get_ref().clone())
-                    .unwrap_or_else(|| data_dir.join(KEK_FILE)),
+                key_file: match &k.key_file {
+                    Some(v) => credential_path(t, v, "kms.key_file", credentials)?,
+                    None => data_dir.join(KEK_FILE),
+                },
             })
         }
         Some(TomlKmsProvider::Pkcs11) => {
@@ -719,7 +775,11 @@ fn build_kms(t: &TomlConfig, data_dir: &Path) -> Result<KmsConfig, ConfigError> 
                 module: module.get_ref().clone(),
                 token_label,
                 key_label,
-                pin_file: k.pin_file.as_ref().map(|v| v.get_ref().clone()),
+                pin_file: k
+                    .pin_file
+                    .as_ref()
+                    .map(|v| credential_path(t, v, "kms.pin_file", credentials))
+                    .transpose()?,
             })
         }
     }
@@ -1369,6 +1429,71 @@ mod tests {
             matches!(c.kms, KmsConfig::Pkcs11 { pin_file: None, .. }),
             "{:?}",
             c.kms
+        );
+    }
+
+    #[test]
+    fn kms_paths_name_systemd_credentials() {
+        let pkcs11 = "[kms]\nprovider = \"pkcs11\"\nmodule = \"/m.so\"\ntoken_label = \"t\"\n\
+                      key_label = \"k\"\npin_file = \"${CREDENTIALS_DIRECTORY}/hsm-pin\"\n";
+        let file = "[kms]\nkey_file = \"${CREDENTIALS_DIRECTORY}/kek\"\n";
+        let bad = "[kms]\nkey_file = \"${CREDENTIALS_DIRECTORY}\"\n";
+        let src = MemorySource::new()
+            .with("/etc/p.toml", pkcs11)
+            .with("/etc/f.toml", file)
+            .with("/etc/bad.toml", bad);
+        let creds = src
+            .clone()
+            .with_credentials("/run/credentials/signatrustd.service");
+        let c = load(&creds, None, Some("/etc/p.toml"), None).unwrap();
+        assert!(
+            matches!(&c.kms, KmsConfig::Pkcs11 { pin_file: Some(p), .. }
+                if p == Path::new("/run/credentials/signatrustd.service/hsm-pin")),
+            "{:?}",
+            c.kms
+        );
+        let c = load(&creds, None, Some("/etc/f.toml"), None).unwrap();
+        assert_eq!(
+            c.kms,
+            KmsConfig::File {
+                key_file: PathBuf::from("/run/credentials/signatrustd.service/kek")
+            }
+        );
+        // Outside the unit: the error says what is missing, not "no such
+        // file ${CREDENTIALS_DIRECTORY}/kek" later.
+        let e =
+            |src: &MemorySource, f: &str| load(src, None, Some(f), None).unwrap_err().to_string();
+        assert_eq!(
+            e(&src, "/etc/p.toml"),
+            "/etc/p.toml:6:12: kms.pin_file '${CREDENTIALS_DIRECTORY}/hsm-pin' names a systemd \
+             credential, but $CREDENTIALS_DIRECTORY is not set: systemd sets it for a service \
+             with LoadCredential=hsm-pin:PATH; outside the service set it to a directory \
+             holding a file 'hsm-pin'"
+        );
+        assert!(
+            e(&src, "/etc/f.toml").starts_with(
+                "/etc/f.toml:2:12: kms.key_file '${CREDENTIALS_DIRECTORY}/kek' names a systemd \
+                 credential"
+            ),
+            "{}",
+            e(&src, "/etc/f.toml")
+        );
+        assert_eq!(
+            e(&creds, "/etc/bad.toml"),
+            "/etc/bad.toml:2:12: kms.key_file '${CREDENTIALS_DIRECTORY}': expected \
+             ${CREDENTIALS_DIRECTORY}/NAME, NAME the credential's name \
+             (LoadCredential=NAME:PATH in the unit)"
+        );
+        // A plain path is untouched, credentials directory or not.
+        let plain = MemorySource::new()
+            .with("/etc/st.toml", "[kms]\nkey_file = \"/srv/kek\"\n")
+            .with_credentials("/run/credentials/x");
+        let c = load(&plain, None, Some("/etc/st.toml"), None).unwrap();
+        assert_eq!(
+            c.kms,
+            KmsConfig::File {
+                key_file: PathBuf::from("/srv/kek")
+            }
         );
     }
 

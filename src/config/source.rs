@@ -5,7 +5,10 @@
 //! the one seam between those parsers and the file system, so that
 //! [`Config::load_from`](super::Config::load_from) can be driven from an
 //! in-memory map in tests ([`MemorySource`]) and from real files in
-//! production ([`FileSource`]).
+//! production ([`FileSource`]). It also answers the one piece of the
+//! environment the configuration refers to: systemd's
+//! `$CREDENTIALS_DIRECTORY` (`LoadCredential=`), for `${CREDENTIALS_DIRECTORY}`
+//! in `[kms]` paths.
 
 use std::collections::HashMap;
 use std::io;
@@ -17,6 +20,13 @@ use super::ConfigError;
 pub trait Source {
     /// Returns the whole text of `path`. Errors name the path.
     fn read(&self, path: &Path) -> Result<String, ConfigError>;
+
+    /// The directory systemd put the service's credentials in
+    /// (`$CREDENTIALS_DIRECTORY`, set for a unit with `LoadCredential=`),
+    /// if any.
+    fn credentials_directory(&self) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// The real file system.
@@ -27,6 +37,12 @@ impl Source for FileSource {
     fn read(&self, path: &Path) -> Result<String, ConfigError> {
         read_file(path)
     }
+
+    fn credentials_directory(&self) -> Option<PathBuf> {
+        std::env::var_os("CREDENTIALS_DIRECTORY")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+    }
 }
 
 /// An in-memory set of files, keyed by path. Meant for tests and tools that
@@ -34,6 +50,7 @@ impl Source for FileSource {
 #[derive(Debug, Clone, Default)]
 pub struct MemorySource {
     files: HashMap<PathBuf, String>,
+    credentials: Option<PathBuf>,
 }
 
 impl MemorySource {
@@ -44,6 +61,12 @@ impl MemorySource {
     /// Adds (or replaces) a file.
     pub fn with(mut self, path: impl Into<PathBuf>, text: impl Into<String>) -> MemorySource {
         self.files.insert(path.into(), text.into());
+        self
+    }
+
+    /// Sets the credentials directory ([`Source::credentials_directory`]).
+    pub fn with_credentials(mut self, dir: impl Into<PathBuf>) -> MemorySource {
+        self.credentials = Some(dir.into());
         self
     }
 }
@@ -57,6 +80,10 @@ impl Source for MemorySource {
                 path: path.display().to_string(),
                 reason: "no such file".to_owned(),
             })
+    }
+
+    fn credentials_directory(&self) -> Option<PathBuf> {
+        self.credentials.clone()
     }
 }
 

@@ -39,6 +39,10 @@
 //! # token_label = "signatrust"
 //! # key_label = "signatrust-kek"
 //! # pin_file = "/etc/signatrust/hsm.pin"  # else $SIGNATRUST_PKCS11_PIN
+//! # A path starting ${CREDENTIALS_DIRECTORY}/ names a systemd credential
+//! # (LoadCredential=hsm-pin:/etc/signatrust/hsm.pin in the unit):
+//! # pin_file = "${CREDENTIALS_DIRECTORY}/hsm-pin"
+//! # key_file = "${CREDENTIALS_DIRECTORY}/kek"
 //!
 //! [cache]
 //! ttl_secs = 30
@@ -167,7 +171,9 @@ pub struct TomlKms {
     /// `pkcs11`: the AES key's `CKA_LABEL`.
     pub key_label: Option<Spanned<String>>,
     /// `pkcs11`: a file whose first line is the user PIN (else the
-    /// `SIGNATRUST_PKCS11_PIN` environment variable).
+    /// `SIGNATRUST_PKCS11_PIN` environment variable). Here and in
+    /// `key_file`, a leading `${CREDENTIALS_DIRECTORY}/` names a systemd
+    /// credential (`config::CREDENTIALS_PREFIX`).
     pub pin_file: Option<Spanned<PathBuf>>,
 }
 

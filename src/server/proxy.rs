@@ -90,6 +90,18 @@ impl Upstream {
         })?;
         match self.exchange(&bytes).await {
             Ok(reply) => Ok(reply),
+            Err(e) if is_reserved_port_denied(&e) => {
+                tracing::error!(
+                    upstream = %self.name(),
+                    error = %e,
+                    "forwarding failed: cannot bind a reserved source port (600-1023) for the \
+                     upstream signd; give signatrustd CAP_NET_BIND_SERVICE \
+                     (AmbientCapabilities=CAP_NET_BIND_SERVICE in signatrustd.service) or set \
+                     use-unprivileged-ports: true in sign.conf if the upstream allows \
+                     unprivileged ports"
+                );
+                Err(WireError::UpstreamReservedPortDenied(self.name()))
+            }
             Err(e) => {
                 tracing::warn!(upstream = %self.name(), error = %e, "forwarding failed");
                 Err(match tls_failure(&e) {
@@ -278,6 +290,47 @@ fn reserved_candidates() -> Vec<u16> {
         .collect()
 }
 
+/// A reserved port the process may not bind (`EACCES`, or `EPERM` from a
+/// security module): the missing privilege, told apart from other
+/// failures so that the log and the reply can name the fix.
+#[derive(Debug)]
+struct ReservedPortDenied {
+    port: u16,
+    source: io::Error,
+}
+
+impl std::fmt::Display for ReservedPortDenied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot bind reserved source port {}: {}",
+            self.port, self.source
+        )
+    }
+}
+
+impl std::error::Error for ReservedPortDenied {}
+
+/// Wraps a bind failure of reserved `port`, marking a missing privilege.
+fn bind_error(e: io::Error, port: u16) -> io::Error {
+    let denied = e.kind() == io::ErrorKind::PermissionDenied
+        || e.raw_os_error() == Some(libc::EPERM)
+        || e.raw_os_error() == Some(libc::EACCES);
+    if denied {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            ReservedPortDenied { port, source: e },
+        )
+    } else {
+        e
+    }
+}
+
+fn is_reserved_port_denied(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.is::<ReservedPortDenied>())
+}
+
 /// Connects from a reserved source port, moving on to the next port when
 /// one is in use (locally or as the same 4-tuple in TIME_WAIT).
 async fn connect_reserved(addr: SocketAddr, limit: Duration) -> io::Result<TcpStream> {
@@ -296,7 +349,7 @@ async fn connect_reserved(addr: SocketAddr, limit: Duration) -> io::Result<TcpSt
         match socket.bind(local) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(bind_error(e, port)),
         }
         tried += 1;
         match tokio::time::timeout_at(deadline, socket.connect(addr)).await {
@@ -327,6 +380,23 @@ mod tests {
         Request {
             protocol,
             argv: argv.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn only_a_missing_privilege_is_a_denied_reserved_port() {
+        for errno in [libc::EACCES, libc::EPERM] {
+            let e = bind_error(io::Error::from_raw_os_error(errno), 600);
+            assert!(is_reserved_port_denied(&e), "{errno}");
+            assert!(
+                e.to_string()
+                    .starts_with("cannot bind reserved source port 600: "),
+                "{e}"
+            );
+        }
+        for errno in [libc::EADDRNOTAVAIL, libc::EINVAL] {
+            let e = bind_error(io::Error::from_raw_os_error(errno), 600);
+            assert!(!is_reserved_port_denied(&e), "{errno}");
         }
     }
 
