@@ -45,7 +45,9 @@ pub use cache::{
 };
 pub use db::NOISY_LOG_TARGETS;
 pub use error::{DbError, KeyError};
-pub use kek::{read_pin, FileKek, Kek, KekError, Pkcs11Kek, Pkcs11Settings, PIN_ENV};
+pub use kek::{
+    read_pin, AwsKmsKek, AwsKmsSettings, FileKek, Kek, KekError, Pkcs11Kek, Pkcs11Settings, PIN_ENV,
+};
 pub use store::{
     validate_name, Custody, DeletedKey, EncKeyInfo, KekUsage, KeyInfo, KeyStore, KeyUse, LoadedKey,
     Migration, RestoreOutcome, RewrapSummary, RotationSummary, StoreOptions, DEFAULT_RETENTION,
