@@ -6,8 +6,9 @@
 //! byte-identical to the obs-signd fixtures, and `gpg --verify`), a wrong
 //! or disabled key failing closed with messages naming it, online rotation
 //! file → aws-kms → file, and a KMS outage under a sign load (through a
-//! relay the test cuts and restores): cached keys keep signing, others get
-//! an error reply within the configured bound, and the server recovers.
+//! relay the test cuts, stalls and restores): cached keys keep signing,
+//! others get an error reply within the configured bound (also when KMS
+//! accepts connections and never answers), and the server recovers.
 //!
 //! Skipped, saying so, only when moto is not installed outside CI.
 
@@ -422,7 +423,7 @@ fn kms_outage_keeps_cached_keys_and_recovers() {
     );
     let cfg = write_config(tmp.path(), "kms.toml", &section);
     let data = tmp.path().join("data");
-    for name in ["warm", "cold"] {
+    for name in ["warm", "cold", "cold2"] {
         admin_cfg_ok(
             &data,
             &cfg,
@@ -496,6 +497,40 @@ fn kms_outage_keeps_cached_keys_and_recovers() {
         std::thread::sleep(Duration::from_millis(200));
     }
     println!("recovered {:?} after KMS returned", started.elapsed());
+
+    // A partition rather than a refusal: connections accepted, never
+    // answered. The uncached key is refused within kms.timeout_ms, not at
+    // the request deadline, and the server recovers again.
+    relay.stall();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let r = sign(daemon.addr, "cold2");
+    let took = started.elapsed();
+    assert_ne!(r.status, 0, "signed with an uncached key without KMS");
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(8),
+        "the error took {took:?} (kms.timeout_ms 2000)"
+    );
+    println!(
+        "uncached key during the partition: {:?} after {took:?}",
+        r.err
+    );
+    let log = daemon.log_text();
+    assert!(
+        log.contains("no answer within 2000 ms (kms.timeout_ms)"),
+        "the log names the timeout:\n{log}"
+    );
+    relay.restore();
+    let started = Instant::now();
+    while sign(daemon.addr, "cold2").status != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not recovered 30 s after the partition:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!("recovered {:?} after the partition", started.elapsed());
     stop.store(true, Ordering::SeqCst);
     load.join().unwrap();
     let (sent, failed) = (sent.load(Ordering::SeqCst), failed.load(Ordering::SeqCst));

@@ -1,7 +1,8 @@
 //! A loopback TCP relay a test can cut (every connection closed, new ones
-//! closed at once) and restore: a dependency (PostgreSQL, the KMS
-//! emulator) going away and coming back at the same address, without
-//! losing its state.
+//! closed at once), stall (every connection closed, new ones accepted and
+//! never answered: a network partition, not a refusal) and restore: a
+//! dependency (PostgreSQL, the KMS emulator) going away and coming back at
+//! the same address, without losing its state.
 
 #![allow(dead_code)]
 
@@ -14,6 +15,7 @@ use std::sync::{Arc, Mutex};
 pub struct Relay {
     pub port: u16,
     cut: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<TcpStream>>>,
 }
 
@@ -23,13 +25,19 @@ impl Relay {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let cut = Arc::new(AtomicBool::new(false));
+        let stalled = Arc::new(AtomicBool::new(false));
         let open = Arc::new(Mutex::new(Vec::new()));
-        let (c, o) = (cut.clone(), open.clone());
+        let (c, st, o) = (cut.clone(), stalled.clone(), open.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
                 if c.load(Ordering::SeqCst) {
                     drop(client);
+                    continue;
+                }
+                if st.load(Ordering::SeqCst) {
+                    // Held open, never read or answered.
+                    o.lock().unwrap().push(client);
                     continue;
                 }
                 let Ok(server) = TcpStream::connect(&upstream) else {
@@ -57,7 +65,21 @@ impl Relay {
                 }
             }
         });
-        Relay { port, cut, open }
+        Relay {
+            port,
+            cut,
+            stalled,
+            open,
+        }
+    }
+
+    /// Closes every relayed connection; new ones are accepted and then
+    /// left unanswered until [`Relay::restore`].
+    pub fn stall(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
     }
 
     /// Closes every relayed connection and refuses new ones.
@@ -68,8 +90,12 @@ impl Relay {
         }
     }
 
-    /// Relays again.
+    /// Relays again (closing the connections held by a stall).
     pub fn restore(&self) {
         self.cut.store(false, Ordering::SeqCst);
+        self.stalled.store(false, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
     }
 }

@@ -206,7 +206,7 @@ async fn client(settings: AwsKmsSettings) -> Result<(Client, Option<String>), St
 fn sdk_error<E, R>(e: &SdkError<E, R>, timeout: Duration) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: fmt::Debug,
+    R: fmt::Debug + 'static,
 {
     match e {
         SdkError::ServiceError(s) => {
@@ -221,7 +221,31 @@ where
             "no answer within {} ms (kms.timeout_ms)",
             timeout.as_millis()
         ),
+        SdkError::DispatchFailure(d) if d.is_timeout() => format!(
+            "no connection within {} ms (kms.timeout_ms)",
+            timeout.as_millis()
+        ),
+        SdkError::DispatchFailure(_) => format!("cannot reach KMS: {}", causes(e)),
         other => DisplayErrorContext(other).to_string(),
+    }
+}
+
+/// The innermost causes of `e`, outermost first, each once: the SDK's
+/// wrappers repeat their sources' texts or say only "dispatch failure".
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut texts: Vec<String> = Vec::new();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let t = cause.to_string();
+        if !t.is_empty() && !texts.iter().any(|seen| seen.contains(&t)) {
+            texts.push(t);
+        }
+        next = cause.source();
+    }
+    if texts.is_empty() {
+        e.to_string()
+    } else {
+        texts.join(": ")
     }
 }
 
