@@ -398,6 +398,57 @@ fn rotate_from_a_file_kek_to_aws_kms_and_back() {
     replay(&on_file, "detached-sha256-v3");
 }
 
+#[test]
+fn rewrap_moves_a_file_kek_store_into_aws_kms() {
+    let tmp = short_tempdir();
+    let Some(moto) = Moto::start(tmp.path()) else {
+        return;
+    };
+    let (key, arn) = moto.create_key();
+    let data = tmp.path().join("data");
+    import_plain(&data, None);
+    let section = kms(&moto.endpoint(), &key, "");
+    let to_kms = write_config(tmp.path(), "kms.toml", &section);
+    // At trace level: the AWS SDK's own trace events print whole KMS
+    // requests and responses (a data key in "Plaintext"); they are capped.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_signatrust-admin"))
+        .env("RUST_LOG", "trace")
+        .args(["--data-dir", data.to_str().unwrap()])
+        .args(["kek", "rewrap", "--to-config", to_kms.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (stdout, log) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{log}");
+    assert!(
+        stdout.contains(&format!("rewrapped 1 row(s) under aws-kms:{arn}")),
+        "{stdout}"
+    );
+    assert!(log.contains("TRACE"), "trace logging is on:\n{log}");
+    assert!(
+        !log.contains("Plaintext") && !log.contains("CiphertextBlob"),
+        "a KMS body in the log:\n{log}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&admin_cfg_ok(&data, &to_kms, &["kek", "status", "--json"])).unwrap();
+    assert_eq!(json["kek_id"], format!("aws-kms:{arn}"));
+    assert_eq!(json["opens"], true);
+    assert_eq!(json["store_kek_id"], format!("aws-kms:{arn}"));
+    assert_eq!(
+        json["provider"],
+        format!(
+            "aws-kms key '{key}', region {REGION}, endpoint {}",
+            moto.endpoint()
+        )
+    );
+    assert_eq!(json["wrapped"][0]["configured"], true, "{json}");
+    std::fs::remove_file(data.join("kek.key")).unwrap();
+    let daemon = Daemon::start(&data, &section);
+    replay(&daemon, "detached-sha256-v3");
+}
+
 fn sign(addr: std::net::SocketAddr, user: &str) -> Reply {
     let digest = hex::encode(openssl::sha::sha256(user.as_bytes()));
     let req = new_request(&[
