@@ -174,14 +174,14 @@ fn run<T: Send + 'static>(
 
 /// The SDK client for `settings`: rustls with ring, the timeouts and
 /// retries, region and endpoint as configured.
-async fn client(settings: AwsKmsSettings) -> Result<(Client, Option<String>), String> {
+async fn client(settings: AwsKmsSettings) -> (Client, Option<String>) {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
     let timeouts = TimeoutConfig::builder()
-        .connect_timeout(settings.timeout.min(Duration::from_secs(3)))
+        .connect_timeout(connect_timeout(settings.timeout))
         .operation_attempt_timeout(settings.timeout)
         .operation_timeout(settings.timeout)
         .build();
@@ -198,7 +198,13 @@ async fn client(settings: AwsKmsSettings) -> Result<(Client, Option<String>), St
     if let Some(e) = &settings.endpoint {
         conf = conf.endpoint_url(e);
     }
-    Ok((Client::from_conf(conf.build()), region))
+    (Client::from_conf(conf.build()), region)
+}
+
+/// The bound on opening a connection: the call's, at most 3 s (a
+/// connection that takes longer is as good as refused).
+fn connect_timeout(timeout: Duration) -> Duration {
+    timeout.min(Duration::from_secs(3))
 }
 
 /// An SDK failure as one line: the service's code and message, or what
@@ -222,8 +228,8 @@ where
             timeout.as_millis()
         ),
         SdkError::DispatchFailure(d) if d.is_timeout() => format!(
-            "no connection within {} ms (kms.timeout_ms)",
-            timeout.as_millis()
+            "no connection within {} ms",
+            connect_timeout(timeout).as_millis()
         ),
         SdkError::DispatchFailure(_) => format!("cannot reach KMS: {}", causes(e)),
         other => DisplayErrorContext(other).to_string(),
@@ -264,8 +270,7 @@ impl AwsKmsKek {
     pub fn open(settings: &AwsKmsSettings) -> Result<AwsKmsKek, KekError> {
         let rt = runtime()?;
         let s = settings.clone();
-        let (client, region) = run(&rt, client(s))?
-            .map_err(|e| KekError::AwsKms(format!("{}: {e}", settings.describe(None))))?;
+        let (client, region) = run(&rt, client(s))?;
         let what = settings.describe(region.as_deref());
         if region.is_none() {
             return Err(KekError::AwsKms(format!(
@@ -337,8 +342,7 @@ impl AwsKmsKek {
             )));
         }
         let rt = runtime()?;
-        let (client, region) = run(&rt, client(settings.clone()))?
-            .map_err(|e| KekError::AwsKms(format!("{}: {e}", settings.describe(None))))?;
+        let (client, region) = run(&rt, client(settings.clone()))?;
         let what = settings.describe(region.as_deref());
         let (c, alias, timeout) = (client.clone(), settings.key_id.clone(), settings.timeout);
         let created = run(&rt, async move {
@@ -572,7 +576,6 @@ mod tests {
                 ..AwsKmsSettings::new("k")
             }),
         )
-        .unwrap()
         .unwrap();
         let kek = AwsKmsKek {
             client,
