@@ -209,6 +209,23 @@ fn create_imports_signs_and_gpg_verifies() {
         "{status}"
     );
 
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_signatrustd"))
+        .args(["--data-dir", data.to_str().unwrap(), "--config"])
+        .arg(&cfg)
+        .arg("--check-config")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        said.contains(&format!("reachable, migrated, KEK aws-kms:{arn} opens it")),
+        "{said}"
+    );
+
     let daemon = Daemon::start(&data, &section);
     replay(&daemon, "detached-sha256-v3");
     replay(&daemon, "detached-sha512-v3");
@@ -531,6 +548,16 @@ fn kms_outage_keeps_cached_keys_and_recovers() {
     assert!(
         log.contains("Decrypt failed"),
         "the log names the KMS failure:\n{log}"
+    );
+    // The admin says so too, naming the key and the endpoint.
+    let status = admin_cfg(&data, &cfg, &["kek", "status"]);
+    assert!(!status.status.success());
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        said.contains(&format!(
+            "kek opens: no: opening the key-encryption key in AWS KMS: KMS key '{key}'"
+        )) && said.contains("DescribeKey failed: cannot reach KMS"),
+        "{said}"
     );
 
     relay.restore();
