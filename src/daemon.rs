@@ -180,7 +180,7 @@ async fn check_config(config: &Config) -> anyhow::Result<()> {
     edge_config(config)?;
     let missing_file_kek = match &config.kms {
         KmsConfig::File { key_file } => key_file.symlink_metadata().is_err().then_some(key_file),
-        KmsConfig::Pkcs11 { .. } => None,
+        KmsConfig::Pkcs11 { .. } | KmsConfig::AwsKms { .. } => None,
     };
     let store = crate::keys::redacted_url(config.store_url.as_str());
     if let Some(key_file) = missing_file_kek {

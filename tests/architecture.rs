@@ -433,15 +433,32 @@ fn every_module_uses_only_what_its_row_allows() {
     );
 }
 
+/// Files allowed one name their module forbids, and why. Each is one
+/// file, not its module.
+const EXCEPTIONS: &[(&str, &str)] = &[
+    // The AWS KMS KEK's SDK client picks its TLS crypto provider (ring,
+    // the process's one stack, instead of the SDK's aws-lc default); it
+    // holds no socket and no TLS configuration of the listening side.
+    ("keys/kek/aws_kms.rs", "rustls"),
+];
+
 #[test]
 fn every_module_avoids_its_forbidden_names() {
     for m in MODULES {
         let forbidden: Vec<&str> = m.forbidden.iter().flat_map(|f| f.iter().copied()).collect();
-        assert_absent_in(
-            &module_files(m.name),
-            &format!("src/{}", m.name),
-            &forbidden,
-        );
+        for file in module_files(m.name) {
+            let allowed: Vec<&str> = EXCEPTIONS
+                .iter()
+                .filter(|(f, _)| file.ends_with(f))
+                .map(|(_, name)| *name)
+                .collect();
+            let forbidden: Vec<&str> = forbidden
+                .iter()
+                .copied()
+                .filter(|n| !allowed.contains(n))
+                .collect();
+            assert_absent_in(&[file], &format!("src/{}", m.name), &forbidden);
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 //! path (checked non-extractable by `pkcs11-tool`, not by our code), wrap and
 //! unwrap, tampering, the error texts, a store served with the HSM KEK, and
 //! the file → HSM migration (`kek rewrap`), judged by the recorded fixture
-//! reply byte for byte and a scan of the data dir for the key's secret MPIs.
+//! reply byte for byte and a scan of the data dir for the key's secret MPIs,
+//! and a lost session (`C_CloseAllSessions` on the token's slot, called
+//! through the module's own export) reopened and logged in again.
 //!
 //! Every test gets its own token, all in one SoftHSM token directory made
 //! once per process (SoftHSM reads `SOFTHSM2_CONF` at `C_Initialize`, and
@@ -35,6 +37,7 @@ const TOKENS: &[&str] = &[
     "wrongpin",
     "store",
     "rewrap",
+    "session",
 ];
 
 struct Hsm {
@@ -529,4 +532,60 @@ fn assert_no_plaintext(data: &Path) {
     let (secret, public) = key_material("secret-key.asc", None);
     assert!(secret.len() >= 5 && !public.is_empty());
     assert_scan(&read_all(data), &secret, &public);
+}
+
+/// `C_CloseAllSessions` on the slot of `token`, through the module's own
+/// export (the library is loaded once per process, so this is the KEK's
+/// module instance): every session of the process with the token ends and
+/// the login state with them, as after a token reset.
+#[allow(unsafe_code)]
+fn close_all_sessions(token: &str) {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    let ctx = Pkcs11::new(MODULE).unwrap();
+    // Already initialised by the KEK: CKR_CRYPTOKI_ALREADY_INITIALIZED.
+    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = ctx
+        .get_slots_with_initialized_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).unwrap().label().trim_end() == token)
+        .unwrap_or_else(|| panic!("no token {token}"));
+    type CloseAll = unsafe extern "C" fn(std::os::raw::c_ulong) -> std::os::raw::c_ulong;
+    // SAFETY: the PKCS#11 module's exported C_CloseAllSessions(CK_SLOT_ID)
+    // -> CK_RV, called with a slot id the module itself reported.
+    let rv = unsafe {
+        let lib = libloading::Library::new(MODULE).unwrap();
+        let close: libloading::Symbol<CloseAll> = lib.get(b"C_CloseAllSessions").unwrap();
+        close(slot.id() as std::os::raw::c_ulong)
+    };
+    assert_eq!(rv, 0, "C_CloseAllSessions: CKR 0x{rv:x}");
+}
+
+#[test]
+fn a_lost_session_is_reopened_and_logged_in_again() {
+    let _serial = serial();
+    let Some(hsm) = hsm() else { return };
+    let kek = Pkcs11Kek::create(&hsm.settings("session")).unwrap();
+    let dek = SecretBytes::new(vec![7; 32]);
+    let wrapped = kek.wrap(&dek, b"row").unwrap();
+    for round in 0..3 {
+        close_all_sessions("session");
+        assert_eq!(
+            kek.unwrap(&wrapped, b"row").unwrap(),
+            dek,
+            "unwrap after losing the session, round {round}"
+        );
+        close_all_sessions("session");
+        let again = kek
+            .wrap(&dek, b"row")
+            .unwrap_or_else(|e| panic!("wrap after losing the session, round {round}: {e}"));
+        assert_eq!(kek.unwrap(&again, b"row").unwrap(), dek);
+    }
+    // Still bound to the AAD after a reopen.
+    close_all_sessions("session");
+    assert!(matches!(
+        kek.unwrap(&wrapped, b"other"),
+        Err(KekError::Unwrap)
+    ));
+    assert_eq!(kek.unwrap(&wrapped, b"row").unwrap(), dek);
 }

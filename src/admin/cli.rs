@@ -155,7 +155,9 @@ pub enum AuditCommand {
 pub enum KekCommand {
     /// Create the configured KEK. With provider "pkcs11": generate a
     /// non-extractable AES-256 key labelled key_label on the token
-    /// (refused if the label exists). With provider "file": create the
+    /// (refused if the label exists). With provider "aws-kms": create a
+    /// symmetric KMS encryption key and the alias key_id ("alias/NAME",
+    /// refused if the alias exists). With provider "file": create the
     /// 32-byte key file (refused if it exists).
     #[command(
         after_help = "Example:\n  signatrust-admin --config /etc/signatrust/signatrust.toml kek create"

@@ -10,9 +10,11 @@ use anyhow::{bail, Context};
 use super::cli::KekCommand;
 use super::output::{print_json, say};
 use crate::app::cli::GlobalArgs;
-use crate::app::{create_private_dir, open_kek, open_store_with, pkcs11_settings};
+use crate::app::{
+    aws_kms_settings, create_private_dir, open_kek, open_store_with, pkcs11_settings,
+};
 use crate::config::{Config, KmsConfig};
-use crate::keys::{FileKek, Kek, KeyStore, Pkcs11Kek};
+use crate::keys::{AwsKmsKek, FileKek, Kek, KeyStore, Pkcs11Kek};
 
 pub(super) async fn run(
     config: &Config,
@@ -44,6 +46,18 @@ fn describe(kms: &KmsConfig) -> String {
             "pkcs11 module {}, token '{token_label}', key '{key_label}'",
             module.display()
         ),
+        KmsConfig::AwsKms {
+            key_id,
+            region,
+            endpoint,
+            ..
+        } => {
+            let region = region.as_deref().unwrap_or("from the AWS chain");
+            match endpoint {
+                Some(e) => format!("aws-kms key '{key_id}', region {region}, endpoint {e}"),
+                None => format!("aws-kms key '{key_id}', region {region}"),
+            }
+        }
     }
 }
 
@@ -67,6 +81,13 @@ fn create(config: &Config) -> anyhow::Result<()> {
             say!(
                 "created KEK {} (AES-256, sensitive, not extractable) on PKCS#11 token \
                  '{token_label}'",
+                kek.id()
+            );
+        }
+        KmsConfig::AwsKms { key_id, .. } => {
+            let kek = AwsKmsKek::create(&aws_kms_settings(&config.kms)?)?;
+            say!(
+                "created KEK {} (KMS symmetric encryption key) as {key_id}",
                 kek.id()
             );
         }

@@ -16,6 +16,6 @@ pub mod store;
 
 pub use process::{harden_process, lock_memory, runtime};
 pub use store::{
-    create_private_dir, open_kek, open_store, open_store_with, pkcs11_settings,
+    aws_kms_settings, create_private_dir, open_kek, open_store, open_store_with, pkcs11_settings,
     refuse_new_kek_for_claimed_store,
 };

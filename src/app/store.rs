@@ -6,7 +6,10 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::config::{Config, KmsConfig};
-use crate::keys::{read_pin, FileKek, Kek, KeyStore, Pkcs11Kek, Pkcs11Settings, StoreOptions};
+use crate::keys::{
+    read_pin, AwsKmsKek, AwsKmsSettings, FileKek, Kek, KeyStore, Pkcs11Kek, Pkcs11Settings,
+    StoreOptions,
+};
 
 /// Opens the store the configuration names, creating the data directory
 /// (mode 0700), and the file KEK only for a store that holds nothing yet.
@@ -83,8 +86,8 @@ async fn open(config: &Config, kek: Arc<dyn Kek>) -> anyhow::Result<KeyStore> {
         .context("opening the key store")
 }
 
-/// Opens the KEK the configuration names: the key file or the key on a
-/// PKCS#11 token. Both must exist (`signatrust-admin kek create`; a file
+/// Opens the KEK the configuration names: the key file, the key on a
+/// PKCS#11 token or the KMS key. Each must exist (`signatrust-admin kek create`; a file
 /// KEK is also created by [`open_store`] for an empty store); this never
 /// creates one.
 pub fn open_kek(kms: &KmsConfig) -> anyhow::Result<Arc<dyn Kek>> {
@@ -98,7 +101,32 @@ pub fn open_kek(kms: &KmsConfig) -> anyhow::Result<Arc<dyn Kek>> {
             Pkcs11Kek::open(&pkcs11_settings(kms)?)
                 .context("opening the key-encryption key on the PKCS#11 token")?,
         ),
+        KmsConfig::AwsKms { .. } => Arc::new(
+            AwsKmsKek::open(&aws_kms_settings(kms)?)
+                .context("opening the key-encryption key in AWS KMS")?,
+        ),
     })
+}
+
+/// The settings of a `provider = "aws-kms"` configuration; an error for
+/// another provider.
+pub fn aws_kms_settings(kms: &KmsConfig) -> anyhow::Result<AwsKmsSettings> {
+    match kms {
+        KmsConfig::AwsKms {
+            key_id,
+            region,
+            endpoint,
+            timeout_ms,
+            max_attempts,
+        } => Ok(AwsKmsSettings {
+            key_id: key_id.clone(),
+            region: region.clone(),
+            endpoint: endpoint.clone(),
+            timeout: std::time::Duration::from_millis(*timeout_ms),
+            max_attempts: *max_attempts,
+        }),
+        _ => anyhow::bail!("the KEK provider is not aws-kms"),
+    }
 }
 
 /// The PKCS#11 settings of a `provider = "pkcs11"` configuration, PIN
@@ -116,7 +144,7 @@ pub fn pkcs11_settings(kms: &KmsConfig) -> anyhow::Result<Pkcs11Settings> {
             key_label: key_label.clone(),
             pin: read_pin(pin_file.as_deref(), token_label)?,
         }),
-        KmsConfig::File { .. } => anyhow::bail!("the KEK provider is not pkcs11"),
+        _ => anyhow::bail!("the KEK provider is not pkcs11"),
     }
 }
 

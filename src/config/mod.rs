@@ -80,6 +80,14 @@ pub const STORE_FILE: &str = "signatrust.db";
 /// The file KEK's file in the data directory.
 pub const KEK_FILE: &str = "kek.key";
 
+/// `[kms] timeout_ms` (provider `aws-kms`): default and upper bound of one
+/// KMS call, retries included.
+pub const DEFAULT_KMS_TIMEOUT_MS: u64 = 5_000;
+pub const MAX_KMS_TIMEOUT_MS: u64 = 300_000;
+/// `[kms] max_attempts` (provider `aws-kms`): default and upper bound.
+pub const DEFAULT_KMS_ATTEMPTS: u32 = 3;
+pub const MAX_KMS_ATTEMPTS: u32 = 10;
+
 /// Where a configuration problem is: a file, maybe a line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -151,6 +159,20 @@ pub enum KmsConfig {
         key_label: String,
         /// First line is the user PIN; `None`: `$SIGNATRUST_PKCS11_PIN`.
         pin_file: Option<PathBuf>,
+    },
+    /// A symmetric key in AWS KMS or an API-compatible service;
+    /// credentials from the standard AWS chain.
+    AwsKms {
+        /// Key ID, key ARN, `alias/NAME` or alias ARN.
+        key_id: String,
+        /// `None`: `$AWS_REGION` or the profile's.
+        region: Option<String>,
+        /// An `http(s)://` URL replacing AWS's endpoint.
+        endpoint: Option<String>,
+        /// Bound on one KMS call, retries included, in milliseconds.
+        timeout_ms: u64,
+        /// Attempts per KMS call, at least 1.
+        max_attempts: u32,
     },
 }
 
@@ -713,39 +735,152 @@ fn build_kms(
     let k = &t.kms;
     let provider = k.provider.as_ref().map(|p| *p.get_ref());
     let value_err = |at: Location, message: String| ConfigError::Value { at, message };
+    let name = |p: TomlKmsProvider| match p {
+        TomlKmsProvider::File => "file",
+        TomlKmsProvider::Pkcs11 => "pkcs11",
+        TomlKmsProvider::AwsKms => "aws-kms",
+    };
+    // Every provider-specific setting and its provider: another
+    // provider's setting is a mistake worth naming, not ignoring.
+    let owned = [
+        (
+            "key_file",
+            TomlKmsProvider::File,
+            k.key_file.as_ref().map(|v| t.at(v)),
+        ),
+        (
+            "module",
+            TomlKmsProvider::Pkcs11,
+            k.module.as_ref().map(|v| t.at(v)),
+        ),
+        (
+            "token_label",
+            TomlKmsProvider::Pkcs11,
+            k.token_label.as_ref().map(|v| t.at(v)),
+        ),
+        (
+            "key_label",
+            TomlKmsProvider::Pkcs11,
+            k.key_label.as_ref().map(|v| t.at(v)),
+        ),
+        (
+            "pin_file",
+            TomlKmsProvider::Pkcs11,
+            k.pin_file.as_ref().map(|v| t.at(v)),
+        ),
+        (
+            "key_id",
+            TomlKmsProvider::AwsKms,
+            k.key_id.as_ref().map(|v| t.at(v)),
+        ),
+        (
+            "region",
+            TomlKmsProvider::AwsKms,
+            k.region.as_ref().map(|v| t.at(v)),
+        ),
+        (
+            "endpoint",
+            TomlKmsProvider::AwsKms,
+            k.endpoint.as_ref().map(|v| t.at(v)),
+        ),
+        (
+            "timeout_ms",
+            TomlKmsProvider::AwsKms,
+            k.timeout_ms.as_ref().map(|v| t.at(v)),
+        ),
+        (
+            "max_attempts",
+            TomlKmsProvider::AwsKms,
+            k.max_attempts.as_ref().map(|v| t.at(v)),
+        ),
+    ];
+    let effective = provider.unwrap_or(TomlKmsProvider::File);
+    if let Some((key, owner, Some(at))) = owned
+        .into_iter()
+        .find(|(_, owner, at)| *owner != effective && at.is_some())
+    {
+        return Err(value_err(
+            at,
+            format!(
+                "kms.{key} is only for provider = \"{}\" (provider is \"{}\")",
+                name(owner),
+                name(effective)
+            ),
+        ));
+    }
+    let provider_at = || {
+        k.provider
+            .as_ref()
+            .map_or_else(|| Location::file(t.origin()), |p| t.at(p))
+    };
     match provider {
-        None | Some(TomlKmsProvider::File) => {
-            let pkcs11_only = [
-                ("module", k.module.as_ref().map(|v| t.at(v))),
-                ("token_label", k.token_label.as_ref().map(|v| t.at(v))),
-                ("key_label", k.key_label.as_ref().map(|v| t.at(v))),
-                ("pin_file", k.pin_file.as_ref().map(|v| t.at(v))),
-            ];
-            if let Some((name, Some(at))) = pkcs11_only.into_iter().find(|(_, at)| at.is_some()) {
-                return Err(value_err(
-                    at,
-                    format!("kms.{name} is only for provider = \"pkcs11\" (provider is \"file\")"),
-                ));
-            }
-            Ok(KmsConfig::File {
-                key_file: match &k.key_file {
-                    Some(v) => credential_path(t, v, "kms.key_file", credentials)?,
-                    None => data_dir.join(KEK_FILE),
+        None | Some(TomlKmsProvider::File) => Ok(KmsConfig::File {
+            key_file: match &k.key_file {
+                Some(v) => credential_path(t, v, "kms.key_file", credentials)?,
+                None => data_dir.join(KEK_FILE),
+            },
+        }),
+        Some(TomlKmsProvider::AwsKms) => {
+            let non_empty = |v: &Spanned<String>, name: &str| {
+                let s = v.get_ref();
+                if s.trim().is_empty() || s.chars().any(char::is_whitespace) {
+                    Err(value_err(
+                        t.at(v),
+                        format!("kms.{name} must not be empty or contain spaces"),
+                    ))
+                } else {
+                    Ok(s.clone())
+                }
+            };
+            let key_id = k.key_id.as_ref().ok_or_else(|| {
+                value_err(
+                    provider_at(),
+                    "provider = \"aws-kms\" needs kms.key_id (the KMS key: key ID, key ARN, \
+                     alias/NAME or alias ARN)"
+                        .into(),
+                )
+            })?;
+            let key_id = non_empty(key_id, "key_id")?;
+            let region = k
+                .region
+                .as_ref()
+                .map(|v| non_empty(v, "region"))
+                .transpose()?;
+            let endpoint = match &k.endpoint {
+                None => None,
+                Some(v) => {
+                    let e = non_empty(v, "endpoint")?;
+                    let host = e
+                        .strip_prefix("https://")
+                        .or_else(|| e.strip_prefix("http://"));
+                    if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) {
+                        return Err(value_err(
+                            t.at(v),
+                            format!(
+                                "kms.endpoint must be an http:// or https:// URL with a host \
+                                 (got '{e}')"
+                            ),
+                        ));
+                    }
+                    Some(e)
+                }
+            };
+            Ok(KmsConfig::AwsKms {
+                key_id,
+                region,
+                endpoint,
+                timeout_ms: match &k.timeout_ms {
+                    Some(v) => bounded(t, v, "kms.timeout_ms", 100..=MAX_KMS_TIMEOUT_MS)?,
+                    None => DEFAULT_KMS_TIMEOUT_MS,
+                },
+                max_attempts: match &k.max_attempts {
+                    Some(v) => bounded(t, v, "kms.max_attempts", 1..=MAX_KMS_ATTEMPTS)?,
+                    None => DEFAULT_KMS_ATTEMPTS,
                 },
             })
         }
         Some(TomlKmsProvider::Pkcs11) => {
-            let provider_at = k
-                .provider
-                .as_ref()
-                .map_or_else(|| Location::file(t.origin()), |p| t.at(p));
-            if let Some(v) = &k.key_file {
-                return Err(value_err(
-                    t.at(v),
-                    "kms.key_file is only for provider = \"file\" (provider is \"pkcs11\")"
-                        .to_owned(),
-                ));
-            }
+            let provider_at = provider_at();
             let missing = |name: &str, what: &str| {
                 value_err(
                     provider_at.clone(),
@@ -1545,6 +1680,82 @@ mod tests {
             "{unknown}"
         );
         assert!(!unknown.contains("1234"), "{unknown}");
+    }
+
+    #[test]
+    fn kms_aws_kms_parses_and_errors_name_the_spot() {
+        let load_kms = |text: &str| {
+            let src = MemorySource::new().with("/etc/st.toml", text);
+            load(&src, None, Some("/etc/st.toml"), None).map(|c| c.kms)
+        };
+        let e = |text: &str| load_kms(text).unwrap_err().to_string();
+        assert_eq!(
+            load_kms(
+                "[kms]\nprovider = \"aws-kms\"\nkey_id = \"alias/signatrust-kek\"\n\
+                 region = \"eu-central-1\"\nendpoint = \"http://127.0.0.1:4566\"\n\
+                 timeout_ms = 2000\nmax_attempts = 2\n"
+            )
+            .unwrap(),
+            KmsConfig::AwsKms {
+                key_id: "alias/signatrust-kek".into(),
+                region: Some("eu-central-1".into()),
+                endpoint: Some("http://127.0.0.1:4566".into()),
+                timeout_ms: 2000,
+                max_attempts: 2,
+            }
+        );
+        // Region, endpoint, timeout and attempts are optional.
+        assert_eq!(
+            load_kms("[kms]\nprovider = \"aws-kms\"\nkey_id = \"arn:aws:kms:r:1:key/k\"\n")
+                .unwrap(),
+            KmsConfig::AwsKms {
+                key_id: "arn:aws:kms:r:1:key/k".into(),
+                region: None,
+                endpoint: None,
+                timeout_ms: DEFAULT_KMS_TIMEOUT_MS,
+                max_attempts: DEFAULT_KMS_ATTEMPTS,
+            }
+        );
+        let head = "[kms]\nprovider = \"aws-kms\"\n";
+        assert_eq!(
+            e(head),
+            "/etc/st.toml:2:12: provider = \"aws-kms\" needs kms.key_id (the KMS key: key ID, \
+             key ARN, alias/NAME or alias ARN)"
+        );
+        assert_eq!(
+            e(&format!("{head}key_id = \" \"\n")),
+            "/etc/st.toml:3:10: kms.key_id must not be empty or contain spaces"
+        );
+        assert_eq!(
+            e(&format!(
+                "{head}key_id = \"k\"\nendpoint = \"kms.local:443\"\n"
+            )),
+            "/etc/st.toml:4:12: kms.endpoint must be an http:// or https:// URL with a host \
+             (got 'kms.local:443')"
+        );
+        assert_eq!(
+            e(&format!("{head}key_id = \"k\"\ntimeout_ms = 0\n")),
+            "/etc/st.toml:4:14: kms.timeout_ms must be greater than 0"
+        );
+        assert_eq!(
+            e(&format!("{head}key_id = \"k\"\nmax_attempts = 11\n")),
+            "/etc/st.toml:4:16: kms.max_attempts must be at most 10"
+        );
+        // Another provider's settings, either way round.
+        assert_eq!(
+            e(&format!("{head}key_id = \"k\"\nkey_label = \"l\"\n")),
+            "/etc/st.toml:4:13: kms.key_label is only for provider = \"pkcs11\" (provider is \
+             \"aws-kms\")"
+        );
+        assert_eq!(
+            e("[kms]\nkey_id = \"k\"\n"),
+            "/etc/st.toml:2:10: kms.key_id is only for provider = \"aws-kms\" (provider is \"file\")"
+        );
+        assert_eq!(
+            e("[kms]\nprovider = \"pkcs11\"\nregion = \"r\"\n"),
+            "/etc/st.toml:3:10: kms.region is only for provider = \"aws-kms\" (provider is \
+             \"pkcs11\")"
+        );
     }
 
     #[test]

@@ -43,6 +43,13 @@
 //! # (LoadCredential=hsm-pin:/etc/signatrust/hsm.pin in the unit):
 //! # pin_file = "${CREDENTIALS_DIRECTORY}/hsm-pin"
 //! # key_file = "${CREDENTIALS_DIRECTORY}/kek"
+//! # or, the KEK in AWS KMS (credentials: the standard AWS chain):
+//! # provider = "aws-kms"
+//! # key_id = "alias/signatrust-kek"       # key ID, key ARN, alias or alias ARN
+//! # region = "eu-central-1"               # else $AWS_REGION
+//! # endpoint = "https://kms.example"      # an API-compatible service
+//! # timeout_ms = 5000                     # one KMS call, retries included
+//! # max_attempts = 3
 //!
 //! [cache]
 //! ttl_secs = 30
@@ -175,6 +182,16 @@ pub struct TomlKms {
     /// `key_file`, a leading `${CREDENTIALS_DIRECTORY}/` names a systemd
     /// credential (`config::CREDENTIALS_PREFIX`).
     pub pin_file: Option<Spanned<PathBuf>>,
+    /// `aws-kms`: key ID, key ARN, alias name (`alias/NAME`) or alias ARN.
+    pub key_id: Option<Spanned<String>>,
+    /// `aws-kms`: the AWS region (else `AWS_REGION` or the profile's).
+    pub region: Option<Spanned<String>>,
+    /// `aws-kms`: an `http(s)://` URL replacing AWS's KMS endpoint.
+    pub endpoint: Option<Spanned<String>>,
+    /// `aws-kms`: bound on one KMS call, retries included, in ms.
+    pub timeout_ms: Option<Spanned<u64>>,
+    /// `aws-kms`: attempts per KMS call.
+    pub max_attempts: Option<Spanned<u32>>,
 }
 
 /// The KEK providers.
@@ -183,6 +200,9 @@ pub struct TomlKms {
 pub enum TomlKmsProvider {
     File,
     Pkcs11,
+    /// AWS KMS or an API-compatible service.
+    #[serde(rename = "aws-kms")]
+    AwsKms,
 }
 
 /// `[cache]`.

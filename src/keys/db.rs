@@ -29,10 +29,9 @@ use sqlx::{AnyPool, ConnectOptions, Connection, FromRow};
 use super::error::{DbError, KeyError};
 use super::url::{redacted_url, StoreBackend, StoreUrl};
 
-/// Log targets of the database layer that are noise at info: PostgreSQL's
-/// NOTICEs, e.g. "relation _sqlx_migrations already exists, skipping" on
-/// every open. Binaries log them at warn (`logging::init_quieting`).
-pub const NOISY_LOG_TARGETS: &[&str] = &["sqlx::postgres::notice"];
+/// The log target of PostgreSQL's NOTICEs, noise at info: e.g. "relation
+/// _sqlx_migrations already exists, skipping" on every open.
+pub(super) const PG_NOTICES: &str = "sqlx::postgres::notice";
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");

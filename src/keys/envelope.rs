@@ -67,9 +67,15 @@ pub(crate) fn new_canary(kek: &dyn Kek) -> Result<Vec<u8>, KekError> {
 
 /// Whether `kek` unwraps the canary `wrapped` recorded for its id: the
 /// proof that it is the KEK the store belongs to, not merely one with the
-/// same id.
-pub(crate) fn opens_canary(kek: &dyn Kek, wrapped: &[u8]) -> bool {
-    kek.unwrap(wrapped, &canary_aad(kek.id())).is_ok()
+/// same id. `Ok(false)`: it does not authenticate ([`KekError::Unwrap`]);
+/// an error: the KEK could not be asked (a KMS or token failure), which
+/// proves nothing either way and must not read as a different key.
+pub(crate) fn opens_canary(kek: &dyn Kek, wrapped: &[u8]) -> Result<bool, KekError> {
+    match kek.unwrap(wrapped, &canary_aad(kek.id())) {
+        Ok(_) => Ok(true),
+        Err(KekError::Unwrap) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Seals `plaintext` under a fresh DEK, wrapped by `kek`, both bound to `aad`.

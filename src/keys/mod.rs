@@ -43,12 +43,30 @@ pub use cache::{
     CacheConfig, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, DEFAULT_STALE_IF_ERROR,
     MAX_CACHE_CAPACITY, MAX_CACHE_TTL, MAX_STALE_IF_ERROR,
 };
-pub use db::NOISY_LOG_TARGETS;
 pub use error::{DbError, KeyError};
-pub use kek::{read_pin, FileKek, Kek, KekError, Pkcs11Kek, Pkcs11Settings, PIN_ENV};
+pub use kek::{
+    read_pin, AwsKmsKek, AwsKmsSettings, FileKek, Kek, KekError, Pkcs11Kek, Pkcs11Settings, PIN_ENV,
+};
 pub use store::{
     validate_name, Custody, DeletedKey, EncKeyInfo, KekUsage, KeyInfo, KeyStore, KeyUse, LoadedKey,
     Migration, RestoreOutcome, RewrapSummary, RotationSummary, StoreOptions, DEFAULT_RETENTION,
     MAX_NAME_LEN,
 };
 pub use url::{redacted_url, BadStoreUrl, StoreBackend, StoreUrl};
+
+/// Log targets binaries cap at warn unless the log filter names their crate
+/// (`logging::init_quieting`): PostgreSQL's NOTICEs (`db.rs`), and the AWS
+/// SDK of the KMS KEK, whose trace events print whole HTTP requests and
+/// responses, KMS `Encrypt` and `Decrypt` bodies with a data key in
+/// `Plaintext` among them.
+pub const NOISY_LOG_TARGETS: &[&str] = &[
+    db::PG_NOTICES,
+    "aws_config",
+    "aws_runtime",
+    "aws_sdk_kms",
+    "aws_sdk_sts",
+    "aws_sigv4",
+    "aws_smithy_http_client",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+];

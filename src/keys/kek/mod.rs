@@ -1,14 +1,17 @@
-//! Key-encryption keys (KEKs): the [`Kek`] trait, its error, and the two
-//! providers, [`FileKek`] (a key file, for development) and [`Pkcs11Kek`]
-//! (an AES key on a token that never leaves it).
+//! Key-encryption keys (KEKs): the [`Kek`] trait, its error, and the
+//! providers: [`FileKek`] (a key file, for development), [`Pkcs11Kek`] (an
+//! AES key on a token that never leaves it) and [`AwsKmsKek`] (a KMS key in
+//! AWS KMS or an API-compatible service).
 //!
 //! A KEK wraps the random data key (DEK) of each stored secret. Sealing
 //! secrets under those DEKs is the layer above; nothing here reaches up to
 //! it. The providers build on `aead` alone.
 
+mod aws_kms;
 mod file;
 mod pkcs11;
 
+pub use aws_kms::{AwsKmsKek, AwsKmsSettings};
 pub use file::FileKek;
 pub use pkcs11::{read_pin, Pkcs11Kek, Pkcs11Settings, PIN_ENV};
 
@@ -28,6 +31,10 @@ pub enum KekError {
     /// The file KEK's key file cannot be created, read or trusted.
     #[error("{path}: {reason}")]
     KeyFile { path: String, reason: String },
+    /// An AWS KMS failure (unreachable, timed out, refused, key not
+    /// found); the text names the key, region and endpoint.
+    #[error("{0}")]
+    AwsKms(String),
     /// Any other failure, described by the text.
     #[error("kms: {0}")]
     Other(String),

@@ -85,7 +85,7 @@ pub(super) async fn bind_kek(db: &Db, kek: &dyn Kek) -> Result<(), KeyError> {
             _ => return Err(mismatch(id, "")),
         }
     };
-    if !envelope::opens_canary(kek, &wrapped) {
+    if !envelope::opens_canary(kek, &wrapped)? {
         return Err(mismatch(
             id,
             " with the same id, yet it does not open the store's KEK canary (a different key \

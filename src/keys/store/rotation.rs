@@ -71,7 +71,7 @@ impl KeyStore {
         }
         match self.db.kek_canary_of("next").await? {
             Some((next, wrapped)) if next == to.id() => {
-                if !envelope::opens_canary(to, &wrapped) {
+                if !envelope::opens_canary(to, &wrapped)? {
                     return Err(KeyError::KekMismatch {
                         store: self.db.url().to_owned(),
                         expected: next,
@@ -159,7 +159,7 @@ impl KeyStore {
     /// `kek rotate` again first).
     pub async fn finish_rotation(&self, to: &dyn Kek) -> Result<usize, KeyError> {
         match self.db.kek_canary_of("next").await? {
-            Some((next, wrapped)) if next == to.id() && envelope::opens_canary(to, &wrapped) => {}
+            Some((next, wrapped)) if next == to.id() && envelope::opens_canary(to, &wrapped)? => {}
             _ => {
                 return Err(KeyError::Unsupported {
                     name: to.id().to_owned(),
