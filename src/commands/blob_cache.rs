@@ -15,9 +15,11 @@ use std::sync::Arc;
 use crate::keys::{CacheConfig, TtlCache};
 use crate::sign::SigningKey;
 
-/// Blob digest → decrypted project key.
+/// Blob digest → decrypted project key. Clones share the entries (a
+/// reloaded configuration keeps the cache).
+#[derive(Clone)]
 pub struct BlobKeyCache {
-    inner: TtlCache<Arc<SigningKey>>,
+    inner: Arc<TtlCache<Arc<SigningKey>>>,
 }
 
 impl std::fmt::Debug for BlobKeyCache {
@@ -46,10 +48,10 @@ impl BlobKeyCache {
         BlobKeyCache {
             // A blob's key depends on the blob alone: nothing to serve
             // stale when decrypting it fails.
-            inner: TtlCache::new(CacheConfig {
+            inner: Arc::new(TtlCache::new(CacheConfig {
                 stale_if_error: std::time::Duration::ZERO,
                 ..cfg
-            }),
+            })),
         }
     }
 
