@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use crate::keys::{CacheConfig, TtlCache};
+use crate::keys::{CacheConfig, CacheStats, TtlCache};
 use crate::sign::SigningKey;
 
 /// Blob digest → decrypted project key. Clones share the entries (a
@@ -81,6 +81,12 @@ impl BlobKeyCache {
     /// Caches `key` for exactly these blob bytes.
     pub fn insert(&self, blob: &[u8], key: Arc<SigningKey>) {
         self.inner.insert(&cache_key(blob), key);
+    }
+
+    /// Hits and misses of [`Self::get_or_load`] since start (a miss is a
+    /// blob decryption), and the keys held now.
+    pub fn stats(&self) -> CacheStats {
+        self.inner.stats()
     }
 
     /// The number of cached keys, expired ones not yet purged included.
