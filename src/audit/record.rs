@@ -21,14 +21,19 @@ pub enum Kind {
     Request,
     /// A `signatrust-admin` change.
     Admin,
+    /// A connection refused before its request was handled: source port
+    /// or `allow:` list, TLS client subject, a malformed request
+    /// (`Auditor::record_refusal`: best effort and rate-limited).
+    Refused,
 }
 
 impl Kind {
-    /// The stored name: `request` or `admin`.
+    /// The stored name: `request`, `admin` or `refused`.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Request => "request",
             Kind::Admin => "admin",
+            Kind::Refused => "refused",
         }
     }
 }
@@ -40,7 +45,7 @@ impl Kind {
 pub struct Record {
     /// Microseconds since the epoch.
     pub time_us: i64,
-    /// `request` or `admin` ([`Kind::as_str`]).
+    /// `request`, `admin` or `refused` ([`Kind::as_str`]).
     pub kind: String,
     /// The client's `address:port`.
     pub peer: String,
