@@ -386,7 +386,7 @@ async fn serve_signals(service: &Service, args: &DaemonArgs) {
             tokio::select! {
                 _ = term.recv() => return,
                 _ = int.recv() => return,
-                _ = hup.recv() => reload(service, args),
+                _ = hup.recv() => reload(service, args).await,
             }
         },
         _ => {
@@ -409,8 +409,10 @@ async fn serve_signals(service: &Service, args: &DaemonArgs) {
 /// logged. Settings read only at start-up (listen addresses, limits and
 /// timeouts, store, KMS, cache, workers, log level and format, audit,
 /// metrics listener) are logged as needing a restart when changed, and not
-/// applied. systemd is told `RELOADING=1` before and `READY=1` after.
-fn reload(service: &Service, args: &DaemonArgs) {
+/// applied. systemd is told `RELOADING=1` before and `READY=1` after. With
+/// auditing on, the reload is recorded (`kind = admin`, command `server
+/// reload`, the settings replaced or the error).
+async fn reload(service: &Service, args: &DaemonArgs) {
     tracing::info!("SIGHUP: reloading the configuration");
     let mut reloading = vec![sd_notify::NotifyState::Reloading];
     // systemd 253+ requires the timestamp with RELOADING=1.
@@ -418,17 +420,40 @@ fn reload(service: &Service, args: &DaemonArgs) {
         reloading.push(now);
     }
     let _ = sd_notify::notify(false, &reloading);
-    match reload_config(service, args) {
-        Ok(replaced) => tracing::info!(
-            replaced = %replaced.join(", "),
-            "configuration reloaded, new connections use it"
-        ),
-        Err(e) => tracing::error!(
-            error = %format!("{e:#}"),
-            "reload failed, keeping the old settings"
-        ),
-    }
+    let outcome = match reload_config(service, args) {
+        Ok(replaced) => {
+            tracing::info!(
+                replaced = %replaced.join(", "),
+                "configuration reloaded, new connections use it"
+            );
+            Ok(format!("replaced: {}", replaced.join(", ")))
+        }
+        Err(e) => {
+            let e = format!("{e:#}");
+            tracing::error!(error = %e, "reload failed, keeping the old settings");
+            Err(e)
+        }
+    };
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    if let Some(auditor) = &service.edge.audit {
+        let (outcome, error, detail) = match outcome {
+            Ok(detail) => ("ok", String::new(), detail),
+            Err(e) => ("error", e, String::new()),
+        };
+        match auditor.reserve().await {
+            Ok(slot) => slot.send(crate::audit::Record {
+                time_us: crate::audit::now_us(),
+                kind: crate::audit::Kind::Admin.as_str().into(),
+                command: "server reload".into(),
+                outcome: outcome.into(),
+                error,
+                detail,
+                os_user: crate::audit::os_user(),
+                ..crate::audit::Record::default()
+            }),
+            Err(e) => tracing::warn!(error = %e, "the reload has no audit record"),
+        }
+    }
 }
 
 /// [`reload`]'s work: the names of the settings replaced (TLS and the

@@ -5,7 +5,8 @@
 //! sent half its request before the signal) finishes with the old ones, and
 //! a reload that fails (a TOML parse error; a valid TOML next to an
 //! unreadable certificate) keeps every old setting and logs why, naming
-//! the file.
+//! the file. Each reload, failed or not, is an admin record in the audit
+//! trail (`server reload`), read back with `signatrust-admin audit list`.
 //!
 //! Sources: loopback addresses 127.0.0.1 and 127.0.0.2 stand for two
 //! hosts; which certificate the server presented is compared byte for byte
@@ -203,7 +204,7 @@ async fn sighup_swaps_certificate_allow_list_and_users_for_new_connections_only(
         .spawn()
         .unwrap();
     let pid = child.id().to_string();
-    let _child = KillOnDrop(child);
+    let mut child = KillOnDrop(child);
     let hup = || {
         assert!(Command::new("kill")
             .args(["-HUP", &pid])
@@ -326,4 +327,33 @@ async fn sighup_swaps_certificate_allow_list_and_users_for_new_connections_only(
     assert_eq!(parse_reply(&reply).status, 0, "{:?}", parse_reply(&reply));
     let refused = parse_reply(&plain_exchange(addr, "127.0.0.1", &sign_k).await);
     assert_eq!(refused.err.trim_end(), "illegal host 127.0.0.1");
+
+    // A clean stop writes the audit trail: each reload is an admin record.
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.0.wait().unwrap().success());
+    let list = admin_ok(&data, &["audit", "list", "--json"]);
+    let reloads: Vec<serde_json::Value> = list
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["command"] == "server reload")
+        .collect();
+    assert_eq!(reloads.len(), 3, "{list}");
+    assert_eq!(reloads[0]["kind"], "admin", "{list}");
+    assert_eq!(reloads[0]["outcome"], "ok", "{list}");
+    let detail = reloads[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("allow") && detail.contains("tls"),
+        "{detail}"
+    );
+    for failed in &reloads[1..] {
+        assert_eq!(failed["outcome"], "error", "{list}");
+    }
+    assert!(reloads[2]["error"]
+        .as_str()
+        .unwrap()
+        .contains(&cert_file.display().to_string()));
 }
