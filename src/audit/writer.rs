@@ -110,6 +110,12 @@ impl Auditor {
                 if self.state.failing.load(Ordering::Relaxed) {
                     return Err(Unavailable::Failing);
                 }
+                // Room at once (the usual case): no timer to arm.
+                match self.tx.try_reserve() {
+                    Ok(p) => return Ok(Slot(Some(p))),
+                    Err(mpsc::error::TrySendError::Closed(())) => return Err(Unavailable::Stopped),
+                    Err(mpsc::error::TrySendError::Full(())) => {}
+                }
                 match tokio::time::timeout(RESERVE_WAIT, self.tx.reserve()).await {
                     Ok(Ok(p)) => Ok(Slot(Some(p))),
                     Ok(Err(_)) => Err(Unavailable::Stopped),
@@ -286,9 +292,7 @@ async fn write(db: &AuditDb, buf: &mut Vec<Record>, state: &State, stop: &Cancel
                 if state.failing.swap(false, Ordering::Relaxed) {
                     tracing::warn!("audit database writable again");
                 }
-                state
-                    .written
-                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                state.written.fetch_add(rows as u64, Ordering::Relaxed);
                 buf.clear();
                 return;
             }
