@@ -60,7 +60,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
 /// configuration. Fails on unusable TLS files or an unwritable log file.
 pub fn edge_config(config: &Config) -> anyhow::Result<EdgeConfig> {
     let tls = tls_server(config)?;
-    let upstream = upstream(config)?;
+    let upstream = upstream(config, config.edge.read_timeout)?;
     let signd_log = match &config.log.file {
         Some(path) => Some(Arc::new(open_signd_log(path)?)),
         None => None,
@@ -86,11 +86,15 @@ fn tls_server(config: &Config) -> anyhow::Result<Option<Arc<TlsServer>>> {
     })
 }
 
-/// The upstream signd's client, if one is configured.
-fn upstream(config: &Config) -> anyhow::Result<Option<Arc<Upstream>>> {
+/// The upstream signd's client, if one is configured; `read_timeout`
+/// bounds each step of forwarding.
+fn upstream(
+    config: &Config,
+    read_timeout: std::time::Duration,
+) -> anyhow::Result<Option<Arc<Upstream>>> {
     Ok(match &config.upstream {
         Some(up) => Some(Arc::new(
-            Upstream::new(up, config.edge.read_timeout).context("setting up the upstream signd")?,
+            Upstream::new(up, read_timeout).context("setting up the upstream signd")?,
         )),
         None => None,
     })
@@ -475,7 +479,8 @@ fn reload_config(service: &Service, args: &DaemonArgs) -> anyhow::Result<Vec<&'s
     let (old_ctx, old_edge) = service.live.snapshot();
     // Everything that can fail, before anything is replaced.
     let tls = tls_server(&new)?;
-    let upstream = upstream(&new)?;
+    // The listener's read timeout is the start-up one.
+    let upstream = upstream(&new, old_edge.settings.read_timeout)?;
     let signd_log = match (&old_edge.signd_log, &new.log.file) {
         // The same file: reopened in place below, so that the requests in
         // flight write their lines to the new file too.
