@@ -5,7 +5,7 @@
 //! sent half its request before the signal) finishes with the old ones, and
 //! a reload that fails (a TOML parse error; a valid TOML next to an
 //! unreadable certificate) keeps every old setting and logs why, naming
-//! the file. Each reload, failed or not, is an admin record in the audit
+//! the file; a later good reload applies (here `allow_subject:`). Each reload, failed or not, is an admin record in the audit
 //! trail (`server reload`), read back with `signatrust-admin audit list`.
 //!
 //! Sources: loopback addresses 127.0.0.1 and 127.0.0.2 stand for two
@@ -328,6 +328,31 @@ async fn sighup_swaps_certificate_allow_list_and_users_for_new_connections_only(
     let refused = parse_reply(&plain_exchange(addr, "127.0.0.1", &sign_k).await);
     assert_eq!(refused.err.trim_end(), "illegal host 127.0.0.1");
 
+    // Files fixed, and the sign.conf now admits another subject only: the
+    // next reload applies, and the client's certificate is refused by
+    // subject on new connections.
+    std::fs::write(&cert_file, &two_pem).unwrap();
+    std::fs::write(
+        &sign_conf,
+        format!(
+            "proxyproto: ssl\nssl_certfile: {}\nssl_keyfile: {}\nssl_verifyfile: {}\n\
+             allow_subject: CN=someone-else\n",
+            cert_file.display(),
+            key_file.display(),
+            ca_pem.display()
+        ),
+    )
+    .unwrap();
+    hup();
+    wait_log(&log, "configuration reloaded", 2);
+    let (_, reply) = tls_exchange(addr, "127.0.0.1", &client, &sign_k)
+        .await
+        .unwrap();
+    assert_eq!(
+        parse_reply(&reply).err.trim_end(),
+        "certificate denied: CN=obs-backend"
+    );
+
     // A clean stop writes the audit trail: each reload is an admin record.
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
@@ -341,7 +366,7 @@ async fn sighup_swaps_certificate_allow_list_and_users_for_new_connections_only(
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|r| r["command"] == "server reload")
         .collect();
-    assert_eq!(reloads.len(), 3, "{list}");
+    assert_eq!(reloads.len(), 4, "{list}");
     assert_eq!(reloads[0]["kind"], "admin", "{list}");
     assert_eq!(reloads[0]["outcome"], "ok", "{list}");
     let detail = reloads[0]["detail"].as_str().unwrap();
@@ -349,7 +374,8 @@ async fn sighup_swaps_certificate_allow_list_and_users_for_new_connections_only(
         detail.contains("allow") && detail.contains("tls"),
         "{detail}"
     );
-    for failed in &reloads[1..] {
+    assert_eq!(reloads[3]["outcome"], "ok", "{list}");
+    for failed in &reloads[1..3] {
         assert_eq!(failed["outcome"], "error", "{list}");
     }
     assert!(reloads[2]["error"]
