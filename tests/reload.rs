@@ -5,8 +5,9 @@
 //! sent half its request before the signal) finishes with the old ones, and
 //! a reload that fails (a TOML parse error; a valid TOML next to an
 //! unreadable certificate) keeps every old setting and logs why, naming
-//! the file; a later good reload applies (here `allow_subject:`). Each reload, failed or not, is an admin record in the audit
-//! trail (`server reload`), read back with `signatrust-admin audit list`.
+//! the file; a later good reload applies (here `allow_subject:`). Each
+//! reload, failed or not, is an admin record in the audit trail (`server
+//! reload`), read back with `signatrust-admin audit list`.
 //!
 //! Sources: loopback addresses 127.0.0.1 and 127.0.0.2 stand for two
 //! hosts; which certificate the server presented is compared byte for byte
