@@ -7,7 +7,9 @@
 //! unreadable certificate) keeps every old setting and logs why, naming
 //! the file; a later good reload applies (here `allow_subject:`). Each
 //! reload, failed or not, is an admin record in the audit trail (`server
-//! reload`), read back with `signatrust-admin audit list`.
+//! reload`), read back with `signatrust-admin audit list`, as are the
+//! connections refused on the way (hosts before the TLS handshake, the
+//! subject after it).
 //!
 //! Sources: loopback addresses 127.0.0.1 and 127.0.0.2 stand for two
 //! hosts; which certificate the server presented is compared byte for byte
@@ -378,6 +380,27 @@ async fn sighup_swaps_certificate_allow_list_and_users_for_new_connections_only(
     assert_eq!(reloads[3]["outcome"], "ok", "{list}");
     for failed in &reloads[1..3] {
         assert_eq!(failed["outcome"], "error", "{list}");
+    }
+    // The refusals went into the trail too: hosts refused before the TLS
+    // handshake, and the subject refused after it.
+    let refusals: Vec<(String, String)> = list
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["kind"] == "refused")
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            (text("error"), text("tls_subject"))
+        })
+        .collect();
+    for want in [
+        ("illegal host 127.0.0.2", ""),
+        ("illegal host 127.0.0.1", ""),
+        ("certificate denied: CN=obs-backend", "CN=obs-backend"),
+    ] {
+        assert!(
+            refusals.iter().any(|(e, s)| e == want.0 && s == want.1),
+            "{want:?} not in {refusals:?}"
+        );
     }
     assert!(reloads[2]["error"]
         .as_str()
