@@ -9,6 +9,8 @@
 //! Its settings are plain data in [`settings`] (limits and timeouts, TLS,
 //! the upstream) and [`access`] (the `allow:` list), which `config` fills
 //! in; [`EdgeConfig`] holds them with the runtime objects built from them.
+//! [`run_live`] serves each connection with the [`Live`] snapshot current
+//! when it was accepted, which a reload (SIGHUP) replaces.
 
 pub mod access;
 mod conn;
