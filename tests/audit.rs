@@ -7,7 +7,8 @@
 //! fixture keys' secret MPIs or a blob; a clean shutdown under load loses
 //! no record; `on_failure = "refuse"` refuses while the audit table cannot
 //! be written; requests refused before handling (host, port, malformed)
-//! leave `refused` records, rate-limited. SQLite always, PostgreSQL when
+//! leave `refused` records, rate-limited; batches of every size store every
+//! field (PostgreSQL here, SQLite in `audit/db.rs`). SQLite always, PostgreSQL when
 //! `SIGNATRUST_TEST_PG_URL` is set.
 #[path = "support/pg.rs"]
 mod pg;
@@ -890,4 +891,44 @@ async fn refusals_before_handling_are_recorded_rate_limited() {
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(refused[0].record.error, port_text);
     assert_eq!(refused[0].record.command, "sign");
+}
+
+/// PostgreSQL stores batches of every shape (32-, 8- and 1-row
+/// statements, numbered placeholders) field for field, in order, chained
+/// (SQLite: the unit test in `audit/db.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_of_any_size_on_postgres() {
+    let Some(url) = pg::scratch_database().await else {
+        return;
+    };
+    let db = AuditDb::open(&url).await.unwrap();
+    let record = |i: i64| signatrust::audit::Record {
+        time_us: 1_700_000_000_000_000 + i,
+        kind: "request".into(),
+        peer: format!("127.0.0.1:{}", 1000 + i),
+        tls_subject: format!("CN=c{i}"),
+        command: "sign".into(),
+        user: format!("SHA256:u{i}"),
+        key: format!("k{i}"),
+        fingerprint: format!("{i:040X}"),
+        hash_algo: "SHA256".into(),
+        digests: format!("{i:064x}"),
+        outcome: "ok".into(),
+        error: format!("e{i}"),
+        latency_us: i,
+        os_user: format!("o{i}"),
+        detail: format!("d{i}"),
+    };
+    let first: Vec<_> = (0..1041).map(record).collect();
+    assert_eq!(db.append(&first).await.unwrap(), 1041);
+    let second: Vec<_> = (1041..1044).map(record).collect();
+    assert_eq!(db.append(&second).await.unwrap(), 3);
+    let rows = db.page(i64::MIN, 5000, &Filter::default()).await.unwrap();
+    assert_eq!(rows.len(), 1044);
+    let mut check = signatrust::audit::ChainCheck::new(db.anchor().await.unwrap());
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.record, record(i as i64), "row {i}");
+        check.push(row).unwrap_or_else(|e| panic!("row {i}: {e}"));
+    }
+    db.close().await;
 }
