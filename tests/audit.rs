@@ -8,8 +8,8 @@
 //! no record; `on_failure = "refuse"` refuses while the audit table cannot
 //! be written; requests refused before handling (host, port, malformed)
 //! leave `refused` records, rate-limited; batches of every size store every
-//! field (PostgreSQL here, SQLite in `audit/db.rs`). SQLite always, PostgreSQL when
-//! `SIGNATRUST_TEST_PG_URL` is set.
+//! field (PostgreSQL here, SQLite in `audit/db.rs`). SQLite always,
+//! PostgreSQL when `SIGNATRUST_TEST_PG_URL` is set.
 #[path = "support/pg.rs"]
 mod pg;
 mod support;
