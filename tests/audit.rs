@@ -725,6 +725,17 @@ async fn an_unwritable_audit_table_refuses_or_logs_as_configured() {
         let mut env = Env::start(None, |c| c.audit.on_failure = mode).await;
         let addr = env.addr();
         assert_eq!(&send(addr, &sign_request(1)).await[..2], [0, 0]);
+        // Its record is written before the table goes away (on a loaded
+        // machine the writer may not have run yet: it would then find the
+        // table gone, and the next request be refused).
+        let written = env.service.edge.audit.clone().unwrap();
+        for _ in 0..250 {
+            if written.written() >= 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(written.written(), 1);
         let pool = env.pool().await;
         sqlx::query("ALTER TABLE audit_log RENAME TO audit_log_away")
             .execute(&pool)
