@@ -23,13 +23,21 @@ use crate::logging::SigndLog;
 use crate::server::proxy::Upstream;
 use crate::server::settings::Proto;
 use crate::server::tls::TlsServer;
-use crate::server::EdgeConfig;
+use crate::server::{EdgeConfig, Live};
 
 /// The server's shared state, built from a validated configuration.
 pub struct Service {
+    /// The context built at start-up (its store, pool and caches are
+    /// shared by every later reload's).
     pub ctx: Arc<Ctx>,
+    /// The edge built at start-up (its audit writer and metrics are shared
+    /// by every later reload's).
     pub edge: Arc<EdgeConfig>,
+    /// The configuration read at start-up: what a reload compares the
+    /// settings that need a restart with.
     pub config: Config,
+    /// What new connections are served with; a SIGHUP replaces it.
+    pub live: Arc<Live>,
 }
 
 impl Service {
@@ -51,22 +59,10 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
 /// Builds the edge (limits, access, TLS, upstream, signd log file) from a
 /// configuration. Fails on unusable TLS files or an unwritable log file.
 pub fn edge_config(config: &Config) -> anyhow::Result<EdgeConfig> {
-    let tls = match config.tls.proto {
-        Proto::Ssl => Some(Arc::new(
-            TlsServer::new(&config.tls).context("setting up TLS (proto: ssl)")?,
-        )),
-        Proto::Plain => None,
-    };
-    let upstream = match &config.upstream {
-        Some(up) => Some(Arc::new(
-            Upstream::new(up, config.edge.read_timeout).context("setting up the upstream signd")?,
-        )),
-        None => None,
-    };
+    let tls = tls_server(config)?;
+    let upstream = upstream(config, config.edge.read_timeout)?;
     let signd_log = match &config.log.file {
-        Some(path) => Some(Arc::new(SigndLog::open(path).with_context(|| {
-            format!("{}: cannot open the log file", path.display())
-        })?)),
+        Some(path) => Some(Arc::new(open_signd_log(path)?)),
         None => None,
     };
     Ok(EdgeConfig {
@@ -78,6 +74,34 @@ pub fn edge_config(config: &Config) -> anyhow::Result<EdgeConfig> {
         audit: None,
         metrics: Some(Arc::new(crate::metrics::Metrics::new())),
     })
+}
+
+/// The TLS acceptor (`proto: ssl`), reading the certificate, key and CA.
+fn tls_server(config: &Config) -> anyhow::Result<Option<Arc<TlsServer>>> {
+    Ok(match config.tls.proto {
+        Proto::Ssl => Some(Arc::new(
+            TlsServer::new(&config.tls).context("setting up TLS (proto: ssl)")?,
+        )),
+        Proto::Plain => None,
+    })
+}
+
+/// The upstream signd's client, if one is configured; `read_timeout`
+/// bounds each step of forwarding.
+fn upstream(
+    config: &Config,
+    read_timeout: std::time::Duration,
+) -> anyhow::Result<Option<Arc<Upstream>>> {
+    Ok(match &config.upstream {
+        Some(up) => Some(Arc::new(
+            Upstream::new(up, read_timeout).context("setting up the upstream signd")?,
+        )),
+        None => None,
+    })
+}
+
+fn open_signd_log(path: &Path) -> anyhow::Result<SigndLog> {
+    SigndLog::open(path).with_context(|| format!("{}: cannot open the log file", path.display()))
 }
 
 /// [`build`] on an already opened store. Inside a tokio runtime, with
@@ -92,14 +116,17 @@ pub fn build_with_store(config: Config, keys: Arc<KeyStore>) -> anyhow::Result<S
         let db = AuditDb::lazy(config.store_url.as_str()).context("opening the audit trail")?;
         edge.audit = Some(Arc::new(Auditor::start(db, &config.audit)));
     }
+    let ctx = Arc::new(Ctx {
+        keys,
+        users: config.users.clone(),
+        exec,
+        blob_keys: BlobKeyCache::new(config.cache),
+    });
+    let edge = Arc::new(edge);
     Ok(Service {
-        ctx: Arc::new(Ctx {
-            keys,
-            users: config.users.clone(),
-            exec,
-            blob_keys: BlobKeyCache::new(config.cache),
-        }),
-        edge: Arc::new(edge),
+        live: Arc::new(Live::new(ctx.clone(), edge.clone())),
+        ctx,
+        edge,
         config,
     })
 }
@@ -221,9 +248,9 @@ pub async fn run(args: DaemonArgs, config: Config) -> anyhow::Result<()> {
         let listener = crate::server::bind(addr, v6_only)
             .with_context(|| format!("cannot listen on {addr}"))?;
         tracing::info!(%addr, "listening");
-        let (ctx, edge, stop) = (service.ctx.clone(), service.edge.clone(), shutdown.clone());
+        let (live, stop) = (service.live.clone(), shutdown.clone());
         tasks.push(tokio::spawn(async move {
-            crate::server::run(listener, stop.cancelled_owned(), ctx, edge).await;
+            crate::server::run_live(listener, stop.cancelled_owned(), live).await;
         }));
     }
     // Another process's changes to a shared (PostgreSQL) store reach the
@@ -253,7 +280,7 @@ pub async fn run(args: DaemonArgs, config: Config) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "cannot notify systemd (READY=1)");
     }
     let watchdog = start_watchdog();
-    serve_signals(&service).await;
+    serve_signals(&service, &args).await;
     tracing::info!("signal received, shutting down");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     if let Some(w) = watchdog {
@@ -383,7 +410,7 @@ async fn load_signd_keys(config: &Config, keys: &KeyStore) -> anyhow::Result<()>
 
 /// Waits for SIGTERM or SIGINT; on SIGHUP reloads what can change
 /// without a restart ([`reload`]) and goes on waiting.
-async fn serve_signals(service: &Service) {
+async fn serve_signals(service: &Service, args: &DaemonArgs) {
     use tokio::signal::unix::{signal, SignalKind};
     match (
         signal(SignalKind::terminate()),
@@ -394,7 +421,7 @@ async fn serve_signals(service: &Service) {
             tokio::select! {
                 _ = term.recv() => return,
                 _ = int.recv() => return,
-                _ = hup.recv() => reload(service),
+                _ = hup.recv() => reload(service, args).await,
             }
         },
         _ => {
@@ -403,22 +430,166 @@ async fn serve_signals(service: &Service) {
     }
 }
 
-/// SIGHUP: reopens the signd log file (logrotate's `postrotate kill -HUP`).
-/// A reopen that fails keeps the old file and logs why. TLS certificates,
-/// allow lists, subjects and the user map are not reloaded yet: they take
-/// a restart.
-fn reload(service: &Service) {
-    tracing::info!("SIGHUP: reloading");
-    if let Some(log) = &service.edge.signd_log {
-        match log.reopen() {
-            Ok(()) => tracing::info!(path = %log.path().display(), "log file reopened"),
-            Err(e) => tracing::warn!(
-                path = %log.path().display(),
-                error = %e,
-                "cannot reopen the log file, keeping the old one"
-            ),
+/// SIGHUP: reads the configuration again (the TOML file and the sign.conf
+/// it names, or `--sign-conf`) and replaces what can change without a
+/// restart: the TLS certificate, key and client CAs, `allow_subject:`, the
+/// `allow:` list and source-port rule, the user map and default user, the
+/// upstream, and the signd log file (reopened: logrotate's `postrotate
+/// kill -HUP`). New connections are served with the new settings, those in
+/// flight finish with the old ones (`server::Live`).
+///
+/// All or nothing: a file that does not parse, a certificate or key that
+/// cannot be read, a log file that cannot be opened keeps every old
+/// setting, and the error (naming the file, and the line where known) is
+/// logged. Settings read only at start-up (listen addresses, limits and
+/// timeouts, store, KMS, cache, workers, log level and format, audit,
+/// metrics listener) are logged as needing a restart when changed, and not
+/// applied. systemd is told `RELOADING=1` before and `READY=1` after. With
+/// auditing on, the reload is recorded (`kind = admin`, command `server
+/// reload`, the settings replaced or the error).
+async fn reload(service: &Service, args: &DaemonArgs) {
+    tracing::info!("SIGHUP: reloading the configuration");
+    let mut reloading = vec![sd_notify::NotifyState::Reloading];
+    // systemd 253+ requires the timestamp with RELOADING=1.
+    if let Ok(now) = sd_notify::NotifyState::monotonic_usec_now() {
+        reloading.push(now);
+    }
+    let _ = sd_notify::notify(false, &reloading);
+    let outcome = match reload_config(service, args) {
+        Ok(replaced) => {
+            tracing::info!(
+                replaced = %replaced.join(", "),
+                "configuration reloaded, new connections use it"
+            );
+            Ok(format!("replaced: {}", replaced.join(", ")))
+        }
+        Err(e) => {
+            let e = format!("{e:#}");
+            tracing::error!(error = %e, "reload failed, keeping the old settings");
+            Err(e)
+        }
+    };
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    if let Some(auditor) = &service.edge.audit {
+        let (outcome, error, detail) = match outcome {
+            Ok(detail) => ("ok", String::new(), detail),
+            Err(e) => ("error", e, String::new()),
+        };
+        match auditor.reserve().await {
+            Ok(slot) => slot.send(crate::audit::Record {
+                time_us: crate::audit::now_us(),
+                kind: crate::audit::Kind::Admin.as_str().into(),
+                command: "server reload".into(),
+                outcome: outcome.into(),
+                error,
+                detail,
+                os_user: crate::audit::os_user(),
+                ..crate::audit::Record::default()
+            }),
+            Err(e) => tracing::warn!(error = %e, "the reload has no audit record"),
         }
     }
+}
+
+/// [`reload`]'s work: the names of the settings replaced (TLS and the
+/// upstream whenever configured: their files may have changed under the
+/// same names), or why none was.
+fn reload_config(service: &Service, args: &DaemonArgs) -> anyhow::Result<Vec<&'static str>> {
+    let new = args
+        .global
+        .load_config(sign_conf_path(args, std::env::var_os("SIGN_CONF")))?;
+    for w in &new.warnings {
+        tracing::warn!("{w}");
+    }
+    for setting in needs_restart(&service.config, &new, !args.listen.is_empty()) {
+        tracing::warn!(
+            setting,
+            "changed in the configuration; needs a restart, not applied"
+        );
+    }
+    let (old_ctx, old_edge) = service.live.snapshot();
+    // Everything that can fail, before anything is replaced.
+    let tls = tls_server(&new)?;
+    // The listener's read timeout is the start-up one.
+    let upstream = upstream(&new, old_edge.settings.read_timeout)?;
+    let signd_log = match (&old_edge.signd_log, &new.log.file) {
+        // The same file: reopened in place below, so that the requests in
+        // flight write their lines to the new file too.
+        (Some(old), Some(path)) if old.path() == path => Some(old.clone()),
+        (_, Some(path)) => Some(Arc::new(open_signd_log(path)?)),
+        (_, None) => None,
+    };
+    if let (Some(old), Some(new_log)) = (&old_edge.signd_log, &signd_log) {
+        if Arc::ptr_eq(old, new_log) {
+            old.reopen()
+                .with_context(|| format!("{}: cannot reopen the log file", old.path().display()))?;
+        }
+    }
+    let mut changed = Vec::new();
+    let (old_users, old_access) = (&old_ctx.users, &old_edge.access);
+    let old_tls = old_edge.tls.is_some();
+    for (name, differs) in [
+        ("users", *old_users != new.users),
+        ("allow", *old_access != new.access),
+        // The files' contents may have changed under the same names.
+        ("tls", old_tls || tls.is_some()),
+        (
+            "upstream",
+            old_edge.upstream.is_some() || upstream.is_some(),
+        ),
+        (
+            "log file",
+            old_edge.signd_log.as_ref().map(|l| l.path()) != new.log.file.as_deref(),
+        ),
+    ] {
+        if differs {
+            changed.push(name);
+        }
+    }
+    let ctx = Arc::new(Ctx {
+        keys: old_ctx.keys.clone(),
+        users: new.users.clone(),
+        exec: old_ctx.exec.clone(),
+        blob_keys: old_ctx.blob_keys.clone(),
+    });
+    let edge = Arc::new(EdgeConfig {
+        // Sized the listener's limits at start-up.
+        settings: old_edge.settings.clone(),
+        access: new.access.clone(),
+        tls,
+        upstream,
+        signd_log,
+        audit: old_edge.audit.clone(),
+        metrics: old_edge.metrics.clone(),
+    });
+    service.live.replace(ctx, edge);
+    Ok(changed)
+}
+
+/// The settings read only at start-up that differ between `old` and `new`,
+/// by their configuration names. `listen_overridden`: `--listen` was given,
+/// so the configured addresses do not matter.
+fn needs_restart(old: &Config, new: &Config, listen_overridden: bool) -> Vec<&'static str> {
+    [
+        (
+            "[server] listen",
+            !listen_overridden && old.listen != new.listen,
+        ),
+        ("[server] limits and timeouts", old.edge != new.edge),
+        ("data_dir", old.data_dir != new.data_dir),
+        ("[store] url", old.store_url != new.store_url),
+        ("[kms]", old.kms != new.kms),
+        ("[cache]", old.cache != new.cache),
+        ("[exec]", old.exec != new.exec),
+        ("[log] level", old.log.level != new.log.level),
+        ("[log] format", old.log.format != new.log.format),
+        ("[security] lock_memory", old.lock_memory != new.lock_memory),
+        ("[audit]", old.audit != new.audit),
+        ("[metrics] listen", old.metrics_listen != new.metrics_listen),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
 }
 
 /// systemd's watchdog (`WatchdogSec=`): WATCHDOG=1 at half the interval,

@@ -16,7 +16,7 @@
 //! of the keygen lane and of the I/O runtime (built by `app::runtime`), with
 //! their bounds.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread;
 use std::time::Duration;
@@ -119,6 +119,8 @@ struct Inner {
     tx: RwLock<Option<channel::Sender<Job>>>,
     admission: Semaphore,
     workers: usize,
+    /// `workers + queue`: the admission's permits.
+    capacity: usize,
     /// Where key generation runs.
     keygen: Lane,
 }
@@ -163,6 +165,7 @@ impl Exec {
                 tx: RwLock::new(Some(tx)),
                 admission: Semaphore::new(workers + queue),
                 workers,
+                capacity: workers + queue,
                 keygen: lane,
             }),
         })
@@ -192,6 +195,21 @@ impl Exec {
 
     pub fn workers(&self) -> usize {
         self.inner.workers
+    }
+
+    /// The signing pool's occupancy now (for `/metrics`).
+    pub fn stats(&self) -> QueueStats {
+        QueueStats {
+            workers: self.inner.workers,
+            capacity: self.inner.capacity,
+            admitted: self
+                .inner
+                .capacity
+                .saturating_sub(self.inner.admission.available_permits()),
+            queued: queued(&self.inner.tx),
+            refused_full: 0,
+            timed_out: 0,
+        }
     }
 
     /// Runs every job of `jobs` on the pool, up to [`Exec::workers`] of them
@@ -296,6 +314,34 @@ impl Exec {
     }
 }
 
+/// A queue's occupancy at one moment: the signing pool's or the keygen
+/// lane's ([`Exec::stats`], [`Lane::stats`]), for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Threads.
+    pub workers: usize,
+    /// Jobs admitted at most at once (running and waiting).
+    pub capacity: usize,
+    /// Jobs admitted now: running or waiting for a thread.
+    pub admitted: usize,
+    /// Jobs waiting for a thread now (the queue depth).
+    pub queued: usize,
+    /// Lane only: jobs refused at once because the queue was full, since
+    /// start.
+    pub refused_full: u64,
+    /// Lane only: jobs no thread took before their start deadline, since
+    /// start.
+    pub timed_out: u64,
+}
+
+/// The jobs in a channel not yet taken by a worker (0 once closed).
+fn queued(tx: &RwLock<Option<channel::Sender<Job>>>) -> usize {
+    tx.read()
+        .ok()
+        .and_then(|g| g.as_ref().map(channel::Sender::len))
+        .unwrap_or(0)
+}
+
 /// Why a [`Lane`] job did not run (or did not finish).
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum LaneError {
@@ -331,6 +377,12 @@ struct LaneInner {
     admission: Arc<Semaphore>,
     workers: usize,
     timeout: Duration,
+    /// `workers + queue`: the admission's permits.
+    capacity: usize,
+    /// Jobs refused with [`LaneError::Full`], and with
+    /// [`LaneError::Timeout`], since start.
+    refused_full: AtomicU64,
+    timed_out: AtomicU64,
 }
 
 /// A lane job's state, shared by the caller and the worker.
@@ -373,6 +425,9 @@ impl Lane {
                 admission: Arc::new(Semaphore::new(workers + queue)),
                 workers,
                 timeout,
+                capacity: workers + queue,
+                refused_full: AtomicU64::new(0),
+                timed_out: AtomicU64::new(0),
             }),
         })
     }
@@ -384,6 +439,20 @@ impl Lane {
     /// How long a job may wait for a worker.
     pub fn timeout(&self) -> Duration {
         self.inner.timeout
+    }
+
+    /// The lane's occupancy now and its refusals since start (for
+    /// `/metrics`).
+    pub fn stats(&self) -> QueueStats {
+        let i = &self.inner;
+        QueueStats {
+            workers: i.workers,
+            capacity: i.capacity,
+            admitted: i.capacity.saturating_sub(i.admission.available_permits()),
+            queued: queued(&i.tx),
+            refused_full: i.refused_full.load(Ordering::Relaxed),
+            timed_out: i.timed_out.load(Ordering::Relaxed),
+        }
     }
 
     /// Runs `f` on a lane worker and returns its result; refuses at once
@@ -398,7 +467,10 @@ impl Lane {
         let deadline = tokio::time::Instant::now() + self.inner.timeout;
         let permit = match self.inner.admission.clone().try_acquire_owned() {
             Ok(p) => p,
-            Err(tokio::sync::TryAcquireError::NoPermits) => return Err(LaneError::Full),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                self.inner.refused_full.fetch_add(1, Ordering::Relaxed);
+                return Err(LaneError::Full);
+            }
             Err(tokio::sync::TryAcquireError::Closed) => return Err(LaneError::Closed),
         };
         let state = Arc::new(AtomicU8::new(QUEUED));
@@ -432,6 +504,7 @@ impl Lane {
                     .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
                 {
+                    self.inner.timed_out.fetch_add(1, Ordering::Relaxed);
                     return Err(LaneError::Timeout(self.inner.timeout));
                 }
                 // A worker took it just now: wait for it.

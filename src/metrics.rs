@@ -14,13 +14,31 @@
 //!   `on_failure = "log"`), `audit_failing` (1 while the audit database
 //!   cannot be written): set when scraped;
 //! * `build_info{version}`: always 1.
+//!
+//! Sampled when scraped from the counters the subsystems keep themselves
+//! (so that `exec` and `keys` need not know this module; `Sampled`):
+//!
+//! * `exec_queue_depth{lane}` (jobs waiting for a thread), `exec_admitted`
+//!   (running or waiting), `exec_capacity`, `exec_workers`, with `lane`
+//!   `sign` (the signing pool) or `keygen` (the keygen lane);
+//!   `keygen_refused_total{reason}`: `full` (queue full) or `timeout` (no
+//!   thread before the start deadline);
+//! * `cache_hits_total{cache}`, `cache_misses_total{cache}`,
+//!   `cache_entries{cache}`, with `cache` `key` (unwrapped signing keys),
+//!   `row`, `alias`, `setting` (the store's) or `blob` (privsign project
+//!   keys);
+//! * `db_read_duration_seconds` (histogram) and `db_read_errors_total`: the
+//!   database reads on the serving path (`keys::DbStats`).
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, String)>;
@@ -51,6 +69,8 @@ pub struct Metrics {
     audit_backlog: Gauge,
     audit_dropped: Gauge,
     audit_failing: Gauge,
+    /// Queues, caches and database reads, copied in when scraped.
+    sampled: Sampled,
 }
 
 /// 0.5 ms to about 8 s, doubling.
@@ -116,6 +136,7 @@ impl Metrics {
             .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_owned())])
             .set(1);
         registry.register("build_info", "The running version", build_info);
+        let sampled = Sampled::register(&mut registry);
         Metrics {
             registry,
             requests,
@@ -125,6 +146,7 @@ impl Metrics {
             audit_backlog,
             audit_dropped,
             audit_failing,
+            sampled,
         }
     }
 
@@ -155,12 +177,199 @@ impl Metrics {
         self.audit_failing.set(i64::from(failing));
     }
 
+    /// A crypto queue's occupancy, set before each scrape: `lane` is `sign`
+    /// or `keygen`.
+    pub fn set_queue(
+        &self,
+        lane: &'static str,
+        workers: usize,
+        capacity: usize,
+        admitted: usize,
+        queued: usize,
+    ) {
+        let l = vec![("lane", lane.to_owned())];
+        let s = &self.sampled;
+        s.queue_depth.get_or_create(&l).set(gauge(queued));
+        s.admitted.get_or_create(&l).set(gauge(admitted));
+        s.capacity.get_or_create(&l).set(gauge(capacity));
+        s.workers.get_or_create(&l).set(gauge(workers));
+    }
+
+    /// The keygen lane's refusals since start, set before each scrape.
+    pub fn set_keygen_refused(&self, full: u64, timed_out: u64) {
+        let _one = self.sampled.lock();
+        for (reason, total) in [("full", full), ("timeout", timed_out)] {
+            let c = self
+                .sampled
+                .keygen_refused
+                .get_or_create(&vec![("reason", reason.to_owned())]);
+            catch_up(&c, total);
+        }
+    }
+
+    /// A cache's hits and misses since start and its entries now, set
+    /// before each scrape.
+    pub fn set_cache(&self, cache: &'static str, hits: u64, misses: u64, entries: usize) {
+        let _one = self.sampled.lock();
+        let l = vec![("cache", cache.to_owned())];
+        let s = &self.sampled;
+        catch_up(&s.cache_hits.get_or_create(&l), hits);
+        catch_up(&s.cache_misses.get_or_create(&l), misses);
+        s.cache_entries.get_or_create(&l).set(gauge(entries));
+    }
+
+    /// The serving path's database reads since start, set before each
+    /// scrape: `buckets` are `(upper bound in seconds, reads)`, not
+    /// cumulative, the last bound `+Inf`.
+    pub fn set_db_reads(&self, count: u64, errors: u64, sum_seconds: f64, buckets: &[(f64, u64)]) {
+        let _one = self.sampled.lock();
+        *self
+            .sampled
+            .db_latency
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = (sum_seconds, count, last_as_max(buckets));
+        catch_up(&self.sampled.db_errors, errors);
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// The buckets with an infinite bound as `f64::MAX`, which the encoder
+/// writes `+Inf` (as `Histogram` does).
+fn last_as_max(buckets: &[(f64, u64)]) -> Vec<(f64, u64)> {
+    buckets
+        .iter()
+        .map(|&(b, n)| (if b.is_infinite() { f64::MAX } else { b }, n))
+        .collect()
+}
+
+fn gauge(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Brings a sampled counter up to `total` (the source's count since start;
+/// it never goes down, and a concurrent scrape is kept out by the caller).
+fn catch_up(counter: &Counter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.inc_by(total - now);
+    }
+}
+
+/// The metrics copied in when scraped, from counters their subsystems keep.
+#[derive(Debug)]
+struct Sampled {
+    /// Two scrapes at once must not both add the same difference.
+    one_at_a_time: Mutex<()>,
+    queue_depth: Family<Labels, Gauge>,
+    admitted: Family<Labels, Gauge>,
+    capacity: Family<Labels, Gauge>,
+    workers: Family<Labels, Gauge>,
+    keygen_refused: Family<Labels, Counter>,
+    cache_hits: Family<Labels, Counter>,
+    cache_misses: Family<Labels, Counter>,
+    cache_entries: Family<Labels, Gauge>,
+    db_latency: SampledHistogram,
+    db_errors: Counter,
+}
+
+impl Sampled {
+    fn register(registry: &mut Registry) -> Sampled {
+        let s = Sampled {
+            one_at_a_time: Mutex::new(()),
+            queue_depth: Family::default(),
+            admitted: Family::default(),
+            capacity: Family::default(),
+            workers: Family::default(),
+            keygen_refused: Family::default(),
+            cache_hits: Family::default(),
+            cache_misses: Family::default(),
+            cache_entries: Family::default(),
+            db_latency: SampledHistogram::default(),
+            db_errors: Counter::default(),
+        };
+        registry.register(
+            "exec_queue_depth",
+            "Crypto jobs waiting for a thread, by lane (sign, keygen)",
+            s.queue_depth.clone(),
+        );
+        registry.register(
+            "exec_admitted",
+            "Crypto jobs running or waiting, by lane",
+            s.admitted.clone(),
+        );
+        registry.register(
+            "exec_capacity",
+            "Crypto jobs admitted at most at once, by lane",
+            s.capacity.clone(),
+        );
+        registry.register("exec_workers", "Crypto threads, by lane", s.workers.clone());
+        registry.register(
+            "keygen_refused",
+            "Keygens refused: queue full, or no thread before the start deadline",
+            s.keygen_refused.clone(),
+        );
+        registry.register(
+            "cache_hits",
+            "Lookups answered from a cache (key, row, alias, setting, blob)",
+            s.cache_hits.clone(),
+        );
+        registry.register(
+            "cache_misses",
+            "Lookups that loaded (database, KEK unwrap, blob decryption), by cache",
+            s.cache_misses.clone(),
+        );
+        registry.register(
+            "cache_entries",
+            "Entries held, by cache",
+            s.cache_entries.clone(),
+        );
+        registry.register(
+            "db_read_duration_seconds",
+            "Database reads on the serving path (key, alias, default user, revision)",
+            s.db_latency.clone(),
+        );
+        registry.register(
+            "db_read_errors",
+            "Database reads on the serving path that failed",
+            s.db_errors.clone(),
+        );
+        s
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.one_at_a_time.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A histogram whose buckets are counted elsewhere (`keys::DbStats`) and
+/// copied in when scraped: `(sum in seconds, count, (upper bound, count)
+/// per bucket, not cumulative)`.
+#[derive(Debug, Clone, Default)]
+struct SampledHistogram(Arc<Mutex<HistogramSample>>);
+
+/// `(sum in seconds, count, (upper bound, count) per bucket)`.
+type HistogramSample = (f64, u64, Vec<(f64, u64)>);
+
+impl TypedMetric for SampledHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for SampledHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let h = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        encoder.encode_histogram::<NoLabelSet>(h.0, h.1, &h.2, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
     }
 }
 
@@ -185,5 +394,33 @@ mod tests {
         );
         assert!(text.contains("signatrust_build_info{version="), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    /// Sampled counters follow their source's totals (two scrapes of the
+    /// same totals count once); the histogram is rendered cumulative.
+    #[test]
+    fn sampled_series() {
+        let m = Metrics::new();
+        for _ in 0..2 {
+            m.set_cache("key", 3, 1, 1);
+            m.set_queue("keygen", 2, 10, 3, 1);
+            m.set_keygen_refused(4, 0);
+            m.set_db_reads(3, 1, 0.5, &[(0.001, 2), (f64::INFINITY, 1)]);
+        }
+        let text = m.encode();
+        for want in [
+            "signatrust_cache_hits_total{cache=\"key\"} 3\n",
+            "signatrust_cache_misses_total{cache=\"key\"} 1\n",
+            "signatrust_cache_entries{cache=\"key\"} 1\n",
+            "signatrust_exec_queue_depth{lane=\"keygen\"} 1\n",
+            "signatrust_exec_admitted{lane=\"keygen\"} 3\n",
+            "signatrust_keygen_refused_total{reason=\"full\"} 4\n",
+            "signatrust_db_read_duration_seconds_bucket{le=\"0.001\"} 2\n",
+            "signatrust_db_read_duration_seconds_bucket{le=\"+Inf\"} 3\n",
+            "signatrust_db_read_duration_seconds_count 3\n",
+            "signatrust_db_read_errors_total 1\n",
+        ] {
+            assert!(text.contains(want), "{want}\n{text}");
+        }
     }
 }

@@ -6,8 +6,10 @@
 //! prune keeps the chain verifiable; no record or log line holds the
 //! fixture keys' secret MPIs or a blob; a clean shutdown under load loses
 //! no record; `on_failure = "refuse"` refuses while the audit table cannot
-//! be written. SQLite always, PostgreSQL when `SIGNATRUST_TEST_PG_URL` is
-//! set.
+//! be written; requests refused before handling (host, port, malformed)
+//! leave `refused` records, rate-limited; batches of every size store every
+//! field (PostgreSQL here, SQLite in `audit/db.rs`). SQLite always,
+//! PostgreSQL when `SIGNATRUST_TEST_PG_URL` is set.
 #[path = "support/pg.rs"]
 mod pg;
 mod support;
@@ -230,11 +232,13 @@ fn digests(args: &[String]) -> String {
 }
 
 /// Replays every replayable fixture connection; returns what the audited
-/// ones must have left.
-async fn replay(addr: SocketAddr) -> Vec<Expected> {
+/// ones must have left, and the malformed ones (case, reply): refused
+/// before handling, each recorded as `kind = refused`.
+async fn replay(addr: SocketAddr) -> (Vec<Expected>, Vec<(String, Vec<u8>)>) {
     let fx = support::fixtures();
     let m = manifest();
     let mut out = Vec::new();
+    let mut refused = Vec::new();
     for case in m["cases"].as_array().unwrap() {
         if !replayable(case) {
             continue;
@@ -242,8 +246,17 @@ async fn replay(addr: SocketAddr) -> Vec<Expected> {
         for conn in case["connections"].as_array().unwrap() {
             let req = std::fs::read(fx.join(conn["request"].as_str().unwrap())).unwrap();
             let reply = send(addr, &req).await;
-            let Ok(Some((decoded, _))) = signatrust::protocol::decode(&req) else {
-                continue;
+            let decoded = match signatrust::protocol::decode(&req) {
+                Ok(Some((decoded, used))) if used == req.len() => decoded,
+                // Malformed (does not decode, is cut short, or has bytes
+                // past its frame): refused before handling.
+                _ => {
+                    if !req.is_empty() {
+                        let name = case["name"].as_str().unwrap().to_owned();
+                        refused.push((name, reply));
+                    }
+                    continue;
+                }
             };
             let command = decoded.command().unwrap_or("").to_owned();
             if !["sign", "privsign", "keygen", "privtotp", "pubkey"].contains(&command.as_str()) {
@@ -275,7 +288,29 @@ async fn replay(addr: SocketAddr) -> Vec<Expected> {
         "only {} audited requests replayed",
         out.len()
     );
-    out
+    (out, refused)
+}
+
+/// Each malformed request left one `refused` record, in order, with the
+/// error text its client got.
+fn check_refusals(rows: &[Chained], want: &[(String, Vec<u8>)]) {
+    assert_eq!(
+        rows.len(),
+        want.len(),
+        "one refused row per malformed request: got {:#?}, want {:?}",
+        rows.iter().map(|r| &r.record.error).collect::<Vec<_>>(),
+        want.iter().map(|w| &w.0).collect::<Vec<_>>()
+    );
+    for (row, (case, reply)) in rows.iter().zip(want) {
+        let r = &row.record;
+        let what = format!("{case} (row {}): {r:?}", row.seq);
+        assert_eq!(r.outcome, "refused", "{what}");
+        assert!(r.peer.starts_with("127.0.0.1:"), "{what}");
+        assert!(!r.error.is_empty(), "{what}");
+        let text = String::from_utf8_lossy(reply);
+        assert!(text.contains(&r.error), "{what}: reply {text:?}");
+        assert!(r.fingerprint.is_empty() && r.digests.is_empty(), "{what}");
+    }
 }
 
 /// Each request appears once, in order, with its command, user, digests,
@@ -550,10 +585,16 @@ async fn prune_keeps_the_chain(env: &Env) {
 async fn replay_and_check(pg: Option<&str>) {
     let mut env = Env::start(pg, |_| {}).await;
     let start = rows(&env.url, i64::MIN).await.last().map_or(0, |r| r.seq);
-    let want = replay(env.addr()).await;
+    let (want, refused) = replay(env.addr()).await;
+    assert!(!refused.is_empty(), "no malformed fixture request replayed");
     env.stop().await;
     let got = rows(&env.url, start).await;
-    check_records(&got, &want);
+    let (refusals, requests): (Vec<Chained>, Vec<Chained>) = got
+        .iter()
+        .cloned()
+        .partition(|r| r.record.kind == "refused");
+    check_records(&requests, &want);
+    check_refusals(&refusals, &refused);
 
     // No secret MPI and no blob in any record, the database file or a log
     // line.
@@ -684,6 +725,17 @@ async fn an_unwritable_audit_table_refuses_or_logs_as_configured() {
         let mut env = Env::start(None, |c| c.audit.on_failure = mode).await;
         let addr = env.addr();
         assert_eq!(&send(addr, &sign_request(1)).await[..2], [0, 0]);
+        // Its record is written before the table goes away (on a loaded
+        // machine the writer may not have run yet: it would then find the
+        // table gone, and the next request be refused).
+        let written = env.service.edge.audit.clone().unwrap();
+        for _ in 0..250 {
+            if written.written() >= 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(written.written(), 1);
         let pool = env.pool().await;
         sqlx::query("ALTER TABLE audit_log RENAME TO audit_log_away")
             .execute(&pool)
@@ -789,4 +841,151 @@ async fn a_nul_in_a_record_is_stored_postgres() {
         return;
     };
     a_nul_in_a_record_is_stored(Some(&url)).await;
+}
+
+/// One request from `source` (a loopback address), reply to EOF.
+async fn send_from(source: &str, addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let mut s = sock.connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut reply))
+        .await
+        .expect("a reply within 30 s")
+        .unwrap();
+    reply
+}
+
+/// The error text of a reply.
+fn error_text(reply: &[u8]) -> String {
+    let outlen = u16::from_be_bytes([reply[2], reply[3]]) as usize;
+    String::from_utf8_lossy(&reply[6 + outlen..])
+        .trim_end()
+        .to_owned()
+}
+
+/// Requests refused before they are handled leave a `refused` record with
+/// the error the client got: a host not on the `allow:` list (with the
+/// command and user it asked for), a source port above 1024 when reserved
+/// ports are required, a malformed request; a connection that sends
+/// nothing leaves none. A flood of refusals is recorded at most
+/// `REFUSALS_PER_SECOND` a second, the rest summed up in one record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_before_handling_are_recorded_rate_limited() {
+    use signatrust::audit::REFUSALS_PER_SECOND;
+    let mut env = Env::start(None, |_| {}).await;
+    let addr = env.addr();
+    // A connection that sends nothing.
+    drop(tokio::net::TcpStream::connect(addr).await.unwrap());
+    let host = send_from("127.0.0.2", addr, &sign_request(1)).await;
+    assert_eq!(error_text(&host), "illegal host 127.0.0.2");
+    // An old-protocol request with a byte past its frame.
+    let malformed = send(addr, b"\x00\x01\x00\x01ab!").await;
+    let malformed_text = error_text(&malformed);
+    assert!(!malformed_text.is_empty());
+    // Served as usual.
+    assert_eq!(&send(addr, &sign_request(2)).await[..2], [0, 0]);
+    // A flood from a host not allowed.
+    let flood = 3 * REFUSALS_PER_SECOND as usize;
+    for i in 0..flood {
+        send_from("127.0.0.3", addr, &sign_request(100 + i as u32)).await;
+    }
+    env.stop().await;
+    let got = rows(&env.url, i64::MIN).await;
+    let refused: Vec<_> = got
+        .iter()
+        .map(|r| &r.record)
+        .filter(|r| r.kind == "refused")
+        .collect();
+    assert_eq!(
+        refused[0].error, "illegal host 127.0.0.2",
+        "{:?}",
+        refused[0]
+    );
+    assert!(refused[0].peer.starts_with("127.0.0.2:"));
+    assert_eq!(refused[0].command, "sign");
+    assert_eq!(refused[0].user, "SHA256:defaultkey@localobs");
+    assert_eq!(refused[0].outcome, "refused");
+    assert_eq!(refused[1].error, malformed_text, "{:?}", refused[1]);
+    assert!(refused[1].peer.starts_with("127.0.0.1:"));
+    assert_eq!(refused[1].command, "");
+    // The flood: every refusal is either a record or counted in a summary,
+    // and no second holds more than the budget (plus one summary).
+    let flooded: Vec<_> = refused[2..]
+        .iter()
+        .filter(|r| r.detail.is_empty())
+        .collect();
+    let summarised: u64 = refused[2..]
+        .iter()
+        .filter_map(|r| r.detail.strip_suffix(" refusals not recorded"))
+        .map(|n| n.parse::<u64>().unwrap())
+        .sum();
+    assert!(flooded.iter().all(|r| r.error == "illegal host 127.0.0.3"));
+    assert_eq!(flooded.len() as u64 + summarised, flood as u64);
+    let mut per_second = BTreeMap::new();
+    for r in &refused[2..] {
+        *per_second.entry(r.time_us / 1_000_000).or_insert(0u32) += 1;
+    }
+    assert!(
+        per_second.values().all(|&n| n <= REFUSALS_PER_SECOND + 1),
+        "{per_second:?}"
+    );
+    // Requests served are recorded as before, and the chain verifies.
+    assert_eq!(got.iter().filter(|r| r.record.kind == "request").count(), 1);
+    let (ok, out) = env.admin(&["verify"]);
+    assert!(ok, "{out}");
+
+    // Reserved source ports required: the test's port is refused, and
+    // recorded.
+    let mut env = Env::start(None, |c| c.access.allow_unprivileged_ports = false).await;
+    let port = send(env.addr(), &sign_request(3)).await;
+    let port_text = error_text(&port);
+    env.stop().await;
+    let got = rows(&env.url, i64::MIN).await;
+    let refused: Vec<_> = got.iter().filter(|r| r.record.kind == "refused").collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].record.error, port_text);
+    assert_eq!(refused[0].record.command, "sign");
+}
+
+/// PostgreSQL stores batches of every shape (32-, 8- and 1-row
+/// statements, numbered placeholders) field for field, in order, chained
+/// (SQLite: the unit test in `audit/db.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_of_any_size_on_postgres() {
+    let Some(url) = pg::scratch_database().await else {
+        return;
+    };
+    let db = AuditDb::open(&url).await.unwrap();
+    let record = |i: i64| signatrust::audit::Record {
+        time_us: 1_700_000_000_000_000 + i,
+        kind: "request".into(),
+        peer: format!("127.0.0.1:{}", 1000 + i),
+        tls_subject: format!("CN=c{i}"),
+        command: "sign".into(),
+        user: format!("SHA256:u{i}"),
+        key: format!("k{i}"),
+        fingerprint: format!("{i:040X}"),
+        hash_algo: "SHA256".into(),
+        digests: format!("{i:064x}"),
+        outcome: "ok".into(),
+        error: format!("e{i}"),
+        latency_us: i,
+        os_user: format!("o{i}"),
+        detail: format!("d{i}"),
+    };
+    let first: Vec<_> = (0..1041).map(record).collect();
+    assert_eq!(db.append(&first).await.unwrap(), 1041);
+    let second: Vec<_> = (1041..1044).map(record).collect();
+    assert_eq!(db.append(&second).await.unwrap(), 3);
+    let rows = db.page(i64::MIN, 5000, &Filter::default()).await.unwrap();
+    assert_eq!(rows.len(), 1044);
+    let mut check = signatrust::audit::ChainCheck::new(db.anchor().await.unwrap());
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.record, record(i as i64), "row {i}");
+        check.push(row).unwrap_or_else(|e| panic!("row {i}: {e}"));
+    }
+    db.close().await;
 }

@@ -1,7 +1,8 @@
 //! `/metrics`, `/healthz` and `/readyz` of an in-process server with the
 //! fixture keys: scraped during a load run, the request counters equal the
 //! requests sent, by command and outcome; `/readyz` is not ready while the
-//! key table cannot be read and during the drain after SIGTERM.
+//! key table cannot be read and during the drain after SIGTERM; the queue,
+//! cache and database series move with the requests.
 mod support;
 
 use std::net::SocketAddr;
@@ -193,6 +194,84 @@ async fn counters_match_the_load_and_readiness_follows_store_and_drain() {
     assert_eq!((status, body.as_str()), (503, "not ready: draining\n"));
     assert_eq!(get(maddr, "/healthz").await.0, 200);
     assert_eq!(get(maddr, "/nothing").await.0, 404);
+    server.stop().await;
+    service.close().await;
+    stop.cancel();
+    metrics.await.unwrap();
+}
+
+/// The series sampled when scraped move with the requests: a signing key's
+/// first use is a key-cache miss read from the database, its second a hit;
+/// the crypto queues and the keygen lane are there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_queue_and_database_series_move() {
+    let fx = support::fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::load(
+        Some(dir.path().join("data")),
+        None,
+        Some(fx.join("signd-state/server.conf")),
+    )
+    .unwrap();
+    config.access.allow_unprivileged_ports = true;
+    config.log.file = None;
+    let service = daemon::build(config).await.unwrap();
+    support::import_fixture_keys(&service.ctx.keys).await;
+    let server = support::serve(&service).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let maddr = listener.local_addr().unwrap();
+    let (draining, stop) = (CancellationToken::new(), CancellationToken::new());
+    let metrics = tokio::spawn(signatrust::server::serve_metrics(
+        listener,
+        service.ctx.clone(),
+        service.edge.clone(),
+        draining,
+        stop.clone(),
+    ));
+    const HITS: &str = "signatrust_cache_hits_total{cache=\"key\"}";
+    const MISSES: &str = "signatrust_cache_misses_total{cache=\"key\"}";
+    const READS: &str = "signatrust_db_read_duration_seconds_count";
+    let (_, before) = get(maddr, "/metrics").await;
+    for series in [
+        "signatrust_exec_queue_depth{lane=\"sign\"}",
+        "signatrust_exec_queue_depth{lane=\"keygen\"}",
+        "signatrust_exec_admitted{lane=\"sign\"}",
+        "signatrust_keygen_refused_total{reason=\"full\"}",
+        "signatrust_cache_hits_total{cache=\"blob\"}",
+        "signatrust_db_read_errors_total",
+        HITS,
+        MISSES,
+    ] {
+        assert!(
+            before.lines().any(|l| l.starts_with(&format!("{series} "))),
+            "{series} missing:\n{before}"
+        );
+    }
+    assert!(sample(&before, "signatrust_exec_workers{lane=\"keygen\"}") >= 1);
+    assert!(sample(&before, "signatrust_exec_capacity{lane=\"sign\"}") >= 1);
+
+    // First use: a miss, read from the database.
+    assert!(send(server.addr, &sign_request("defaultkey@localobs", 1)).await);
+    let (_, first) = get(maddr, "/metrics").await;
+    assert_eq!(
+        sample(&first, MISSES),
+        sample(&before, MISSES) + 1,
+        "{first}"
+    );
+    assert_eq!(sample(&first, HITS), sample(&before, HITS), "{first}");
+    assert!(sample(&first, READS) > sample(&before, READS), "{first}");
+    // Second use of the same key: a hit.
+    assert!(send(server.addr, &sign_request("defaultkey@localobs", 2)).await);
+    let (_, second) = get(maddr, "/metrics").await;
+    assert_eq!(sample(&second, MISSES), sample(&first, MISSES), "{second}");
+    assert_eq!(sample(&second, HITS), sample(&first, HITS) + 1, "{second}");
+    assert_eq!(sample(&second, "signatrust_db_read_errors_total"), 0);
+    // Idle again: nothing queued.
+    assert_eq!(
+        sample(&second, "signatrust_exec_queue_depth{lane=\"sign\"}"),
+        0
+    );
+
     server.stop().await;
     service.close().await;
     stop.cancel();

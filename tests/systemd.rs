@@ -1,7 +1,7 @@
 //! The real `signatrustd` under a stand-in for systemd: `READY=1` on
 //! `$NOTIFY_SOCKET` once it serves, `STOPPING=1` on SIGTERM; SIGHUP reopens
-//! the log file (as logrotate's `postrotate kill -HUP` expects) and the
-//! server keeps serving.
+//! the log file (as logrotate's `postrotate kill -HUP` expects), between
+//! `RELOADING=1` and `READY=1`, and the server keeps serving.
 #[path = "e2e_common.rs"]
 mod e2e_common;
 
@@ -99,6 +99,13 @@ fn ready_stopping_and_sighup_reopens_the_log_file() {
     let rotated = dir.path().join("signd.log.1");
     std::fs::rename(&log, &rotated).unwrap();
     signal(pid, "-HUP");
+    // The reload is bracketed for systemd (253+ wants the timestamp).
+    let reloading = recv(&sock);
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reloading}"
+    );
+    assert_eq!(recv(&sock), "READY=1");
     let mut reopened = false;
     for _ in 0..100 {
         if log.exists() {

@@ -28,31 +28,61 @@ macro_rules! audit_columns {
     };
 }
 
-/// One statement per batch: the chained rows travel as one JSON array of
-/// 18-element arrays (in [`audit_columns!`]'s order) and the database
-/// unpacks it. A statement per row cost a round trip to sqlx's SQLite
-/// worker thread per record: about 6 % of the server's CPU under an
-/// RSA-2048 load (BENCHMARKS.md, the audit trail). The statement text is
-/// fixed, so it is prepared once per connection whatever the batch size.
-const INSERT_SQLITE: &str = concat!(
-    "INSERT INTO audit_log (",
-    audit_columns!(),
-    ") SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
-     json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), \
-     json_extract(value, '$[5]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'), \
-     json_extract(value, '$[8]'), json_extract(value, '$[9]'), json_extract(value, '$[10]'), \
-     json_extract(value, '$[11]'), json_extract(value, '$[12]'), json_extract(value, '$[13]'), \
-     json_extract(value, '$[14]'), json_extract(value, '$[15]'), json_extract(value, '$[16]'), \
-     json_extract(value, '$[17]') FROM json_each($1)"
-);
-/// [`INSERT_SQLITE`] for PostgreSQL.
-const INSERT_POSTGRES: &str = concat!(
-    "INSERT INTO audit_log (",
-    audit_columns!(),
-    ") SELECT (e->>0)::bigint, (e->>1)::bigint, e->>2, e->>3, e->>4, e->>5, e->>6, e->>7, \
-     e->>8, e->>9, e->>10, e->>11, e->>12, (e->>13)::bigint, e->>14, e->>15, e->>16, e->>17 \
-     FROM jsonb_array_elements($1::jsonb) AS t(e)"
-);
+/// Columns in [`audit_columns!`].
+const COLUMNS: usize = 18;
+
+/// Rows per multi-row `INSERT`, largest first: a batch is written in
+/// statements of these sizes (1000 records: 31 of 32 rows, one of 8), so
+/// that three statement texts per backend, prepared once per connection
+/// and cached, cover every batch, and a batch costs a few statements
+/// instead of one per record. 32 rows bind 576 values, far below SQLite's
+/// 32766 and PostgreSQL's 65535.
+///
+/// On SQLite the placeholders are anonymous (`?`): with `$N`, sqlx asks
+/// SQLite for each parameter's name (`sqlite3_bind_parameter_name`, a
+/// linear search), so binding a statement costs O(parameters²), which is
+/// why an earlier 500-row `INSERT` with `$N` was much slower than one row
+/// per statement (BENCHMARKS.md). Measured on this machine (release,
+/// 20,000 rows, both indexes): 13-15 µs CPU per row with one `$N` row per
+/// statement, 4-5 µs with 32 `?` rows.
+const INSERT_ROWS: [usize; 3] = [32, 8, 1];
+
+/// The `INSERT` of `rows` rows (one of [`INSERT_ROWS`]) for `backend`,
+/// built once.
+fn insert_sql(backend: StoreBackend, rows: usize) -> &'static str {
+    type Texts = [String; INSERT_ROWS.len()];
+    static SQL: std::sync::OnceLock<(Texts, Texts)> = std::sync::OnceLock::new();
+    let build = |numbered: bool| {
+        INSERT_ROWS.map(|n| {
+            let values: Vec<String> = (0..n)
+                .map(|row| {
+                    let params: Vec<String> = (1..=COLUMNS)
+                        .map(|c| match numbered {
+                            true => format!("${}", row * COLUMNS + c),
+                            false => "?".to_owned(),
+                        })
+                        .collect();
+                    format!("({})", params.join(", "))
+                })
+                .collect();
+            format!(
+                "INSERT INTO audit_log ({}) VALUES {}",
+                audit_columns!(),
+                values.join(", ")
+            )
+        })
+    };
+    let (sqlite, postgres) = SQL.get_or_init(|| (build(false), build(true)));
+    let i = INSERT_ROWS
+        .iter()
+        .position(|&n| n == rows)
+        .expect("one of INSERT_ROWS");
+    match backend {
+        StoreBackend::Sqlite => &sqlite[i],
+        StoreBackend::Postgres => &postgres[i],
+    }
+}
+
 const TAIL: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
 const ANCHOR: &str = "SELECT seq, hash FROM audit_anchor WHERE id = 1";
 
@@ -221,9 +251,9 @@ impl AuditDb {
     }
 
     /// Appends `records` to the chain in one transaction, in order, and
-    /// returns them chained. Retried (a few ms apart) while another writer
-    /// wins the race for the tail or the database is busy.
-    pub async fn append(&self, records: &[Record]) -> Result<Vec<Chained>, AuditDbError> {
+    /// returns how many were appended. Retried (a few ms apart) while
+    /// another writer wins the race for the tail or the database is busy.
+    pub async fn append(&self, records: &[Record]) -> Result<usize, AuditDbError> {
         let mut attempt = 0;
         loop {
             match self.try_append(records).await {
@@ -237,7 +267,7 @@ impl AuditDb {
         }
     }
 
-    async fn try_append(&self, records: &[Record]) -> Result<Vec<Chained>, sqlx::Error> {
+    async fn try_append(&self, records: &[Record]) -> Result<usize, sqlx::Error> {
         let mut tx = self.begin_write().await?;
         let tail: Option<(i64, String)> = sqlx::query_as(TAIL).fetch_optional(&mut *tx).await?;
         let (mut seq, mut prev) = match tail {
@@ -251,23 +281,58 @@ impl AuditDb {
                 })
             }
         };
-        let mut out = Vec::with_capacity(records.len());
+        // A record with a NUL is stored (and hashed) with U+FFFD in its
+        // place (Record::without_nul); the rest are bound as they are.
+        let cleaned: Vec<Record>;
+        let records = if records.iter().any(Record::has_nul) {
+            cleaned = records.iter().cloned().map(Record::without_nul).collect();
+            &cleaned[..]
+        } else {
+            records
+        };
+        // Each record's place: (seq, prev_hash, hash). The records
+        // themselves are bound as they are, not copied.
+        let mut links = Vec::with_capacity(records.len());
         for r in records {
             seq += 1;
-            let c = r.clone().chain(seq, prev);
-            prev = c.hash.clone();
-            out.push(c);
+            let hash = r.hash(seq, &prev);
+            links.push((seq, std::mem::replace(&mut prev, hash.clone()), hash));
         }
-        let insert = match self.backend {
-            StoreBackend::Sqlite => INSERT_SQLITE,
-            StoreBackend::Postgres => INSERT_POSTGRES,
-        };
-        sqlx::query(insert)
-            .bind(batch_json(&out))
-            .execute(&mut *tx)
-            .await?;
+        let mut rest: Vec<_> = records.iter().zip(&links).collect();
+        let mut rest = &mut rest[..];
+        while !rest.is_empty() {
+            let rows = INSERT_ROWS
+                .into_iter()
+                .find(|&n| n <= rest.len())
+                .unwrap_or(1);
+            let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(rows);
+            let mut q = sqlx::query(insert_sql(self.backend, rows));
+            for (r, (seq, prev_hash, hash)) in chunk.iter() {
+                q = q
+                    .bind(*seq)
+                    .bind(r.time_us)
+                    .bind(&r.kind)
+                    .bind(&r.peer)
+                    .bind(&r.tls_subject)
+                    .bind(&r.command)
+                    .bind(&r.user)
+                    .bind(&r.key)
+                    .bind(&r.fingerprint)
+                    .bind(&r.hash_algo)
+                    .bind(&r.digests)
+                    .bind(&r.outcome)
+                    .bind(&r.error)
+                    .bind(r.latency_us)
+                    .bind(&r.os_user)
+                    .bind(&r.detail)
+                    .bind(prev_hash)
+                    .bind(hash);
+            }
+            q.execute(&mut *tx).await?;
+            rest = tail;
+        }
         tx.commit().await?;
-        Ok(out)
+        Ok(records.len())
     }
 
     /// Where the chain starts: the prune anchor, or the beginning.
@@ -379,47 +444,6 @@ impl AuditDb {
     }
 }
 
-/// The rows of one batch as the JSON text [`INSERT_SQLITE`] and
-/// [`INSERT_POSTGRES`] unpack: `[[seq, time_us, kind, …, prev_hash, hash], …]`.
-fn batch_json(rows: &[Chained]) -> String {
-    serde_json::to_string(&rows.iter().map(JsonRow).collect::<Vec<_>>())
-        .expect("strings and integers always serialise")
-}
-
-/// One row as a JSON array in [`audit_columns!`]'s order (serde's tuples
-/// stop at 16 elements; a row has 18).
-struct JsonRow<'a>(&'a Chained);
-
-impl serde::Serialize for JsonRow<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let (c, r) = (self.0, &self.0.record);
-        let mut q = s.serialize_seq(Some(18))?;
-        q.serialize_element(&c.seq)?;
-        q.serialize_element(&r.time_us)?;
-        for v in [
-            &r.kind,
-            &r.peer,
-            &r.tls_subject,
-            &r.command,
-            &r.user,
-            &r.key,
-            &r.fingerprint,
-            &r.hash_algo,
-            &r.digests,
-            &r.outcome,
-            &r.error,
-        ] {
-            q.serialize_element(v)?;
-        }
-        q.serialize_element(&r.latency_us)?;
-        for v in [&r.os_user, &r.detail, &c.prev_hash, &c.hash] {
-            q.serialize_element(v)?;
-        }
-        q.end()
-    }
-}
-
 /// A lost race for the tail (unique violation) or a busy/locked SQLite.
 fn retryable(e: &sqlx::Error) -> bool {
     match e {
@@ -430,5 +454,68 @@ fn retryable(e: &sqlx::Error) -> bool {
             }
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::ChainCheck;
+
+    /// One text per size and backend, with as many placeholders as values
+    /// bound: anonymous on SQLite, numbered on PostgreSQL.
+    #[test]
+    fn insert_texts() {
+        for rows in INSERT_ROWS {
+            let sqlite = insert_sql(StoreBackend::Sqlite, rows);
+            assert_eq!(sqlite.matches('?').count(), rows * COLUMNS);
+            assert!(!sqlite.contains('$'));
+            let pg = insert_sql(StoreBackend::Postgres, rows);
+            assert!(pg.contains(&format!("${})", rows * COLUMNS)));
+            assert!(!pg.contains(&format!("${}", rows * COLUMNS + 1)));
+            assert_eq!(pg.matches('(').count(), rows + 1);
+        }
+        assert_eq!(audit_columns!().split(',').count(), COLUMNS);
+    }
+
+    /// Batches of every shape (1041 records: 32-, 8- and 1-row statements;
+    /// then 3 more) are stored field for field, in order, and chain.
+    #[tokio::test]
+    async fn batches_of_any_size_store_every_field_and_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.db");
+        std::fs::File::create(&file).unwrap();
+        let db = AuditDb::open(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap();
+        let record = |i: i64| Record {
+            time_us: 1_700_000_000_000_000 + i,
+            kind: "request".into(),
+            peer: format!("127.0.0.1:{}", 1000 + i),
+            tls_subject: format!("CN=c{i}"),
+            command: "sign".into(),
+            user: format!("SHA256:u{i}"),
+            key: format!("k{i}"),
+            fingerprint: format!("{i:040X}"),
+            hash_algo: "SHA256".into(),
+            digests: format!("{i:064x}"),
+            outcome: "ok".into(),
+            error: format!("e{i}"),
+            latency_us: i,
+            os_user: format!("o{i}"),
+            detail: format!("d{i}"),
+        };
+        let first: Vec<Record> = (0..1041).map(record).collect();
+        let second: Vec<Record> = (1041..1044).map(record).collect();
+        assert_eq!(db.append(&first).await.unwrap(), 1041);
+        assert_eq!(db.append(&second).await.unwrap(), 3);
+        let rows = db.page(i64::MIN, 5000, &Filter::default()).await.unwrap();
+        assert_eq!(rows.len(), 1044);
+        let mut check = ChainCheck::new(db.anchor().await.unwrap());
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row.record, record(i as i64), "row {i}");
+            check.push(row).unwrap_or_else(|e| panic!("row {i}: {e}"));
+        }
+        db.close().await;
     }
 }

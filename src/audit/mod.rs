@@ -14,7 +14,10 @@
 //! client's hashes), names, fingerprints, error texts, and for privsign and
 //! privtotp the SHA-256 of the encrypted blob.
 //!
-//! Other modules record admin changes with [`record_admin`].
+//! Other modules record admin changes with [`record_admin`]; the server
+//! records requests it refused before handling them (host, port, subject,
+//! malformed) with [`Auditor::record_refusal`], best effort and
+//! rate-limited ([`REFUSALS_PER_SECOND`]).
 
 mod db;
 mod record;
@@ -27,7 +30,7 @@ pub use settings::{
     AuditSettings, OnFailure, DEFAULT_AUDIT_BATCH, DEFAULT_AUDIT_QUEUE, MAX_AUDIT_BATCH,
     MAX_AUDIT_QUEUE,
 };
-pub use writer::{Auditor, Slot, Unavailable};
+pub use writer::{Auditor, Slot, Unavailable, REFUSALS_PER_SECOND};
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -21,14 +21,19 @@ pub enum Kind {
     Request,
     /// A `signatrust-admin` change.
     Admin,
+    /// A connection refused before its request was handled: source port
+    /// or `allow:` list, TLS client subject, a malformed request
+    /// (`Auditor::record_refusal`: best effort and rate-limited).
+    Refused,
 }
 
 impl Kind {
-    /// The stored name: `request` or `admin`.
+    /// The stored name: `request`, `admin` or `refused`.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Request => "request",
             Kind::Admin => "admin",
+            Kind::Refused => "refused",
         }
     }
 }
@@ -40,7 +45,7 @@ impl Kind {
 pub struct Record {
     /// Microseconds since the epoch.
     pub time_us: i64,
-    /// `request` or `admin` ([`Kind::as_str`]).
+    /// `request`, `admin` or `refused` ([`Kind::as_str`]).
     pub kind: String,
     /// The client's `address:port`.
     pub peer: String,
@@ -121,37 +126,68 @@ impl Record {
         hex::encode(openssl::sha::sha256(&self.canonical(seq, prev_hash)))
     }
 
-    /// This record as row `seq` after a row whose hash is `prev_hash`.
-    /// A NUL character in any field (a client may send one in its user
-    /// argument) becomes U+FFFD first: PostgreSQL's `text` cannot store
-    /// NUL, and one such record would otherwise stall the trail.
-    pub fn chain(mut self, seq: i64, prev_hash: String) -> Chained {
-        for f in [
-            &mut self.kind,
-            &mut self.peer,
-            &mut self.tls_subject,
-            &mut self.command,
-            &mut self.user,
-            &mut self.key,
-            &mut self.fingerprint,
-            &mut self.hash_algo,
-            &mut self.digests,
-            &mut self.outcome,
-            &mut self.error,
-            &mut self.os_user,
-            &mut self.detail,
-        ] {
-            if f.contains('\0') {
-                *f = f.replace('\0', "\u{fffd}");
-            }
-        }
-        let hash = self.hash(seq, &prev_hash);
+    /// This record as row `seq` after a row whose hash is `prev_hash`,
+    /// [`Record::without_nul`] first.
+    pub fn chain(self, seq: i64, prev_hash: String) -> Chained {
+        let record = self.without_nul();
+        let hash = record.hash(seq, &prev_hash);
         Chained {
             seq,
-            record: self,
+            record,
             prev_hash,
             hash,
         }
+    }
+
+    fn strings(&self) -> [&String; 13] {
+        [
+            &self.kind,
+            &self.peer,
+            &self.tls_subject,
+            &self.command,
+            &self.user,
+            &self.key,
+            &self.fingerprint,
+            &self.hash_algo,
+            &self.digests,
+            &self.outcome,
+            &self.error,
+            &self.os_user,
+            &self.detail,
+        ]
+    }
+
+    /// Whether any field holds a NUL character.
+    pub fn has_nul(&self) -> bool {
+        self.strings().iter().any(|f| f.contains('\0'))
+    }
+
+    /// This record with every NUL character replaced by U+FFFD. A client
+    /// may send a NUL in its user argument; PostgreSQL's `text` cannot
+    /// store one, and such a record would fail its batch again and again
+    /// and stall the trail. The replacement happens before hashing, so the
+    /// stored row is the hashed one.
+    pub fn without_nul(mut self) -> Record {
+        if self.has_nul() {
+            for f in [
+                &mut self.kind,
+                &mut self.peer,
+                &mut self.tls_subject,
+                &mut self.command,
+                &mut self.user,
+                &mut self.key,
+                &mut self.fingerprint,
+                &mut self.hash_algo,
+                &mut self.digests,
+                &mut self.outcome,
+                &mut self.error,
+                &mut self.os_user,
+                &mut self.detail,
+            ] {
+                *f = f.replace('\0', "\u{fffd}");
+            }
+        }
+        self
     }
 }
 

@@ -29,6 +29,19 @@ const RESERVE_WAIT: Duration = Duration::from_secs(1);
 /// Retries of a batch at shutdown before its records are given up (and
 /// logged as lost).
 const SHUTDOWN_ATTEMPTS: u32 = 5;
+/// Refusal records a second at most ([`Auditor::record_refusal`]).
+pub const REFUSALS_PER_SECOND: u32 = 50;
+
+/// What [`Auditor::record_refusal`] let through this second, and what it
+/// left out since the last summary.
+#[derive(Debug, Default)]
+struct RefusalBudget {
+    /// The second (since the epoch) `used` counts in.
+    second: i64,
+    used: u32,
+    /// Refusals not recorded since the last summary record.
+    suppressed: u64,
+}
 
 /// Counters shared with the writer task.
 #[derive(Debug, Default)]
@@ -47,6 +60,7 @@ pub struct Auditor {
     state: Arc<State>,
     stop: CancellationToken,
     task: Mutex<Option<JoinHandle<()>>>,
+    refusals: Mutex<RefusalBudget>,
 }
 
 /// A reserved place in the backlog. Dropping it unused frees the place.
@@ -82,6 +96,7 @@ impl Auditor {
             state,
             stop,
             task: Mutex::new(Some(task)),
+            refusals: Mutex::new(RefusalBudget::default()),
         }
     }
 
@@ -94,6 +109,12 @@ impl Auditor {
             OnFailure::Refuse => {
                 if self.state.failing.load(Ordering::Relaxed) {
                     return Err(Unavailable::Failing);
+                }
+                // Room at once (the usual case): no timer to arm.
+                match self.tx.try_reserve() {
+                    Ok(p) => return Ok(Slot(Some(p))),
+                    Err(mpsc::error::TrySendError::Closed(())) => return Err(Unavailable::Stopped),
+                    Err(mpsc::error::TrySendError::Full(())) => {}
                 }
                 match tokio::time::timeout(RESERVE_WAIT, self.tx.reserve()).await {
                     Ok(Ok(p)) => Ok(Slot(Some(p))),
@@ -114,6 +135,60 @@ impl Auditor {
                     Ok(Slot(None))
                 }
             },
+        }
+    }
+
+    /// Records a connection refused before its request was handled
+    /// (`kind = refused`: source port, `allow:`, TLS subject, a malformed
+    /// request), best effort and without waiting: the refusal is already
+    /// decided and does not depend on its record.
+    ///
+    /// Refusals come from anyone who can connect, so they must not crowd
+    /// out the records of served requests nor fill the database: one is
+    /// recorded only while the backlog is at most half full and at most
+    /// [`REFUSALS_PER_SECOND`] a second. The ones left out are counted
+    /// (`refusals not recorded` in the log) and summed up in one record
+    /// (`detail`: `N refusals not recorded`) with the next refusal recorded
+    /// in a later second, or at [`Auditor::close`].
+    pub fn record_refusal(&self, record: Record) {
+        let mut budget = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        let second = record.time_us.div_euclid(1_000_000);
+        if budget.second != second {
+            budget.second = second;
+            budget.used = 0;
+            self.summarise_refusals(&mut budget, record.time_us);
+        }
+        let room = self.tx.capacity() > self.queue / 2;
+        if room && budget.used < REFUSALS_PER_SECOND && self.tx.try_send(record).is_ok() {
+            budget.used += 1;
+            return;
+        }
+        budget.suppressed += 1;
+        if budget.suppressed.is_power_of_two() {
+            tracing::warn!(
+                suppressed = budget.suppressed,
+                "refusals not recorded in the audit trail (over {REFUSALS_PER_SECOND} a second, \
+                 or the audit backlog over half full)"
+            );
+        }
+    }
+
+    /// Queues the summary of the refusals left out, if any (kept for later
+    /// when even that finds no room).
+    fn summarise_refusals(&self, budget: &mut RefusalBudget, time_us: i64) {
+        if budget.suppressed == 0 {
+            return;
+        }
+        let summary = Record {
+            time_us,
+            kind: super::Kind::Refused.as_str().into(),
+            outcome: "refused".into(),
+            detail: format!("{} refusals not recorded", budget.suppressed),
+            ..Record::default()
+        };
+        if self.tx.try_send(summary).is_ok() {
+            budget.suppressed = 0;
+            budget.used += 1;
         }
     }
 
@@ -140,6 +215,10 @@ impl Auditor {
     /// Writes everything queued, then stops the writer. Call after the
     /// listeners have finished their requests; later records are refused.
     pub async fn close(&self) {
+        {
+            let mut budget = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+            self.summarise_refusals(&mut budget, super::now_us());
+        }
         self.stop.cancel();
         let task = self.task.lock().expect("audit task lock").take();
         if let Some(task) = task {
@@ -213,9 +292,7 @@ async fn write(db: &AuditDb, buf: &mut Vec<Record>, state: &State, stop: &Cancel
                 if state.failing.swap(false, Ordering::Relaxed) {
                     tracing::warn!("audit database writable again");
                 }
-                state
-                    .written
-                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                state.written.fetch_add(rows as u64, Ordering::Relaxed);
                 buf.clear();
                 return;
             }

@@ -12,12 +12,14 @@
 
 use std::sync::Arc;
 
-use crate::keys::{CacheConfig, TtlCache};
+use crate::keys::{CacheConfig, CacheStats, TtlCache};
 use crate::sign::SigningKey;
 
-/// Blob digest → decrypted project key.
+/// Blob digest → decrypted project key. Clones share the entries (a
+/// reloaded configuration keeps the cache).
+#[derive(Clone)]
 pub struct BlobKeyCache {
-    inner: TtlCache<Arc<SigningKey>>,
+    inner: Arc<TtlCache<Arc<SigningKey>>>,
 }
 
 impl std::fmt::Debug for BlobKeyCache {
@@ -46,10 +48,10 @@ impl BlobKeyCache {
         BlobKeyCache {
             // A blob's key depends on the blob alone: nothing to serve
             // stale when decrypting it fails.
-            inner: TtlCache::new(CacheConfig {
+            inner: Arc::new(TtlCache::new(CacheConfig {
                 stale_if_error: std::time::Duration::ZERO,
                 ..cfg
-            }),
+            })),
         }
     }
 
@@ -79,6 +81,12 @@ impl BlobKeyCache {
     /// Caches `key` for exactly these blob bytes.
     pub fn insert(&self, blob: &[u8], key: Arc<SigningKey>) {
         self.inner.insert(&cache_key(blob), key);
+    }
+
+    /// Hits and misses of [`Self::get_or_load`] since start (a miss is a
+    /// blob decryption), and the keys held now.
+    pub fn stats(&self) -> CacheStats {
+        self.inner.stats()
     }
 
     /// The number of cached keys, expired ones not yet purged included.

@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -75,6 +76,23 @@ pub(crate) struct TtlCache<V> {
     cfg: CacheConfig,
     inner: Mutex<Inner<V>>,
     inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// [`TtlCache::get_or_load`]s answered from the cache, and those that
+    /// ran their loader, since start.
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// A cache's lookups since start and its size now (for `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups answered from the cache (also after waiting for another
+    /// request's load of the same name).
+    pub hits: u64,
+    /// Lookups that ran the loader (the database, a blob decryption), the
+    /// cache disabled included.
+    pub misses: u64,
+    /// Entries held, expired ones not yet purged included.
+    pub entries: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -114,6 +132,17 @@ impl<V: Clone> TtlCache<V> {
                 generation: 0,
             }),
             inflight: Mutex::new(HashMap::new()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Hits and misses since start, entries now.
+    pub(crate) fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: self.len(),
         }
     }
 
@@ -229,9 +258,11 @@ impl<V: Clone> TtlCache<V> {
         Fut: Future<Output = Result<Option<V>, E>>,
     {
         if let Some(v) = self.get(key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(v));
         }
         if !self.enabled() {
+            self.misses.fetch_add(1, Ordering::Relaxed);
             return load().await;
         }
         let flight = {
@@ -247,10 +278,12 @@ impl<V: Clone> TtlCache<V> {
         };
         let permit = flight.lock_owned().await;
         if let Some(v) = self.get(key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             drop(permit);
             drop(guard);
             return Ok(Some(v));
         }
+        self.misses.fetch_add(1, Ordering::Relaxed);
         let generation = self.generation();
         let started = Instant::now();
         let mut result = load().await;

@@ -40,7 +40,7 @@ mod url;
 pub use aead::AeadError;
 pub(crate) use cache::TtlCache;
 pub use cache::{
-    CacheConfig, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, DEFAULT_STALE_IF_ERROR,
+    CacheConfig, CacheStats, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, DEFAULT_STALE_IF_ERROR,
     MAX_CACHE_CAPACITY, MAX_CACHE_TTL, MAX_STALE_IF_ERROR,
 };
 pub use error::{DbError, KeyError};
@@ -48,9 +48,9 @@ pub use kek::{
     read_pin, AwsKmsKek, AwsKmsSettings, FileKek, Kek, KekError, Pkcs11Kek, Pkcs11Settings, PIN_ENV,
 };
 pub use store::{
-    validate_name, Custody, DeletedKey, EncKeyInfo, KekUsage, KeyInfo, KeyStore, KeyUse, LoadedKey,
-    Migration, RestoreOutcome, RewrapSummary, RotationSummary, StoreOptions, DEFAULT_RETENTION,
-    MAX_NAME_LEN,
+    validate_name, Custody, DbStats, DeletedKey, EncKeyInfo, KekUsage, KeyInfo, KeyStore, KeyUse,
+    LoadedKey, Migration, RestoreOutcome, RewrapSummary, RotationSummary, StoreOptions,
+    DEFAULT_RETENTION, MAX_NAME_LEN,
 };
 pub use url::{redacted_url, BadStoreUrl, StoreBackend, StoreUrl};
 

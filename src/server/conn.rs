@@ -133,6 +133,7 @@ async fn serve_tls(
         if let Some(log) = &edge.signd_log {
             log.error(Some(peer.ip()), &e.wire_text());
         }
+        audit_refusal(edge, &Peer::new(Some(peer), String::new()), None, &e);
         drain(&mut stream, edge).await;
         write_reply(&mut stream, &error_reply(&e, Protocol::New), edge).await;
         return;
@@ -358,6 +359,9 @@ async fn exchange_with<S: AsyncRead + Unpin>(
     // than declared) and time.
     let mut deadline = None;
     let request = read_request(stream, edge, idle, &mut deadline).await;
+    // Whether the client sent anything: a connection closed (or shed)
+    // before its first byte is no refused request.
+    let sent = deadline.is_some();
     let deadline = deadline.unwrap_or_else(|| Instant::now() + edge.settings.request_deadline);
     let ip = peer.addr.map(|p| p.ip());
     let access = timeout_at(deadline, access)
@@ -376,6 +380,7 @@ async fn exchange_with<S: AsyncRead + Unpin>(
                 .unwrap_or("");
             m.request(cmd, "error", std::time::Duration::ZERO);
         }
+        audit_refusal(edge, peer, request.as_ref().ok(), &e);
         return error_reply(&e, Protocol::New);
     }
     let request = match request {
@@ -387,6 +392,9 @@ async fn exchange_with<S: AsyncRead + Unpin>(
             }
             if let Some(m) = &edge.metrics {
                 m.request("", "error", std::time::Duration::ZERO);
+            }
+            if sent {
+                audit_refusal(edge, peer, None, &e);
             }
             return error_reply(&e, Protocol::New);
         }
@@ -484,6 +492,37 @@ async fn exchange_with<S: AsyncRead + Unpin>(
     }
     reply
 }
+
+/// Records a request refused before it was handled (`kind = refused`):
+/// source port, `allow:` list or TLS subject (`request` is the decoded
+/// request, if it decoded), or a malformed request (`None`). Best effort
+/// and rate-limited (`audit::Auditor::record_refusal`), for every command:
+/// who tried what matters whatever the command was. The command and user
+/// are clipped, as they come from a client nobody admitted.
+fn audit_refusal(edge: &EdgeConfig, peer: &Peer, request: Option<&Request>, e: &WireError) {
+    let Some(auditor) = &edge.audit else { return };
+    let clip = |s: &str| {
+        let mut end = s.len().min(REFUSED_FIELD_MAX);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s[..end].to_owned()
+    };
+    auditor.record_refusal(audit::Record {
+        time_us: audit::now_us(),
+        kind: audit::Kind::Refused.as_str().into(),
+        peer: peer.to_string(),
+        tls_subject: peer.subject.clone(),
+        command: clip(request.and_then(|r| r.command()).unwrap_or("")),
+        user: clip(request.and_then(|r| r.user()).unwrap_or("")),
+        outcome: "refused".into(),
+        error: e.wire_text(),
+        ..audit::Record::default()
+    });
+}
+
+/// The longest command or user field a refusal record keeps, in bytes.
+const REFUSED_FIELD_MAX: usize = 256;
 
 /// Handles a decoded, admitted request locally (within the deadline): the
 /// reply bytes and how it ended, or what to forward.

@@ -1,5 +1,6 @@
 //! The metrics and health listener (`[metrics] listen`, off by default):
-//! `GET /metrics` (Prometheus text, `crate::metrics`), `GET /healthz` (the
+//! `GET /metrics` (Prometheus text, `crate::metrics`; the queue, cache and
+//! database series are sampled from `Ctx` when scraped), `GET /healthz` (the
 //! process answers: always 200), `GET /readyz` (200 when the store's
 //! database answers and the KEK wraps and unwraps a canary, within 2 s; 503
 //! with the reason otherwise, and while draining after SIGTERM). Anything
@@ -121,6 +122,23 @@ async fn respond(
     stream.shutdown().await
 }
 
+/// Copies into `metrics` what the signing pool, the keygen lane, the
+/// caches and the store count themselves: queue depths, cache hits and
+/// misses, database read latency and errors.
+fn sample(metrics: &crate::metrics::Metrics, ctx: &Ctx) {
+    let keygen = ctx.exec.keygen().stats();
+    for (lane, q) in [("sign", ctx.exec.stats()), ("keygen", keygen)] {
+        metrics.set_queue(lane, q.workers, q.capacity, q.admitted, q.queued);
+    }
+    metrics.set_keygen_refused(keygen.refused_full, keygen.timed_out);
+    let blob = ("blob", ctx.blob_keys.stats());
+    for (cache, c) in ctx.keys.cache_stats().into_iter().chain([blob]) {
+        metrics.set_cache(cache, c.hits, c.misses, c.entries);
+    }
+    let db = ctx.keys.db_stats();
+    metrics.set_db_reads(db.count, db.errors, db.sum_seconds, &db.buckets);
+}
+
 /// Status, body and content type for `path`.
 async fn answer(
     path: &str,
@@ -136,6 +154,7 @@ async fn answer(
             if let Some(a) = &edge.audit {
                 metrics.set_audit(a.backlog(), a.dropped(), a.failing());
             }
+            sample(metrics, ctx);
             (200, metrics.encode(), PROMETHEUS)
         }
         "/healthz" => (200, "ok\n".into(), TEXT),

@@ -9,11 +9,14 @@
 //! Its settings are plain data in [`settings`] (limits and timeouts, TLS,
 //! the upstream) and [`access`] (the `allow:` list), which `config` fills
 //! in; [`EdgeConfig`] holds them with the runtime objects built from them.
+//! [`run_live`] serves each connection with the [`Live`] snapshot current
+//! when it was accepted, which a reload (SIGHUP) replaces.
 
 pub mod access;
 mod conn;
 pub mod dns;
 mod idle;
+pub mod live;
 pub mod metrics_http;
 pub mod proxy;
 pub mod proxy_header;
@@ -32,6 +35,7 @@ use tokio_util::task::TaskTracker;
 
 pub use access::{AccessPolicy, Allow};
 pub use conn::exchange;
+pub use live::Live;
 pub use metrics_http::serve_metrics;
 pub use settings::EdgeSettings;
 
@@ -70,6 +74,15 @@ pub async fn run(
     ctx: Arc<Ctx>,
     edge: Arc<EdgeConfig>,
 ) {
+    run_live(listener, shutdown, Arc::new(Live::new(ctx, edge))).await;
+}
+
+/// [`run`] with settings a reload may replace (SIGHUP, [`Live`]): each
+/// connection is served with the snapshot current when it was accepted.
+/// The limits and timeouts (`edge.settings`) are the first snapshot's for
+/// the listener's whole life.
+pub async fn run_live(listener: TcpListener, shutdown: impl Future<Output = ()>, live: Arc<Live>) {
+    let (_, edge) = live.snapshot();
     let limit = Arc::new(Semaphore::new(edge.settings.max_connections));
     let refusals = Arc::new(Semaphore::new(edge.settings.max_busy_refusals));
     let idle = Arc::new(idle::IdleConns::default());
@@ -90,6 +103,8 @@ pub async fn run(
                         continue;
                     }
                 };
+                // This connection's settings, whatever a reload does later.
+                let (ctx, edge) = live.snapshot();
                 // No TCP_NODELAY: the reply is one corked write followed by
                 // shutdown (`conn::Cork`); TLS sets it for its handshake.
                 // signd's order: source port and allow list come first;

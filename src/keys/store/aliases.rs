@@ -27,7 +27,12 @@ impl KeyStore {
         self.poll_revision().await;
         let cached = self
             .aliases
-            .get_or_load(alias, || async { self.db.get_alias(alias).await.map(Some) })
+            .get_or_load(alias, || async {
+                self.db_timings
+                    .time(self.db.get_alias(alias))
+                    .await
+                    .map(Some)
+            })
             .await?;
         Ok(cached.flatten())
     }

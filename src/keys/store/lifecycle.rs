@@ -177,7 +177,10 @@ impl KeyStore {
         let cached = self
             .settings
             .get_or_load(DEFAULT_USER, || async {
-                self.db.setting(DEFAULT_USER).await.map(Some)
+                self.db_timings
+                    .time(self.db.setting(DEFAULT_USER))
+                    .await
+                    .map(Some)
             })
             .await?;
         Ok(cached.flatten())

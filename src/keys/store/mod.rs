@@ -28,6 +28,7 @@ mod lifecycle;
 mod maintenance;
 mod rotation;
 mod schema;
+mod stats;
 
 pub use custody::Custody;
 pub use enc_keys::EncKeyInfo;
@@ -35,11 +36,12 @@ pub use lifecycle::{DeletedKey, RestoreOutcome, DEFAULT_RETENTION};
 pub use maintenance::{KekUsage, KeyInfo, RewrapSummary};
 pub use rotation::RotationSummary;
 pub use schema::Migration;
+pub use stats::DbStats;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::cache::{CacheConfig, TtlCache};
+use super::cache::{CacheConfig, CacheStats, TtlCache};
 use super::db::{Db, KeyRow, NewKey, PoolConfig, RotationKind, StoreChange};
 use super::envelope::{self, OpenError};
 use super::error::KeyError;
@@ -186,6 +188,8 @@ pub struct KeyStore {
     revision_seen: std::sync::atomic::AtomicI64,
     epoch: Instant,
     caching: bool,
+    /// The serving path's database reads (`/metrics`).
+    db_timings: stats::DbTimings,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -245,6 +249,7 @@ impl KeyStore {
             revision_seen: std::sync::atomic::AtomicI64::new(-1),
             epoch: Instant::now(),
             caching: opts.cache.capacity > 0 && !opts.cache.ttl.is_zero(),
+            db_timings: stats::DbTimings::default(),
         }
     }
 
@@ -373,7 +378,7 @@ impl KeyStore {
         {
             return;
         }
-        let Ok(rev) = self.db.revision().await else {
+        let Ok(rev) = self.db_timings.time(self.db.revision()).await else {
             return;
         };
         let seen = self.revision_seen.swap(rev, Ordering::AcqRel);
@@ -516,6 +521,24 @@ impl KeyStore {
         }
     }
 
+    /// Hits and misses of the store's caches since start, by cache: `key`
+    /// (unwrapped signing keys), `row` (encrypted rows: existence, public
+    /// keys), `alias`, `setting` (the default user).
+    pub fn cache_stats(&self) -> [(&'static str, CacheStats); 4] {
+        [
+            ("key", self.loaded.stats()),
+            ("row", self.rows.stats()),
+            ("alias", self.aliases.stats()),
+            ("setting", self.settings.stats()),
+        ]
+    }
+
+    /// Durations and errors of the database reads on the serving path
+    /// since start (`stats.rs`).
+    pub fn db_stats(&self) -> DbStats {
+        self.db_timings.stats()
+    }
+
     fn invalidate_key(&self, name: &str) {
         self.rows.remove(name);
         self.loaded.remove(name);
@@ -533,7 +556,7 @@ impl KeyStore {
     /// The stored row of `name`, with its rotation wrap in place when this
     /// store's KEK is the one a rotation moves to (`rotation.rs`).
     async fn read_key_row(&self, name: &str) -> Result<Option<KeyRow>, KeyError> {
-        let Some(mut row) = self.db.get_key(name).await? else {
+        let Some(mut row) = self.db_timings.time(self.db.get_key(name)).await? else {
             return Ok(None);
         };
         self.rotated_key_row(
