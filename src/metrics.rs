@@ -28,7 +28,10 @@
 //!   `row`, `alias`, `setting` (the store's) or `blob` (privsign project
 //!   keys);
 //! * `db_read_duration_seconds` (histogram) and `db_read_errors_total`: the
-//!   database reads on the serving path (`keys::DbStats`).
+//!   database reads on the serving path (`keys::DbStats`);
+//! * `kek_duration_seconds` (histogram) and `kek_errors_total`: the store
+//!   KEK's wrap and unwrap calls, whatever the provider (an AWS KMS round
+//!   trip, a PKCS#11 call, AES-GCM with a key file).
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -232,6 +235,20 @@ impl Metrics {
         catch_up(&self.sampled.db_errors, errors);
     }
 
+    /// The store KEK's wrap and unwrap calls since start (a KMS round trip,
+    /// a PKCS#11 call or local AES), set before each scrape; `buckets` as
+    /// in [`Metrics::set_db_reads`].
+    pub fn set_kek_calls(&self, count: u64, errors: u64, sum_seconds: f64, buckets: &[(f64, u64)]) {
+        let _one = self.sampled.lock();
+        *self
+            .sampled
+            .kek_latency
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = (sum_seconds, count, last_as_max(buckets));
+        catch_up(&self.sampled.kek_errors, errors);
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -278,6 +295,8 @@ struct Sampled {
     cache_entries: Family<Labels, Gauge>,
     db_latency: SampledHistogram,
     db_errors: Counter,
+    kek_latency: SampledHistogram,
+    kek_errors: Counter,
 }
 
 impl Sampled {
@@ -294,6 +313,8 @@ impl Sampled {
             cache_entries: Family::default(),
             db_latency: SampledHistogram::default(),
             db_errors: Counter::default(),
+            kek_latency: SampledHistogram::default(),
+            kek_errors: Counter::default(),
         };
         registry.register(
             "exec_queue_depth",
@@ -340,6 +361,16 @@ impl Sampled {
             "db_read_errors",
             "Database reads on the serving path that failed",
             s.db_errors.clone(),
+        );
+        registry.register(
+            "kek_duration_seconds",
+            "KEK wrap and unwrap calls of the store (KMS, PKCS#11 or key file)",
+            s.kek_latency.clone(),
+        );
+        registry.register(
+            "kek_errors",
+            "KEK wrap and unwrap calls that failed (provider unreachable, DEK not authentic)",
+            s.kek_errors.clone(),
         );
         s
     }

@@ -231,6 +231,7 @@ async fn cache_queue_and_database_series_move() {
     const HITS: &str = "signatrust_cache_hits_total{cache=\"key\"}";
     const MISSES: &str = "signatrust_cache_misses_total{cache=\"key\"}";
     const READS: &str = "signatrust_db_read_duration_seconds_count";
+    const UNWRAPS: &str = "signatrust_kek_duration_seconds_count";
     let (_, before) = get(maddr, "/metrics").await;
     for series in [
         "signatrust_exec_queue_depth{lane=\"sign\"}",
@@ -260,12 +261,24 @@ async fn cache_queue_and_database_series_move() {
     );
     assert_eq!(sample(&first, HITS), sample(&before, HITS), "{first}");
     assert!(sample(&first, READS) > sample(&before, READS), "{first}");
+    // The key's DEK was unwrapped by the KEK, once.
+    assert_eq!(
+        sample(&first, UNWRAPS),
+        sample(&before, UNWRAPS) + 1,
+        "{first}"
+    );
     // Second use of the same key: a hit.
     assert!(send(server.addr, &sign_request("defaultkey@localobs", 2)).await);
     let (_, second) = get(maddr, "/metrics").await;
     assert_eq!(sample(&second, MISSES), sample(&first, MISSES), "{second}");
     assert_eq!(sample(&second, HITS), sample(&first, HITS) + 1, "{second}");
     assert_eq!(sample(&second, "signatrust_db_read_errors_total"), 0);
+    assert_eq!(
+        sample(&second, UNWRAPS),
+        sample(&first, UNWRAPS),
+        "{second}"
+    );
+    assert_eq!(sample(&second, "signatrust_kek_errors_total"), 0);
     // Idle again: nothing queued.
     assert_eq!(
         sample(&second, "signatrust_exec_queue_depth{lane=\"sign\"}"),

@@ -124,7 +124,7 @@ async fn respond(
 
 /// Copies into `metrics` what the signing pool, the keygen lane, the
 /// caches and the store count themselves: queue depths, cache hits and
-/// misses, database read latency and errors.
+/// misses, database read and KEK call latency and errors.
 fn sample(metrics: &crate::metrics::Metrics, ctx: &Ctx) {
     let keygen = ctx.exec.keygen().stats();
     for (lane, q) in [("sign", ctx.exec.stats()), ("keygen", keygen)] {
@@ -137,6 +137,8 @@ fn sample(metrics: &crate::metrics::Metrics, ctx: &Ctx) {
     }
     let db = ctx.keys.db_stats();
     metrics.set_db_reads(db.count, db.errors, db.sum_seconds, &db.buckets);
+    let kek = ctx.keys.kek_stats();
+    metrics.set_kek_calls(kek.count, kek.errors, kek.sum_seconds, &kek.buckets);
 }
 
 /// Status, body and content type for `path`.

@@ -190,6 +190,8 @@ pub struct KeyStore {
     caching: bool,
     /// The serving path's database reads (`/metrics`).
     db_timings: stats::DbTimings,
+    /// The KEK's wrap and unwrap calls (`stats::TimedKek` around `kek`).
+    kek_timings: Arc<stats::DbTimings>,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -236,9 +238,14 @@ impl KeyStore {
 
     /// The store over an open database, the KEK already checked.
     fn from_parts(db: Db, kek: Arc<dyn Kek>, opts: StoreOptions) -> KeyStore {
+        let kek_timings = Arc::new(stats::DbTimings::default());
         KeyStore {
             db,
-            kek,
+            kek: Arc::new(stats::TimedKek {
+                inner: kek,
+                timings: kek_timings.clone(),
+            }),
+            kek_timings,
             rows: TtlCache::new(opts.cache),
             loaded: TtlCache::new(opts.cache),
             aliases: TtlCache::new(opts.cache),
@@ -537,6 +544,13 @@ impl KeyStore {
     /// since start (`stats.rs`).
     pub fn db_stats(&self) -> DbStats {
         self.db_timings.stats()
+    }
+
+    /// Durations and errors of the KEK's wrap and unwrap calls since start
+    /// (a KMS round trip, a PKCS#11 call or local AES-GCM), in the same
+    /// buckets as [`KeyStore::db_stats`].
+    pub fn kek_stats(&self) -> DbStats {
+        self.kek_timings.stats()
     }
 
     fn invalidate_key(&self, name: &str) {
