@@ -178,6 +178,16 @@ pub(crate) enum Undelete {
     NameTaken,
 }
 
+/// What [`Db::replace_key`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replaced {
+    Yes,
+    /// No key of that name: nothing changed.
+    NotFound,
+    /// The key of that name already is the new key: nothing changed.
+    Already,
+}
+
 /// An `encryption_keys` row.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub(crate) struct EncKeyRow {
@@ -610,21 +620,32 @@ impl Db {
     /// Swaps the key under `new.row.name` in one transaction: the old row is
     /// retired (restorable until `purge_after`), the new one inserted with
     /// its key IDs. A reader sees the old key or the new one, never none.
-    /// `false` (nothing changed) if there was no key of that name.
+    /// Nothing changes if there is no key of that name, or if it already
+    /// has the new key's fingerprint (a replace run again after it
+    /// committed: retiring the key it put in would push the key it
+    /// replaced out of `deleted_keys`).
     pub(crate) async fn replace_key(
         &self,
         new: &NewKey,
         now: i64,
         purge_after: i64,
-    ) -> Result<bool, KeyError> {
+    ) -> Result<Replaced, KeyError> {
         let replace = async {
             let mut tx = self.begin_write().await?;
-            if !retire_in(&mut tx, &new.row.name, now, purge_after).await? {
-                return Ok(false);
+            let live: Option<String> =
+                sqlx::query_scalar("SELECT fingerprint FROM keys WHERE name = $1")
+                    .bind(&new.row.name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match live {
+                None => return Ok(Replaced::NotFound),
+                Some(f) if f == new.row.fingerprint => return Ok(Replaced::Already),
+                Some(_) => {}
             }
+            retire_in(&mut tx, &new.row.name, now, purge_after).await?;
             insert_in(&mut tx, new).await?;
             tx.commit().await?;
-            Ok(true)
+            Ok(Replaced::Yes)
         };
         replace.await.map_err(self.error("replace key"))
     }
