@@ -15,7 +15,12 @@
 //!   the default `"refuse"` requests are refused with `audit trail
 //!   unavailable, request refused` while it cannot be written, and every
 //!   request answered OK has exactly one record afterwards. `audit verify`
-//!   passes.
+//!   passes;
+//! - backup and restore of a PostgreSQL store (`pg_dump`, loaded with
+//!   `psql` into a new database): with the KEK, a server whose replies are
+//!   byte for byte the live server's; the dump holds no secret MPI of the
+//!   fixture key nor the KEK, and without the KEK the copy is refused,
+//!   naming the KEK it needs.
 //!
 //! Skipped (with a message) where no PostgreSQL server binaries are
 //! installed; CI installs them.
@@ -421,4 +426,77 @@ fn audit_refuse_mode_through_a_postgres_restart() {
         refused.len()
     );
     admin_pg(&data, &url, &["audit", "verify"]);
+}
+
+/// Hex of `bytes`, as `pg_dump` prints bytea (`\x…`, lower case).
+fn dump_hex(bytes: &[u8]) -> Vec<u8> {
+    hex::encode(bytes).into_bytes()
+}
+
+#[test]
+fn pg_dump_restore_with_the_kek_answers_byte_for_byte() {
+    let Some(pg) = PrivateCluster::start() else {
+        return;
+    };
+    let url = pg.url();
+    let dir = short_tempdir();
+    let data = dir.path().join("data");
+    let key = fixture("obs-sign-t-fixtures/secret-key.asc");
+    admin_pg(
+        &data,
+        &url,
+        &["key", "import", "plain", key.to_str().unwrap()],
+    );
+    let kek_id = admin_pg(&data, &url, &["kek", "status", "--json"]);
+    let kek_id: serde_json::Value = serde_json::from_str(&kek_id).unwrap();
+    let kek_id = kek_id["kek_id"].as_str().unwrap().to_owned();
+    let live = Daemon::start(&data, &format!("[store]\nurl = \"{url}\"\n"));
+
+    // The backup, taken while the server runs.
+    let dump = pg.dump();
+    let (secret, public) = key_material("secret-key.asc", None);
+    // The control: the dump holds the key's public part (bytea as hex).
+    assert!(
+        contains(&dump, &dump_hex(&public[0].1[..16])),
+        "the dump holds the key rows"
+    );
+    let kek = std::fs::read(data.join("kek.key")).unwrap();
+    let mut needles = secret.clone();
+    needles.push(("the KEK".into(), kek));
+    for (what, v) in &needles {
+        for part in [&v[..], &v[..16], &v[v.len() - 16..]] {
+            for rendering in [part.to_vec(), dump_hex(part)] {
+                assert!(!contains(&dump, &rendering), "{what} found in the dump");
+            }
+        }
+    }
+
+    let restored_url = pg.restore("restored", &dump);
+    // Without the KEK: refused, naming the KEK the copy belongs to.
+    let bare = dir.path().join("bare");
+    let out = admin(&bare, &["--database-url", &restored_url, "key", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the copy opened without its KEK");
+    assert!(err.contains(&kek_id), "{err}");
+
+    // With it: the same bytes.
+    let restored = dir.path().join("restored");
+    std::fs::create_dir(&restored).unwrap();
+    std::fs::set_permissions(
+        &restored,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    std::fs::copy(data.join("kek.key"), restored.join("kek.key")).unwrap();
+    let back = Daemon::start(&restored, &format!("[store]\nurl = \"{restored_url}\"\n"));
+    let digest = hex::encode(openssl::sha::sha256(b"restore"));
+    for request in [
+        new_request(&["pubkey", "plain"]),
+        old_request("plain", &format!("SHA256:{digest}@0065000000")),
+        new_request(&["sign", "sha256:plain", &format!("{digest}@0065000000")]),
+    ] {
+        let (a, b) = (live.exchange(&request), back.exchange(&request));
+        assert_eq!(parse_reply(&a).status, 0, "{:?}", parse_reply(&a));
+        assert_eq!(a, b, "the restored server answers differently");
+    }
 }

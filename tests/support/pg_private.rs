@@ -263,6 +263,26 @@ impl PrivateCluster {
         .stdout
     }
 
+    /// Loads a `pg_dump` text dump into a new database `name` (psql with
+    /// `ON_ERROR_STOP`); returns its URL.
+    pub fn restore(&self, name: &str, dump: &[u8]) -> String {
+        let port = self.port.to_string();
+        let conn = ["-h", "127.0.0.1", "-p", port.as_str(), "-U", "signatrust"];
+        let mut args = conn.to_vec();
+        args.push(name);
+        self.pg_ok("createdb", &args);
+        let file = self.dir.path().join(format!("{name}.sql"));
+        std::fs::write(&file, dump).unwrap();
+        let mut args = conn.to_vec();
+        args.extend(["-v", "ON_ERROR_STOP=1", "-q", "-d", name, "-f"]);
+        args.push(file.to_str().unwrap());
+        self.pg_ok("psql", &args);
+        format!(
+            "postgres://signatrust:{PASSWORD}@127.0.0.1:{}/{name}",
+            self.port
+        )
+    }
+
     /// The cluster's directory.
     pub fn path(&self) -> &Path {
         self.dir.path()
