@@ -313,6 +313,19 @@ fn postgres_stopped_and_started_under_sign_load() {
     println!("recovered {:?} after pg_ctl start", started.elapsed());
     let ready = within(RECOVERY_BOUND, || http_get(metrics, "/readyz").0 == 200);
     assert!(ready.is_some(), "{:?}", http_get(metrics, "/readyz"));
+    // The change feed (LISTEN) is back too.
+    let relistened = within(RECOVERY_BOUND, || {
+        daemon.log_text().contains("change feed: listening again")
+    });
+    assert!(
+        relistened.is_some(),
+        "the change feed did not reconnect\n{}",
+        daemon.log_text()
+    );
+    println!(
+        "change feed listening again {:?} after pg_ctl start",
+        started.elapsed()
+    );
 
     // A key added now is served by the same server, not restarted.
     generate(&data, &url, "fresh");

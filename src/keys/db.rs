@@ -1263,6 +1263,11 @@ impl ChangeFeed {
                         // and emptying them then would race the first
                         // requests.
                         if std::mem::replace(&mut self.connected, true) {
+                            tracing::info!(
+                                store = %self.shown,
+                                "change feed: listening again; changes of the gap are \
+                                 looked up afresh"
+                            );
                             return StoreChange::Resync;
                         }
                         continue;
