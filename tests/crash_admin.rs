@@ -3,15 +3,15 @@
 //! steps), of `key delete` (retire, `--now`, `--force` past an alias) and
 //! of `key replace`, at several points each (fractions of the time an
 //! uninterrupted run takes, and progress lines). After every kill the
-//! store must be consistent: `PRAGMA integrity_check` (SQLite), `db status`, `kek
-//! status` (every row under the store's KEK), `audit verify`, each key's
-//! key-ID rows present, every alias resolving, every stored key signing
-//! through `signatrustd` with the fingerprint gpg lists for its user (no
-//! half-imported key), and a single-key verb leaves the store as before or
-//! as after, nothing in between. Running the verb again then completes it:
-//! the store equals the one an uninterrupted run leaves (a dump of every
-//! table but the audit trail, wrapped secrets and timestamps, which differ
-//! from run to run by design).
+//! store must be consistent: `PRAGMA integrity_check` (SQLite), `db
+//! status`, `kek status` (every row under the store's KEK), `audit
+//! verify`, each key's key-ID rows present, every alias resolving, every
+//! stored key signing through `signatrustd` with the fingerprint gpg lists
+//! for its user (no half-imported key), and a single-key verb leaves the
+//! store as before or as after, nothing in between. Running the verb
+//! again then completes it: the store equals the one an uninterrupted run
+//! leaves (a dump of every table but the audit trail, wrapped secrets and
+//! timestamps, which differ from run to run by design).
 
 #[path = "e2e_common.rs"]
 mod common;
