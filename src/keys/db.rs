@@ -1125,6 +1125,9 @@ struct Down {
 #[derive(Default)]
 struct Reach {
     down: std::sync::Mutex<Option<Down>>,
+    /// Whether `down` is set: the reads of a reachable database take no
+    /// lock.
+    is_down: std::sync::atomic::AtomicBool,
 }
 
 impl Reach {
@@ -1133,6 +1136,9 @@ impl Reach {
     }
 
     fn admit(&self) -> Admit {
+        if !self.is_down.load(std::sync::atomic::Ordering::Acquire) {
+            return Admit::Go;
+        }
         let mut down = self.lock();
         match down.as_mut() {
             None => Admit::Go,
@@ -1154,6 +1160,8 @@ impl Reach {
                 d.describe()
             }
             None => {
+                self.is_down
+                    .store(true, std::sync::atomic::Ordering::Release);
                 tracing::error!(
                     store = url,
                     error = %cause,
@@ -1173,7 +1181,13 @@ impl Reach {
 
     /// Records that the server answered.
     fn up(&self, url: &str) {
-        if let Some(d) = self.lock().take() {
+        if !self.is_down.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let mut down = self.lock();
+        self.is_down
+            .store(false, std::sync::atomic::Ordering::Release);
+        if let Some(d) = down.take() {
             tracing::warn!(
                 store = url,
                 "key database reachable again after {:.1} s",
