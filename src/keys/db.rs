@@ -418,14 +418,25 @@ impl Db {
     async fn read<T>(
         &self,
         what: &'static str,
-        op: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+        op: impl std::future::Future<Output = Result<T, sqlx::Error>> + Send,
     ) -> Result<T, KeyError> {
         let Some(probe) = &self.probe else {
             return op.await.map_err(self.error(what));
         };
-        let unreachable = |cause: String| KeyError::Database {
+        // Boxed: the timers and the probe would otherwise grow every
+        // future that reads a key, a connection's included.
+        Box::pin(self.read_guarded(probe, what, op)).await
+    }
+
+    /// [`Db::read`] for PostgreSQL.
+    async fn read_guarded<T>(
+        &self,
+        probe: &AnyConnectOptions,
+        what: &'static str,
+        op: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, KeyError> {
+        let unreachable = |cause: String| KeyError::Unreachable {
             context: format!("{}: {what}: {cause}", self.url),
-            source: None,
         };
         match self.reach.admit() {
             Admit::Go => {}
