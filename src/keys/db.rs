@@ -1860,6 +1860,32 @@ mod tests {
     use super::*;
     use sqlx::Row;
 
+    /// While the server is unreachable, reads fail at once naming the
+    /// cause, one read a [`RETRY_EVERY`] may try it again, and the first
+    /// answer ends the outage.
+    #[test]
+    fn reach_fails_fast_while_down_and_retries_once_a_second() {
+        let r = Reach::default();
+        assert!(matches!(r.admit(), Admit::Go));
+        r.up("db"); // nothing to end
+        let text = r.down("db", "connection refused".into());
+        assert!(
+            text.contains("unreachable") && text.contains("connection refused"),
+            "{text}"
+        );
+        assert!(matches!(r.admit(), Admit::Refuse(t) if t.contains("connection refused")));
+        std::thread::sleep(RETRY_EVERY);
+        assert!(
+            matches!(r.admit(), Admit::Retry),
+            "one retry after the interval"
+        );
+        assert!(matches!(r.admit(), Admit::Refuse(_)), "only one");
+        r.down("db", "no answer".into());
+        assert!(matches!(r.admit(), Admit::Refuse(t) if t.contains("no answer")));
+        r.up("db");
+        assert!(matches!(r.admit(), Admit::Go));
+    }
+
     #[test]
     fn redacts_passwords() {
         assert_eq!(
