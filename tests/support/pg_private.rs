@@ -22,6 +22,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// A loopback port free at the moment.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The superuser's password (a throwaway cluster on loopback).
 const PASSWORD: &str = "private-pw";
 
@@ -90,12 +99,8 @@ impl PrivateCluster {
                 .unwrap();
             assert!(status.success(), "chown postgres {}", dir.path().display());
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let cluster = PrivateCluster {
+        let port = free_port();
+        let mut cluster = PrivateCluster {
             bin,
             dir,
             run_as,
@@ -130,17 +135,27 @@ impl PrivateCluster {
         // Loopback TCP on our port, the socket in our directory, small and
         // fast (a throwaway: no fsync).
         let conf = format!(
-            "\nlisten_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\n\
+            "\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
              fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n\
              shared_buffers = 16MB\nmax_connections = 60\n",
             cluster.dir.path().display()
         );
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(data.join("postgresql.conf"))
-            .unwrap();
-        std::io::Write::write_all(&mut file, conf.as_bytes()).unwrap();
-        cluster.start_again();
+        cluster.append_conf(&conf);
+        // The port was free a moment ago; another process may have taken
+        // it since (the later `port =` line wins).
+        for attempt in 0.. {
+            cluster.append_conf(&format!("port = {}\n", cluster.port));
+            if cluster.try_start() {
+                break;
+            }
+            assert!(
+                attempt < 3,
+                "the private cluster does not start:\n{}",
+                cluster.server_log()
+            );
+            cluster.port = free_port();
+        }
+        let port = cluster.port;
         cluster.pg_ok(
             "createdb",
             &[
@@ -215,6 +230,34 @@ impl PrivateCluster {
             "pg_ctl",
             &["stop", "-D", data.to_str().unwrap(), "-m", "fast", "-w"],
         );
+    }
+
+    fn append_conf(&self, text: &str) {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.data_dir().join("postgresql.conf"))
+            .unwrap();
+        std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+    }
+
+    /// `pg_ctl start`; whether the server came up.
+    fn try_start(&self) -> bool {
+        let (data, log) = (self.data_dir(), self.log_file());
+        self.pg(
+            "pg_ctl",
+            &[
+                "start",
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "-t",
+                "60",
+            ],
+        )
+        .status
+        .success()
     }
 
     /// Starts the stopped server on the same port and waits until it
