@@ -141,6 +141,12 @@ pub enum WireError {
     /// sign needs at least one hash.
     #[error("sign: at least one arguments required")]
     SignArgs,
+    /// The key store's database cannot be reached (down, refusing
+    /// connections, not answering) and the request needs it: a key not in
+    /// the cache. signd, whose keys are local files, has no such failure;
+    /// the text tells the client to retry, the log names the cause.
+    #[error("key store unavailable, try again later")]
+    StoreUnavailable,
     /// The request was not read, or not answered, in time.
     #[error("request timed out")]
     Timeout,
@@ -340,6 +346,10 @@ mod tests {
             (
                 WireError::KeygenQueueTimeout { waited_ms: 15000 },
                 "keygen: no key generation slot free within 15000 ms, try again later",
+            ),
+            (
+                WireError::StoreUnavailable,
+                "key store unavailable, try again later",
             ),
             (
                 WireError::UnknownCommand(String::new()),

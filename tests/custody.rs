@@ -260,8 +260,12 @@ fn backup_restores_with_its_kek_and_holds_nothing_without() {
         text(&out)
     );
 
-    // Without the KEK, the copy holds no secret in plaintext.
-    let (secret, public) = key_material("secret-key.asc", None);
+    // Without the KEK, the copy holds no secret in plaintext, nor the KEK.
+    let (mut secret, public) = key_material("secret-key.asc", None);
+    secret.push((
+        "the KEK".into(),
+        std::fs::read(data.join("kek.key")).unwrap(),
+    ));
     assert_scan(
         &[(backup.clone(), std::fs::read(&backup).unwrap())],
         &secret,

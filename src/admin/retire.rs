@@ -106,7 +106,17 @@ pub(super) async fn replace(
     retention_days: u64,
 ) -> anyhow::Result<()> {
     match store.replace(name, new, retention(retention_days)).await {
-        Ok(()) => {}
+        Ok(true) => {}
+        // Run again after it committed (interrupted before it said so):
+        // done already, and the replaced key stays restorable.
+        Ok(false) => {
+            say!(
+                "{name} already is {} {}: nothing replaced",
+                hex::encode_upper(new.fingerprint),
+                new.user_ids.join(", ")
+            );
+            return Ok(());
+        }
         Err(KeyError::NotFound(_)) => bail!("no key named {name}"),
         Err(e) => return Err(e.into()),
     }

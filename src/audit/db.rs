@@ -167,6 +167,9 @@ pub struct AuditDb {
     backend: StoreBackend,
 }
 
+/// How long a write waits for a database connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl AuditDb {
     /// A pool that connects on first use (no I/O here): for the server,
     /// which has opened and migrated the store already. A SQLite file gets
@@ -187,9 +190,13 @@ impl AuditDb {
             what: "bad URL".into(),
             source: Some(e),
         })?;
+        // One writer, so a connection is never waited for: the timeout
+        // bounds a database that cannot be reached (a refused connection
+        // is retried until then), which is how long `on_failure =
+        // "refuse"` takes to start refusing.
         let mut pool = AnyPoolOptions::new()
             .max_connections(2)
-            .acquire_timeout(Duration::from_secs(5));
+            .acquire_timeout(ACQUIRE_TIMEOUT);
         if backend == StoreBackend::Sqlite {
             pool = pool.after_connect(|conn, _meta| {
                 Box::pin(async move {

@@ -56,11 +56,17 @@ pub enum Handled {
 }
 
 /// A key store failure: logged here (the whole chain: a key error keeps
-/// its cause as its source), generic on the wire.
+/// its cause as its source), generic on the wire; a database that cannot
+/// be reached is said so (the client may retry).
 fn internal(e: KeyError) -> WireError {
+    let unreachable = matches!(e, KeyError::Unreachable { .. });
     let e = format!("{:#}", anyhow::Error::new(e));
     tracing::error!(error = %e, "key store failure");
-    WireError::Internal(e)
+    if unreachable {
+        WireError::StoreUnavailable
+    } else {
+        WireError::Internal(e)
+    }
 }
 
 /// What a request resolved to, for the audit trail and the request log:

@@ -234,6 +234,27 @@ impl<V: Clone> TtlCache<V> {
         inner.map.remove(key);
     }
 
+    /// Makes every entry expired, as if its TTL had run out now: each is
+    /// reloaded on its next use, and still served within the
+    /// `stale_if_error` grace should that reload fail. Loads that started
+    /// before this call cannot insert. For "anything may have changed"
+    /// with no sign that something did (the change feed reconnecting),
+    /// where [`Self::clear`] would also throw away what a database outage
+    /// needs.
+    pub(crate) fn expire_all(&self) {
+        let ttl = self.cfg.ttl;
+        let mut inner = lock(&self.inner);
+        inner.generation = inner.generation.wrapping_add(1);
+        let expired = Instant::now().checked_sub(ttl);
+        inner.map.retain(|_, e| match expired {
+            Some(at) => {
+                e.loaded = e.loaded.min(at);
+                true
+            }
+            None => false,
+        });
+    }
+
     /// Drops everything.
     pub(crate) fn clear(&self) {
         let mut inner = lock(&self.inner);
@@ -334,6 +355,31 @@ mod tests {
     /// A failed reload serves the expired entry within the grace, and only
     /// then; a reload that finds the entry gone never does; an invalidated
     /// entry is not kept as a fallback.
+    #[tokio::test]
+    async fn expire_all_reloads_but_keeps_the_stale_fallback() {
+        let c = TtlCache::<Arc<String>>::new(CacheConfig {
+            capacity: 8,
+            ttl: Duration::from_secs(60),
+            stale_if_error: Duration::from_secs(60),
+        });
+        c.insert("a", Arc::new("v".into()));
+        c.expire_all();
+        assert!(c.get("a").is_none(), "expired: reloaded on next use");
+        let r: Result<_, String> = c
+            .get_or_load("a", || async { Err("database down".to_string()) })
+            .await;
+        assert_eq!(r.unwrap().as_deref().map(String::as_str), Some("v"));
+        let r: Result<_, String> = c
+            .get_or_load("a", || async { Ok(Some(Arc::new("w".to_string()))) })
+            .await;
+        assert_eq!(r.unwrap().as_deref().map(String::as_str), Some("w"));
+        c.clear();
+        let r: Result<Option<Arc<String>>, String> = c
+            .get_or_load("a", || async { Err("database down".to_string()) })
+            .await;
+        assert!(r.is_err(), "clear keeps no fallback");
+    }
+
     #[tokio::test]
     async fn stale_if_error_within_the_grace_only() {
         let c = cache_with_grace(50, 300);

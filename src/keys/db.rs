@@ -19,7 +19,7 @@ use std::io::ErrorKind;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
@@ -177,6 +177,16 @@ pub(crate) enum Undelete {
     NameTaken,
 }
 
+/// What [`Db::replace_key`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replaced {
+    Yes,
+    /// No key of that name: nothing changed.
+    NotFound,
+    /// The key of that name already is the new key: nothing changed.
+    Already,
+}
+
 /// An `encryption_keys` row.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub(crate) struct EncKeyRow {
@@ -209,6 +219,13 @@ pub(crate) struct Db {
     backend: StoreBackend,
     /// PostgreSQL only: the full URL, for the change feed's connection.
     listen_url: Option<secrecy::SecretString>,
+    /// PostgreSQL only: how to open a lone connection that asks whether the
+    /// server is there at all (see [`Reach`]).
+    probe: Option<AnyConnectOptions>,
+    /// Whether the serving reads find the database reachable.
+    reach: Reach,
+    /// How long a serving read waits in all (the pool's acquire timeout).
+    read_wait: Duration,
 }
 
 impl Db {
@@ -289,12 +306,16 @@ impl Db {
                 })
             });
         }
+        let probe = (backend == StoreBackend::Postgres).then(|| opts.clone());
         let pool = pool_opts.connect_with(opts).await.map_err(err)?;
         let db = Db {
             pool,
             url: shown,
             backend,
             listen_url: (backend == StoreBackend::Postgres).then(|| url.to_owned().into()),
+            probe,
+            reach: Reach::default(),
+            read_wait: cfg.connect_timeout,
         };
         if migrate {
             db.migrator().run(&db.pool).await.map_err(|e| {
@@ -378,6 +399,83 @@ impl Db {
         move |e| KeyError::database(format!("{}: {what}", self.url), e)
     }
 
+    /// Runs a read of the serving path (`what` names it in errors) so that
+    /// an unreachable PostgreSQL server fails it quickly and with its
+    /// cause, instead of after the pool's acquire timeout with "pool timed
+    /// out" (the pool keeps retrying a refused connection until then):
+    ///
+    /// - while the server is known to be unreachable, the read fails at
+    ///   once, naming the cause and since when; one read per
+    ///   [`RETRY_EVERY`] first asks the server again (a lone connection)
+    ///   and goes ahead when it answers, which ends the outage;
+    /// - a read that fails, or has no answer after [`PROBE_AFTER`], asks
+    ///   the server the same way: if it cannot be reached the read fails
+    ///   now and the outage begins; if it can, the read keeps its own
+    ///   outcome (at most the acquire timeout).
+    ///
+    /// SQLite reads run as they are.
+    async fn read<T>(
+        &self,
+        what: &'static str,
+        op: impl std::future::Future<Output = Result<T, sqlx::Error>> + Send,
+    ) -> Result<T, KeyError> {
+        let Some(probe) = &self.probe else {
+            return op.await.map_err(self.error(what));
+        };
+        // Boxed: the timers and the probe would otherwise grow every
+        // future that reads a key, a connection's included.
+        Box::pin(self.read_guarded(probe, what, op)).await
+    }
+
+    /// [`Db::read`] for PostgreSQL.
+    async fn read_guarded<T>(
+        &self,
+        probe: &AnyConnectOptions,
+        what: &'static str,
+        op: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, KeyError> {
+        let unreachable = |cause: String| KeyError::Unreachable {
+            context: format!("{}: {what}: {cause}", self.url),
+        };
+        match self.reach.admit() {
+            Admit::Go => {}
+            Admit::Refuse(cause) => return Err(unreachable(cause)),
+            Admit::Retry => {
+                if let Err(cause) = probe_server(probe).await {
+                    return Err(unreachable(self.reach.down(&self.url, cause)));
+                }
+            }
+        }
+        let op = tokio::time::timeout(self.read_wait, op);
+        tokio::pin!(op);
+        let slow = async {
+            tokio::time::sleep(PROBE_AFTER).await;
+            probe_server(probe).await
+        };
+        let outcome = tokio::select! {
+            biased;
+            outcome = &mut op => outcome,
+            Err(cause) = slow => return Err(unreachable(self.reach.down(&self.url, cause))),
+        };
+        match outcome {
+            Ok(Ok(v)) => {
+                self.reach.up(&self.url);
+                Ok(v)
+            }
+            Ok(Err(e)) => {
+                match probe_server(probe).await {
+                    Ok(()) => self.reach.up(&self.url),
+                    Err(cause) => return Err(unreachable(self.reach.down(&self.url, cause))),
+                }
+                Err(self.error(what)(e))
+            }
+            Err(_) => Err(unreachable(format!(
+                "no answer within {} s",
+                self.read_wait.as_secs_f32()
+            ))),
+        }
+    }
+
     /// Inserts a key; `false` if the name is taken.
     pub(crate) async fn insert_key(&self, k: &NewKey) -> Result<bool, KeyError> {
         Ok(self.insert_keys(std::slice::from_ref(k)).await? == 1)
@@ -410,11 +508,13 @@ impl Db {
     }
 
     pub(crate) async fn get_key(&self, name: &str) -> Result<Option<KeyRow>, KeyError> {
-        sqlx::query_as(SELECT_KEY)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(self.error("read key"))
+        self.read("read key", async {
+            sqlx::query_as(SELECT_KEY)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+        })
+        .await
     }
 
     pub(crate) async fn list_keys(&self) -> Result<Vec<KeyListRow>, KeyError> {
@@ -530,21 +630,32 @@ impl Db {
     /// Swaps the key under `new.row.name` in one transaction: the old row is
     /// retired (restorable until `purge_after`), the new one inserted with
     /// its key IDs. A reader sees the old key or the new one, never none.
-    /// `false` (nothing changed) if there was no key of that name.
+    /// Nothing changes if there is no key of that name, or if it already
+    /// has the new key's fingerprint (a replace run again after it
+    /// committed: retiring the key it put in would push the key it
+    /// replaced out of `deleted_keys`).
     pub(crate) async fn replace_key(
         &self,
         new: &NewKey,
         now: i64,
         purge_after: i64,
-    ) -> Result<bool, KeyError> {
+    ) -> Result<Replaced, KeyError> {
         let replace = async {
             let mut tx = self.begin_write().await?;
-            if !retire_in(&mut tx, &new.row.name, now, purge_after).await? {
-                return Ok(false);
+            let live: Option<String> =
+                sqlx::query_scalar("SELECT fingerprint FROM keys WHERE name = $1")
+                    .bind(&new.row.name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match live {
+                None => return Ok(Replaced::NotFound),
+                Some(f) if f == new.row.fingerprint => return Ok(Replaced::Already),
+                Some(_) => {}
             }
+            retire_in(&mut tx, &new.row.name, now, purge_after).await?;
             insert_in(&mut tx, new).await?;
             tx.commit().await?;
-            Ok(true)
+            Ok(Replaced::Yes)
         };
         replace.await.map_err(self.error("replace key"))
     }
@@ -612,10 +723,12 @@ impl Db {
     /// The store revision: bumped by triggers on every change to keys,
     /// aliases, encryption keys and settings (migration 0003).
     pub(crate) async fn revision(&self) -> Result<i64, KeyError> {
-        sqlx::query_scalar("SELECT revision FROM store_revision WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(self.error("read store revision"))
+        self.read("read store revision", async {
+            sqlx::query_scalar("SELECT revision FROM store_revision WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await
+        })
+        .await
     }
 
     /// Aliases whose target is `target`, sorted.
@@ -629,11 +742,13 @@ impl Db {
 
     /// A store-wide setting.
     pub(crate) async fn setting(&self, name: &str) -> Result<Option<String>, KeyError> {
-        sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(self.error("read setting"))
+        self.read("read setting", async {
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+        })
+        .await
     }
 
     /// Sets (`Some`) or clears (`None`) a store-wide setting.
@@ -678,11 +793,13 @@ impl Db {
     /// Names of the keys whose primary key or a subkey has this key ID
     /// (16 upper-case hex digits).
     pub(crate) async fn names_with_key_id(&self, key_id: &str) -> Result<Vec<String>, KeyError> {
-        sqlx::query_scalar("SELECT name FROM key_ids WHERE key_id = $1 ORDER BY name")
-            .bind(key_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.error("look up key ID"))
+        self.read("look up key ID", async {
+            sqlx::query_scalar("SELECT name FROM key_ids WHERE key_id = $1 ORDER BY name")
+                .bind(key_id)
+                .fetch_all(&self.pool)
+                .await
+        })
+        .await
     }
 
     /// Names of the keys that have at least one subkey.
@@ -747,11 +864,13 @@ impl Db {
     }
 
     pub(crate) async fn get_alias(&self, alias: &str) -> Result<Option<String>, KeyError> {
-        sqlx::query_scalar("SELECT target FROM aliases WHERE alias = $1")
-            .bind(alias)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(self.error("read alias"))
+        self.read("read alias", async {
+            sqlx::query_scalar("SELECT target FROM aliases WHERE alias = $1")
+                .bind(alias)
+                .fetch_optional(&self.pool)
+                .await
+        })
+        .await
     }
 
     pub(crate) async fn list_aliases(&self) -> Result<Vec<(String, String)>, KeyError> {
@@ -778,11 +897,13 @@ impl Db {
     }
 
     pub(crate) async fn get_enc_key(&self, id: &str) -> Result<Option<EncKeyRow>, KeyError> {
-        sqlx::query_as(SELECT_ENC_KEY)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(self.error("read encryption key"))
+        self.read("read encryption key", async {
+            sqlx::query_as(SELECT_ENC_KEY)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+        })
+        .await
     }
 
     /// How many key rows and encryption-key rows each `kek_id` wraps, as
@@ -961,6 +1082,141 @@ impl Db {
     }
 }
 
+/// How long a serving read waits before asking whether the server is
+/// there at all ([`Db::read`]).
+const PROBE_AFTER: Duration = Duration::from_millis(500);
+/// While the server is unreachable, how often one serving read tries it
+/// again; the others fail at once.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// How long a probe connection may take.
+const PROBE_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens and closes one connection to the server, outside the pool: `Err`
+/// with the cause (connection refused, authentication failed, the server
+/// shutting down, no answer) when it cannot. A server that answers but
+/// has no connection to spare (SQLSTATE class 53, e.g. too many clients)
+/// is reachable: the pool is what waits for those.
+async fn probe_server(opts: &AnyConnectOptions) -> Result<(), String> {
+    match tokio::time::timeout(PROBE_WAIT, sqlx::AnyConnection::connect_with(opts)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(sqlx::Error::Database(e))) if e.code().is_some_and(|c| c.starts_with("53")) => {
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", PROBE_WAIT.as_secs_f32())),
+    }
+}
+
+/// What [`Reach::admit`] lets a read do.
+enum Admit {
+    /// The server was reachable: read.
+    Go,
+    /// The server is unreachable and it is this read's turn to try it.
+    Retry,
+    /// The server is unreachable: fail with this text.
+    Refuse(String),
+}
+
+/// An outage as the serving reads see it.
+struct Down {
+    since: Instant,
+    cause: String,
+    /// When a read last tried the server.
+    tried: Instant,
+}
+
+/// Whether the database is reachable, shared by the serving reads of one
+/// [`Db`] (see [`Db::read`]). Holds no lock across an await; a read that
+/// is cancelled while trying leaves nothing behind (the next one tries
+/// after [`RETRY_EVERY`]).
+#[derive(Default)]
+struct Reach {
+    down: std::sync::Mutex<Option<Down>>,
+    /// Whether `down` is set: the reads of a reachable database take no
+    /// lock.
+    is_down: std::sync::atomic::AtomicBool,
+}
+
+impl Reach {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Down>> {
+        self.down.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn admit(&self) -> Admit {
+        if !self.is_down.load(std::sync::atomic::Ordering::Acquire) {
+            return Admit::Go;
+        }
+        let mut down = self.lock();
+        match down.as_mut() {
+            None => Admit::Go,
+            Some(d) if d.tried.elapsed() >= RETRY_EVERY => {
+                d.tried = Instant::now();
+                Admit::Retry
+            }
+            Some(d) => Admit::Refuse(d.describe()),
+        }
+    }
+
+    /// Records that the server cannot be reached; returns the error text.
+    fn down(&self, url: &str, cause: String) -> String {
+        let mut down = self.lock();
+        match down.as_mut() {
+            Some(d) => {
+                d.cause = cause;
+                d.tried = Instant::now();
+                d.describe()
+            }
+            None => {
+                self.is_down
+                    .store(true, std::sync::atomic::Ordering::Release);
+                tracing::error!(
+                    store = url,
+                    error = %cause,
+                    "key database unreachable: requests that need it fail at once (cached keys \
+                     keep serving within [cache] stale_if_error_secs); trying it again every {} s",
+                    RETRY_EVERY.as_secs()
+                );
+                let d = down.insert(Down {
+                    since: Instant::now(),
+                    cause,
+                    tried: Instant::now(),
+                });
+                d.describe()
+            }
+        }
+    }
+
+    /// Records that the server answered.
+    fn up(&self, url: &str) {
+        if !self.is_down.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let mut down = self.lock();
+        self.is_down
+            .store(false, std::sync::atomic::Ordering::Release);
+        if let Some(d) = down.take() {
+            tracing::warn!(
+                store = url,
+                "key database reachable again after {:.1} s",
+                d.since.elapsed().as_secs_f32()
+            );
+        }
+    }
+}
+
+impl Down {
+    fn describe(&self) -> String {
+        format!(
+            "database unreachable for {:.1} s: {}",
+            self.since.elapsed().as_secs_f32(),
+            self.cause
+        )
+    }
+}
+
 /// A change to the store made by another process, from the change feed
 /// (migration 0007), or word that changes may have been missed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -983,7 +1239,13 @@ pub(crate) struct ChangeFeed {
     /// Whether the feed has been connected before (a later connection is
     /// a reconnection, after a gap).
     connected: bool,
+    /// A lone connection's options, to learn why the server cannot be
+    /// reached ([`probe_server`]).
+    probe: Option<AnyConnectOptions>,
 }
+
+/// The longest wait between the change feed's attempts to reconnect.
+const FEED_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// The channel the triggers of migration 0007 notify.
 const CHANGE_CHANNEL: &str = "signatrust_store";
@@ -991,16 +1253,28 @@ const CHANGE_CHANNEL: &str = "signatrust_store";
 impl ChangeFeed {
     /// The next change. Connects first if needed; after a reconnection
     /// yields [`StoreChange::Resync`]. Waits as long as it takes, retrying
-    /// every 0.5–10 s while the database cannot be reached.
+    /// every 0.5–5 s while the database cannot be reached.
     pub(crate) async fn next(&mut self) -> StoreChange {
         use secrecy::ExposeSecret;
         loop {
             let Some(listener) = self.listener.as_mut() else {
                 let connect = async {
-                    let mut l =
-                        sqlx::postgres::PgListener::connect(self.url.expose_secret()).await?;
-                    l.listen(CHANGE_CHANNEL).await?;
-                    Ok::<_, sqlx::Error>(l)
+                    // A lone connection first: it fails at once with the
+                    // cause, where the listener's own pool would keep
+                    // retrying a refused connection for 30 s and then say
+                    // only "pool timed out".
+                    if let Some(probe) = &self.probe {
+                        probe_server(probe).await?;
+                    }
+                    let mut l = sqlx::postgres::PgListener::connect(self.url.expose_secret())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    // A lost connection returns to this loop (which
+                    // reconnects with a backoff and resyncs) instead of
+                    // waiting in the listener's pool.
+                    l.eager_reconnect(false);
+                    l.listen(CHANGE_CHANNEL).await.map_err(|e| e.to_string())?;
+                    Ok::<_, String>(l)
                 };
                 match connect.await {
                     Ok(l) => {
@@ -1013,6 +1287,11 @@ impl ChangeFeed {
                         // and emptying them then would race the first
                         // requests.
                         if std::mem::replace(&mut self.connected, true) {
+                            tracing::info!(
+                                store = %self.shown,
+                                "change feed: listening again; changes of the gap are \
+                                 looked up afresh"
+                            );
                             return StoreChange::Resync;
                         }
                         continue;
@@ -1025,7 +1304,7 @@ impl ChangeFeed {
                             self.backoff
                         );
                         tokio::time::sleep(self.backoff).await;
-                        self.backoff = (self.backoff * 2).min(Duration::from_secs(10));
+                        self.backoff = (self.backoff * 2).min(FEED_BACKOFF_MAX);
                         continue;
                     }
                 }
@@ -1060,6 +1339,7 @@ impl Db {
             listener: None,
             backoff: Duration::from_millis(500),
             connected: false,
+            probe: self.probe.clone(),
         })
     }
 }
@@ -1260,14 +1540,16 @@ impl Db {
         kind: RotationKind,
         name: &str,
     ) -> Result<Option<(String, String, Vec<u8>)>, KeyError> {
-        sqlx::query_as(
-            "SELECT source, kek_id, wrapped_dek FROM kek_rotation WHERE kind = $1 AND name = $2",
-        )
-        .bind(kind.tag())
-        .bind(name)
-        .fetch_optional(&self.pool)
+        self.read("read a rotation wrap", async {
+            sqlx::query_as(
+                "SELECT source, kek_id, wrapped_dek FROM kek_rotation WHERE kind = $1 AND name = $2",
+            )
+            .bind(kind.tag())
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+        })
         .await
-        .map_err(self.error("read a rotation wrap"))
     }
 
     /// The canary of `role` (`current` or `next`), `(kek_id, wrapped)`.
@@ -1275,11 +1557,13 @@ impl Db {
         &self,
         role: &str,
     ) -> Result<Option<(String, Vec<u8>)>, KeyError> {
-        sqlx::query_as("SELECT kek_id, wrapped FROM kek_canary WHERE role = $1")
-            .bind(role)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(self.error("read the KEK canary"))
+        self.read("read the KEK canary", async {
+            sqlx::query_as("SELECT kek_id, wrapped FROM kek_canary WHERE role = $1")
+                .bind(role)
+                .fetch_optional(&self.pool)
+                .await
+        })
+        .await
     }
 
     /// Records the KEK a rotation moves to (role `next`).
@@ -1574,6 +1858,32 @@ async fn prepare_sqlite(url: &str, context: &str) -> Result<(), KeyError> {
 mod tests {
     use super::*;
     use sqlx::Row;
+
+    /// While the server is unreachable, reads fail at once naming the
+    /// cause, one read a [`RETRY_EVERY`] may try it again, and the first
+    /// answer ends the outage.
+    #[test]
+    fn reach_fails_fast_while_down_and_retries_once_a_second() {
+        let r = Reach::default();
+        assert!(matches!(r.admit(), Admit::Go));
+        r.up("db"); // nothing to end
+        let text = r.down("db", "connection refused".into());
+        assert!(
+            text.contains("unreachable") && text.contains("connection refused"),
+            "{text}"
+        );
+        assert!(matches!(r.admit(), Admit::Refuse(t) if t.contains("connection refused")));
+        std::thread::sleep(RETRY_EVERY);
+        assert!(
+            matches!(r.admit(), Admit::Retry),
+            "one retry after the interval"
+        );
+        assert!(matches!(r.admit(), Admit::Refuse(_)), "only one");
+        r.down("db", "no answer".into());
+        assert!(matches!(r.admit(), Admit::Refuse(t) if t.contains("no answer")));
+        r.up("db");
+        assert!(matches!(r.admit(), Admit::Go));
+    }
 
     #[test]
     fn redacts_passwords() {

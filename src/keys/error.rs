@@ -65,6 +65,12 @@ pub enum KeyError {
         #[source]
         source: SignError,
     },
+    /// The store's database cannot be reached (refusing connections, not
+    /// answering): a serving read failed at once instead of waiting for it
+    /// (`db.rs`, `Db::read`). `context` names the database, the operation
+    /// and the cause.
+    #[error("database: {context}")]
+    Unreachable { context: String },
     /// Key data the store cannot represent.
     #[error("key {name}: {reason}")]
     Unsupported { name: String, reason: String },

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use super::{key_ids_hex, now, KeyStore, KeyUse};
-use crate::keys::db::Undelete;
+use crate::keys::db::{Replaced, Undelete};
 use crate::keys::error::KeyError;
 use crate::sign::ImportedKey;
 
@@ -83,14 +83,17 @@ impl KeyStore {
     }
 
     /// Swaps `key` in under `name` in one transaction; the old key is
-    /// retired for `retention`. [`KeyError::NotFound`] if there is no key
-    /// named `name` (nothing changes).
+    /// retired for `retention`. `Ok(false)` (nothing changes) if the key
+    /// named `name` already is `key` (same fingerprint): running a replace
+    /// again after it committed keeps the replaced key restorable.
+    /// [`KeyError::NotFound`] if there is no key named `name` (nothing
+    /// changes).
     pub async fn replace(
         &self,
         name: &str,
         key: &ImportedKey,
         retention: Duration,
-    ) -> Result<(), KeyError> {
+    ) -> Result<bool, KeyError> {
         let row = self.sealed_row(name, key, KeyUse::Sign)?;
         let t = now();
         let replaced = self
@@ -98,10 +101,10 @@ impl KeyStore {
             .replace_key(&row, t, purge_time(t, retention))
             .await?;
         self.invalidate_key(name);
-        if replaced {
-            Ok(())
-        } else {
-            Err(KeyError::NotFound(name.to_owned()))
+        match replaced {
+            Replaced::Yes => Ok(true),
+            Replaced::Already => Ok(false),
+            Replaced::NotFound => Err(KeyError::NotFound(name.to_owned())),
         }
     }
 

@@ -30,8 +30,14 @@ async fn retire_restore_replace_destroy() {
 
     // Replace: the new key under the name, the old one retired.
     let k2 = synthetic(2);
-    store.replace("k", &k2, DAY).await.unwrap();
+    assert!(store.replace("k", &k2, DAY).await.unwrap());
     assert_eq!(store.secret("k").await.unwrap().unwrap(), k2.secret);
+    // Run again (as after an interrupted `key replace`): nothing changes,
+    // and the replaced key stays the retired copy.
+    assert!(!store.replace("k", &k2, DAY).await.unwrap());
+    let deleted = store.list_deleted().await.unwrap();
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0].fingerprint, hex::encode_upper(k1.fingerprint));
     assert_eq!(store.restore("k").await.unwrap(), RestoreOutcome::NameTaken);
     let e = store.replace("nosuch", &k2, DAY).await.unwrap_err();
     assert!(matches!(e, KeyError::NotFound(_)), "{e}");

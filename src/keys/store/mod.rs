@@ -506,8 +506,9 @@ impl KeyStore {
 
     /// Follows the changes other processes make to a PostgreSQL store
     /// (its change feed: `LISTEN`, migration 0007), dropping each changed
-    /// key or alias from this store's caches as it is announced, and all
-    /// of them when the feed reconnects after a gap. So a key deleted or
+    /// key or alias from this store's caches as it is announced, and
+    /// expiring all of them when the feed reconnects after a gap (each is
+    /// reloaded on next use). So a key deleted or
     /// replaced with `signatrust-admin` stops being served by every server
     /// within moments, and within the cache TTL (default 30 s) while the
     /// feed is down. Runs until dropped; returns at once for SQLite.
@@ -519,10 +520,13 @@ impl KeyStore {
             match feed.next().await {
                 StoreChange::Key(name) => self.invalidate_key(&name),
                 StoreChange::Alias(alias) => self.aliases.remove(&alias),
+                // Expired, not emptied: reloaded on next use, and still
+                // there to serve stale should the database fail again
+                // (the feed often reconnects while it is coming back).
                 StoreChange::Resync => {
-                    self.rows.clear();
-                    self.loaded.clear();
-                    self.aliases.clear();
+                    self.rows.expire_all();
+                    self.loaded.expire_all();
+                    self.aliases.expire_all();
                 }
             }
         }
