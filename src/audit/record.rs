@@ -6,7 +6,6 @@
 //! covers `seq`, `prev_hash` and every field. Editing a field, inserting a
 //! row or removing one breaks the chain at that row; [`ChainCheck`] finds
 //! where.
-use std::fmt::Write as _;
 
 /// `prev_hash` of the first row ever written: 64 zero hex digits.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -200,9 +199,7 @@ pub fn digests_of<'a>(args: impl IntoIterator<Item = &'a String>) -> String {
             out.push(',');
         }
         let hex = a.split('@').next().unwrap_or("");
-        for c in hex.chars().take(128) {
-            let _ = write!(out, "{}", c.to_ascii_lowercase());
-        }
+        out.extend(hex.chars().take(128).map(|c| c.to_ascii_lowercase()));
     }
     out
 }

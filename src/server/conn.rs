@@ -528,7 +528,12 @@ const REFUSED_FIELD_MAX: usize = 256;
 /// reply bytes and how it ended, or what to forward.
 async fn handle_local(ctx: &Ctx, request: &Request, note: &mut Note) -> Local {
     let failed = |e: &WireError| Outcome::Error(e.wire_text());
-    match handle_noted(ctx, request, note).await {
+    // Boxed: the command's future (key store reads, the KEK, the crypto
+    // pool) is some 2.3 KiB, allocated once the request has been read
+    // rather than carried by every connection's task, including the idle
+    // ones still waiting for their first byte
+    // (`server::tests::a_plain_connection_task_stays_small`).
+    match Box::pin(handle_noted(ctx, request, note)).await {
         // The only place a reply becomes bytes, bounded by the client's
         // receive buffer.
         Ok(Handled::Local(reply)) => {
