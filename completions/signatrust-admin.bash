@@ -1181,12 +1181,16 @@ _signatrust__admin() {
             return 0
             ;;
         signatrust__subcmd__admin__subcmd__key__subcmd__restore)
-            opts="-h --data-dir --config --database-url --help"
+            opts="-h --swap --retention-days --data-dir --config --database-url --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --retention-days)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --data-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

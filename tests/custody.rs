@@ -93,7 +93,11 @@ fn missing_kek_file_is_never_replaced() {
     for args in verbs() {
         let out = admin(&data, &args);
         let t = text(&out);
-        assert!(!out.status.success(), "{args:?} ran without its KEK: {t}");
+        assert_eq!(
+            out.status.code(),
+            Some(78),
+            "{args:?} ran without its KEK (or not exit 78, a configuration error): {t}"
+        );
         assert!(
             t.contains(&kek.display().to_string())
                 && t.contains("does not exist")
@@ -103,10 +107,10 @@ fn missing_kek_file_is_never_replaced() {
         assert!(!kek.exists(), "{args:?} created a new KEK file");
     }
     let out = daemon(&data, &["--check-config"]);
-    assert!(!out.status.success(), "check-config passed: {}", text(&out));
+    assert_eq!(out.status.code(), Some(78), "check-config: {}", text(&out));
     assert!(text(&out).contains(&id), "{}", text(&out));
     let out = daemon(&data, &["--listen", "127.0.0.1:0"]);
-    assert!(!out.status.success(), "signatrustd started: {}", text(&out));
+    assert_eq!(out.status.code(), Some(78), "signatrustd: {}", text(&out));
     assert!(text(&out).contains(&id), "{}", text(&out));
     assert!(!kek.exists(), "signatrustd created a new KEK file");
     assert_eq!(store_bytes(&data), before, "the store changed");
@@ -140,7 +144,11 @@ fn another_kek_is_refused_naming_both() {
     for args in verbs() {
         let out = admin(&data, &args);
         let t = text(&out);
-        assert!(!out.status.success(), "{args:?} ran under another KEK: {t}");
+        assert_eq!(
+            out.status.code(),
+            Some(78),
+            "{args:?} ran under another KEK (or not exit 78): {t}"
+        );
         assert!(
             t.contains(&format!("belongs to KEK {id}"))
                 && t.contains(&format!("configured KEK is {other_id}")),
@@ -155,7 +163,7 @@ fn another_kek_is_refused_naming_both() {
         text(&out)
     );
     let out = daemon(&data, &["--check-config"]);
-    assert!(!out.status.success(), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
     assert!(text(&out).contains(&other_id), "{}", text(&out));
     assert_eq!(store_bytes(&data), before, "the store changed");
 }
@@ -171,7 +179,7 @@ fn kek_file_open_to_the_group_is_refused() {
         admin(&data, &["key", "list"]),
         daemon(&data, &["--check-config"]),
     ] {
-        assert!(!out.status.success(), "{}", text(&out));
+        assert_eq!(out.status.code(), Some(78), "{}", text(&out));
         assert!(
             text(&out).contains("too open") && text(&out).contains(&kek.display().to_string()),
             "{}",

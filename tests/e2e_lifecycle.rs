@@ -272,9 +272,35 @@ fn lifecycle(s: &Store) {
     std::thread::sleep(Duration::from_millis(1500));
     let asc = String::from_utf8(pubkey(&daemon, &k)).unwrap();
     assert_eq!(asc, s.ok(&["key", "export", &k]), "pubkey after replace");
-    s.fails(&["key", "restore", &k], 1, &[&k, "exists"]);
+    // The refusal points at --swap, never at "delete it first" (deleting
+    // would retire the replacement in place of the key to bring back).
+    s.fails(&["key", "restore", &k], 1, &[&k, "exists", "--swap"]);
+
+    // Undo the replace: the retired key is live again, served by the
+    // server, and the replacement is the retired copy now.
+    let out = s.ok(&["key", "restore", "--swap", &k]);
+    assert!(out.contains(&fpr2), "{out}");
+    assert_eq!(fingerprint_in(&s.ok(&["key", "show", &k])), fpr1);
+    assert!(s.ok(&["key", "list", "--deleted"]).contains(&fpr2));
+    std::thread::sleep(Duration::from_millis(1500));
+    let r = sign_req(&daemon, &k, b"x");
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_ne!(
+        String::from_utf8(pubkey(&daemon, &k)).unwrap(),
+        asc,
+        "the server still serves the replacement"
+    );
+    // And back again: swaps are their own undo.
+    s.ok(&["key", "restore", "--swap", &k]);
+    assert_eq!(fingerprint_in(&s.ok(&["key", "show", &k])), fpr2);
+    assert!(s.ok(&["key", "list", "--deleted"]).contains(&fpr1));
+
+    // Deleting says which retired copy it discards (one per name).
+    let out = s.ok(&["key", "delete", &k, "--yes", "--force"]);
+    assert!(out.contains(&fpr1) && out.contains("discarded"), "{out}");
     s.ok(&["key", "delete", &k, "--yes", "--force", "--now"]);
     s.fails(&["key", "restore", &k], 1, &[&k]);
+    s.fails(&["key", "restore", "--swap", &k], 1, &[&k]);
 
     // Unknown names: exit 1 naming the key, nothing changed.
     let before = s.snapshot();

@@ -233,7 +233,11 @@ pub(super) fn describe(cmd: &Command) -> Option<AdminChange> {
                 String::new()
             },
         ),
-        Command::Key(KeyCommand::Restore { name }) => change("key restore", name, String::new()),
+        Command::Key(KeyCommand::Restore { name, swap, .. }) => change(
+            "key restore",
+            name,
+            if *swap { "swap".into() } else { String::new() },
+        ),
         Command::Key(KeyCommand::Replace {
             name,
             file,

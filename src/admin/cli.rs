@@ -388,11 +388,24 @@ pub enum KeyCommand {
         #[arg(long, value_name = "DAYS", default_value_t = 30)]
         retention_days: u64,
     },
-    /// Bring back a key retired by `key delete` or `key replace`.
-    #[command(after_help = "Example:\n  signatrust-admin key restore old@example.org")]
+    /// Bring back a key retired by `key delete` or `key replace`. One
+    /// retired copy is kept per name: deleting or replacing a key again
+    /// discards the older copy. To undo a replace, use --swap.
+    #[command(
+        after_help = "Examples:\n  signatrust-admin key restore old@example.org\n  \
+                            signatrust-admin key restore --swap obs@example.org   # undo a replace"
+    )]
     Restore {
         /// The key's name.
         name: String,
+        /// When a live key holds the name (after `key replace`): put the
+        /// retired key back in its place, in one transaction, and retire
+        /// the live one (restorable in turn).
+        #[arg(long)]
+        swap: bool,
+        /// With --swap: days the key swapped out stays restorable.
+        #[arg(long, value_name = "DAYS", default_value_t = 30, requires = "swap")]
+        retention_days: u64,
     },
     /// Swap the key under NAME for the secret key in FILE or a newly
     /// generated one, in one transaction: every request sees the old key

@@ -77,7 +77,14 @@ pub(super) async fn run(store: &KeyStore, config: &Config, cmd: KeyCommand) -> a
             now,
             retention_days,
         } => retire::delete(store, &name, yes, force, now, retention_days).await?,
-        KeyCommand::Restore { name } => retire::restore(store, &name).await?,
+        KeyCommand::Restore {
+            name, swap: false, ..
+        } => retire::restore(store, &name).await?,
+        KeyCommand::Restore {
+            name,
+            swap: true,
+            retention_days,
+        } => retire::restore_swapping(store, &name, retention_days).await?,
         KeyCommand::Replace {
             name,
             file,

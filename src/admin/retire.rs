@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::output::{date, print_json, say};
 use super::prompt;
-use crate::keys::{KeyError, KeyStore, RestoreOutcome};
+use crate::keys::{KeyError, KeyStore, RestoreOutcome, SwapOutcome};
 use crate::sign::ImportedKey;
 
 fn retention(days: u64) -> Duration {
@@ -48,12 +48,28 @@ pub(super) async fn delete(
             aliases.join(", ")
         );
     }
+    // One retired copy per name: retiring this key discards an older one.
+    let discarded = match now {
+        true => None,
+        false => store
+            .list_deleted()
+            .await?
+            .into_iter()
+            .find(|d| d.name == name),
+    };
     if !yes && prompt::is_terminal() {
-        let what = if now {
+        let mut what = if now {
             "destroy its secret now (no restore)".to_owned()
         } else {
             format!("keep it restorable for {retention_days} days")
         };
+        if let Some(d) = &discarded {
+            what += &format!(
+                "; the retired copy {} (retired {}) is discarded",
+                d.fingerprint,
+                date(d.deleted)
+            );
+        }
         let question = format!(
             "delete key {name} ({} {})? It stops serving at once; {what}.",
             info.fingerprint,
@@ -74,6 +90,14 @@ pub(super) async fn delete(
             "deleted {name}: restorable with `signatrust-admin key restore {name}` for \
              {retention_days} days"
         );
+        if let Some(d) = discarded {
+            say!(
+                "the older retired copy of {name} ({}, retired {}) was discarded: one retired \
+                 copy is kept per name",
+                d.fingerprint,
+                date(d.deleted)
+            );
+        }
     }
     if !aliases.is_empty() {
         say!("alias(es) {} now point at no key", aliases.join(", "));
@@ -92,9 +116,39 @@ pub(super) async fn restore(store: &KeyStore, name: &str) -> anyhow::Result<()> 
             "no retired key named {name} (never deleted, destroyed with --now, or its \
              retention ended)"
         ),
+        // Not "delete it first": deleting retires the live key in place
+        // of the one to restore, which would be lost.
         RestoreOutcome::NameTaken => bail!(
-            "a key named {name} exists; delete it (it becomes restorable) before restoring \
-             the retired one"
+            "a key named {name} exists (the replacement of a `key replace`?); `signatrust-admin \
+             key restore --swap {name}` puts the retired key back and retires the live one"
+        ),
+    }
+}
+
+pub(super) async fn restore_swapping(
+    store: &KeyStore,
+    name: &str,
+    retention_days: u64,
+) -> anyhow::Result<()> {
+    store.purge_deleted().await?;
+    match store
+        .restore_swapping(name, retention(retention_days))
+        .await?
+    {
+        SwapOutcome::Swapped { retired } => {
+            say!(
+                "restored {name}; the key it replaced ({retired}) is retired, restorable with \
+                 `signatrust-admin key restore --swap {name}` for {retention_days} days"
+            );
+            Ok(())
+        }
+        SwapOutcome::Restored => {
+            say!("restored {name}");
+            Ok(())
+        }
+        SwapOutcome::NotDeleted => bail!(
+            "no retired key named {name} (never deleted, destroyed with --now, or its \
+             retention ended)"
         ),
     }
 }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::app::exit::ConfigError;
 use crate::config::{Config, KmsConfig};
 use crate::keys::{
-    read_pin, AwsKmsKek, AwsKmsSettings, FileKek, Kek, KeyStore, Pkcs11Kek, Pkcs11Settings,
-    StoreOptions,
+    read_pin, AwsKmsKek, AwsKmsSettings, FileKek, Kek, KeyError, KeyStore, Pkcs11Kek,
+    Pkcs11Settings, StoreOptions,
 };
 
 /// Opens the store the configuration names, creating the data directory
@@ -57,14 +58,17 @@ pub async fn refuse_new_kek_for_claimed_store(
             .usage
             .iter()
             .fold((0, 0), |(k, e), u| (k + u.keys, e + u.encryption_keys));
-        anyhow::bail!(
+        // A configuration error (exit 78): restarting will not bring the
+        // key file back.
+        return Err(anyhow::anyhow!(
             "{}: the KEK file does not exist, but the key store {} belongs to KEK {} ({keys} \
              key(s), {enc} encryption key(s)): restore that key file, or point [kms] key_file \
              at it; refusing to create a new KEK for a store that has one",
             key_file.display(),
             crate::keys::redacted_url(config.store_url.as_str()),
             custody.expected(),
-        );
+        )
+        .context(ConfigError));
     }
     Ok(())
 }
@@ -83,7 +87,17 @@ async fn open(config: &Config, kek: Arc<dyn Kek>) -> anyhow::Result<KeyStore> {
     };
     KeyStore::open_with(config.store_url.as_str(), kek, options)
         .await
-        .context("opening the key store")
+        .map_err(|e| {
+            // Another KEK than the store's own: a configuration error
+            // (exit 78), which a restart cannot mend.
+            let mismatch = matches!(e, KeyError::KekMismatch { .. });
+            let e = anyhow::Error::new(e).context("opening the key store");
+            if mismatch {
+                e.context(ConfigError)
+            } else {
+                e
+            }
+        })
 }
 
 /// Opens the KEK the configuration names: the key file, the key on a
@@ -92,11 +106,14 @@ async fn open(config: &Config, kek: Arc<dyn Kek>) -> anyhow::Result<KeyStore> {
 /// creates one.
 pub fn open_kek(kms: &KmsConfig) -> anyhow::Result<Arc<dyn Kek>> {
     Ok(match kms {
-        KmsConfig::File { key_file } => {
-            Arc::new(FileKek::open(key_file).with_context(|| {
-                format!("opening the key-encryption key {}", key_file.display())
-            })?)
-        }
+        // A key file that is missing, unreadable or readable by others is
+        // a configuration error (exit 78); a token or KMS that does not
+        // answer may answer after a restart (exit 1).
+        KmsConfig::File { key_file } => Arc::new(
+            FileKek::open(key_file)
+                .with_context(|| format!("opening the key-encryption key {}", key_file.display()))
+                .context(ConfigError)?,
+        ),
         KmsConfig::Pkcs11 { .. } => Arc::new(
             Pkcs11Kek::open(&pkcs11_settings(kms)?)
                 .context("opening the key-encryption key on the PKCS#11 token")?,

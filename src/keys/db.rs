@@ -177,6 +177,18 @@ pub(crate) enum Undelete {
     NameTaken,
 }
 
+/// What [`Db::swap_retired_key`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Swap {
+    /// The retired key is live again and the live one (this fingerprint)
+    /// is the retired copy now.
+    Swapped { retired: String },
+    /// There was no live key: the retired one is simply restored.
+    Restored,
+    /// No retired key of that name.
+    NotDeleted,
+}
+
 /// What [`Db::replace_key`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Replaced {
@@ -625,6 +637,65 @@ impl Db {
             Ok(Undelete::Restored)
         };
         restore.await.map_err(self.error("restore key"))
+    }
+
+    /// Undoes a replace in one transaction: the retired key `name` becomes
+    /// live again (with its key IDs, `key_ids` reads them from the public
+    /// key) and the live key of that name becomes its retired copy,
+    /// restorable until `purge_after`. A reader sees one key or the other,
+    /// never none.
+    pub(crate) async fn swap_retired_key(
+        &self,
+        name: &str,
+        now: i64,
+        purge_after: i64,
+        key_ids: impl Fn(&[u8]) -> Vec<String>,
+    ) -> Result<Swap, KeyError> {
+        let swap = async {
+            let mut tx = self.begin_write().await?;
+            let retired: Option<KeyRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                key_columns!(),
+                " FROM deleted_keys WHERE name = $1"
+            ))
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(mut retired) = retired else {
+                return Ok(Swap::NotDeleted);
+            };
+            let live: Option<String> =
+                sqlx::query_scalar("SELECT fingerprint FROM keys WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            // Retiring the live key replaces the retired copy, which is
+            // held in `retired` and inserted back as the live key.
+            retire_in(&mut tx, name, now, purge_after).await?;
+            sqlx::query("DELETE FROM deleted_keys WHERE name = $1 AND fingerprint = $2")
+                .bind(name)
+                .bind(&retired.fingerprint)
+                .execute(&mut *tx)
+                .await?;
+            retired.updated = now;
+            let ids = key_ids(&retired.public);
+            insert_in(
+                &mut tx,
+                &NewKey {
+                    row: retired,
+                    key_ids: ids,
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(match live {
+                Some(fingerprint) => Swap::Swapped {
+                    retired: fingerprint,
+                },
+                None => Swap::Restored,
+            })
+        };
+        swap.await.map_err(self.error("swap key"))
     }
 
     /// Swaps the key under `new.row.name` in one transaction: the old row is

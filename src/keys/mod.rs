@@ -50,7 +50,7 @@ pub use kek::{
 pub use store::{
     validate_name, Custody, DbStats, DeletedKey, EncKeyInfo, KekUsage, KeyInfo, KeyStore, KeyUse,
     LoadedKey, Migration, RestoreOutcome, RewrapSummary, RotationSummary, StoreOptions,
-    DEFAULT_RETENTION, MAX_NAME_LEN,
+    SwapOutcome, DEFAULT_RETENTION, MAX_NAME_LEN,
 };
 pub use url::{redacted_url, BadStoreUrl, StoreBackend, StoreUrl};
 

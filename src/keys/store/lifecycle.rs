@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use super::{key_ids_hex, now, KeyStore, KeyUse};
-use crate::keys::db::{Replaced, Undelete};
+use crate::keys::db::{Replaced, Swap, Undelete};
 use crate::keys::error::KeyError;
 use crate::sign::ImportedKey;
 
@@ -44,6 +44,18 @@ pub enum RestoreOutcome {
     NotDeleted,
     /// A live key holds the name (e.g. the replacement of a replace).
     NameTaken,
+}
+
+/// What [`KeyStore::restore_swapping`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SwapOutcome {
+    /// The retired key is live again; the key that was live (this
+    /// fingerprint, 40 upper-case hex digits) is now the retired copy.
+    Swapped { retired: String },
+    /// There was no live key; the retired one is restored.
+    Restored,
+    /// There is no retired key of that name.
+    NotDeleted,
 }
 
 fn purge_time(now: i64, retention: Duration) -> i64 {
@@ -79,6 +91,28 @@ impl KeyStore {
             Undelete::Restored => RestoreOutcome::Restored,
             Undelete::NotDeleted => RestoreOutcome::NotDeleted,
             Undelete::NameTaken => RestoreOutcome::NameTaken,
+        })
+    }
+
+    /// Brings the retired key `name` back in place of the live key of that
+    /// name, which becomes the retired copy (restorable for `retention`),
+    /// in one transaction: the undo of [`KeyStore::replace`]. Without a
+    /// live key this is [`KeyStore::restore`].
+    pub async fn restore_swapping(
+        &self,
+        name: &str,
+        retention: Duration,
+    ) -> Result<SwapOutcome, KeyError> {
+        let t = now();
+        let r = self
+            .db
+            .swap_retired_key(name, t, purge_time(t, retention), key_ids_hex)
+            .await?;
+        self.invalidate_key(name);
+        Ok(match r {
+            Swap::Swapped { retired } => SwapOutcome::Swapped { retired },
+            Swap::Restored => SwapOutcome::Restored,
+            Swap::NotDeleted => SwapOutcome::NotDeleted,
         })
     }
 

@@ -32,7 +32,7 @@ mod stats;
 
 pub use custody::Custody;
 pub use enc_keys::EncKeyInfo;
-pub use lifecycle::{DeletedKey, RestoreOutcome, DEFAULT_RETENTION};
+pub use lifecycle::{DeletedKey, RestoreOutcome, SwapOutcome, DEFAULT_RETENTION};
 pub use maintenance::{KekUsage, KeyInfo, RewrapSummary};
 pub use rotation::RotationSummary;
 pub use schema::Migration;
