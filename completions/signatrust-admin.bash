@@ -999,7 +999,7 @@ _signatrust__admin() {
             return 0
             ;;
         signatrust__subcmd__admin__subcmd__key__subcmd__extend)
-            opts="-h --days --expiring-within --by --dry-run --data-dir --config --database-url --help"
+            opts="-h --days --expiring-within --by --shorten --dry-run --data-dir --config --database-url --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -205,6 +205,31 @@ pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
 /// KEK is fine only for a store that holds nothing (start-up creates it).
 async fn check_config(config: &Config) -> anyhow::Result<()> {
     edge_config(config)?;
+    // Checking creates nothing: a store file that does not exist is
+    // reported (start-up would create it, empty, with a new KEK), so that
+    // a mistyped data_dir or [store] url is not taken for a good one.
+    if let Some(path) = config.store_url.sqlite_path() {
+        if !path.exists() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: the store {} does not exist: start-up creates it empty, with a new \
+                 KEK (a new installation; otherwise check data_dir and [store] url)",
+                path.display()
+            );
+            let kek = match &config.kms {
+                KmsConfig::File { key_file } if key_file.symlink_metadata().is_err() => {
+                    format!(", and the KEK file {}", key_file.display())
+                }
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                std::io::stdout(),
+                "store {}: does not exist yet; created at start-up (empty){kek}",
+                crate::keys::redacted_url(config.store_url.as_str()),
+            );
+            return Ok(());
+        }
+    }
     let missing_file_kek = match &config.kms {
         KmsConfig::File { key_file } => key_file.symlink_metadata().is_err().then_some(key_file),
         KmsConfig::Pkcs11 { .. } | KmsConfig::AwsKms { .. } => None,

@@ -168,6 +168,18 @@ fn another_kek_is_refused_naming_both() {
     assert_eq!(store_bytes(&data), before, "the store changed");
 }
 
+/// `--check-config` creates nothing: a data directory that does not exist
+/// (a typo, or a new installation) is reported, and stays absent.
+#[test]
+fn check_config_creates_no_store() {
+    let dir = short_tempdir();
+    let data = dir.path().join("typo");
+    let out = daemon(&data, &["--check-config"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("does not exist"), "{}", text(&out));
+    assert!(!data.exists(), "--check-config created {}", data.display());
+}
+
 #[test]
 fn kek_file_open_to_the_group_is_refused() {
     let dir = short_tempdir();
@@ -195,7 +207,8 @@ fn check_config_opens_the_store_and_its_tls_files() {
     // A fresh data directory: fine, the KEK is made at start-up.
     let out = daemon(&data, &["--check-config"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("will be created"), "{}", text(&out));
+    assert!(text(&out).contains("created at start-up"), "{}", text(&out));
+    assert!(!data.exists(), "--check-config created the data directory");
     admin_ok(&data, &["key", "list"]);
     let out = daemon(&data, &["--check-config"]);
     assert!(

@@ -446,6 +446,19 @@ fn extend_and_names(s: &Store) {
     let before = sign_req(&daemon, &k, b"before\n");
     assert_eq!(before.status, 0);
 
+    // "extend" never shortens by mistake: a new expiry before the key's
+    // own is refused, naming both dates, unless --shorten.
+    let before_ext = s.snapshot();
+    s.fails(
+        &["key", "extend", &k, "--days", "3"],
+        1,
+        &[&k, "--shorten", "sooner"],
+    );
+    assert_eq!(
+        s.snapshot(),
+        before_ext,
+        "a refused extend changed the store"
+    );
     let out = s.ok(&["key", "extend", &k, "--days", "400"]);
     assert!(out.contains(&k), "{out}");
     std::thread::sleep(Duration::from_millis(1500));
@@ -564,6 +577,19 @@ fn extend_expiring_within() {
     );
     let out = s.ok(&["key", "extend", "--expiring-within", "30", "--by", "365"]);
     assert!(out.contains("extended 1 of 1"), "{out}");
+    // Then "later" (100 days) is in a 200-day window but expires after a
+    // new 50-day expiry: left alone, never shortened.
+    let out = s.ok(&["key", "extend", "--expiring-within", "200", "--by", "50"]);
+    assert!(
+        out.contains("later expires") && out.contains("left as it is"),
+        "{out}"
+    );
+    // A key that never expires gets no expiry from "extend".
+    s.fails(
+        &["key", "extend", "never", "--days", "30"],
+        1,
+        &["never", "--shorten"],
+    );
     let list: serde_json::Value = serde_json::from_str(&s.ok(&["key", "list", "--json"])).unwrap();
     let exp = |n: &str| {
         list.as_array()

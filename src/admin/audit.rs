@@ -257,9 +257,14 @@ pub(super) fn describe(cmd: &Command) -> Option<AdminChange> {
             days,
             expiring_within,
             by,
+            shorten,
             dry_run,
         }) if !dry_run => match name {
-            Some(n) => change("key extend", n, format!("{days:?} days")),
+            Some(n) => change(
+                "key extend",
+                n,
+                format!("{days:?} days{}", if *shorten { ", --shorten" } else { "" }),
+            ),
             None => change(
                 "key extend",
                 "",

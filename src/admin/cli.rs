@@ -470,6 +470,10 @@ pub enum KeyCommand {
         #[arg(long, value_name = "DAYS", requires = "expiring_within",
               value_parser = clap::value_parser!(u64).range(1..))]
         by: Option<u64>,
+        /// Allow a new expiry earlier than the key's current one (or an
+        /// expiry for a key that never expires); refused otherwise.
+        #[arg(long, requires = "days")]
+        shorten: bool,
         /// List what would be extended; change nothing.
         #[arg(long)]
         dry_run: bool,

@@ -36,21 +36,33 @@ async fn extend(store: &KeyStore, name: &str, days: u64) -> anyhow::Result<u64> 
     Ok(at)
 }
 
+/// Extends `name` to `days` from now. An expiry earlier than the key's
+/// own (or any expiry for a key that never expires) is refused unless
+/// `shorten`: "extend" must not cut a key's life by mistake.
 pub(super) async fn one(
     store: &KeyStore,
     name: &str,
     days: u64,
+    shorten: bool,
     dry_run: bool,
 ) -> anyhow::Result<()> {
+    let Some(public) = store.public_key(name).await? else {
+        bail!("no key named {name}");
+    };
+    let current = describe(&public)?.primary.expires;
+    let target = now().saturating_add(days.saturating_mul(86400));
+    let shown = current.map_or("never".into(), |e| date(e as i64));
+    if !shorten && current.is_none_or(|e| e > target) {
+        bail!(
+            "key {name} expires {shown}; --days {days} would make it expire {}, sooner: \
+             pass --shorten to do that",
+            date(target as i64)
+        );
+    }
     if dry_run {
-        let Some(public) = store.public_key(name).await? else {
-            bail!("no key named {name}");
-        };
-        let d = describe(&public)?;
         say!(
-            "would extend {name} (expires {}) to {}",
-            d.primary.expires.map_or("never".into(), |e| date(e as i64)),
-            date((now() + days * 86400) as i64)
+            "would extend {name} (expires {shown}) to {}",
+            date(target as i64)
         );
         return Ok(());
     }
@@ -71,6 +83,16 @@ pub(super) async fn expiring(
         match describe(&k.public) {
             Ok(d) => {
                 if let Some(e) = d.primary.expires.filter(|&e| e <= limit) {
+                    // Never shortened: a key that already expires after
+                    // the new date is left alone.
+                    if e >= now().saturating_add(by.saturating_mul(86400)) {
+                        say!(
+                            "{} expires {}, after the new expiry: left as it is",
+                            k.name,
+                            date(e as i64)
+                        );
+                        continue;
+                    }
                     due.push((k.name, e));
                 }
             }

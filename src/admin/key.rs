@@ -110,9 +110,12 @@ pub(super) async fn run(store: &KeyStore, config: &Config, cmd: KeyCommand) -> a
             days,
             expiring_within,
             by,
+            shorten,
             dry_run,
         } => match (name, days, expiring_within, by) {
-            (Some(name), Some(days), _, _) => extend::one(store, &name, days, dry_run).await?,
+            (Some(name), Some(days), _, _) => {
+                extend::one(store, &name, days, shorten, dry_run).await?
+            }
             (None, _, Some(within), Some(by)) => {
                 extend::expiring(store, within, by, dry_run).await?
             }

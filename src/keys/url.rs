@@ -67,6 +67,21 @@ impl StoreUrl {
     pub fn backend(&self) -> StoreBackend {
         self.backend
     }
+
+    /// The file of an embedded store (`sqlite://PATH` or `sqlite:PATH`,
+    /// without `?options`); `None` for PostgreSQL and in-memory SQLite.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        if self.backend != StoreBackend::Sqlite {
+            return None;
+        }
+        let rest = self.url.strip_prefix("sqlite:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let path = rest.split('?').next().unwrap_or("");
+        if path.is_empty() || path.starts_with(':') || self.url.contains("mode=memory") {
+            return None;
+        }
+        Some(std::path::PathBuf::from(path))
+    }
 }
 
 impl fmt::Display for StoreUrl {
@@ -118,6 +133,24 @@ pub fn redacted_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_paths() {
+        for (url, path) in [
+            (
+                "sqlite:///var/lib/s/signatrust.db",
+                Some("/var/lib/s/signatrust.db"),
+            ),
+            ("sqlite:/var/lib/s/x.db?mode=rwc", Some("/var/lib/s/x.db")),
+            ("sqlite:rel.db", Some("rel.db")),
+            ("sqlite::memory:", None),
+            ("sqlite://x.db?mode=memory", None),
+            ("postgres://u@db/st", None),
+        ] {
+            let got = StoreUrl::parse(url).unwrap().sqlite_path();
+            assert_eq!(got.as_deref(), path.map(Path::new), "{url}");
+        }
+    }
 
     #[test]
     fn schemes() {
