@@ -169,7 +169,12 @@ pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
     // land in the certificate. Its logs and warnings appear only when
     // asked for with RUST_LOG; a fatal error is still printed.
     if !test_mode || std::env::var_os("RUST_LOG").is_some() {
-        crate::logging::init_quieting(&config.log, crate::keys::NOISY_LOG_TARGETS);
+        let quiet: Vec<&str> = crate::keys::NOISY_LOG_TARGETS
+            .iter()
+            .chain(crate::server::QUIET_LOG_TARGETS)
+            .copied()
+            .collect();
+        crate::logging::init_quieting(&config.log, &quiet);
     }
     if config.lock_memory {
         // Before any thread or key exists; --check-config reports it too.
@@ -207,15 +212,9 @@ async fn check_config(config: &Config) -> anyhow::Result<()> {
     edge_config(config)?;
     // Checking creates nothing: a store file that does not exist is
     // reported (start-up would create it, empty, with a new KEK), so that
-    // a mistyped data_dir or [store] url is not taken for a good one.
+    // a mistyped data_dir or [store] url shows, instead of being made.
     if let Some(path) = config.store_url.sqlite_path() {
         if !path.exists() {
-            let _ = writeln!(
-                std::io::stderr(),
-                "warning: the store {} does not exist: start-up creates it empty, with a new \
-                 KEK (a new installation; otherwise check data_dir and [store] url)",
-                path.display()
-            );
             let kek = match &config.kms {
                 KmsConfig::File { key_file } if key_file.symlink_metadata().is_err() => {
                     format!(", and the KEK file {}", key_file.display())
@@ -224,7 +223,8 @@ async fn check_config(config: &Config) -> anyhow::Result<()> {
             };
             let _ = writeln!(
                 std::io::stdout(),
-                "store {}: does not exist yet; created at start-up (empty){kek}",
+                "store {}: does not exist yet; created at start-up (empty){kek}: a new \
+                 installation, or check data_dir and [store] url",
                 crate::keys::redacted_url(config.store_url.as_str()),
             );
             return Ok(());

@@ -93,16 +93,21 @@ pub fn init(config: &LogConfig) {
 }
 
 /// [`init`], with each target of `quiet` (e.g. a library's chatty
-/// target) at warn unless the filter names its crate.
+/// target) at warn, or at the level it names (`target=error`), unless the
+/// filter names its crate.
 pub fn init_quieting(config: &LogConfig, quiet: &[&str]) {
     use std::io::IsTerminal;
     let env = std::env::var("RUST_LOG").ok();
     let spec = filter(config, env.as_deref());
     let mut filter = EnvFilter::new(&spec);
     for target in quiet {
-        let krate = target.split("::").next().unwrap_or(target);
+        let krate = target.split(['=', ':']).next().unwrap_or(target);
         if !spec.contains(krate) {
-            if let Ok(d) = format!("{target}=warn").parse() {
+            let directive = match target.contains('=') {
+                true => (*target).to_owned(),
+                false => format!("{target}=warn"),
+            };
+            if let Ok(d) = directive.parse() {
                 filter = filter.add_directive(d);
             }
         }

@@ -712,6 +712,16 @@ fn check_blobs_reports_blobs_that_do_not_open() {
         let (o, e) = text(&out);
         (out.status.success(), o, e)
     };
+    // A directory without any _signkey (the wrong one) is no pass.
+    let empty = tree.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (ok, stdout, stderr) = check(&[empty.to_str().unwrap()]);
+    assert!(!ok, "an empty tree passed: {stdout}");
+    assert!(
+        stderr.contains("no _signkey file") && stderr.contains(empty.to_str().unwrap()),
+        "{stderr}"
+    );
+
     let (ok, stdout, stderr) = check(&[good.to_str().unwrap()]);
     assert!(ok, "{stdout}\n{stderr}");
     assert!(

@@ -65,6 +65,19 @@ pub(super) async fn run(store: &KeyStore, args: &CheckBlobsArgs) -> anyhow::Resu
     if !failed.is_empty() {
         bail!("{} of {checked} _signkey file(s) failed", failed.len());
     }
+    // Nothing found is no pass: a wrong directory would otherwise look
+    // like a migration that checked out.
+    if checked == 0 {
+        bail!(
+            "no _signkey file under {}: nothing was checked (OBS keeps them in its projects \
+             directory, e.g. /srv/obs/projects)",
+            args.dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     Ok(())
 }
 

@@ -12,6 +12,12 @@
 //! [`run_live`] serves each connection with the [`Live`] snapshot current
 //! when it was accepted, which a reload (SIGHUP) replaces.
 
+/// Library log targets the server quiets (`logging::init_quieting`):
+/// rustls warns of every client that sends an IP address as its TLS server
+/// name (SNI), which obs-sign's `sign` does whenever `server:` is an
+/// address; harmless (the name is ignored), and it would fill the log.
+pub const QUIET_LOG_TARGETS: &[&str] = &["rustls::msgs::handshake=error"];
+
 pub mod access;
 mod conn;
 pub mod dns;
