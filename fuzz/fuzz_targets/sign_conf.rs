@@ -10,6 +10,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = signatrust::config::sign_conf::parse_directives("fuzz.conf", text);
     if let Ok(conf) = signatrust::config::SignConf::parse("fuzz.conf", text) {
         let _ = conf.upstream();
-        let _ = signatrust::config::Config::build(None, None, Some(&conf));
+        let _ = signatrust::config::Config::build(None, None, Some(&conf), None);
     }
 });
