@@ -190,7 +190,31 @@ pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
     let runtime = crate::app::runtime(&config.exec).context("cannot start the async runtime")?;
     if args.check_config && !test_mode {
         runtime.block_on(check_config(&config))?;
+        // What the server would listen on and whom it would let in, after
+        // the TOML's values have overridden sign.conf's (and --listen
+        // both): the merge is easy to misread.
+        let listen = if args.listen.is_empty() {
+            &config.listen
+        } else {
+            &args.listen
+        };
+        let list = |items: Vec<String>| match items.is_empty() {
+            true => "none".to_owned(),
+            false => items.join(", "),
+        };
+        let access = &config.access;
         // A closed stdout (`--check-config | true`) is not an error.
+        let _ = writeln!(
+            std::io::stdout(),
+            "listen: {}\nallow: {}; source ports above 1024: {}",
+            list(listen.iter().map(ToString::to_string).collect()),
+            list(access.allow.iter().map(ToString::to_string).collect()),
+            if access.allow_unprivileged_ports {
+                "allowed"
+            } else {
+                "refused"
+            }
+        );
         let _ = writeln!(std::io::stdout(), "configuration ok");
         return Ok(());
     }

@@ -290,6 +290,39 @@ fn check_config_warns_with_file_and_line() {
     std::fs::write(&clean, "port: 5167\nallow: 127.0.0.1\n").unwrap();
     let out = check_config(&data, &["--sign-conf", clean.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // The effective listen and allow settings are shown: sign.conf's here;
+    // a TOML beside it overrides them (README), and --listen overrides both.
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains("listen: 0.0.0.0:5167")
+            && said.contains("allow: 127.0.0.1/32; source ports above 1024: refused"),
+        "{said}"
+    );
+    let toml = dir.path().join("over.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "sign_conf = \"{}\"\n[server]\nallow = [\"10.0.0.0/8\"]\nallow_unprivileged_ports = true\n",
+            clean.display()
+        ),
+    )
+    .unwrap();
+    let out = check_config(
+        &data,
+        &[
+            "--config",
+            toml.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:15167",
+        ],
+    );
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{said}{}", stderr(&out));
+    assert!(
+        said.contains("listen: 127.0.0.1:15167")
+            && said.contains("allow: 10.0.0.0/8; source ports above 1024: allowed"),
+        "{said}"
+    );
     assert!(
         !stderr(&out).contains("warning"),
         "clean config warned: {}",
