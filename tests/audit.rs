@@ -950,15 +950,11 @@ async fn refusals_before_handling_are_recorded_rate_limited() {
     assert_eq!(refused[0].record.command, "sign");
 }
 
-/// PostgreSQL stores batches of every shape (32-, 8- and 1-row
-/// statements, numbered placeholders) field for field, in order, chained
-/// (SQLite: the unit test in `audit/db.rs`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batches_of_any_size_on_postgres() {
-    let Some(url) = pg::scratch_database().await else {
-        return;
-    };
-    let db = AuditDb::open(&url).await.unwrap();
+/// Batches of every shape (32-, 8- and 1-row statements; `?`
+/// placeholders on SQLite, numbered ones on PostgreSQL) are stored field
+/// for field, in order, chained.
+async fn batches_of_any_size(url: &str) {
+    let db = AuditDb::open(url).await.unwrap();
     let record = |i: i64| signatrust::audit::Record {
         time_us: 1_700_000_000_000_000 + i,
         kind: "request".into(),
@@ -988,4 +984,20 @@ async fn batches_of_any_size_on_postgres() {
         check.push(row).unwrap_or_else(|e| panic!("row {i}: {e}"));
     }
     db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_of_any_size_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.db");
+    std::fs::File::create(&file).unwrap();
+    batches_of_any_size(&format!("sqlite://{}", file.display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_of_any_size_on_postgres() {
+    let Some(url) = pg::scratch_database().await else {
+        return;
+    };
+    batches_of_any_size(&url).await;
 }

@@ -38,31 +38,43 @@ fn recv(sock: &UnixDatagram) -> String {
     String::from_utf8_lossy(&buf[..n]).trim_end().to_owned()
 }
 
-#[test]
-fn ready_stopping_and_sighup_reopens_the_log_file() {
-    let dir = short_tempdir();
-    let data = dir.path().join("store");
+/// The fixture key `k` imported into `dir/store`, and `dir/st.toml`: a
+/// server on a free loopback port that lets unprivileged ports in, writing
+/// the signd log to `signd_log` when given. Returns (data dir, port,
+/// config file).
+fn served_store(
+    dir: &std::path::Path,
+    signd_log: Option<&std::path::Path>,
+) -> (std::path::PathBuf, u16, std::path::PathBuf) {
+    let data = dir.join("store");
     let key = fixture("obs-sign-t-fixtures/secret-key.asc");
     admin_ok(&data, &["key", "import", "k", key.to_str().unwrap()]);
-    let notify = dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&notify).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
+    let mut toml = format!(
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\nallow = [\"127.0.0.1\"]\n\
+         allow_unprivileged_ports = true\n"
+    );
+    if let Some(log) = signd_log {
+        toml += &format!("[log]\nfile = {log:?}\n");
+    }
+    let conf = dir.join("st.toml");
+    std::fs::write(&conf, toml).unwrap();
+    (data, port, conf)
+}
+
+#[test]
+fn ready_stopping_and_sighup_reopens_the_log_file() {
+    let dir = short_tempdir();
     let log = dir.path().join("signd.log");
-    let conf = dir.path().join("st.toml");
-    std::fs::write(
-        &conf,
-        format!(
-            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nallow = [\"127.0.0.1\"]\n\
-             allow_unprivileged_ports = true\n[log]\nfile = {log:?}\n"
-        ),
-    )
-    .unwrap();
+    let (data, port, conf) = served_store(dir.path(), Some(&log));
+    let notify = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&notify).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let child = Command::new(DAEMON)
         .env("NOTIFY_SOCKET", &notify)
         .env_remove("RUST_LOG")
@@ -237,23 +249,7 @@ fn the_server_signs_under_memory_deny_write_execute() {
         }
     }
     let dir = short_tempdir();
-    let data = dir.path().join("store");
-    let key = fixture("obs-sign-t-fixtures/secret-key.asc");
-    admin_ok(&data, &["key", "import", "k", key.to_str().unwrap()]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let conf = dir.path().join("st.toml");
-    std::fs::write(
-        &conf,
-        format!(
-            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nallow = [\"127.0.0.1\"]\n\
-             allow_unprivileged_ports = true\n"
-        ),
-    )
-    .unwrap();
+    let (data, port, conf) = served_store(dir.path(), None);
     let log = dir.path().join("daemon.log");
     let logfile = std::fs::File::create(&log).unwrap();
     let child = Command::new(DAEMON)
@@ -483,24 +479,8 @@ fn the_servers_system_calls_are_all_in_the_units_filter() {
     assert!(allowed.contains("read") && !allowed.contains("reboot"));
 
     let dir = short_tempdir();
-    let data = dir.path().join("store");
-    let key = fixture("obs-sign-t-fixtures/secret-key.asc");
-    admin_ok(&data, &["key", "import", "k", key.to_str().unwrap()]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let log = dir.path().join("signd.log");
-    let conf = dir.path().join("st.toml");
-    std::fs::write(
-        &conf,
-        format!(
-            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nallow = [\"127.0.0.1\"]\n\
-             allow_unprivileged_ports = true\n[log]\nfile = {log:?}\n"
-        ),
-    )
-    .unwrap();
+    let (data, port, conf) = served_store(dir.path(), Some(&log));
     let trace = dir.path().join("strace.out");
     let child = Command::new("strace")
         .args(["-f", "-qq", "-o"])

@@ -467,7 +467,6 @@ fn retryable(e: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::ChainCheck;
 
     /// One text per size and backend, with as many placeholders as values
     /// bound: anonymous on SQLite, numbered on PostgreSQL.
@@ -484,45 +483,6 @@ mod tests {
         }
         assert_eq!(audit_columns!().split(',').count(), COLUMNS);
     }
-
-    /// Batches of every shape (1041 records: 32-, 8- and 1-row statements;
-    /// then 3 more) are stored field for field, in order, and chain.
-    #[tokio::test]
-    async fn batches_of_any_size_store_every_field_and_chain() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("a.db");
-        std::fs::File::create(&file).unwrap();
-        let db = AuditDb::open(&format!("sqlite://{}", file.display()))
-            .await
-            .unwrap();
-        let record = |i: i64| Record {
-            time_us: 1_700_000_000_000_000 + i,
-            kind: "request".into(),
-            peer: format!("127.0.0.1:{}", 1000 + i),
-            tls_subject: format!("CN=c{i}"),
-            command: "sign".into(),
-            user: format!("SHA256:u{i}"),
-            key: format!("k{i}"),
-            fingerprint: format!("{i:040X}"),
-            hash_algo: "SHA256".into(),
-            digests: format!("{i:064x}"),
-            outcome: "ok".into(),
-            error: format!("e{i}"),
-            latency_us: i,
-            os_user: format!("o{i}"),
-            detail: format!("d{i}"),
-        };
-        let first: Vec<Record> = (0..1041).map(record).collect();
-        let second: Vec<Record> = (1041..1044).map(record).collect();
-        assert_eq!(db.append(&first).await.unwrap(), 1041);
-        assert_eq!(db.append(&second).await.unwrap(), 3);
-        let rows = db.page(i64::MIN, 5000, &Filter::default()).await.unwrap();
-        assert_eq!(rows.len(), 1044);
-        let mut check = ChainCheck::new(db.anchor().await.unwrap());
-        for (i, row) in rows.iter().enumerate() {
-            assert_eq!(row.record, record(i as i64), "row {i}");
-            check.push(row).unwrap_or_else(|e| panic!("row {i}: {e}"));
-        }
-        db.close().await;
-    }
+    // Batches of every shape, stored and chained: tests/audit.rs, on SQLite
+    // and PostgreSQL.
 }
