@@ -193,11 +193,7 @@ pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
         // What the server would listen on and whom it would let in, after
         // the TOML's values have overridden sign.conf's (and --listen
         // both): the merge is easy to misread.
-        let listen = if args.listen.is_empty() {
-            &config.listen
-        } else {
-            &args.listen
-        };
+        let listen = listen_addrs(&args, &config);
         let list = |items: Vec<String>| match items.is_empty() {
             true => "none".to_owned(),
             false => items.join(", "),
@@ -234,31 +230,25 @@ pub fn main(args: DaemonArgs) -> anyhow::Result<()> {
 /// KEK is fine only for a store that holds nothing (start-up creates it).
 async fn check_config(config: &Config) -> anyhow::Result<()> {
     edge_config(config)?;
-    // Checking creates nothing: a store file that does not exist is
-    // reported (start-up would create it, empty, with a new KEK), so that
-    // a mistyped data_dir or [store] url shows, instead of being made.
-    if let Some(path) = config.store_url.sqlite_path() {
-        if !path.exists() {
-            let kek = match &config.kms {
-                KmsConfig::File { key_file } if key_file.symlink_metadata().is_err() => {
-                    format!(", and the KEK file {}", key_file.display())
-                }
-                _ => String::new(),
-            };
-            let _ = writeln!(
-                std::io::stdout(),
-                "store {}: does not exist yet; created at start-up (empty){kek}: a new \
-                 installation, or check data_dir and [store] url",
-                crate::keys::redacted_url(config.store_url.as_str()),
-            );
-            return Ok(());
-        }
-    }
     let missing_file_kek = match &config.kms {
         KmsConfig::File { key_file } => key_file.symlink_metadata().is_err().then_some(key_file),
         KmsConfig::Pkcs11 { .. } | KmsConfig::AwsKms { .. } => None,
     };
     let store = crate::keys::redacted_url(config.store_url.as_str());
+    // Checking creates nothing: a store file that does not exist is
+    // reported (start-up would create it, empty, with a new KEK), so that
+    // a mistyped data_dir or [store] url shows, instead of being made.
+    if config.store_url.sqlite_path().is_some_and(|p| !p.exists()) {
+        let kek = missing_file_kek
+            .map(|k| format!(", and the KEK file {}", k.display()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            std::io::stdout(),
+            "store {store}: does not exist yet; created at start-up (empty){kek}: a new \
+             installation, or check data_dir and [store] url",
+        );
+        return Ok(());
+    }
     if let Some(key_file) = missing_file_kek {
         crate::app::create_private_dir(&config.data_dir)?;
         crate::app::refuse_new_kek_for_claimed_store(config, key_file).await?;
@@ -279,13 +269,18 @@ async fn check_config(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The addresses to listen on: `--listen`, else the configuration's.
+fn listen_addrs<'a>(args: &'a DaemonArgs, config: &'a Config) -> &'a [std::net::SocketAddr] {
+    if args.listen.is_empty() {
+        &config.listen
+    } else {
+        &args.listen
+    }
+}
+
 /// Serves `config` until SIGTERM or SIGINT.
 pub async fn run(args: DaemonArgs, config: Config) -> anyhow::Result<()> {
-    let listen = if args.listen.is_empty() {
-        config.listen.clone()
-    } else {
-        args.listen.clone()
-    };
+    let listen = listen_addrs(&args, &config).to_vec();
     let service = build(config).await?;
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();

@@ -225,28 +225,47 @@ impl Metrics {
     /// scrape: `buckets` are `(upper bound in seconds, reads)`, not
     /// cumulative, the last bound `+Inf`.
     pub fn set_db_reads(&self, count: u64, errors: u64, sum_seconds: f64, buckets: &[(f64, u64)]) {
-        let _one = self.sampled.lock();
-        *self
-            .sampled
-            .db_latency
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = (sum_seconds, count, last_as_max(buckets));
-        catch_up(&self.sampled.db_errors, errors);
+        let s = &self.sampled;
+        self.set_timed(
+            &s.db_latency,
+            &s.db_errors,
+            count,
+            errors,
+            sum_seconds,
+            buckets,
+        );
     }
 
     /// The store KEK's wrap and unwrap calls since start (a KMS round trip,
     /// a PKCS#11 call or local AES), set before each scrape; `buckets` as
     /// in [`Metrics::set_db_reads`].
     pub fn set_kek_calls(&self, count: u64, errors: u64, sum_seconds: f64, buckets: &[(f64, u64)]) {
+        let s = &self.sampled;
+        self.set_timed(
+            &s.kek_latency,
+            &s.kek_errors,
+            count,
+            errors,
+            sum_seconds,
+            buckets,
+        );
+    }
+
+    /// Copies a source's timed calls into `histogram` and its failures
+    /// into `failed` (the counters behind `set_db_reads`, `set_kek_calls`).
+    fn set_timed(
+        &self,
+        histogram: &SampledHistogram,
+        failed: &Counter,
+        count: u64,
+        errors: u64,
+        sum_seconds: f64,
+        buckets: &[(f64, u64)],
+    ) {
         let _one = self.sampled.lock();
-        *self
-            .sampled
-            .kek_latency
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = (sum_seconds, count, last_as_max(buckets));
-        catch_up(&self.sampled.kek_errors, errors);
+        *histogram.0.lock().unwrap_or_else(|e| e.into_inner()) =
+            (sum_seconds, count, last_as_max(buckets));
+        catch_up(failed, errors);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -105,6 +105,14 @@ pub(super) async fn delete(
     Ok(())
 }
 
+/// `key restore` (with or without `--swap`) of a name with no retired key.
+fn not_retired(name: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no retired key named {name} (never deleted, destroyed with --now, or its retention \
+         ended)"
+    )
+}
+
 pub(super) async fn restore(store: &KeyStore, name: &str) -> anyhow::Result<()> {
     store.purge_deleted().await?;
     match store.restore(name).await? {
@@ -112,10 +120,7 @@ pub(super) async fn restore(store: &KeyStore, name: &str) -> anyhow::Result<()> 
             say!("restored {name}");
             Ok(())
         }
-        RestoreOutcome::NotDeleted => bail!(
-            "no retired key named {name} (never deleted, destroyed with --now, or its \
-             retention ended)"
-        ),
+        RestoreOutcome::NotDeleted => Err(not_retired(name)),
         // Not "delete it first": deleting retires the live key in place
         // of the one to restore, which would be lost.
         RestoreOutcome::NameTaken => bail!(
@@ -146,10 +151,7 @@ pub(super) async fn restore_swapping(
             say!("restored {name}");
             Ok(())
         }
-        SwapOutcome::NotDeleted => bail!(
-            "no retired key named {name} (never deleted, destroyed with --now, or its \
-             retention ended)"
-        ),
+        SwapOutcome::NotDeleted => Err(not_retired(name)),
     }
 }
 

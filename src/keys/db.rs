@@ -670,7 +670,8 @@ impl Db {
                     .fetch_optional(&mut *tx)
                     .await?;
             // Retiring the live key replaces the retired copy, which is
-            // held in `retired` and inserted back as the live key.
+            // held in `retired` and inserted back as the live key. Without
+            // a live key nothing is retired, and the copy is removed here.
             retire_in(&mut tx, name, now, purge_after).await?;
             sqlx::query("DELETE FROM deleted_keys WHERE name = $1 AND fingerprint = $2")
                 .bind(name)
