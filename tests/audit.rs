@@ -8,7 +8,8 @@
 //! no record; `on_failure = "refuse"` refuses while the audit table cannot
 //! be written; requests refused before handling (host, port, malformed)
 //! leave `refused` records, rate-limited; batches of every size store every
-//! field (PostgreSQL here, SQLite in `audit/db.rs`). SQLite always,
+//! field, awkward text included, and rows from before SQLite's packed
+//! layout (migration 0009) carry over unchanged. SQLite always,
 //! PostgreSQL when `SIGNATRUST_TEST_PG_URL` is set.
 #[path = "support/pg.rs"]
 mod pg;
@@ -439,7 +440,7 @@ async fn tamper_and_verify(env: &Env) {
     let mid = all[all.len() / 2].clone();
 
     // Edit one field.
-    sqlx::query("UPDATE audit_log SET digests = $1 WHERE seq = $2")
+    sqlx::query(set_digests(&env.url))
         .bind("00")
         .bind(mid.seq)
         .execute(&pool)
@@ -451,7 +452,7 @@ async fn tamper_and_verify(env: &Env) {
         out.contains(&format!("audit row {}", mid.seq)) && out.contains("edited"),
         "{out}"
     );
-    sqlx::query("UPDATE audit_log SET digests = $1 WHERE seq = $2")
+    sqlx::query(set_digests(&env.url))
         .bind(&mid.record.digests)
         .bind(mid.seq)
         .execute(&pool)
@@ -506,35 +507,66 @@ async fn tamper_and_verify(env: &Env) {
     pool.close().await;
 }
 
+/// SQL that sets row `$2`'s digests to `$1`, as a tamperer would: on
+/// SQLite the field is an element of the packed `fields` array
+/// (`migrations/sqlite/0009_audit_fields.sql`).
+fn set_digests(url: &str) -> &'static str {
+    match url.starts_with("sqlite:") {
+        true => "UPDATE audit_log SET fields = json_replace(fields, '$[7]', $1) WHERE seq = $2",
+        false => "UPDATE audit_log SET digests = $1 WHERE seq = $2",
+    }
+}
+
+/// Inserts `c` with SQL, as a tamperer would. On SQLite the fields are
+/// packed by SQLite's own `json_array`, not by the writer's encoder, so
+/// the `audit_records` view is checked against both.
 async fn insert_row(pool: &AnyPool, c: &Chained) {
+    let sqlite = pool.connect_options().database_url.scheme() == "sqlite";
+    let sql = match sqlite {
+        true => {
+            "INSERT INTO audit_log (seq, time_us, key_name, fields, prev_hash, hash) \
+             VALUES ($1, $2, $8, json_array($3, $4, $5, $6, $7, $9, $10, $11, $12, $13, $14, \
+             $15, $16), $17, $18)"
+        }
+        false => INSERT_A_COLUMN_PER_FIELD,
+    };
+    insert_row_with(pool, sql, c).await;
+}
+
+/// An `audit_log` row on PostgreSQL, and on SQLite before
+/// `migrations/sqlite/0009_audit_fields.sql`.
+const INSERT_A_COLUMN_PER_FIELD: &str =
+    "INSERT INTO audit_log (seq, time_us, kind, peer, tls_subject, command, user_name, \
+     key_name, fingerprint, hash_algo, digests, outcome, error, latency_us, os_user, detail, \
+     prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+     $15, $16, $17, $18)";
+
+/// `sql` (placeholders in [`INSERT_A_COLUMN_PER_FIELD`]'s order) with
+/// `c`'s values bound.
+async fn insert_row_with(pool: &AnyPool, sql: &str, c: &Chained) {
     let r = &c.record;
-    sqlx::query(
-        "INSERT INTO audit_log (seq, time_us, kind, peer, tls_subject, command, user_name, \
-         key_name, fingerprint, hash_algo, digests, outcome, error, latency_us, os_user, detail, \
-         prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-         $15, $16, $17, $18)",
-    )
-    .bind(c.seq)
-    .bind(r.time_us)
-    .bind(&r.kind)
-    .bind(&r.peer)
-    .bind(&r.tls_subject)
-    .bind(&r.command)
-    .bind(&r.user)
-    .bind(&r.key)
-    .bind(&r.fingerprint)
-    .bind(&r.hash_algo)
-    .bind(&r.digests)
-    .bind(&r.outcome)
-    .bind(&r.error)
-    .bind(r.latency_us)
-    .bind(&r.os_user)
-    .bind(&r.detail)
-    .bind(&c.prev_hash)
-    .bind(&c.hash)
-    .execute(pool)
-    .await
-    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .bind(c.seq)
+        .bind(r.time_us)
+        .bind(&r.kind)
+        .bind(&r.peer)
+        .bind(&r.tls_subject)
+        .bind(&r.command)
+        .bind(&r.user)
+        .bind(&r.key)
+        .bind(&r.fingerprint)
+        .bind(&r.hash_algo)
+        .bind(&r.digests)
+        .bind(&r.outcome)
+        .bind(&r.error)
+        .bind(r.latency_us)
+        .bind(&r.os_user)
+        .bind(&r.detail)
+        .bind(&c.prev_hash)
+        .bind(&c.hash)
+        .execute(pool)
+        .await
+        .unwrap();
 }
 
 /// Prune at the middle row's time: verify passes from the anchor, the
@@ -1000,4 +1032,127 @@ async fn batches_of_any_size_on_postgres() {
         return;
     };
     batches_of_any_size(&url).await;
+}
+
+/// Records whose fields are awkward for the SQLite row's JSON `fields`
+/// column: quotes, backslashes, control characters, non-ASCII text, text
+/// that looks like JSON or a number, empty strings, extreme integers.
+fn awkward_records() -> Vec<signatrust::audit::Record> {
+    let texts = [
+        "",
+        "\"quoted\" and \\backslashed\\",
+        "line\nbreak\ttab\u{1}\u{1f}\u{7f}",
+        "Grüße, 署名, \u{1F511}, \u{fffd}, \u{2028}",
+        "[\"not\", \"an\", \"array\"]",
+        "123",
+        "null",
+        "$[7]",
+    ];
+    let mut out = Vec::new();
+    for (i, t) in texts.iter().enumerate() {
+        let t = t.to_string();
+        let i = i as i64;
+        out.push(signatrust::audit::Record {
+            time_us: [i64::MIN, -1, 0, i64::MAX][i as usize % 4],
+            kind: t.clone(),
+            peer: t.clone(),
+            tls_subject: t.clone(),
+            command: t.clone(),
+            user: t.clone(),
+            key: t.clone(),
+            fingerprint: t.clone(),
+            hash_algo: t.clone(),
+            digests: t.clone(),
+            outcome: t.clone(),
+            error: t.clone(),
+            latency_us: [i64::MAX, i64::MIN, 0, -7][i as usize % 4],
+            os_user: t.clone(),
+            detail: t + "!",
+        });
+    }
+    out
+}
+
+/// Every row of `url`'s trail equals `want` and the chain verifies.
+async fn assert_trail(url: &str, want: &[Chained]) {
+    let db = AuditDb::open(url).await.unwrap();
+    let got = db.page(i64::MIN, 1000, &Filter::default()).await.unwrap();
+    assert_eq!(got, want);
+    let mut check = signatrust::audit::ChainCheck::new(db.anchor().await.unwrap());
+    for row in &got {
+        check
+            .push(row)
+            .unwrap_or_else(|e| panic!("row {}: {e}", row.seq));
+    }
+    db.close().await;
+}
+
+/// The writer stores awkward fields, and reads them back, unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awkward_fields_are_stored_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.db");
+    std::fs::File::create(&file).unwrap();
+    let mut urls = vec![format!("sqlite://{}", file.display())];
+    urls.extend(pg::scratch_database().await);
+    for url in urls {
+        let db = AuditDb::open(&url).await.unwrap();
+        let records = awkward_records();
+        assert_eq!(db.append(&records).await.unwrap(), records.len());
+        db.close().await;
+        let mut prev = signatrust::audit::GENESIS.to_owned();
+        let want: Vec<Chained> = (1..)
+            .zip(records)
+            .map(|(seq, r)| {
+                let c = r.chain(seq, prev.clone());
+                prev = c.hash.clone();
+                c
+            })
+            .collect();
+        assert_trail(&url, &want).await;
+    }
+}
+
+/// Rows written in the one-column-per-field layout, before
+/// `migrations/sqlite/0009_audit_fields.sql` packed SQLite's rows, are
+/// carried over by that migration unchanged: every field reads back as
+/// written and the chain still verifies, and later appends continue it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_from_before_the_packed_layout_migrate_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+    sqlx::any::install_default_drivers();
+    let pool: AnyPool = sqlx::pool::PoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let migrations = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
+    sqlx::migrate::Migrator::new(std::path::Path::new(migrations))
+        .await
+        .unwrap()
+        .run_to(8, &pool)
+        .await
+        .unwrap();
+    let mut prev = signatrust::audit::GENESIS.to_owned();
+    let mut want = Vec::new();
+    for (seq, r) in (1..).zip(awkward_records()) {
+        let c = r.chain(seq, prev.clone());
+        prev = c.hash.clone();
+        insert_row_with(&pool, INSERT_A_COLUMN_PER_FIELD, &c).await;
+        want.push(c);
+    }
+    pool.close().await;
+    // AuditDb::open applies 0009.
+    assert_trail(&url, &want).await;
+    let db = AuditDb::open(&url).await.unwrap();
+    let more = awkward_records();
+    db.append(&more[..2]).await.unwrap();
+    db.close().await;
+    for r in more.into_iter().take(2) {
+        let c = r.chain(want.len() as i64 + 1, prev.clone());
+        prev = c.hash.clone();
+        want.push(c);
+    }
+    assert_trail(&url, &want).await;
 }

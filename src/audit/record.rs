@@ -94,7 +94,9 @@ impl Record {
     /// big-endian. Length prefixes make the encoding injective: no two
     /// different records encode alike.
     pub fn canonical(&self, seq: i64, prev_hash: &str) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256);
+        // Its exact length, so that the buffer is allocated once.
+        let strings: usize = self.strings().iter().map(|f| 4 + f.len()).sum();
+        let mut out = Vec::with_capacity(DOMAIN.len() + 8 + 4 + prev_hash.len() + strings + 16);
         out.extend_from_slice(DOMAIN);
         out.extend_from_slice(&seq.to_be_bytes());
         let mut s = |v: &str| {
@@ -122,7 +124,12 @@ impl Record {
 
     /// SHA-256 of [`Record::canonical`], lower-case hex.
     pub fn hash(&self, seq: i64, prev_hash: &str) -> String {
-        hex::encode(openssl::sha::sha256(&self.canonical(seq, prev_hash)))
+        let digest = openssl::sha::sha256(&self.canonical(seq, prev_hash));
+        // `hex::encode` pushes a char at a time; the writer hashes every
+        // record, so encode into a buffer at once.
+        let mut text = [0u8; 64];
+        hex::encode_to_slice(digest, &mut text).expect("64 hex digits for 32 bytes");
+        String::from_utf8(text.to_vec()).expect("hex digits are ASCII")
     }
 
     /// This record as row `seq` after a row whose hash is `prev_hash`,

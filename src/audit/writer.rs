@@ -240,9 +240,21 @@ pub enum Unavailable {
     Stopped,
 }
 
-/// The pause after each audit transaction (see `write_loop`): at most 20
-/// commits a second, each of up to `batch` records.
-const COMMIT_GAP: Duration = Duration::from_millis(50);
+/// The pause after an audit transaction that emptied the queue (see
+/// `write_loop`): records gather into larger batches, which cost less per
+/// record (each commit rewrites the table's and indexes' last pages and
+/// syncs the WAL: 640 records a commit cost 15 % less CPU each than 320,
+/// `cargo bench --bench audit_append`). A crash loses the records queued,
+/// at most those of about one gap and one commit.
+const COMMIT_GAP: Duration = Duration::from_millis(100);
+
+/// The pause after a full batch (`[audit] batch` records, so more are
+/// waiting): short, so that the writer keeps up with any request rate (a
+/// batch of 1024 every 10 ms and its commit is more than 50,000 records a
+/// second; with the long gap after every batch the trail capped Ed25519
+/// signing at about 9,000 requests a second, BENCHMARKS.md), yet not
+/// zero, so that `signatrust-admin` still finds the write lock free.
+const FULL_BATCH_GAP: Duration = Duration::from_millis(10);
 
 async fn write_loop(
     db: AuditDb,
@@ -253,15 +265,16 @@ async fn write_loop(
 ) {
     let mut buf: Vec<Record> = Vec::with_capacity(batch);
     loop {
-        tokio::select! {
+        let full = tokio::select! {
             biased;
             n = rx.recv_many(&mut buf, batch) => {
                 if n == 0 {
                     break;
                 }
+                n == batch
             }
             _ = stop.cancelled() => break,
-        }
+        };
         write(&db, &mut buf, &state, &stop).await;
         // Group commit: let the next records gather, and leave the
         // database's write lock free for a moment. On SQLite a writer that
@@ -269,7 +282,7 @@ async fn write_loop(
         // (signatrust-admin waits in SQLite's polling busy handler and keeps
         // missing the gap: `database is locked` after the busy timeout).
         tokio::select! {
-            _ = tokio::time::sleep(COMMIT_GAP) => {}
+            _ = tokio::time::sleep(if full { FULL_BATCH_GAP } else { COMMIT_GAP }) => {}
             _ = stop.cancelled() => {}
         }
     }
