@@ -345,33 +345,31 @@ impl AuditDb {
             records
         };
         // Each record's place: (seq, prev_hash, hash). The records
-        // themselves are bound as they are, not copied.
+        // themselves are bound as they are, not copied; the links are
+        // moved into the statement (a value bound by reference is cloned).
         let mut links = Vec::with_capacity(records.len());
         for r in records {
             seq += 1;
             let hash = r.hash(seq, &prev);
             links.push((seq, std::mem::replace(&mut prev, hash.clone()), hash));
         }
-        let mut rest: Vec<_> = records.iter().zip(&links).collect();
-        let mut rest = &mut rest[..];
-        while !rest.is_empty() {
-            let rows = INSERT_ROWS
-                .into_iter()
-                .find(|&n| n <= rest.len())
-                .unwrap_or(1);
-            let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(rows);
+        let mut rest = records.iter().zip(links);
+        let mut left = records.len();
+        while left > 0 {
+            let rows = INSERT_ROWS.into_iter().find(|&n| n <= left).unwrap_or(1);
+            left -= rows;
             let mut q = sqlx::query(insert_sql(self.backend, rows));
-            for (r, (seq, prev_hash, hash)) in chunk.iter() {
+            for (r, (seq, prev_hash, hash)) in rest.by_ref().take(rows) {
                 q = match self.backend {
                     StoreBackend::Sqlite => q
-                        .bind(*seq)
+                        .bind(seq)
                         .bind(r.time_us)
                         .bind(&r.key)
                         .bind(fields_json(r))
                         .bind(prev_hash)
                         .bind(hash),
                     StoreBackend::Postgres => q
-                        .bind(*seq)
+                        .bind(seq)
                         .bind(r.time_us)
                         .bind(&r.kind)
                         .bind(&r.peer)
@@ -392,7 +390,6 @@ impl AuditDb {
                 };
             }
             q.execute(&mut *tx).await?;
-            rest = tail;
         }
         tx.commit().await?;
         Ok(records.len())

@@ -124,7 +124,12 @@ impl Record {
 
     /// SHA-256 of [`Record::canonical`], lower-case hex.
     pub fn hash(&self, seq: i64, prev_hash: &str) -> String {
-        let digest = openssl::sha::sha256(&self.canonical(seq, prev_hash));
+        // The incremental hasher (SHA256_Init/Update/Final), not the
+        // one-shot `sha256`, which OpenSSL 3 implements by fetching the
+        // algorithm by name on every call.
+        let mut hasher = openssl::sha::Sha256::new();
+        hasher.update(&self.canonical(seq, prev_hash));
+        let digest = hasher.finish();
         // `hex::encode` pushes a char at a time; the writer hashes every
         // record, so encode into a buffer at once.
         let mut text = [0u8; 64];
@@ -286,6 +291,35 @@ impl ChainCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The record hash of a fixed record, as computed independently (Python's
+    /// `hashlib` over the encoding [`Record::canonical`] documents): a
+    /// change of encoding or of hash implementation that alters stored
+    /// hashes breaks every existing chain, and fails here.
+    #[test]
+    fn hash_matches_an_independent_computation() {
+        let r = Record {
+            time_us: 1_764_500_000_123_456,
+            kind: "request".into(),
+            peer: "192.0.2.7:612".into(),
+            tls_subject: "CN=obs".into(),
+            command: "sign".into(),
+            user: "SHA256:obs@example.org".into(),
+            key: "obs".into(),
+            fingerprint: "0123456789ABCDEF0123456789ABCDEF01234567".into(),
+            hash_algo: "SHA256".into(),
+            digests: "ab".repeat(32),
+            outcome: "ok".into(),
+            error: String::new(),
+            latency_us: 789,
+            os_user: String::new(),
+            detail: "Grüße".into(),
+        };
+        assert_eq!(
+            r.hash(42, &"cd".repeat(32)),
+            "de3701c48b85054f6e51ed430b03cdcad9029411e8b899622bbbeb9f66e20b21"
+        );
+    }
 
     fn rec(n: i64) -> Record {
         Record {
