@@ -3,7 +3,9 @@
 # on one store, RSA-2048 (or TYPE) at c=50, interleaved, with `openssl
 # speed` before and after (same sitting):
 #   cargo build --release && benches/audit-ab.sh [SECONDS] [ROUNDS] [TYPE]
-# Compare req/s and server CPU/req of "on" against "off".
+# Compare req/s and server CPU/req of "on" against "off": the last lines
+# sum the rounds up (mean and median of the per-round differences, and the
+# standard error of the mean; the machine's noise shows in the spread).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-6}
@@ -41,6 +43,29 @@ for r in $(seq "$ROUNDS"); do
     "$BIN/signatrust-bench" load --addr "127.0.0.1:${PORT[$v]}" --user k-000000 -c 50 \
       -d "$SECS" --server-pid "${PID[$v]}" | grep -E "req/s|latency|server CPU"
   done
-done
+done | tee "$T/rounds"
 speed
+# Per round: on/off - 1 of req/s and of server CPU per request.
+awk '
+  /^### audit/ { v = $3; r = $5 }
+  / req\/s$/ { q[v, r] = $(NF - 1) }
+  /server CPU/ { c[v, r] = $4 + 0 }
+  END {
+    for (i = 1; ("on", i) in q; i++) {
+      dq[i] = (q["on", i] / q["off", i] - 1) * 100
+      dc[i] = (c["on", i] / c["off", i] - 1) * 100
+      printf "round %d: req/s %+.1f %%, CPU/req %+.1f %%\n", i, dq[i], dc[i]
+    }
+    n = i - 1
+    summary("req/s", dq, n); summary("server CPU/req", dc, n)
+  }
+  function summary(name, d, n,   i, j, t, m, s, sorted) {
+    for (i = 1; i <= n; i++) { m += d[i] / n; sorted[i] = d[i] }
+    for (i = 1; i <= n; i++) s += (d[i] - m) ^ 2
+    s = n > 1 ? sqrt(s / (n - 1)) : 0
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
+      if (sorted[j] < sorted[i]) { t = sorted[i]; sorted[i] = sorted[j]; sorted[j] = t }
+    printf "# audit on vs off, %s: mean %+.2f %%, median %+.2f %%, sd %.2f, se %.2f (%d rounds)\n", \
+      name, m, (sorted[int((n + 1) / 2)] + sorted[int(n / 2) + 1]) / 2, s, s / sqrt(n), n
+  }' "$T/rounds"
 echo "# audit rows written: $(sqlite3 "$T/store/signatrust.db" 'SELECT count(*) FROM audit_log' 2>/dev/null || echo '?')"

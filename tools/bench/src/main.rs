@@ -365,7 +365,7 @@ fn load(a: LoadArgs) -> anyhow::Result<std::process::ExitCode> {
         let cpu = s.cpu.saturating_sub(b.cpu);
         server_ms = Some(per_req_ms(cpu));
         println!(
-            "server CPU {:.2}s, {:.3} ms/req; server RSS {:.1} MiB, peak {:.1} MiB",
+            "server CPU {:.2}s, {:.4} ms/req; server RSS {:.1} MiB, peak {:.1} MiB",
             cpu.as_secs_f64(),
             per_req_ms(cpu),
             s.rss_kib as f64 / 1024.0,
