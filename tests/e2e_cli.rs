@@ -524,3 +524,44 @@ fn generate_every_type_gpg_and_rpm_accept() {
         }
     }
 }
+
+/// A verb that reads or changes a store's content, pointed at a data
+/// directory with no store (a typo), fails with exit 78 naming the file,
+/// and creates nothing: before, `key list` answered with an empty list and
+/// left a new store and a new KEK behind. A verb that puts a key in makes
+/// the store.
+#[test]
+fn verbs_on_a_missing_store_fail_and_create_nothing() {
+    let dir = short_tempdir();
+    let data = dir.path().join("typo");
+    let backup = dir.path().join("copy.db");
+    let verbs: [&[&str]; 8] = [
+        &["key", "list"],
+        &["key", "show", "k"],
+        &["key", "delete", "k", "--yes"],
+        &["alias", "list"],
+        &["enckey", "list"],
+        &["default-user", "show"],
+        &["db", "status"],
+        &["backup", backup.to_str().unwrap()],
+    ];
+    for args in verbs {
+        let out = admin(&data, args);
+        assert_eq!(out.status.code(), Some(78), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!(
+                "no key store at {}",
+                data.join("signatrust.db").display()
+            )),
+            "{args:?}: {err}"
+        );
+        assert!(!data.exists(), "{args:?} created {}", data.display());
+        assert!(!backup.exists(), "{args:?} wrote a backup");
+    }
+    admin_ok(
+        &data,
+        &["key", "generate", "k", "--type", "ed25519", "--uid", UID],
+    );
+    assert_eq!(list_names(&data), ["k"]);
+}

@@ -196,8 +196,9 @@ fn import_signd_migrates_keys_aliases_and_enckeys() {
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(!data.exists(), "--dry-run created {}", data.display());
 
-    // --dry-run on an (empty) store: every item reported, nothing stored.
-    admin_ok(&data, &["alias", "list"]);
+    // --dry-run on an (empty) store, as signatrustd's first start leaves
+    // it: every item reported, nothing stored.
+    drop(Daemon::start(&data, ""));
     let before = dump(&data);
     let out = signd.import_with(&data, &["--dry-run"]);
     let (stdout, stderr) = text(&out);
@@ -839,4 +840,49 @@ fn import_signd_on_postgres() {
     }
     let reply = parse_reply(&daemon.exchange(&old_request(OLD, &sha256_arg(b"x"))));
     assert_eq!(reply.err, format!("unknown key: {OLD}\n"));
+}
+
+/// `import-signd` takes its sign.conf from the configuration file's
+/// `sign_conf` when `--sign-conf` is not given (the same file
+/// `signatrustd` reads), and without either says what it needs.
+#[test]
+fn import_signd_reads_sign_conf_from_the_configuration_file() {
+    let signd = Signd::new("xxx");
+    let store = short_tempdir();
+    let data = store.path().join("store");
+    let admin_with_config = |config: &Path, args: &[&str]| {
+        std::process::Command::new(ADMIN)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let without = store.path().join("without.toml");
+    std::fs::write(&without, "").unwrap();
+    let out = admin_with_config(&without, &["import-signd"]);
+    let (_, err) = text(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("--sign-conf") && err.contains("sign_conf"),
+        "{err}"
+    );
+    let with = store.path().join("with.toml");
+    std::fs::write(
+        &with,
+        format!(
+            "sign_conf = {:?}\n",
+            signd.sign_conf().display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = admin_with_config(&with, &["import-signd"]);
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{err}");
+    let names: Vec<_> = key_list(&data).into_iter().map(|(n, _, _)| n).collect();
+    assert!(names.contains(&PLAIN.to_owned()), "{names:?}");
+    assert!(names.contains(&SEC.to_owned()), "{names:?}");
 }

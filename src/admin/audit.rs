@@ -204,7 +204,10 @@ pub(super) fn describe(cmd: &Command) -> Option<AdminChange> {
         Command::ImportSignd(a) if !a.dry_run => change(
             "import-signd",
             "",
-            format!("sign.conf {}", a.sign_conf.display()),
+            match &a.sign_conf {
+                Some(f) => format!("sign.conf {}", f.display()),
+                None => "no sign.conf".to_owned(),
+            },
         ),
         Command::Key(KeyCommand::Import { name, file, .. }) => {
             change("key import", name, format!("from {}", file.display()))

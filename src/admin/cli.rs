@@ -220,9 +220,9 @@ pub enum KekCommand {
 )]
 pub struct ImportSigndArgs {
     /// The obs-signd sign.conf naming phrases:, aliases:, encryptionkeys:
-    /// and gnupghome:.
+    /// and gnupghome: (default: `sign_conf` of the configuration file).
     #[arg(long, value_name = "FILE")]
-    pub sign_conf: PathBuf,
+    pub sign_conf: Option<PathBuf>,
     /// The gpg home holding the signd keys, when sign.conf has no gnupghome:
     /// (default: $GNUPGHOME).
     #[arg(long, value_name = "DIR")]

@@ -150,17 +150,21 @@ struct Counts {
 }
 
 pub(super) async fn run(store: &KeyStore, args: &ImportSigndArgs) -> anyhow::Result<()> {
-    let conf = load_sign_conf_file(&args.sign_conf)?;
+    // `admin::run` fills in the configuration's `sign_conf`.
+    let sign_conf = args.sign_conf.as_deref().ok_or_else(|| {
+        anyhow!("import-signd needs a sign.conf: pass --sign-conf FILE or set sign_conf in the configuration file")
+    })?;
+    let conf = load_sign_conf_file(sign_conf)?;
     if conf.paths.phrases.is_none() {
         bail!(
             "{}: no phrases: directory configured, nothing to import",
-            args.sign_conf.display()
+            sign_conf.display()
         );
     }
     let state = SigndState::new(&conf.paths, &args.gpg, args.gnupghome.clone()).map_err(|_| {
         anyhow!(
             "{}: no gnupghome: set; pass --gnupghome or set GNUPGHOME",
-            args.sign_conf.display()
+            sign_conf.display()
         )
     })?;
     let opts = LoadOptions {
@@ -275,7 +279,7 @@ pub(super) async fn run(store: &KeyStore, args: &ImportSigndArgs) -> anyhow::Res
 
     // sign.conf's own settings: signatrustd reads them from the file; what
     // they name must be here.
-    let conf_name = args.sign_conf.display();
+    let conf_name = sign_conf.display();
     let mut targets: Vec<(String, &str)> = Vec::new();
     if let Some(user) = &conf.user {
         targets.push(("user:".to_owned(), user));
