@@ -47,7 +47,6 @@ pub async fn run(mut cli: AdminCli) -> anyhow::Result<()> {
     if config.lock_memory {
         crate::app::lock_memory()?;
     }
-    require_existing_store(&config, &cli.command)?;
     let change = audit::describe(&cli.command);
     let kek_create = matches!(cli.command, cli::Command::Kek(cli::KekCommand::Create));
     let name = change.as_ref().map(|c| c.key.clone()).unwrap_or_default();
@@ -78,50 +77,6 @@ pub async fn run(mut cli: AdminCli) -> anyhow::Result<()> {
         ));
     }
     result
-}
-
-/// Whether `command` needs a store that exists: every verb but those that
-/// put something into a new store (`key generate|import`, `enckey
-/// generate|import`, `import-signd`) and those that handle a missing store
-/// themselves (`kek`, `db migrate`, `audit`, which needs an existing file).
-fn needs_existing_store(command: &cli::Command) -> bool {
-    use cli::{Command, DbCommand, EnckeyCommand, KeyCommand};
-    match command {
-        Command::ImportSignd(_) | Command::Kek(_) | Command::Audit(_) => false,
-        Command::Key(KeyCommand::Generate { .. } | KeyCommand::Import { .. }) => false,
-        Command::Enckey(EnckeyCommand::Generate { .. } | EnckeyCommand::Import { .. }) => false,
-        Command::Db(DbCommand::Migrate) => false,
-        Command::Db(DbCommand::Status)
-        | Command::Backup { .. }
-        | Command::CheckBlobs(_)
-        | Command::Key(_)
-        | Command::Alias(_)
-        | Command::Enckey(_)
-        | Command::DefaultUser(_) => true,
-    }
-}
-
-/// Refuses (exit 78) a verb that reads or changes a store's content when
-/// the configuration names a SQLite store file that does not exist: a
-/// mistyped `--data-dir` or `[store] url` would otherwise make a new, empty
-/// store with a new KEK and answer `key list` with nothing.
-fn require_existing_store(config: &Config, command: &cli::Command) -> anyhow::Result<()> {
-    if !needs_existing_store(command) {
-        return Ok(());
-    }
-    let Some(path) = config.store_url.sqlite_path() else {
-        return Ok(());
-    };
-    if path.exists() {
-        return Ok(());
-    }
-    Err(anyhow::anyhow!(
-        "no key store at {}: check --data-dir, --config and [store] url (a store is made by \
-         `signatrust-admin key generate`, `key import`, `enckey generate|import` or \
-         `import-signd`, or by signatrustd when it first starts)",
-        path.display()
-    )
-    .context(ConfigError))
 }
 
 /// The fingerprint of key `name`, if there is one (for the audit record).
