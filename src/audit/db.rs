@@ -36,16 +36,16 @@ macro_rules! audit_columns {
 }
 
 /// The columns an append binds on SQLite, where the other fields are one
-/// JSON array, `fields` ([`fields_json`]; `migrations/sqlite/0009_*.sql`
-/// reads them back through generated columns of their old names).
+/// JSON array, `fields` ([`fields_json`]; the view `audit_records` of
+/// `migrations/sqlite/0009_audit_fields.sql` reads them back).
 const SQLITE_INSERT_COLUMNS: &str = "seq, time_us, key_name, fields, prev_hash, hash";
 
-/// Values bound per row: on SQLite (the packed row) and on PostgreSQL (a
-/// column per field, [`audit_columns!`]).
-fn bound_per_row(backend: StoreBackend) -> usize {
+/// The columns an append binds on `backend`: the packed row on SQLite, a
+/// column per field ([`audit_columns!`]) on PostgreSQL.
+fn insert_columns(backend: StoreBackend) -> &'static str {
     match backend {
-        StoreBackend::Sqlite => 6,
-        StoreBackend::Postgres => 18,
+        StoreBackend::Sqlite => SQLITE_INSERT_COLUMNS,
+        StoreBackend::Postgres => audit_columns!(),
     }
 }
 
@@ -73,7 +73,8 @@ fn insert_sql(backend: StoreBackend, rows: usize) -> &'static str {
     type Texts = [String; INSERT_ROWS.len()];
     static SQL: std::sync::OnceLock<(Texts, Texts)> = std::sync::OnceLock::new();
     let build = |backend: StoreBackend| {
-        let columns = bound_per_row(backend);
+        let names = insert_columns(backend);
+        let columns = names.split(',').count();
         INSERT_ROWS.map(|n| {
             let values: Vec<String> = (0..n)
                 .map(|row| {
@@ -86,10 +87,6 @@ fn insert_sql(backend: StoreBackend, rows: usize) -> &'static str {
                     format!("({})", params.join(", "))
                 })
                 .collect();
-            let names = match backend {
-                StoreBackend::Sqlite => SQLITE_INSERT_COLUMNS,
-                StoreBackend::Postgres => audit_columns!(),
-            };
             format!(
                 "INSERT INTO audit_log ({names}) VALUES {}",
                 values.join(", ")
@@ -528,10 +525,8 @@ mod tests {
     /// bound: anonymous on SQLite, numbered on PostgreSQL.
     #[test]
     fn insert_texts() {
-        let (lite, pg_cols) = (
-            bound_per_row(StoreBackend::Sqlite),
-            bound_per_row(StoreBackend::Postgres),
-        );
+        // The packed SQLite row binds 6 values, PostgreSQL's row 18.
+        let (lite, pg_cols) = (6, 18);
         for rows in INSERT_ROWS {
             let sqlite = insert_sql(StoreBackend::Sqlite, rows);
             assert_eq!(sqlite.matches('?').count(), rows * lite);
@@ -541,8 +536,6 @@ mod tests {
             assert!(!pg.contains(&format!("${}", rows * pg_cols + 1)));
             assert_eq!(pg.matches('(').count(), rows + 1);
         }
-        assert_eq!(audit_columns!().split(',').count(), pg_cols);
-        assert_eq!(SQLITE_INSERT_COLUMNS.split(',').count(), lite);
     }
     // Batches of every shape, stored and chained: tests/audit.rs, on SQLite
     // and PostgreSQL.
