@@ -40,15 +40,12 @@ pub(super) async fn open(
     config: &Config,
     args: &ImportSigndArgs,
 ) -> anyhow::Result<(KeyStore, Option<tempfile::TempDir>)> {
-    let url = config.store_url.as_str();
-    let missing = config.store_url.backend() == StoreBackend::Sqlite && {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        let path = path.split('?').next().unwrap_or(path);
-        !std::path::Path::new(path).exists()
-    };
+    // A SQLite store with no file yet (in memory counts as none).
+    let missing = config.store_url.backend() == StoreBackend::Sqlite
+        && config
+            .store_url
+            .sqlite_path()
+            .is_none_or(|path| !path.exists());
     if !(args.dry_run && missing) {
         return Ok((open_store(config).await?, None));
     }
