@@ -1073,6 +1073,18 @@ fn awkward_records() -> Vec<signatrust::audit::Record> {
     out
 }
 
+/// `records` chained after `chain` (empty: from the genesis), as the
+/// writer appends them: appended to `chain`.
+fn extend_chain(chain: &mut Vec<Chained>, records: Vec<signatrust::audit::Record>) {
+    for r in records {
+        let prev = chain
+            .last()
+            .map_or(signatrust::audit::GENESIS.to_owned(), |c| c.hash.clone());
+        let c = r.chain(chain.len() as i64 + 1, prev);
+        chain.push(c);
+    }
+}
+
 /// Every row of `url`'s trail equals `want` and the chain verifies.
 async fn assert_trail(url: &str, want: &[Chained]) {
     let db = AuditDb::open(url).await.unwrap();
@@ -1100,15 +1112,8 @@ async fn awkward_fields_are_stored_unchanged() {
         let records = awkward_records();
         assert_eq!(db.append(&records).await.unwrap(), records.len());
         db.close().await;
-        let mut prev = signatrust::audit::GENESIS.to_owned();
-        let want: Vec<Chained> = (1..)
-            .zip(records)
-            .map(|(seq, r)| {
-                let c = r.chain(seq, prev.clone());
-                prev = c.hash.clone();
-                c
-            })
-            .collect();
+        let mut want = Vec::new();
+        extend_chain(&mut want, records);
         assert_trail(&url, &want).await;
     }
 }
@@ -1134,13 +1139,10 @@ async fn rows_from_before_the_packed_layout_migrate_unchanged() {
         .run_to(8, &pool)
         .await
         .unwrap();
-    let mut prev = signatrust::audit::GENESIS.to_owned();
     let mut want = Vec::new();
-    for (seq, r) in (1..).zip(awkward_records()) {
-        let c = r.chain(seq, prev.clone());
-        prev = c.hash.clone();
-        insert_row_with(&pool, INSERT_A_COLUMN_PER_FIELD, &c).await;
-        want.push(c);
+    extend_chain(&mut want, awkward_records());
+    for c in &want {
+        insert_row_with(&pool, INSERT_A_COLUMN_PER_FIELD, c).await;
     }
     pool.close().await;
     // AuditDb::open applies 0009.
@@ -1149,10 +1151,6 @@ async fn rows_from_before_the_packed_layout_migrate_unchanged() {
     let more = awkward_records();
     db.append(&more[..2]).await.unwrap();
     db.close().await;
-    for r in more.into_iter().take(2) {
-        let c = r.chain(want.len() as i64 + 1, prev.clone());
-        prev = c.hash.clone();
-        want.push(c);
-    }
+    extend_chain(&mut want, more.into_iter().take(2).collect());
     assert_trail(&url, &want).await;
 }

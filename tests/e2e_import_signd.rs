@@ -850,20 +850,12 @@ fn import_signd_reads_sign_conf_from_the_configuration_file() {
     let signd = Signd::new("xxx");
     let store = short_tempdir();
     let data = store.path().join("store");
-    let admin_with_config = |config: &Path, args: &[&str]| {
-        std::process::Command::new(ADMIN)
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    };
     let without = store.path().join("without.toml");
     std::fs::write(&without, "").unwrap();
-    let out = admin_with_config(&without, &["import-signd"]);
+    let out = admin(
+        &data,
+        &["--config", without.to_str().unwrap(), "import-signd"],
+    );
     let (_, err) = text(&out);
     assert!(!out.status.success(), "{err}");
     assert!(
@@ -879,7 +871,7 @@ fn import_signd_reads_sign_conf_from_the_configuration_file() {
         ),
     )
     .unwrap();
-    let out = admin_with_config(&with, &["import-signd"]);
+    let out = admin(&data, &["--config", with.to_str().unwrap(), "import-signd"]);
     let (stdout, err) = text(&out);
     assert!(out.status.success(), "{stdout}\n{err}");
     let names: Vec<_> = key_list(&data).into_iter().map(|(n, _, _)| n).collect();
