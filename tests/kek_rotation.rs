@@ -2,7 +2,8 @@
 //! server signs under load, killed with SIGKILL half-way and run again (it
 //! resumes), a second server on the new KEK during the rotation, then
 //! `--finish`: zero failed sign requests throughout, and afterwards the
-//! store opens with the new KEK alone.
+//! store opens with the new KEK alone; and what `kek status` says at each
+//! step of a rotation.
 
 #[path = "e2e_common.rs"]
 mod common;
@@ -201,5 +202,102 @@ fn rotation_under_load_resumes_after_sigkill_and_finishes() {
     let c = Daemon::start(&data, &kms);
     for i in 0..KEYS {
         assert!(sign_ok(&c, &format!("k{i}"), 1), "k{i} after --finish");
+    }
+}
+
+/// `kek status` in the middle of a rotation, as the operator runs it at
+/// each step: from the old KEK's configuration it reports the rotation;
+/// from the new one (a server already switched) it reports which rows that
+/// server cannot open yet, and once every row has its wrap it passes (the
+/// store "belonging" to the old KEK is no refusal then: servers on the
+/// new KEK serve through the wraps).
+#[test]
+fn kek_status_reports_a_rotation_in_progress_from_either_kek() {
+    let dir = short_tempdir();
+    let data = dir.path().join("data");
+    let generate = |name: &str| {
+        admin_ok(
+            &data,
+            &[
+                "key",
+                "generate",
+                name,
+                "--type",
+                "ed25519",
+                "--uid",
+                "S <s@example.org>",
+            ],
+        );
+    };
+    generate("a");
+    generate("b");
+    let new_toml = dir.path().join("new.toml");
+    std::fs::write(
+        &new_toml,
+        format!(
+            "[kms]\nprovider = \"file\"\nkey_file = \"{}\"\n",
+            dir.path().join("new.key").display()
+        ),
+    )
+    .unwrap();
+    let new = ["--config", new_toml.to_str().unwrap()];
+    admin_ok(&data, &[&new[..], &["kek", "create"]].concat());
+    // (It fails: the store does not belong to the new KEK yet.)
+    let new_id = admin(&data, &[&new[..], &["kek", "status", "--json"]].concat());
+    let new_id = serde_json::from_slice::<serde_json::Value>(&new_id.stdout).unwrap()["kek_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    admin_ok(
+        &data,
+        &["kek", "rotate", "--to-config", new_toml.to_str().unwrap()],
+    );
+    // A key made under the old KEK after the wraps were made: no wrap.
+    generate("late");
+
+    let old = admin_ok(&data, &["kek", "status"]);
+    assert!(
+        old.contains(&format!(
+            "rotation in progress to KEK {new_id}: 2 of 3 row(s) open with it"
+        )),
+        "{old}"
+    );
+    let out = admin(&data, &[&new[..], &["kek", "status"]].concat());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "rotation in progress to KEK {new_id} (the configured KEK): 2 of 3 row(s)"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("1 row(s) have no wrap under the configured KEK")
+            && stderr.contains("(key late)"),
+        "{stderr}"
+    );
+    let json = admin(&data, &[&new[..], &["kek", "status", "--json"]].concat());
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        json["rotation"],
+        serde_json::json!({
+            "to": new_id, "rows": 3, "ready": 2, "pending": ["key late"], "configured": true
+        })
+    );
+
+    // The rotation run again wraps the late key: a server on the new KEK
+    // opens every row, and status from there passes.
+    admin_ok(
+        &data,
+        &["kek", "rotate", "--to-config", new_toml.to_str().unwrap()],
+    );
+    let out = admin_ok(&data, &[&new[..], &["kek", "status"]].concat());
+    assert!(out.contains("3 of 3 row(s) open with it"), "{out}");
+    assert!(out.contains("(the rotation's old KEK)"), "{out}");
+    assert!(out.contains("--finish"), "{out}");
+    let d = Daemon::start(&data, &std::fs::read_to_string(&new_toml).unwrap());
+    for user in ["a", "b", "late"] {
+        assert!(sign_ok(&d, user, 0), "{user} on the new KEK");
     }
 }

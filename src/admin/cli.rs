@@ -169,7 +169,9 @@ pub enum KekCommand {
     /// rows exist.
     #[command(after_help = "Example:\n  signatrust-admin kek status --json")]
     Status {
-        /// One JSON object (provider, kek_id, opens, error, store, wrapped).
+        /// One JSON object (provider, kek_id, opens, error, store,
+        /// store_kek_id, wrapped, and rotation: null, or to, rows, ready,
+        /// pending, configured while `kek rotate` is under way).
         #[arg(long)]
         json: bool,
     },
@@ -190,8 +192,9 @@ pub enum KekCommand {
     /// serving. First run: every data key is wrapped by the new KEK as
     /// well, BATCH rows per transaction; servers on either KEK keep
     /// working, and an interrupted run is resumed by running it again.
-    /// Then switch every server to FILE's [kms] (rolling restart), and end
-    /// with --finish, which moves the new wraps into the rows in one
+    /// Then switch every server to FILE's [kms] (rolling restart; `kek
+    /// status` with FILE says whether a server on it opens every row), and
+    /// end with --finish, which moves the new wraps into the rows in one
     /// transaction; from then on the old KEK is refused.
     #[command(after_help = "Example:
   signatrust-admin --config old.toml kek rotate --to-config new.toml

@@ -110,6 +110,12 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
     create_private_dir(&config.data_dir)?;
     let custody = KeyStore::custody_at(config.store_url.as_str()).await?;
     let usage = &custody.usage;
+    // During a rotation a server on its new KEK opens the rows through
+    // their rotation wraps: what it cannot open is what has none yet.
+    let onto = custody
+        .rotation
+        .as_ref()
+        .filter(|r| configured.as_deref() == Some(r.to.as_str()));
     let mut foreign = 0;
     let rows: Vec<_> = usage
         .iter()
@@ -121,6 +127,9 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
             (u, ours)
         })
         .collect();
+    if let Some(r) = onto {
+        foreign = (r.total - r.ready) as i64;
+    }
     if json {
         print_json(&serde_json::json!({
             "provider": describe(&config.kms),
@@ -135,6 +144,13 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
                 "encryption_keys": u.encryption_keys,
                 "configured": ours,
             })).collect::<Vec<_>>(),
+            "rotation": custody.rotation.as_ref().map(|r| serde_json::json!({
+                "to": r.to,
+                "rows": r.total,
+                "ready": r.ready,
+                "pending": r.pending,
+                "configured": onto.is_some(),
+            })),
         }));
     } else {
         say!("provider: {}", describe(&config.kms));
@@ -150,14 +166,27 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
             Some(id) => say!("store belongs to KEK: {id}"),
             None => say!("store belongs to KEK: none recorded yet (adopted on first open)"),
         }
+        if let Some(r) = &custody.rotation {
+            let mark = if onto.is_some() {
+                " (the configured KEK)"
+            } else {
+                ""
+            };
+            say!(
+                "rotation in progress to KEK {}{mark}: {} of {} row(s) open with it",
+                r.to,
+                r.ready,
+                r.total
+            );
+        }
         if usage.is_empty() {
             say!("no secrets stored");
         }
         for (u, ours) in &rows {
-            let mark = if *ours {
-                "configured KEK"
-            } else {
-                "NOT the configured KEK"
+            let mark = match (ours, onto) {
+                (true, _) => "configured KEK",
+                (false, Some(_)) => "the rotation's old KEK",
+                (false, None) => "NOT the configured KEK",
             };
             say!(
                 "wrapped by {}: {} key(s), {} encryption key(s) ({mark})",
@@ -169,6 +198,29 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
     }
     if let Err(e) = opened {
         return Err(e.context("the configured KEK does not open"));
+    }
+    if let Some(r) = onto {
+        if r.ready < r.total {
+            bail!(
+                "{} row(s) have no wrap under the configured KEK {} yet ({}{}): a server on it \
+                 cannot open them; run `kek rotate` again with the current KEK's configuration",
+                r.total - r.ready,
+                r.to,
+                r.pending.join(", "),
+                if r.total - r.ready > r.pending.len() {
+                    ", …"
+                } else {
+                    ""
+                }
+            );
+        }
+        if !json {
+            say!(
+                "every row opens with the configured KEK; once every server uses it, end the \
+                 rotation with `kek rotate --to-config <this configuration> --finish`"
+            );
+        }
+        return Ok(());
     }
     if let (Some(store), Some(configured)) = (&custody.kek_id, &configured) {
         if store != configured {

@@ -49,8 +49,8 @@ pub use kek::{
 };
 pub use store::{
     validate_name, Custody, DbStats, DeletedKey, EncKeyInfo, KekUsage, KeyInfo, KeyStore, KeyUse,
-    LoadedKey, Migration, RestoreOutcome, RewrapSummary, RotationSummary, StoreOptions,
-    SwapOutcome, DEFAULT_RETENTION, MAX_NAME_LEN,
+    LoadedKey, Migration, RestoreOutcome, RewrapSummary, RotationProgress, RotationSummary,
+    StoreOptions, SwapOutcome, DEFAULT_RETENTION, MAX_NAME_LEN,
 };
 pub use url::{redacted_url, BadStoreUrl, StoreBackend, StoreUrl};
 

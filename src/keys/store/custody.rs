@@ -13,8 +13,9 @@
 //! While `kek rotate` moves the store to a new KEK, that KEK (the `next`
 //! canary) is accepted too.
 
+use super::rotation::{done_for, kind_name};
 use super::{now, KekUsage, KeyStore};
-use crate::keys::db::{Db, PoolConfig};
+use crate::keys::db::{Db, PoolConfig, RotationKind};
 use crate::keys::envelope;
 use crate::keys::error::KeyError;
 use crate::keys::kek::Kek;
@@ -27,6 +28,29 @@ pub struct Custody {
     pub kek_id: Option<String>,
     /// How many rows each KEK id wraps.
     pub usage: Vec<KekUsage>,
+    /// The online rotation (`kek rotate`) in progress, if any.
+    pub rotation: Option<RotationProgress>,
+}
+
+/// How far an online rotation (`kek rotate`) has come: which rows a
+/// server on the new KEK can open, directly or through a rotation wrap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationProgress {
+    /// The id of the KEK the store moves to (the `next` canary).
+    pub to: String,
+    /// Rows (signing keys, encryption keys, retired keys) the new KEK
+    /// opens.
+    pub ready: usize,
+    /// All rows.
+    pub total: usize,
+    /// Up to [`RotationProgress::NAMED`] rows it does not open yet, as
+    /// `kind name` (`key k3`, `encryption key 2`, `retired key old`).
+    pub pending: Vec<String>,
+}
+
+impl RotationProgress {
+    /// How many pending rows are named.
+    pub const NAMED: usize = 5;
 }
 
 impl Custody {
@@ -118,8 +142,13 @@ impl KeyStore {
 pub(super) async fn read(db: &Db) -> Result<Custody, KeyError> {
     let kek_id = db.kek_canary().await?.map(|(id, _)| id);
     let usage = db.kek_usage().await?;
+    let rotation = match db.kek_canary_of("next").await? {
+        Some((to, _)) => Some(rotation_progress(db, to).await?),
+        None => None,
+    };
     Ok(Custody {
         kek_id,
+        rotation,
         usage: usage
             .into_iter()
             .map(|(kek_id, keys, encryption_keys)| KekUsage {
@@ -129,4 +158,35 @@ pub(super) async fn read(db: &Db) -> Result<Custody, KeyError> {
             })
             .collect(),
     })
+}
+
+/// Counts the rows a server on KEK `to` can open (a page of rows at a
+/// time, so a large store is not read into memory at once).
+async fn rotation_progress(db: &Db, to: String) -> Result<RotationProgress, KeyError> {
+    const PAGE: i64 = 500;
+    let mut progress = RotationProgress {
+        to,
+        ready: 0,
+        total: 0,
+        pending: Vec::new(),
+    };
+    for kind in RotationKind::ALL {
+        let mut after = String::new();
+        loop {
+            let page = db.rotation_page(kind, &after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.name.clone();
+            for r in &page {
+                progress.total += 1;
+                if done_for(r, &progress.to) {
+                    progress.ready += 1;
+                } else if progress.pending.len() < RotationProgress::NAMED {
+                    progress
+                        .pending
+                        .push(format!("{} {}", kind_name(kind), r.name));
+                }
+            }
+        }
+    }
+    Ok(progress)
 }

@@ -30,7 +30,7 @@ mod rotation;
 mod schema;
 mod stats;
 
-pub use custody::Custody;
+pub use custody::{Custody, RotationProgress};
 pub use enc_keys::EncKeyInfo;
 pub use lifecycle::{DeletedKey, RestoreOutcome, SwapOutcome, DEFAULT_RETENTION};
 pub use maintenance::{KekUsage, KeyInfo, RewrapSummary};

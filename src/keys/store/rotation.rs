@@ -40,7 +40,7 @@ fn aad(r: &RotationRow) -> Vec<u8> {
 }
 
 /// Whether `r` is served by `to` already, directly or by a valid wrap.
-fn done_for(r: &RotationRow, to: &str) -> bool {
+pub(super) fn done_for(r: &RotationRow, to: &str) -> bool {
     r.kek_id == to
         || r.rotated
             .as_ref()
@@ -210,7 +210,7 @@ impl KeyStore {
     }
 }
 
-fn kind_name(kind: RotationKind) -> &'static str {
+pub(super) fn kind_name(kind: RotationKind) -> &'static str {
     match kind {
         RotationKind::Key => "key",
         RotationKind::EncKey => "encryption key",
