@@ -202,7 +202,7 @@ fn code_lines(text: &str) -> Vec<(usize, String)> {
     let mut depth = 0i64;
     let mut entered = false;
     for (i, line) in text.lines().enumerate() {
-        let code = line.split("//").next().unwrap_or("");
+        let code = strip_comment(line);
         if code.trim().starts_with("#[cfg(") && code.contains("test") && !code.contains("not(") {
             skipping = true;
             depth = 0;
@@ -220,6 +220,26 @@ fn code_lines(text: &str) -> Vec<(usize, String)> {
         out.push((i + 1, code.to_string()));
     }
     out
+}
+
+/// `line` without its `//` comment; a `//` inside a string literal
+/// (`"postgres://…"`) is no comment. (A string continued over lines is
+/// read as code from its second line on.)
+fn strip_comment(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    let (mut in_str, mut escaped) = (false, false);
+    for i in 0..bytes.len() {
+        match bytes[i] {
+            _ if escaped => escaped = false,
+            b'\\' if in_str => escaped = true,
+            b'"' if !(i > 0 && bytes[i - 1] == b'\'' && bytes.get(i + 1) == Some(&b'\'')) => {
+                in_str = !in_str
+            }
+            b'/' if !in_str && bytes.get(i + 1) == Some(&b'/') => return &line[..i],
+            _ => {}
+        }
+    }
+    line
 }
 
 /// Non-test code of a file, or nothing for a test-only file (`tests.rs`,
@@ -498,6 +518,22 @@ fn keys_is_layered_bottom_up() {
     );
 }
 
+/// Output goes through one place per binary: `admin::output` (`say!`,
+/// `print_json`, `warn_line`; a closed stdout ends the output quietly) and
+/// `tracing`. The std print macros panic when the reader has gone away
+/// (`signatrust-admin db status | true` did), and a raw `stdout()` in an
+/// admin verb is a second, untested way to write.
+#[test]
+fn output_never_bypasses_the_writers_that_cannot_panic() {
+    let print_macros = ["println!", "eprintln!", "print!(", "eprint!("];
+    assert_absent_in(&rust_files(&src()), "src/", &print_macros);
+    let verbs: Vec<PathBuf> = module_files("admin")
+        .into_iter()
+        .filter(|f| !f.ends_with("admin/output.rs"))
+        .collect();
+    assert_absent_in(&verbs, "src/admin (but output.rs)", &["stdout()"]);
+}
+
 /// Files of one directory that use each other through `super::file`
 /// form no cycle either (the module root, `mod.rs`, re-exports and is left
 /// out).
@@ -671,6 +707,14 @@ fn the_scans_find_what_they_look_for() {
         crate_modules(&joined).into_iter().collect::<Vec<_>>(),
         ["sign"]
     );
+    // A `//` in a string is no comment: the test block below ends at its
+    // own closing brace, not early (which let a test's eprintln! through).
+    let code = code_lines(
+        "#[cfg(test)]\nmod tests {\n let Err(e) = f(\"a://b\") else {\n };\n eprintln!();\n}\n\
+         let q = '\"'; // crate::keys\n",
+    );
+    assert_eq!(code, [(7, "let q = '\"'; ".to_owned())]);
+    assert_eq!(strip_comment("x(\"a\\\"//\"); // c"), "x(\"a\\\"//\"); ");
 }
 
 /// The crate names of one `[section]` of a Cargo.toml (`name = …` lines).

@@ -445,6 +445,207 @@ fn key_list_into_a_closed_pipe_ends_quietly() {
     );
 }
 
+/// Every admin verb, run with its stdout already closed (`… | true`),
+/// exits as it would with a reader: no panic, no "Broken pipe", no error
+/// but the verb's own, and its change made. The verb list is clap's own,
+/// so a new verb fails this test until it has a row here.
+#[test]
+fn every_verb_into_a_closed_pipe_ends_quietly() {
+    use clap::CommandFactory;
+    let dir = short_tempdir();
+    let data = dir.path().join("data");
+    admin_ok(
+        &data,
+        &["key", "generate", "k", "--type", "ed25519", "--uid", UID],
+    );
+    let new_toml = dir.path().join("new.toml");
+    std::fs::write(
+        &new_toml,
+        format!(
+            "[kms]\nprovider = \"file\"\nkey_file = \"{}\"\n",
+            dir.path().join("new.key").display()
+        ),
+    )
+    .unwrap();
+    let old_toml = dir.path().join("old.toml");
+    std::fs::write(
+        &old_toml,
+        format!(
+            "[kms]\nprovider = \"file\"\nkey_file = \"{}\"\n",
+            data.join("kek.key").display()
+        ),
+    )
+    .unwrap();
+    let signd = dir.path().join("signd");
+    std::fs::create_dir_all(signd.join("phrases")).unwrap();
+    std::fs::create_dir_all(signd.join("gnupg")).unwrap();
+    let sign_conf = signd.join("sign.conf");
+    std::fs::write(
+        &sign_conf,
+        format!(
+            "phrases: {}\ngnupghome: {}\n",
+            signd.join("phrases").display(),
+            signd.join("gnupg").display()
+        ),
+    )
+    .unwrap();
+    let enckey = fixture("signd-state/enckeys/A5E1A4F82E43F0E7");
+    let p = |p: &Path| p.to_str().unwrap().to_owned();
+    let (new, old) = (p(&new_toml), p(&old_toml));
+    let backup = p(&dir.path().join("backup.db"));
+    // (verb, arguments after the global ones, expected exit status), in
+    // an order in which each can succeed.
+    let rows: Vec<(&str, Vec<String>, i32)> = vec![
+        (
+            "key generate",
+            vec!["key", "generate", "g", "--type", "ed25519", "--uid", UID],
+            0,
+        ),
+        (
+            "key import",
+            vec![
+                "key",
+                "import",
+                "i",
+                &p(&fixture("obs-sign-t-fixtures/secret-key.asc")),
+            ],
+            0,
+        ),
+        ("key list", vec!["key", "list"], 0),
+        ("key show", vec!["key", "show", "k"], 0),
+        ("key export", vec!["key", "export", "k"], 0),
+        (
+            "key extend",
+            vec!["key", "extend", "k", "--days", "30", "--shorten"],
+            0,
+        ),
+        (
+            "key replace",
+            vec![
+                "key",
+                "replace",
+                "i",
+                "--generate",
+                "--type",
+                "ed25519",
+                "--uid",
+                UID,
+            ],
+            0,
+        ),
+        ("key delete", vec!["key", "delete", "g", "--yes"], 0),
+        ("key restore", vec!["key", "restore", "g"], 0),
+        ("alias add", vec!["alias", "add", "a", "k"], 0),
+        ("alias list", vec!["alias", "list"], 0),
+        ("alias remove", vec!["alias", "remove", "a"], 0),
+        ("enckey generate", vec!["enckey", "generate"], 0),
+        ("enckey import", vec!["enckey", "import", &p(&enckey)], 0),
+        ("enckey list", vec!["enckey", "list"], 0),
+        (
+            "enckey delete",
+            vec!["enckey", "delete", "A5E1A4F82E43F0E7", "--yes"],
+            0,
+        ),
+        ("default-user set", vec!["default-user", "set", "k"], 0),
+        ("default-user show", vec!["default-user", "show"], 0),
+        ("db status", vec!["db", "status"], 0),
+        ("db migrate", vec!["db", "migrate"], 0),
+        ("backup", vec!["backup", &backup], 0),
+        (
+            "import-signd",
+            vec!["import-signd", "--sign-conf", &p(&sign_conf)],
+            0,
+        ),
+        // Nothing to check is a failure of its own (exit 1), after output.
+        ("check-blobs", vec!["check-blobs", &p(&signd)], 1),
+        ("audit list", vec!["audit", "list"], 0),
+        ("audit verify", vec!["audit", "verify"], 0),
+        (
+            "audit prune",
+            vec!["audit", "prune", "--before", "2000-01-01T00:00:00Z"],
+            0,
+        ),
+        ("kek status", vec!["kek", "status"], 0),
+        ("kek create", vec!["--config", &new, "kek", "create"], 0),
+        ("kek rotate", vec!["kek", "rotate", "--to-config", &new], 0),
+        (
+            "kek rotate",
+            vec!["kek", "rotate", "--to-config", &new, "--finish"],
+            0,
+        ),
+        (
+            "kek rewrap",
+            vec!["--config", &new, "kek", "rewrap", "--to-config", &old],
+            0,
+        ),
+    ]
+    .into_iter()
+    .map(|(v, args, code)| (v, args.into_iter().map(|a| a.to_owned()).collect(), code))
+    .collect();
+
+    let mut verbs = Vec::new();
+    let mut stack = vec![(String::new(), signatrust::admin::AdminCli::command())];
+    while let Some((path, cmd)) = stack.pop() {
+        let subs: Vec<_> = cmd
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .cloned()
+            .collect();
+        if subs.is_empty() {
+            verbs.push(path.clone());
+        }
+        for c in subs {
+            let name = format!("{path} {}", c.get_name()).trim().to_owned();
+            stack.push((name, c));
+        }
+    }
+    let untested: Vec<_> = verbs
+        .iter()
+        .filter(|v| !rows.iter().any(|(r, _, _)| r == v))
+        .collect();
+    assert!(
+        untested.is_empty(),
+        "verbs without a closed-stdout row: {untested:?}"
+    );
+
+    for (verb, args, code) in &rows {
+        let mut child = Command::new(ADMIN)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before any output
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(*code),
+            "{verb} {args:?} into a closed pipe: {err}"
+        );
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe") && !err.contains("stdout"),
+            "{verb} {args:?} into a closed pipe: {err}"
+        );
+        if *code == 0 {
+            assert!(!err.contains("error"), "{verb} {args:?}: {err}");
+        }
+    }
+    // The changes were made: the store is back under its first KEK, with
+    // every key the rows made and the backup written.
+    let names = list_names(&data);
+    for n in ["g", "i", "k"] {
+        assert!(names.contains(&n.to_owned()), "{n} in {names:?}");
+    }
+    assert_eq!(admin_ok(&data, &["default-user", "show"]).trim(), "k");
+    assert!(std::fs::metadata(&backup).unwrap().len() > 0);
+    admin_ok(&data, &["kek", "status"]);
+    admin_ok(&data, &["audit", "verify"]);
+}
+
 /// `key generate` for every type it offers, with and without `--expire`:
 /// gpg imports the exported key with the expiry asked for and an
 /// encryption subkey (so it can be the signd key of `keygen`/`privsign`),

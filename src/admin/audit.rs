@@ -1,14 +1,13 @@
 //! `audit verify|list|prune`: the audit trail, read and pruned through
 //! `crate::audit` without the KEK; and [`describe`], the audit record of
 //! each admin verb that changes something.
-use std::io::Write;
-
 use anyhow::{bail, Context};
 
 use super::cli::{
     AliasCommand, AuditCommand, Command, DbCommand, DefaultUserCommand, EnckeyCommand, KekCommand,
     KeyCommand,
 };
+use super::output::{self, say};
 use crate::audit::{AdminChange, AuditDb, ChainCheck, Chained, Filter};
 
 /// Rows read per query.
@@ -36,7 +35,7 @@ pub(super) async fn run(url: &str, cmd: AuditCommand) -> anyhow::Result<()> {
             let now = crate::audit::now_us();
             let before_us = parse_time(&before, now)?;
             let removed = db.prune(before_us, now).await?;
-            println!("pruned {removed} audit records written before {before}");
+            say!("pruned {removed} audit records written before {before}");
             Ok(())
         }
     };
@@ -76,21 +75,24 @@ async fn verify(db: &AuditDb) -> anyhow::Result<()> {
     } else {
         String::new()
     };
-    println!("audit trail ok: {} records{start}", check.rows);
+    say!("audit trail ok: {} records{start}", check.rows);
     Ok(())
 }
 
+/// Writes the matching records a page at a time (one write per page);
+/// stops reading once stdout is closed (`audit list | head`).
 async fn list(db: &AuditDb, filter: &Filter, json: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
     let mut after = i64::MIN;
-    loop {
+    while !output::closed() {
         let rows = db.page(after, PAGE, filter).await?;
         let Some(last) = rows.last() else { break };
         after = last.seq;
+        let mut text = String::new();
         for row in &rows {
-            let line = if json { json_line(row) } else { text_line(row) };
-            writeln!(out, "{line}").context("writing to stdout")?;
+            text.push_str(&if json { json_line(row) } else { text_line(row) });
+            text.push('\n');
         }
+        output::write(&text);
     }
     Ok(())
 }

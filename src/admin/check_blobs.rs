@@ -15,6 +15,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context};
 
 use super::cli::CheckBlobsArgs;
+use super::output::say;
 use crate::keys::KeyStore;
 use crate::sign::blob::{self, BlobFormat};
 
@@ -51,16 +52,16 @@ pub(super) async fn run(store: &KeyStore, args: &CheckBlobsArgs) -> anyhow::Resu
                 .map(|(f, e)| serde_json::json!({ "signkey": f.display().to_string(), "error": e }))
                 .collect::<Vec<_>>(),
         });
-        print_quietly(&format!("{json}"));
+        say!("{json}");
     } else {
         for (file, e) in &failed {
-            print_quietly(&format!("{}: FAILED: {e}", file.display()));
+            say!("{}: FAILED: {e}", file.display());
         }
-        print_quietly(&format!(
+        say!(
             "checked {checked} _signkey file(s): {ok} ok, {} failed, {markers} marker(s) \
              of keys held by signd",
             failed.len()
-        ));
+        );
     }
     if !failed.is_empty() {
         bail!("{} of {checked} _signkey file(s) failed", failed.len());
@@ -79,13 +80,6 @@ pub(super) async fn run(store: &KeyStore, args: &CheckBlobsArgs) -> anyhow::Resu
         );
     }
     Ok(())
-}
-
-/// One line to stdout; a closed stdout is not an error of the check.
-fn print_quietly(line: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// Every file named `_signkey` under `dir` (or `dir` itself), not following

@@ -3,17 +3,18 @@
 use anyhow::Context;
 
 use super::cli::DbCommand;
+use super::output::say;
 use crate::config::Config;
 use crate::keys::{redacted_url, KeyStore, Migration, StoreBackend};
 
 pub(super) async fn run(config: &Config, cmd: DbCommand) -> anyhow::Result<()> {
     let url = config.store_url.as_str();
-    println!("database: {}", redacted_url(url));
+    say!("database: {}", redacted_url(url));
     let backend = match config.store_url.backend() {
         StoreBackend::Sqlite => "sqlite",
         StoreBackend::Postgres => "postgresql",
     };
-    println!("backend: {backend}");
+    say!("backend: {backend}");
     let list = match cmd {
         DbCommand::Status => KeyStore::migrations_at(url).await,
         DbCommand::Migrate => KeyStore::migrate_at(url).await,
@@ -27,14 +28,14 @@ pub(super) async fn run(config: &Config, cmd: DbCommand) -> anyhow::Result<()> {
              server or admin verb opening the store also does)"
         );
     }
-    println!("schema up to date");
+    say!("schema up to date");
     Ok(())
 }
 
 fn print_list(list: &[Migration]) {
     for m in list {
         let state = if m.applied { "applied" } else { "pending" };
-        println!("{:04} {:<24} {state}", m.version, m.description);
+        say!("{:04} {:<24} {state}", m.version, m.description);
     }
 }
 
@@ -47,13 +48,13 @@ pub(super) async fn backup(config: &Config, file: &std::path::Path) -> anyhow::R
         .usage
         .iter()
         .fold((0, 0), |(k, e), u| (k + u.keys, e + u.encryption_keys));
-    println!(
+    say!(
         "backed up {} to {}: {keys} key(s), {enc} encryption key(s)",
         redacted_url(url),
         file.display()
     );
     if custody.is_claimed() {
-        println!(
+        say!(
             "the copy opens only with KEK {}: keep that KEK (backed up separately), or the \
              copy is useless",
             custody.expected()

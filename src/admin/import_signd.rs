@@ -27,6 +27,7 @@ use std::io::{IsTerminal, Write};
 use anyhow::{anyhow, bail};
 
 use super::cli::ImportSigndArgs;
+use super::output::{say, warn_line};
 use crate::app::open_store;
 use crate::app::signd_state::{KeyOutcome, LoadOptions, Loaded, SigndState};
 use crate::config::{load_sign_conf_file, Config, KmsConfig, KEK_FILE};
@@ -59,16 +60,16 @@ pub(super) async fn open(
     scratch.kms = KmsConfig::File {
         key_file: dir.path().join(KEK_FILE),
     };
-    println!(
+    say!(
         "dry run: no store at {} yet; checking against an empty one",
         config.store_url
     );
     Ok((open_store(&scratch).await?, Some(dir)))
 }
 
-/// The report on stdout, quiet once stdout is closed, and the progress bar.
+/// The report on stdout (through `output`: quiet once stdout is closed),
+/// and the progress bar.
 struct Report {
-    closed: bool,
     bar: Option<indicatif::ProgressBar>,
     /// Keys handled, for plain progress lines when there is no bar.
     done: u64,
@@ -78,7 +79,6 @@ struct Report {
 impl Report {
     fn new() -> Report {
         Report {
-            closed: false,
             bar: None,
             done: 0,
             total: 0,
@@ -86,20 +86,9 @@ impl Report {
     }
 
     fn line(&mut self, text: &str) {
-        if self.closed {
-            return;
-        }
-        let write = || {
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{text}").and_then(|()| out.flush())
-        };
-        let result = match &self.bar {
-            Some(bar) => bar.suspend(write),
-            None => write(),
-        };
-        // EPIPE and friends: the reader is gone; the import goes on.
-        if result.is_err() {
-            self.closed = true;
+        match &self.bar {
+            Some(bar) => bar.suspend(|| say!("{text}")),
+            None => say!("{text}"),
         }
     }
 
@@ -125,7 +114,12 @@ impl Report {
             None if self.total > 1000
                 && (self.done.is_multiple_of(1000) || self.done == self.total) =>
             {
-                eprintln!("import-signd: {}/{} keys", self.done, self.total);
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "import-signd: {}/{} keys",
+                    self.done,
+                    self.total
+                );
             }
             None => {}
         }
@@ -323,7 +317,7 @@ pub(super) async fn run(store: &KeyStore, args: &ImportSigndArgs) -> anyhow::Res
     }
     if !failures.is_empty() {
         for f in &failures {
-            eprintln!("signatrust-admin: {f}");
+            warn_line(format_args!("{f}"));
         }
         bail!("{} item(s) could not be imported", failures.len());
     }

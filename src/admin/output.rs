@@ -41,6 +41,12 @@ pub fn write(text: &str) {
     }
 }
 
+/// Whether the reader of stdout has gone away (or a write failed): a long
+/// listing can stop reading what nobody will see.
+pub fn closed() -> bool {
+    STATE.lock().unwrap_or_else(|p| p.into_inner()).closed
+}
+
 /// Writes one line (`text` and a newline).
 pub fn line(args: std::fmt::Arguments<'_>) {
     let mut s = std::fmt::format(args);
