@@ -646,6 +646,37 @@ fn every_verb_into_a_closed_pipe_ends_quietly() {
     admin_ok(&data, &["audit", "verify"]);
 }
 
+/// `db migrate` makes a store where there is none, data directory (0700)
+/// included, and records itself in the new store's audit trail; `audit
+/// list` on a store that does not exist names it and creates nothing.
+#[test]
+fn db_migrate_creates_the_store_and_audit_names_a_missing_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = short_tempdir();
+    let data = dir.path().join("new").join("data");
+    let out = admin(&data, &["audit", "list"]);
+    assert_fails_naming(
+        &out,
+        &[&format!(
+            "no key store at {}",
+            data.join("signatrust.db").display()
+        )],
+        "audit list without a store",
+    );
+    assert!(!dir.path().join("new").exists(), "audit list created files");
+    let out = admin(&data, &["db", "migrate"]);
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        stderr(&out)
+    );
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    assert!(admin_ok(&data, &["db", "status"]).contains("schema up to date"));
+    let log = admin_ok(&data, &["audit", "list", "--json"]);
+    assert!(log.contains("\"db migrate\""), "{log}");
+}
+
 /// `key generate` for every type it offers, with and without `--expire`:
 /// gpg imports the exported key with the expiry asked for and an
 /// encryption subkey (so it can be the signd key of `keygen`/`privsign`),

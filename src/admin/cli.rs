@@ -105,7 +105,8 @@ pub enum DbCommand {
     /// Apply the migrations the database lacks, in order, each in its own
     /// transaction (also done whenever a server or admin verb opens the
     /// store). Run it once before rolling out servers of a new version on
-    /// a shared PostgreSQL store.
+    /// a shared PostgreSQL store. On a SQLite store that does not exist
+    /// yet it creates the store, and the data directory (mode 0700).
     #[command(
         after_help = "Example:\n  signatrust-admin --database-url postgres://signatrust@db/signatrust db migrate"
     )]

@@ -17,7 +17,12 @@ pub(super) async fn run(config: &Config, cmd: DbCommand) -> anyhow::Result<()> {
     say!("backend: {backend}");
     let list = match cmd {
         DbCommand::Status => KeyStore::migrations_at(url).await,
-        DbCommand::Migrate => KeyStore::migrate_at(url).await,
+        DbCommand::Migrate => {
+            // Creating the schema is creating the store: its data directory
+            // too, as a server's first start does.
+            crate::app::create_private_dir(&config.data_dir)?;
+            KeyStore::migrate_at(url).await
+        }
     }
     .context("reading the schema of the key database")?;
     print_list(&list);

@@ -21,7 +21,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, FromRow};
 
 use super::record::{Anchor, Chained, Record};
-use crate::keys::{redacted_url, StoreBackend, StoreUrl};
+use crate::keys::{redacted_url, DbError, StoreBackend, StoreUrl};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -139,8 +139,9 @@ const APPEND_ATTEMPTS: u32 = 20;
 pub struct AuditDbError {
     url: String,
     what: String,
+    /// sqlx's text with its causes, shown once (`keys::DbError`).
     #[source]
-    source: Option<sqlx::Error>,
+    source: Option<DbError>,
 }
 
 /// Which rows `audit list` shows.
@@ -232,7 +233,7 @@ impl AuditDb {
         let opts = AnyConnectOptions::from_str(url).map_err(|e| AuditDbError {
             url: shown.clone(),
             what: "bad URL".into(),
-            source: Some(e),
+            source: Some(e.into()),
         })?;
         // One writer, so a connection is never waited for: the timeout
         // bounds a database that cannot be reached (a refused connection
@@ -270,9 +271,26 @@ impl AuditDb {
     }
 
     /// Connects and applies the store's migrations (for `signatrust-admin
-    /// audit`, which needs no KEK). A SQLite file must exist.
+    /// audit`, which needs no KEK).
+    ///
+    /// # Errors
+    /// A SQLite file that does not exist (named: a mistyped data directory
+    /// is not a store, and is not created here), or the database fails.
     pub async fn open(url: &str) -> Result<AuditDb, AuditDbError> {
         let db = AuditDb::lazy(url)?;
+        if let Some(path) = StoreUrl::parse(url).ok().and_then(|u| u.sqlite_path()) {
+            if !path.exists() {
+                return Err(AuditDbError {
+                    url: db.url.clone(),
+                    what: format!(
+                        "no key store at {} (a server's first start or `signatrust-admin db \
+                         migrate` creates it)",
+                        path.display()
+                    ),
+                    source: None,
+                });
+            }
+        }
         let migrator = match StoreUrl::parse(url).map(|u| u.backend()) {
             Ok(StoreBackend::Postgres) => &POSTGRES_MIGRATOR,
             _ => &SQLITE_MIGRATOR,
@@ -297,7 +315,7 @@ impl AuditDb {
         move |e| AuditDbError {
             url: self.url.clone(),
             what: what.into(),
-            source: Some(e),
+            source: Some(e.into()),
         }
     }
 
@@ -539,4 +557,41 @@ mod tests {
     }
     // Batches of every shape, stored and chained: tests/audit.rs, on SQLite
     // and PostgreSQL.
+
+    /// sqlx's texts carry their causes: the chain shows each one once
+    /// (it showed a failed migration's cause four times).
+    #[test]
+    fn errors_show_each_cause_once() {
+        let cause = sqlx::Error::Protocol("unable to open database file".into());
+        let migrate = sqlx::Error::from(sqlx::migrate::MigrateError::Execute(cause));
+        let e = AuditDbError {
+            url: "sqlite:///x.db".into(),
+            what: "migration failed".into(),
+            source: Some(migrate.into()),
+        };
+        let text = format!("{:#}", anyhow::Error::new(e));
+        assert_eq!(
+            text.matches("unable to open database file").count(),
+            1,
+            "{text}"
+        );
+        assert!(text.starts_with("audit database sqlite:///x.db: migration failed: "));
+    }
+
+    /// A SQLite store that does not exist is named, and not created.
+    #[tokio::test]
+    async fn open_refuses_a_missing_sqlite_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nope.db");
+        let url = format!("sqlite://{}", path.display());
+        let Err(e) = AuditDb::open(&url).await else {
+            panic!("opened a store that does not exist");
+        };
+        let text = format!("{:#}", anyhow::Error::new(e));
+        assert!(
+            text.contains(&format!("no key store at {}", path.display())),
+            "{text}"
+        );
+        assert!(!path.exists());
+    }
 }
