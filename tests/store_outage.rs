@@ -2,8 +2,10 @@
 //! loopback relay the test can cut): keys in use keep signing past their
 //! TTL (`[cache] stale_if_error_secs`), a key not cached gets a clear error
 //! reply within a bound instead of hanging until the request deadline, and
-//! the server recovers by itself when the database returns. Skipped without
-//! `$SIGNATRUST_TEST_PG_URL` (CI always sets it).
+//! the server recovers by itself when the database returns; and a database
+//! that stops answering in the middle of an audit transaction costs a
+//! bounded wait, not a writer (and a shutdown) that waits forever. Skipped
+//! without `$SIGNATRUST_TEST_PG_URL` (CI always sets it).
 
 #[path = "e2e_common.rs"]
 mod common;
@@ -113,4 +115,110 @@ fn database_outage_keeps_keys_in_use_and_recovers() {
             .contains("serving the cached entry past its TTL"),
         "the stale serve is logged"
     );
+}
+
+/// Waits up to `limit` for `done`, polling every 100 ms.
+fn within(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// PostgreSQL stops answering right after the audit writer's `BEGIN` (the
+/// relay passes it, then holds every byte): with the default `on_failure =
+/// "refuse"`, the writer gives the transaction up after its bound, says so
+/// in the log and requests are refused; once the database answers again
+/// the held records are written and requests are served; and SIGTERM
+/// during such a hang ends the server within a bound, saying which records
+/// it could not write. Afterwards the chain verifies.
+#[test]
+fn a_database_that_hangs_mid_transaction_costs_a_bounded_wait() {
+    let Some(url) = pg::scratch_database_blocking() else {
+        return;
+    };
+    let dir = short_tempdir();
+    let data = dir.path().join("data");
+    let db = ["--database-url", url.as_str()];
+    admin_ok(
+        &data,
+        &[
+            &db[..],
+            &[
+                "key",
+                "generate",
+                "k",
+                "--type",
+                "ed25519",
+                "--uid",
+                "H <h@example.org>",
+            ],
+        ]
+        .concat(),
+    );
+    let (head, rest) = url.split_once('@').unwrap();
+    let (hostport, name) = rest.split_once('/').unwrap();
+    let relay = Relay::start(hostport.to_owned());
+    let relayed = format!("{head}@127.0.0.1:{}/{name}", relay.port);
+    let mut daemon = Daemon::start(
+        &data,
+        &format!("[store]\nurl = \"{relayed}\"\n[cache]\nttl_secs = 600\n"),
+    );
+    assert_eq!(sign(&daemon, "k").status, 0);
+
+    // The next audit transaction hangs after its BEGIN.
+    relay.freeze_after(b"BEGIN");
+    assert_eq!(sign(&daemon, "k").status, 0, "the record is only queued");
+    assert!(
+        within(Duration::from_secs(5), || relay.is_frozen()),
+        "no BEGIN came"
+    );
+    assert!(
+        within(Duration::from_secs(20), || daemon
+            .log_text()
+            .contains("no answer within")),
+        "the hung transaction was never given up:\n{}",
+        daemon.log_text()
+    );
+    let refused = sign(&daemon, "k");
+    assert_eq!(
+        (refused.status, refused.err.as_str()),
+        (1, "audit trail unavailable, request refused\n"),
+        "{refused:?}"
+    );
+
+    // The database answers again: the records held are written, and
+    // requests are served.
+    relay.restore();
+    assert!(
+        within(Duration::from_secs(30), || sign(&daemon, "k").status == 0),
+        "not serving 30 s after the database returned:\n{}",
+        daemon.log_text()
+    );
+    assert!(daemon.log_text().contains("audit database writable again"));
+
+    // SIGTERM during a hang: a bounded shutdown that names the loss.
+    relay.freeze_after(b"BEGIN");
+    assert_eq!(sign(&daemon, "k").status, 0);
+    assert!(
+        within(Duration::from_secs(5), || relay.is_frozen()),
+        "no BEGIN came"
+    );
+    let status = daemon.terminate(Duration::from_secs(60));
+    assert!(
+        status.is_some(),
+        "signatrustd still running 60 s after SIGTERM, its audit writer hung:\n{}",
+        daemon.log_text()
+    );
+    assert!(
+        daemon.log_text().contains("audit records lost at shutdown"),
+        "{}",
+        daemon.log_text()
+    );
+    relay.restore();
+    admin_ok(&data, &[&db[..], &["audit", "verify"]].concat());
 }

@@ -133,6 +133,11 @@ const ANCHOR: &str = "SELECT seq, hash FROM audit_anchor WHERE id = 1";
 /// Appending gives up after this many lost races or busy databases.
 const APPEND_ATTEMPTS: u32 = 20;
 
+/// How long one append transaction may take, in all. Above SQLite's busy
+/// timeout (5 s), which answers a held write lock with a retryable error
+/// first; a healthy database commits a full batch in milliseconds.
+const APPEND_WAIT: Duration = Duration::from_secs(10);
+
 /// An audit database failure, naming the database (password removed).
 #[derive(Debug, thiserror::Error)]
 #[error("audit database {url}: {what}")]
@@ -336,8 +341,37 @@ impl AuditDb {
         }
     }
 
+    /// One attempt at appending, on a connection of its own, bounded by
+    /// [`APPEND_WAIT`]: a database that stops answering in the middle of
+    /// the transaction (a network partition; PostgreSQL has no timeout of
+    /// its own here) is an error after that, not a writer that waits
+    /// forever while the backlog grows and a shutdown never ends. The
+    /// connection is then dropped, not returned to the pool: it may still
+    /// be waiting for the answer.
     async fn try_append(&self, records: &[Record]) -> Result<usize, sqlx::Error> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.pool.acquire().await?;
+        match tokio::time::timeout(APPEND_WAIT, self.append_on(&mut conn, records)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                drop(conn.detach());
+                Err(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {} s", APPEND_WAIT.as_secs()),
+                )))
+            }
+        }
+    }
+
+    async fn append_on(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        records: &[Record],
+    ) -> Result<usize, sqlx::Error> {
+        use sqlx::Connection;
+        let mut tx = match self.backend {
+            StoreBackend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            StoreBackend::Postgres => conn.begin().await?,
+        };
         let tail: Option<(i64, String)> = sqlx::query_as(TAIL).fetch_optional(&mut *tx).await?;
         let (mut seq, mut prev) = match tail {
             Some(t) => t,

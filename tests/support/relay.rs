@@ -1,6 +1,8 @@
 //! A loopback TCP relay a test can cut (every connection closed, new ones
 //! closed at once), stall (every connection closed, new ones accepted and
-//! never answered: a network partition, not a refusal) and restore: a
+//! never answered: a network partition, not a refusal), freeze (nothing
+//! more reaches the server, and no connection is closed: a server that
+//! stops answering in the middle of a transaction) and restore: a
 //! dependency (PostgreSQL, the KMS emulator) going away and coming back at
 //! the same address, without losing its state.
 
@@ -16,6 +18,10 @@ pub struct Relay {
     pub port: u16,
     cut: Arc<AtomicBool>,
     stalled: Arc<AtomicBool>,
+    /// Client bytes are held (not sent on) while set.
+    frozen: Arc<AtomicBool>,
+    /// The bytes whose next appearance from a client sets `frozen`.
+    freeze_after: Arc<Mutex<Option<Vec<u8>>>>,
     open: Arc<Mutex<Vec<TcpStream>>>,
 }
 
@@ -27,7 +33,10 @@ impl Relay {
         let cut = Arc::new(AtomicBool::new(false));
         let stalled = Arc::new(AtomicBool::new(false));
         let open = Arc::new(Mutex::new(Vec::new()));
+        let frozen = Arc::new(AtomicBool::new(false));
+        let freeze_after: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
         let (c, st, o) = (cut.clone(), stalled.clone(), open.clone());
+        let (fr, fa) = (frozen.clone(), freeze_after.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
@@ -35,7 +44,7 @@ impl Relay {
                     drop(client);
                     continue;
                 }
-                if st.load(Ordering::SeqCst) {
+                if st.load(Ordering::SeqCst) || fr.load(Ordering::SeqCst) {
                     // Held open, never read or answered.
                     o.lock().unwrap().push(client);
                     continue;
@@ -48,15 +57,38 @@ impl Relay {
                     open.push(client.try_clone().unwrap());
                     open.push(server.try_clone().unwrap());
                 }
-                for (mut from, mut to) in [
-                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                    (server, client),
+                for (mut from, mut to, from_client) in [
+                    (
+                        client.try_clone().unwrap(),
+                        server.try_clone().unwrap(),
+                        true,
+                    ),
+                    (server, client, false),
                 ] {
+                    let (frozen, freeze_after) = (fr.clone(), fa.clone());
                     std::thread::spawn(move || {
                         let mut buf = [0u8; 16384];
                         while let Ok(n) = from.read(&mut buf) {
-                            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                            if n == 0 {
                                 break;
+                            }
+                            if from_client {
+                                while frozen.load(Ordering::SeqCst) {
+                                    std::thread::sleep(std::time::Duration::from_millis(10));
+                                }
+                            }
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                            if from_client {
+                                let mut after = freeze_after.lock().unwrap();
+                                let hit = after
+                                    .as_ref()
+                                    .is_some_and(|p| buf[..n].windows(p.len()).any(|w| w == p));
+                                if hit {
+                                    *after = None;
+                                    frozen.store(true, Ordering::SeqCst);
+                                }
                             }
                         }
                         let _ = to.shutdown(Shutdown::Both);
@@ -69,8 +101,23 @@ impl Relay {
             port,
             cut,
             stalled,
+            frozen,
+            freeze_after,
             open,
         }
+    }
+
+    /// Relays the next client chunk that contains `pattern` (e.g. a
+    /// PostgreSQL `BEGIN`), then freezes: no client byte reaches the
+    /// server any more, every connection stays open, and new ones are
+    /// accepted and never answered, until [`Relay::restore`].
+    pub fn freeze_after(&self, pattern: &[u8]) {
+        *self.freeze_after.lock().unwrap() = Some(pattern.to_vec());
+    }
+
+    /// Whether a [`Relay::freeze_after`] has struck.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.load(Ordering::SeqCst)
     }
 
     /// Closes every relayed connection; new ones are accepted and then
@@ -94,6 +141,8 @@ impl Relay {
     pub fn restore(&self) {
         self.cut.store(false, Ordering::SeqCst);
         self.stalled.store(false, Ordering::SeqCst);
+        *self.freeze_after.lock().unwrap() = None;
+        self.frozen.store(false, Ordering::SeqCst);
         for s in self.open.lock().unwrap().drain(..) {
             let _ = s.shutdown(Shutdown::Both);
         }
