@@ -40,6 +40,9 @@ _signatrust__admin() {
             signatrust__admin,import-signd)
                 cmd="signatrust__admin__subcmd__import__subcmd__signd"
                 ;;
+            signatrust__admin,init)
+                cmd="signatrust__admin__subcmd__init"
+                ;;
             signatrust__admin,kek)
                 cmd="signatrust__admin__subcmd__kek"
                 ;;
@@ -137,7 +140,7 @@ _signatrust__admin() {
 
     case "${cmd}" in
         signatrust__admin)
-            opts="-h -V --data-dir --config --database-url --help --version import-signd check-blobs key alias enckey default-user kek audit db backup"
+            opts="-h -V --data-dir --config --database-url --help --version init import-signd check-blobs key alias enckey default-user kek audit db backup"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -751,6 +754,32 @@ _signatrust__admin() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        signatrust__subcmd__admin__subcmd__init)
+            opts="-h --data-dir --config --database-url --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --data-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -375,7 +375,7 @@ fn empty_store(root: &Path, url: Option<String>) -> Store {
         data: root.join("template"),
         url,
     };
-    tmpl.admin_ok(&["key", "list"]);
+    tmpl.admin_ok(&["init"]);
     assert!(
         tmpl.data.join("kek.key").exists(),
         "the template has its KEK"

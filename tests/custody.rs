@@ -184,7 +184,7 @@ fn check_config_creates_no_store() {
 fn kek_file_open_to_the_group_is_refused() {
     let dir = short_tempdir();
     let data = dir.path().join("store");
-    admin_ok(&data, &["key", "list"]);
+    admin_ok(&data, &["init"]);
     let kek = data.join("kek.key");
     std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o640)).unwrap();
     for out in [
@@ -209,7 +209,7 @@ fn check_config_opens_the_store_and_its_tls_files() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("created at start-up"), "{}", text(&out));
     assert!(!data.exists(), "--check-config created the data directory");
-    admin_ok(&data, &["key", "list"]);
+    admin_ok(&data, &["init"]);
     let out = daemon(&data, &["--check-config"]);
     assert!(
         out.status.success() && text(&out).contains("opens it"),
@@ -348,7 +348,7 @@ fn backup_of_a_postgres_store_points_at_pg_dump() {
 fn lock_memory_locks_or_refuses_loudly() {
     let dir = short_tempdir();
     let data = dir.path().join("store");
-    admin_ok(&data, &["key", "list"]);
+    admin_ok(&data, &["init"]);
     let conf = dir.path().join("lock.toml");
     std::fs::write(&conf, "[security]\nlock_memory = true\n").unwrap();
     // Root: the owner of /proc/self (no unsafe libc call in tests).

@@ -548,6 +548,7 @@ fn every_verb_into_a_closed_pipe_ends_quietly() {
         ),
         ("default-user set", vec!["default-user", "set", "k"], 0),
         ("default-user show", vec!["default-user", "show"], 0),
+        ("init", vec!["init"], 0),
         ("db status", vec!["db", "status"], 0),
         ("db migrate", vec!["db", "migrate"], 0),
         ("backup", vec!["backup", &backup], 0),
@@ -675,6 +676,133 @@ fn db_migrate_creates_the_store_and_audit_names_a_missing_one() {
     assert!(admin_ok(&data, &["db", "status"]).contains("schema up to date"));
     let log = admin_ok(&data, &["audit", "list", "--json"]);
     assert!(log.contains("\"db migrate\""), "{log}");
+}
+
+/// A mistyped data directory creates nothing: every verb but those that
+/// make a store (clap's list, less `init`, the key-adding verbs, `db
+/// migrate`, `kek create|status`) refuses a SQLite store that does not
+/// exist with exit 78, naming the file, and leaves no directory, database
+/// or KEK behind; `kek status` reports the store as not there yet; `init`
+/// then makes it (0700, with its KEK) and, run again, opens it.
+#[test]
+fn a_mistyped_data_dir_creates_nothing() {
+    use clap::CommandFactory;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = short_tempdir();
+    let typo = dir.path().join("typo");
+    let db = typo.join("signatrust.db");
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        "[kms]\nprovider = \"file\"\nkey_file = \"/nonexistent/k\"\n",
+    )
+    .unwrap();
+    let other = other.to_str().unwrap();
+    let refused: Vec<(&str, Vec<&str>)> = vec![
+        ("key list", vec!["key", "list"]),
+        ("key show", vec!["key", "show", "k"]),
+        ("key export", vec!["key", "export", "k"]),
+        ("key extend", vec!["key", "extend", "k", "--days", "30"]),
+        (
+            "key replace",
+            vec![
+                "key",
+                "replace",
+                "k",
+                "--generate",
+                "--type",
+                "ed25519",
+                "--uid",
+                UID,
+            ],
+        ),
+        ("key delete", vec!["key", "delete", "k", "--yes"]),
+        ("key restore", vec!["key", "restore", "k"]),
+        ("alias add", vec!["alias", "add", "a", "k"]),
+        ("alias list", vec!["alias", "list"]),
+        ("alias remove", vec!["alias", "remove", "a"]),
+        ("enckey list", vec!["enckey", "list"]),
+        (
+            "enckey delete",
+            vec!["enckey", "delete", "A5E1A4F82E43F0E7", "--yes"],
+        ),
+        ("default-user set", vec!["default-user", "set", "k"]),
+        ("default-user show", vec!["default-user", "show"]),
+        ("db status", vec!["db", "status"]),
+        ("backup", vec!["backup", "/nonexistent/backup.db"]),
+        ("check-blobs", vec!["check-blobs", "/nonexistent"]),
+        ("audit list", vec!["audit", "list"]),
+        ("audit verify", vec!["audit", "verify"]),
+        (
+            "audit prune",
+            vec!["audit", "prune", "--before", "2000-01-01T00:00:00Z"],
+        ),
+        ("kek rewrap", vec!["kek", "rewrap", "--to-config", other]),
+        ("kek rotate", vec!["kek", "rotate", "--to-config", other]),
+    ];
+    let makers = [
+        "init",
+        "import-signd",
+        "key generate",
+        "key import",
+        "enckey generate",
+        "enckey import",
+        "db migrate",
+        "kek create",
+        "kek status",
+    ];
+    let mut verbs = Vec::new();
+    let mut stack = vec![(String::new(), signatrust::admin::AdminCli::command())];
+    while let Some((path, cmd)) = stack.pop() {
+        let subs: Vec<_> = cmd
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .cloned()
+            .collect();
+        if subs.is_empty() {
+            verbs.push(path.clone());
+        }
+        for c in subs {
+            stack.push((format!("{path} {}", c.get_name()).trim().to_owned(), c));
+        }
+    }
+    let unlisted: Vec<_> = verbs
+        .iter()
+        .filter(|v| !makers.contains(&v.as_str()) && !refused.iter().any(|(r, _)| r == v))
+        .collect();
+    assert!(unlisted.is_empty(), "verbs in neither list: {unlisted:?}");
+
+    for (verb, args) in &refused {
+        let out = admin(&typo, args);
+        assert_eq!(out.status.code(), Some(78), "{verb}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("no key store at {}", db.display())),
+            "{verb}: {}",
+            stderr(&out)
+        );
+        assert!(!typo.exists(), "{verb} created {}", typo.display());
+    }
+    let out = admin(&typo, &["kek", "status"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("(does not exist yet"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!typo.exists(), "kek status created {}", typo.display());
+
+    let made = admin_ok(&typo, &["init"]);
+    assert!(made.starts_with("created store"), "{made}");
+    assert_eq!(
+        std::fs::metadata(&typo).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert!(typo.join("kek.key").exists() && db.exists());
+    let again = admin_ok(&typo, &["init"]);
+    assert!(
+        again.starts_with("opened store") && again.contains("0 key(s)"),
+        "{again}"
+    );
+    assert!(admin_ok(&typo, &["key", "list"]).is_empty());
 }
 
 /// `key generate` for every type it offers, with and without `--expire`:

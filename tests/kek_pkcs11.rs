@@ -399,7 +399,7 @@ fn errors_name_module_token_and_key() {
     let tmp = short_tempdir();
     let cfg = tmp.path().join("bad.toml");
     std::fs::write(&cfg, hsm.kms("errors").replace(KEY_LABEL, "absent-key")).unwrap();
-    let out = admin_cfg(&tmp.path().join("data"), Some(&cfg), &["key", "list"]);
+    let out = admin_cfg(&tmp.path().join("data"), Some(&cfg), &["init"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(

@@ -46,12 +46,19 @@ fn db_status_and_migrate_on_each_backend() {
     let data = dir.path().join("data");
     for url in stores(dir.path()) {
         let out = admin_at(&data, &url, &["db", "status"]);
-        assert_eq!(out.status.code(), Some(1), "{url}: {}", text(&out));
         let t = text(&out);
-        assert!(
-            t.contains("0001 keys") && t.contains("pending") && !t.contains("applied"),
-            "{url}: a new database has every migration pending: {t}"
-        );
+        if url.starts_with("sqlite:") {
+            // A SQLite file that does not exist is no store: named, not made.
+            assert_eq!(out.status.code(), Some(78), "{url}: {t}");
+            assert!(t.contains("no key store at"), "{url}: {t}");
+            assert!(!dir.path().join("elsewhere.db").exists(), "{url}: made");
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{url}: {t}");
+            assert!(
+                t.contains("0001 keys") && t.contains("pending") && !t.contains("applied"),
+                "{url}: a new database has every migration pending: {t}"
+            );
+        }
         let out = admin_at(&data, &url, &["db", "migrate"]);
         assert!(out.status.success(), "{url}: {}", text(&out));
         let out = admin_at(&data, &url, &["db", "status"]);
@@ -94,9 +101,17 @@ fn admin_and_server_share_the_store_the_url_names() {
             "{url}: {}",
             text(&out)
         );
-        // Without either, the data directory's own (empty) store.
-        let out = admin_ok(&data, &["key", "list"]);
-        assert!(!out.contains("shared"), "{url}: {out}");
+        // Without either, the data directory's own store, which does not
+        // exist: refused, naming it, and not made.
+        let out = admin(&data, &["key", "list"]);
+        let own = data.join("signatrust.db");
+        assert_eq!(out.status.code(), Some(78), "{url}: {}", text(&out));
+        assert!(
+            text(&out).contains(&format!("no key store at {}", own.display())),
+            "{url}: {}",
+            text(&out)
+        );
+        assert!(!own.exists());
         // The server's check opens that store with the data directory's KEK.
         let out = Command::new(env!("CARGO_BIN_EXE_signatrustd"))
             .args(["--data-dir", data.to_str().unwrap(), "--database-url", &url])

@@ -320,6 +320,7 @@ pub(super) fn describe(cmd: &Command) -> Option<AdminChange> {
             format!("to {}", to_config.display()),
         ),
         Command::Db(DbCommand::Migrate) => change("db migrate", "", String::new()),
+        Command::Init => change("init", "", String::new()),
         Command::Audit(AuditCommand::Prune { before }) => {
             change("audit prune", "", format!("before {before}"))
         }

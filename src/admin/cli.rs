@@ -39,6 +39,16 @@ pub struct AdminCli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create the key store the configuration names, with its data
+    /// directory (mode 0700) and, for [kms] provider = "file", its KEK
+    /// file, and bind the store to the configured KEK (its KEK canary).
+    /// An existing store is opened and checked instead. Verbs that only
+    /// read or change what a store holds refuse a SQLite store that does
+    /// not exist, so that a mistyped --data-dir creates nothing.
+    #[command(
+        after_help = "Example:\n  signatrust-admin --config /etc/signatrust/signatrust.toml init"
+    )]
+    Init,
     /// Migrate an obs-signd installation: keys of every user with a phrases
     /// file, other secret keys that can decrypt (for decryption only),
     /// aliases and symmetric encryption keys. Idempotent.
@@ -171,7 +181,7 @@ pub enum KekCommand {
     #[command(after_help = "Example:\n  signatrust-admin kek status --json")]
     Status {
         /// One JSON object (provider, kek_id, opens, error, store,
-        /// store_kek_id, wrapped, and rotation: null, or to, rows, ready,
+        /// store_exists, store_kek_id, wrapped, and rotation: null, or to, rows, ready,
         /// pending, configured while `kek rotate` is under way).
         #[arg(long)]
         json: bool,

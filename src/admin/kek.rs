@@ -14,7 +14,7 @@ use crate::app::{
     aws_kms_settings, create_private_dir, open_kek, open_store_with, pkcs11_settings,
 };
 use crate::config::{Config, KmsConfig};
-use crate::keys::{AwsKmsKek, FileKek, Kek, KeyStore, Pkcs11Kek};
+use crate::keys::{AwsKmsKek, Custody, FileKek, Kek, KeyStore, Pkcs11Kek};
 
 pub(super) async fn run(
     config: &Config,
@@ -107,8 +107,13 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
         kms => open_kek(kms),
     };
     let configured = opened.as_ref().ok().map(|k| k.id().to_owned());
-    create_private_dir(&config.data_dir)?;
-    let custody = KeyStore::custody_at(config.store_url.as_str()).await?;
+    // Status creates nothing: a store that does not exist yet holds no rows.
+    let exists = config.store_url.sqlite_path().is_none_or(|p| p.exists());
+    let custody = if exists {
+        KeyStore::custody_at(config.store_url.as_str()).await?
+    } else {
+        Custody::default()
+    };
     let usage = &custody.usage;
     // During a rotation a server on its new KEK opens the rows through
     // their rotation wraps: what it cannot open is what has none yet.
@@ -137,6 +142,7 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
             "opens": opened.is_ok(),
             "error": opened.as_ref().err().map(|e| format!("{e:#}")),
             "store": config.store_url.to_string(),
+            "store_exists": exists,
             "store_kek_id": custody.kek_id,
             "wrapped": rows.iter().map(|(u, ours)| serde_json::json!({
                 "kek_id": u.kek_id,
@@ -161,7 +167,14 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
             }
             Err(e) => say!("kek opens: no: {e:#}"),
         }
-        say!("store: {}", config.store_url);
+        if exists {
+            say!("store: {}", config.store_url);
+        } else {
+            say!(
+                "store: {} (does not exist yet; made on first use)",
+                config.store_url
+            );
+        }
         match &custody.kek_id {
             Some(id) => say!("store belongs to KEK: {id}"),
             None => say!("store belongs to KEK: none recorded yet (adopted on first open)"),

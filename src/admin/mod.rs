@@ -47,6 +47,9 @@ pub async fn run(mut cli: AdminCli) -> anyhow::Result<()> {
     if config.lock_memory {
         crate::app::lock_memory()?;
     }
+    if !may_create_store(&cli.command) {
+        refuse_missing_store(&config)?;
+    }
     let change = audit::describe(&cli.command);
     let kek_create = matches!(cli.command, cli::Command::Kek(cli::KekCommand::Create));
     let name = change.as_ref().map(|c| c.key.clone()).unwrap_or_default();
@@ -79,6 +82,44 @@ pub async fn run(mut cli: AdminCli) -> anyhow::Result<()> {
     result
 }
 
+/// Whether `command` may make the store where there is none (with the data
+/// directory, and the file KEK for a new store): `init`, the verbs that
+/// put keys in it, `db migrate`, and `kek create` and `kek status`, which
+/// work before any store exists. Every other verb refuses a missing store
+/// ([`refuse_missing_store`]).
+fn may_create_store(command: &cli::Command) -> bool {
+    use cli::{Command, DbCommand, EnckeyCommand, KekCommand, KeyCommand};
+    matches!(
+        command,
+        Command::Init
+            | Command::ImportSignd(_)
+            | Command::Key(KeyCommand::Generate { .. } | KeyCommand::Import { .. })
+            | Command::Enckey(EnckeyCommand::Generate { .. } | EnckeyCommand::Import { .. })
+            | Command::Db(DbCommand::Migrate)
+            | Command::Kek(KekCommand::Create | KekCommand::Status { .. })
+    )
+}
+
+/// A configuration error (exit 78) naming the SQLite file when the store
+/// it names does not exist: a mistyped `--data-dir` must not leave a new,
+/// empty store and a new KEK behind, nor list an empty store as if it were
+/// the real one.
+fn refuse_missing_store(config: &Config) -> anyhow::Result<()> {
+    let Some(path) = config.store_url.sqlite_path() else {
+        return Ok(());
+    };
+    if path.exists() {
+        return Ok(());
+    }
+    Err(anyhow::anyhow!(
+        "no key store at {}: check --data-dir, --database-url or [store] url (a new store is \
+         made by `signatrust-admin init`, `key generate`, `key import`, `import-signd`, `db \
+         migrate` or the first start of signatrustd)",
+        path.display()
+    )
+    .context(ConfigError))
+}
+
 /// The fingerprint of key `name`, if there is one (for the audit record).
 async fn key_fingerprint(config: &Config, name: &str) -> Option<String> {
     if name.is_empty() {
@@ -93,6 +134,7 @@ async fn key_fingerprint(config: &Config, name: &str) -> Option<String> {
 async fn dispatch(config: &Config, cli: AdminCli) -> anyhow::Result<()> {
     use cli::Command;
     match cli.command {
+        Command::Init => init(config).await,
         Command::ImportSignd(args) => {
             let (store, _scratch) = import_signd::open(config, &args).await?;
             import_signd::run(&store, &args).await
@@ -122,6 +164,22 @@ async fn dispatch(config: &Config, cli: AdminCli) -> anyhow::Result<()> {
         Command::Backup { file } => db::backup(config, &file).await,
         Command::Audit(cmd) => audit::run(config.store_url.as_str(), cmd).await,
     }
+}
+
+/// `init`: opens the store, which creates what is missing, and says what
+/// it is bound to.
+async fn init(config: &Config) -> anyhow::Result<()> {
+    let existed = config.store_url.sqlite_path().is_none_or(|p| p.exists());
+    let store = open_store(config).await?;
+    let kek = store.kek_id().to_owned();
+    let keys = store.list().await?.len();
+    store.close().await;
+    say!(
+        "{} store {}: bound to KEK {kek}, {keys} key(s)",
+        if existed { "opened" } else { "created" },
+        config.store_url
+    );
+    Ok(())
 }
 
 /// `default-user show|set`.

@@ -21,8 +21,8 @@ use crate::keys::error::KeyError;
 use crate::keys::kek::Kek;
 
 /// What a store records about its KEK, read without opening any KEK
-/// ([`KeyStore::custody_at`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// ([`KeyStore::custody_at`]). The default is a store with nothing in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Custody {
     /// The id of the KEK the store belongs to, if it has recorded one.
     pub kek_id: Option<String>,
