@@ -222,3 +222,86 @@ fn a_database_that_hangs_mid_transaction_costs_a_bounded_wait() {
     relay.restore();
     admin_ok(&data, &[&db[..], &["audit", "verify"]].concat());
 }
+
+/// The answer to the audit writer's `COMMIT` is lost (the relay passes the
+/// `COMMIT`, then holds every answer): the records are in the database,
+/// the writer only times out. Once the database answers again the writer
+/// finds them at the chain's end and does not write them a second time:
+/// every signature has exactly one record, and the chain verifies.
+#[test]
+fn a_commit_whose_answer_is_lost_is_not_written_twice() {
+    let Some(url) = pg::scratch_database_blocking() else {
+        return;
+    };
+    let dir = short_tempdir();
+    let data = dir.path().join("data");
+    let db = ["--database-url", url.as_str()];
+    admin_ok(
+        &data,
+        &[
+            &db[..],
+            &[
+                "key",
+                "generate",
+                "k",
+                "--type",
+                "ed25519",
+                "--uid",
+                "C <c@example.org>",
+            ],
+        ]
+        .concat(),
+    );
+    let signs = || {
+        admin_ok(&data, &[&db[..], &["audit", "list", "--json"]].concat())
+            .lines()
+            .filter(|l| l.contains("\"command\":\"sign\""))
+            .count()
+    };
+    let (head, rest) = url.split_once('@').unwrap();
+    let (hostport, name) = rest.split_once('/').unwrap();
+    let relay = Relay::start(hostport.to_owned());
+    let relayed = format!("{head}@127.0.0.1:{}/{name}", relay.port);
+    let daemon = Daemon::start(
+        &data,
+        &format!("[store]\nurl = \"{relayed}\"\n[cache]\nttl_secs = 600\n"),
+    );
+    assert_eq!(sign(&daemon, "k").status, 0);
+    assert!(
+        within(Duration::from_secs(10), || signs() == 1),
+        "the first record"
+    );
+
+    relay.freeze_replies_at(b"COMMIT");
+    assert_eq!(sign(&daemon, "k").status, 0);
+    assert!(
+        within(Duration::from_secs(5), || relay.is_frozen()),
+        "no COMMIT came"
+    );
+    // The commit is made: the record is there while the writer waits.
+    assert!(
+        within(Duration::from_secs(5), || signs() == 2),
+        "the commit was not made"
+    );
+    assert!(
+        within(Duration::from_secs(20), || daemon
+            .log_text()
+            .contains("no answer within")),
+        "the writer never gave the transaction up:\n{}",
+        daemon.log_text()
+    );
+    relay.restore();
+    assert!(
+        within(Duration::from_secs(30), || sign(&daemon, "k").status == 0),
+        "not serving 30 s after the database returned:\n{}",
+        daemon.log_text()
+    );
+    assert!(
+        within(Duration::from_secs(10), || signs() == 3),
+        "{} sign records for 3 signatures:\n{}",
+        signs(),
+        daemon.log_text()
+    );
+    assert!(daemon.log_text().contains("committed after all"));
+    admin_ok(&data, &[&db[..], &["audit", "verify"]].concat());
+}

@@ -14,6 +14,7 @@
 //! that read the same tail cannot both append after it; the loser's
 //! transaction fails and is retried on the new tail.
 use std::str::FromStr;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -128,6 +129,7 @@ fn fields_json(r: &Record) -> String {
 }
 
 const TAIL: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+const TAIL_LINK: &str = "SELECT seq, hash, prev_hash FROM audit_log ORDER BY seq DESC LIMIT 1";
 const ANCHOR: &str = "SELECT seq, hash FROM audit_anchor WHERE id = 1";
 
 /// Appending gives up after this many lost races or busy databases.
@@ -215,6 +217,10 @@ pub struct AuditDb {
     pool: AnyPool,
     url: String,
     backend: StoreBackend,
+    /// An append timed out, so its commit may have been made without the
+    /// answer arriving: the next append first checks whether the chain
+    /// already ends with its records (and then does not write them twice).
+    uncertain: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How long a write waits for a database connection.
@@ -261,6 +267,7 @@ impl AuditDb {
             pool: pool.connect_lazy_with(opts),
             url: shown,
             backend,
+            uncertain: Default::default(),
         })
     }
 
@@ -353,6 +360,7 @@ impl AuditDb {
         match tokio::time::timeout(APPEND_WAIT, self.append_on(&mut conn, records)).await {
             Ok(outcome) => outcome,
             Err(_) => {
+                self.uncertain.store(true, Ordering::Relaxed);
                 drop(conn.detach());
                 Err(sqlx::Error::Io(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
@@ -368,6 +376,27 @@ impl AuditDb {
         records: &[Record],
     ) -> Result<usize, sqlx::Error> {
         use sqlx::Connection;
+        if self.uncertain.load(Ordering::Relaxed) {
+            // After a timed-out attempt whose commit did arrive, the chain
+            // ends with the batch's last record (a batch commits whole).
+            // Best effort: another server appending since hides it.
+            let tail: Option<(i64, String, String)> =
+                sqlx::query_as(TAIL_LINK).fetch_optional(&mut *conn).await?;
+            let committed = match (tail, records.last()) {
+                (Some((seq, hash, prev_hash)), Some(r)) => {
+                    r.clone().without_nul().hash(seq, &prev_hash) == hash
+                }
+                _ => false,
+            };
+            self.uncertain.store(false, Ordering::Relaxed);
+            if committed {
+                tracing::warn!(
+                    records = records.len(),
+                    "the audit transaction that timed out was committed after all; not written again"
+                );
+                return Ok(records.len());
+            }
+        }
         let mut tx = match self.backend {
             StoreBackend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
             StoreBackend::Postgres => conn.begin().await?,

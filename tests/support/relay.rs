@@ -22,6 +22,10 @@ pub struct Relay {
     frozen: Arc<AtomicBool>,
     /// The bytes whose next appearance from a client sets `frozen`.
     freeze_after: Arc<Mutex<Option<Vec<u8>>>>,
+    /// Server bytes are held while set.
+    replies_frozen: Arc<AtomicBool>,
+    /// The bytes whose next appearance from a client sets `replies_frozen`.
+    freeze_replies_at: Arc<Mutex<Option<Vec<u8>>>>,
     open: Arc<Mutex<Vec<TcpStream>>>,
 }
 
@@ -37,6 +41,9 @@ impl Relay {
         let freeze_after: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
         let (c, st, o) = (cut.clone(), stalled.clone(), open.clone());
         let (fr, fa) = (frozen.clone(), freeze_after.clone());
+        let replies_frozen = Arc::new(AtomicBool::new(false));
+        let freeze_replies_at: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
+        let (rf, ra) = (replies_frozen.clone(), freeze_replies_at.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
@@ -44,7 +51,10 @@ impl Relay {
                     drop(client);
                     continue;
                 }
-                if st.load(Ordering::SeqCst) || fr.load(Ordering::SeqCst) {
+                if st.load(Ordering::SeqCst)
+                    || fr.load(Ordering::SeqCst)
+                    || rf.load(Ordering::SeqCst)
+                {
                     // Held open, never read or answered.
                     o.lock().unwrap().push(client);
                     continue;
@@ -66,16 +76,30 @@ impl Relay {
                     (server, client, false),
                 ] {
                     let (frozen, freeze_after) = (fr.clone(), fa.clone());
+                    let (replies_frozen, freeze_replies_at) = (rf.clone(), ra.clone());
                     std::thread::spawn(move || {
                         let mut buf = [0u8; 16384];
                         while let Ok(n) = from.read(&mut buf) {
                             if n == 0 {
                                 break;
                             }
-                            if from_client {
-                                while frozen.load(Ordering::SeqCst) {
-                                    std::thread::sleep(std::time::Duration::from_millis(10));
+                            let hold = if from_client {
+                                // Before this chunk goes on, so that not
+                                // even the first byte of its answer passes.
+                                let mut at = freeze_replies_at.lock().unwrap();
+                                if at
+                                    .as_ref()
+                                    .is_some_and(|p| buf[..n].windows(p.len()).any(|w| w == p))
+                                {
+                                    *at = None;
+                                    replies_frozen.store(true, Ordering::SeqCst);
                                 }
+                                &frozen
+                            } else {
+                                &replies_frozen
+                            };
+                            while hold.load(Ordering::SeqCst) {
+                                std::thread::sleep(std::time::Duration::from_millis(10));
                             }
                             if to.write_all(&buf[..n]).is_err() {
                                 break;
@@ -103,8 +127,19 @@ impl Relay {
             stalled,
             frozen,
             freeze_after,
+            replies_frozen,
+            freeze_replies_at,
             open,
         }
+    }
+
+    /// Relays the next client chunk that contains `pattern` (e.g. a
+    /// PostgreSQL `COMMIT`), but from then on no answer reaches a client
+    /// (the server still gets and does what was sent: a commit made whose
+    /// answer is lost), and new connections are accepted and never
+    /// answered, until [`Relay::restore`].
+    pub fn freeze_replies_at(&self, pattern: &[u8]) {
+        *self.freeze_replies_at.lock().unwrap() = Some(pattern.to_vec());
     }
 
     /// Relays the next client chunk that contains `pattern` (e.g. a
@@ -115,9 +150,10 @@ impl Relay {
         *self.freeze_after.lock().unwrap() = Some(pattern.to_vec());
     }
 
-    /// Whether a [`Relay::freeze_after`] has struck.
+    /// Whether a [`Relay::freeze_after`] or [`Relay::freeze_replies_at`]
+    /// has struck.
     pub fn is_frozen(&self) -> bool {
-        self.frozen.load(Ordering::SeqCst)
+        self.frozen.load(Ordering::SeqCst) || self.replies_frozen.load(Ordering::SeqCst)
     }
 
     /// Closes every relayed connection; new ones are accepted and then
@@ -143,6 +179,8 @@ impl Relay {
         self.stalled.store(false, Ordering::SeqCst);
         *self.freeze_after.lock().unwrap() = None;
         self.frozen.store(false, Ordering::SeqCst);
+        *self.freeze_replies_at.lock().unwrap() = None;
+        self.replies_frozen.store(false, Ordering::SeqCst);
         for s in self.open.lock().unwrap().drain(..) {
             let _ = s.shutdown(Shutdown::Both);
         }
