@@ -1,4 +1,4 @@
-complete -c signatrustd -l data-dir -d 'Directory of the embedded store (signatrust.db) and the KEK file (kek.key); created on first use. Default: /var/lib/signatrust, or the [store] of --config' -r -F
+complete -c signatrustd -l data-dir -d 'Directory of the embedded store (signatrust.db) and the KEK file (kek.key); created by signatrustd\'s first start and by the admin verbs that make a store (init, key generate, key import, enckey generate|import, import-signd, db migrate). Default: /var/lib/signatrust, or the [store] of --config' -r -F
 complete -c signatrustd -l config -d 'Signatrust configuration file (TOML)' -r -F
 complete -c signatrustd -l database-url -d 'The key database, overriding `[store] url`: `sqlite:///PATH` or `postgres://USER@HOST/DB` (prefer the environment variable for a URL with a password: command lines are visible to other users)' -r
 complete -c signatrustd -l sign-conf -d 'An obs-signd sign.conf to honour (port, allow, user, map, ...)' -r -F

@@ -232,7 +232,11 @@ fn strip_comment(line: &str) -> &str {
         match bytes[i] {
             _ if escaped => escaped = false,
             b'\\' if in_str => escaped = true,
-            b'"' if !(i > 0 && bytes[i - 1] == b'\'' && bytes.get(i + 1) == Some(&b'\'')) => {
+            // Not the char literals '"' and '\"'.
+            b'"' if !(bytes.get(i + 1) == Some(&b'\'')
+                && (i >= 1 && bytes[i - 1] == b'\''
+                    || i >= 2 && bytes[i - 1] == b'\\' && bytes[i - 2] == b'\'')) =>
+            {
                 in_str = !in_str
             }
             b'/' if !in_str && bytes.get(i + 1) == Some(&b'/') => return &line[..i],
@@ -715,6 +719,7 @@ fn the_scans_find_what_they_look_for() {
     );
     assert_eq!(code, [(7, "let q = '\"'; ".to_owned())]);
     assert_eq!(strip_comment("x(\"a\\\"//\"); // c"), "x(\"a\\\"//\"); ");
+    assert_eq!(strip_comment("let q = '\\\"'; // c"), "let q = '\\\"'; ");
 }
 
 /// The crate names of one `[section]` of a Cargo.toml (`name = …` lines).

@@ -296,8 +296,42 @@ fn kek_status_reports_a_rotation_in_progress_from_either_kek() {
     assert!(out.contains("3 of 3 row(s) open with it"), "{out}");
     assert!(out.contains("(the rotation's old KEK)"), "{out}");
     assert!(out.contains("--finish"), "{out}");
+
+    // A key made on the new KEK's side: expected there, but the old side
+    // cannot open it, and says so (not "rewrap it").
+    admin_ok(
+        &data,
+        &[
+            &new[..],
+            &[
+                "key",
+                "generate",
+                "fresh",
+                "--type",
+                "ed25519",
+                "--uid",
+                "F <f@example.org>",
+            ],
+        ]
+        .concat(),
+    );
+    let out = admin(&data, &["kek", "status"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("(the rotation's new KEK)"), "{stdout}");
+    assert!(
+        stderr.contains("1 row(s) were made under the rotation's new KEK")
+            && !stderr.contains("rewrap"),
+        "{stderr}"
+    );
+    let out = admin_ok(&data, &[&new[..], &["kek", "status"]].concat());
+    assert!(out.contains("4 of 4 row(s) open with it"), "{out}");
+
     let d = Daemon::start(&data, &std::fs::read_to_string(&new_toml).unwrap());
-    for user in ["a", "b", "late"] {
+    for user in ["a", "b", "late", "fresh"] {
         assert!(sign_ok(&d, user, 0), "{user} on the new KEK");
     }
 }

@@ -13,7 +13,8 @@ Exit status:
   0   success
   1   failure (unknown key, bad input file, wrong passphrase, store error)
   2   usage error (unknown option, bad value, bad name)
-  78  configuration error (EX_CONFIG: signatrust.toml, sign.conf, KEK)
+  78  configuration error (EX_CONFIG: signatrust.toml, sign.conf, KEK, a
+      SQLite store that does not exist)
 
 The store is the one of --data-dir (default /var/lib/signatrust) or of the
 [store] section of --config. Names are key names as clients send them
@@ -107,7 +108,8 @@ pub enum Command {
 pub enum DbCommand {
     /// Show the database (password removed), its backend, and each
     /// migration of this build as applied or pending. Changes nothing;
-    /// exits 1 if a migration is pending.
+    /// exits 1 if a migration is pending, 78 if a SQLite store does not
+    /// exist.
     #[command(
         after_help = "Example:\n  SIGNATRUST_DATABASE_URL=postgres://signatrust@db/signatrust \\\n    signatrust-admin db status"
     )]
@@ -177,7 +179,9 @@ pub enum KekCommand {
     /// Show the configured KEK (provider, id, whether it opens) and how many
     /// key and encryption-key rows each KEK id wraps; rows not under the
     /// configured KEK are flagged. Fails if the KEK does not open or such
-    /// rows exist.
+    /// rows exist; during an online rotation (kek rotate) it reports how
+    /// many rows the new KEK opens, and, run with the new KEK, fails only
+    /// while some row has no wrap under it yet.
     #[command(after_help = "Example:\n  signatrust-admin kek status --json")]
     Status {
         /// One JSON object (provider, kek_id, opens, error, store,

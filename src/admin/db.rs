@@ -1,5 +1,7 @@
 //! `db status`, `db migrate` and `backup`: the key database itself, without
 //! a KEK.
+use std::path::Path;
+
 use anyhow::Context;
 
 use super::cli::DbCommand;
@@ -18,9 +20,17 @@ pub(super) async fn run(config: &Config, cmd: DbCommand) -> anyhow::Result<()> {
     let list = match cmd {
         DbCommand::Status => KeyStore::migrations_at(url).await,
         DbCommand::Migrate => {
-            // Creating the schema is creating the store: its data directory
-            // too, as a server's first start does.
-            crate::app::create_private_dir(&config.data_dir)?;
+            // On SQLite, creating the schema is creating the store: the
+            // directory it lives in too (0700), as a server's first start
+            // makes the data directory. A PostgreSQL store needs none.
+            if let Some(dir) = config
+                .store_url
+                .sqlite_path()
+                .and_then(|p| p.parent().map(Path::to_owned))
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                crate::app::create_private_dir(&dir)?;
+            }
             KeyStore::migrate_at(url).await
         }
     }

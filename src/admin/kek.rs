@@ -107,7 +107,9 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
         kms => open_kek(kms),
     };
     let configured = opened.as_ref().ok().map(|k| k.id().to_owned());
-    // Status creates nothing: a store that does not exist yet holds no rows.
+    // Status creates no file: a SQLite store that does not exist yet holds
+    // no rows. (Opening a database applies pending migrations, as every
+    // verb does.)
     let exists = config.store_url.sqlite_path().is_none_or(|p| p.exists());
     let custody = if exists {
         KeyStore::custody_at(config.store_url.as_str()).await?
@@ -121,12 +123,18 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
         .rotation
         .as_ref()
         .filter(|r| configured.as_deref() == Some(r.to.as_str()));
-    let mut foreign = 0;
+    // From the old KEK's side of a rotation, rows made under the new KEK
+    // (by a server already switched) are expected, though unreadable here.
+    let rotating_to = custody.rotation.as_ref().map(|r| r.to.as_str());
+    let (mut foreign, mut made_new) = (0, 0);
     let rows: Vec<_> = usage
         .iter()
         .map(|u| {
             let ours = configured.as_deref() == Some(u.kek_id.as_str());
-            if !ours {
+            if ours {
+            } else if onto.is_none() && rotating_to == Some(u.kek_id.as_str()) {
+                made_new += u.keys + u.encryption_keys;
+            } else {
                 foreign += u.keys + u.encryption_keys;
             }
             (u, ours)
@@ -199,6 +207,7 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
             let mark = match (ours, onto) {
                 (true, _) => "configured KEK",
                 (false, Some(_)) => "the rotation's old KEK",
+                (false, None) if rotating_to == Some(u.kek_id.as_str()) => "the rotation's new KEK",
                 (false, None) => "NOT the configured KEK",
             };
             say!(
@@ -242,6 +251,14 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
                  server and every admin verb refuse this configuration"
             );
         }
+    }
+    if made_new > 0 {
+        bail!(
+            "{made_new} row(s) were made under the rotation's new KEK {}: servers still on the \
+             configured KEK cannot open them; switch every server to the new KEK, then `kek \
+             rotate --to-config <its configuration> --finish`",
+            rotating_to.unwrap_or_default()
+        );
     }
     if foreign > 0 {
         bail!(

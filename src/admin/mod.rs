@@ -113,8 +113,8 @@ fn refuse_missing_store(config: &Config) -> anyhow::Result<()> {
     }
     Err(anyhow::anyhow!(
         "no key store at {}: check --data-dir, --database-url or [store] url (a new store is \
-         made by `signatrust-admin init`, `key generate`, `key import`, `import-signd`, `db \
-         migrate` or the first start of signatrustd)",
+         made by `signatrust-admin init`, `key generate`, `key import`, `enckey generate`, \
+         `enckey import`, `import-signd`, `db migrate` or the first start of signatrustd)",
         path.display()
     )
     .context(ConfigError))
@@ -169,14 +169,20 @@ async fn dispatch(config: &Config, cli: AdminCli) -> anyhow::Result<()> {
 /// `init`: opens the store, which creates what is missing, and says what
 /// it is bound to.
 async fn init(config: &Config) -> anyhow::Result<()> {
-    let existed = config.store_url.sqlite_path().is_none_or(|p| p.exists());
+    // Whether a SQLite file was there; a PostgreSQL database exists
+    // before (its schema is made by opening it, as by every verb).
+    let existed = config.store_url.sqlite_path().map(|p| p.exists());
     let store = open_store(config).await?;
     let kek = store.kek_id().to_owned();
     let keys = store.list().await?.len();
     store.close().await;
     say!(
-        "{} store {}: bound to KEK {kek}, {keys} key(s)",
-        if existed { "opened" } else { "created" },
+        "{} {}: bound to KEK {kek}, {keys} key(s)",
+        match existed {
+            Some(true) => "opened store",
+            Some(false) => "created store",
+            None => "store",
+        },
         config.store_url
     );
     Ok(())

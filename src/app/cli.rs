@@ -12,8 +12,10 @@ use crate::config::{Config, ConfigError};
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Directory of the embedded store (signatrust.db) and the KEK file
-    /// (kek.key); created on first use. Default: /var/lib/signatrust, or
-    /// the [store] of --config.
+    /// (kek.key); created by signatrustd's first start and by the admin
+    /// verbs that make a store (init, key generate, key import, enckey
+    /// generate|import, import-signd, db migrate). Default:
+    /// /var/lib/signatrust, or the [store] of --config.
     #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Signatrust configuration file (TOML).

@@ -128,17 +128,21 @@ fn fields_json(r: &Record) -> String {
     serde_json::to_string(&fields).expect("strings and an integer encode as JSON")
 }
 
-const TAIL: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
-const TAIL_LINK: &str = "SELECT seq, hash, prev_hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+const TAIL: &str = "SELECT seq, hash, prev_hash FROM audit_log ORDER BY seq DESC LIMIT 1";
 const ANCHOR: &str = "SELECT seq, hash FROM audit_anchor WHERE id = 1";
 
 /// Appending gives up after this many lost races or busy databases.
 const APPEND_ATTEMPTS: u32 = 20;
 
-/// How long one append transaction may take, in all. Above SQLite's busy
-/// timeout (5 s), which answers a held write lock with a retryable error
-/// first; a healthy database commits a full batch in milliseconds.
+/// How long one append transaction may take, in all, plus
+/// [`APPEND_WAIT_PER_RECORD`]. Above SQLite's busy timeout (5 s) and
+/// PostgreSQL's `lock_timeout` (5 s), which answer a held lock with an
+/// error first; a healthy database commits a batch of 1024 in
+/// milliseconds.
 const APPEND_WAIT: Duration = Duration::from_secs(10);
+/// More time per record of the batch, for the largest `[audit] batch`
+/// (65,536: 43 s in all) on a slow disk.
+const APPEND_WAIT_PER_RECORD: Duration = Duration::from_micros(500);
 
 /// An audit database failure, naming the database (password removed).
 #[derive(Debug, thiserror::Error)]
@@ -253,16 +257,26 @@ impl AuditDb {
         let mut pool = AnyPoolOptions::new()
             .max_connections(2)
             .acquire_timeout(ACQUIRE_TIMEOUT);
-        if backend == StoreBackend::Sqlite {
-            pool = pool.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    for pragma in ["PRAGMA synchronous = FULL", "PRAGMA busy_timeout = 5000"] {
-                        sqlx::query(pragma).execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            });
-        }
+        // Per connection: SQLite's durability and busy wait; on PostgreSQL,
+        // a transaction left open by a writer that timed out (its client
+        // gone silent in a partition) ends on the server after 30 s instead
+        // of holding its rows' locks until TCP gives up, and a write that
+        // waits for such locks fails after 5 s (then retried).
+        let settings: &'static [&'static str] = match backend {
+            StoreBackend::Sqlite => &["PRAGMA synchronous = FULL", "PRAGMA busy_timeout = 5000"],
+            StoreBackend::Postgres => &[
+                "SET idle_in_transaction_session_timeout = '30s'",
+                "SET lock_timeout = '5s'",
+            ],
+        };
+        pool = pool.after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                for &setting in settings {
+                    sqlx::query(setting).execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        });
         Ok(AuditDb {
             pool: pool.connect_lazy_with(opts),
             url: shown,
@@ -295,8 +309,8 @@ impl AuditDb {
                 return Err(AuditDbError {
                     url: db.url.clone(),
                     what: format!(
-                        "no key store at {} (a server's first start or `signatrust-admin db \
-                         migrate` creates it)",
+                        "no key store at {} (`signatrust-admin init` or a server's first \
+                         start creates it)",
                         path.display()
                     ),
                     source: None,
@@ -357,14 +371,15 @@ impl AuditDb {
     /// be waiting for the answer.
     async fn try_append(&self, records: &[Record]) -> Result<usize, sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
-        match tokio::time::timeout(APPEND_WAIT, self.append_on(&mut conn, records)).await {
+        let wait = APPEND_WAIT + APPEND_WAIT_PER_RECORD * records.len() as u32;
+        match tokio::time::timeout(wait, self.append_on(&mut conn, records)).await {
             Ok(outcome) => outcome,
             Err(_) => {
                 self.uncertain.store(true, Ordering::Relaxed);
                 drop(conn.detach());
                 Err(sqlx::Error::Io(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
-                    format!("no answer within {} s", APPEND_WAIT.as_secs()),
+                    format!("no answer within {} s", wait.as_secs()),
                 )))
             }
         }
@@ -376,20 +391,21 @@ impl AuditDb {
         records: &[Record],
     ) -> Result<usize, sqlx::Error> {
         use sqlx::Connection;
-        if self.uncertain.load(Ordering::Relaxed) {
-            // After a timed-out attempt whose commit did arrive, the chain
-            // ends with the batch's last record (a batch commits whole).
-            // Best effort: another server appending since hides it.
-            let tail: Option<(i64, String, String)> =
-                sqlx::query_as(TAIL_LINK).fetch_optional(&mut *conn).await?;
-            let committed = match (tail, records.last()) {
-                (Some((seq, hash, prev_hash)), Some(r)) => {
-                    r.clone().without_nul().hash(seq, &prev_hash) == hash
-                }
-                _ => false,
-            };
-            self.uncertain.store(false, Ordering::Relaxed);
-            if committed {
+        let mut tx = match self.backend {
+            StoreBackend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            StoreBackend::Postgres => conn.begin().await?,
+        };
+        let tail: Option<(i64, String, String)> =
+            sqlx::query_as(TAIL).fetch_optional(&mut *tx).await?;
+        // After an attempt that timed out, its commit may have been made
+        // (the answer lost, or SQLite's worker finishing it): then the
+        // chain ends with this batch's last record, as a batch commits
+        // whole. Checked in this transaction, so that it holds.
+        let uncertain = self.uncertain.load(Ordering::Relaxed);
+        if let (true, Some((seq, hash, prev_hash)), Some(r)) = (uncertain, &tail, records.last()) {
+            if r.clone().without_nul().hash(*seq, prev_hash) == *hash {
+                tx.rollback().await?;
+                self.uncertain.store(false, Ordering::Relaxed);
                 tracing::warn!(
                     records = records.len(),
                     "the audit transaction that timed out was committed after all; not written again"
@@ -397,13 +413,8 @@ impl AuditDb {
                 return Ok(records.len());
             }
         }
-        let mut tx = match self.backend {
-            StoreBackend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
-            StoreBackend::Postgres => conn.begin().await?,
-        };
-        let tail: Option<(i64, String)> = sqlx::query_as(TAIL).fetch_optional(&mut *tx).await?;
         let (mut seq, mut prev) = match tail {
-            Some(t) => t,
+            Some((seq, hash, _)) => (seq, hash),
             None => {
                 let a: Option<(i64, String)> =
                     sqlx::query_as(ANCHOR).fetch_optional(&mut *tx).await?;
@@ -470,6 +481,9 @@ impl AuditDb {
             q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        if uncertain {
+            self.uncertain.store(false, Ordering::Relaxed);
+        }
         Ok(records.len())
     }
 
@@ -547,7 +561,11 @@ impl AuditDb {
                     .bind(kept)
                     .fetch_optional(&mut *tx)
                     .await?,
-                    None => sqlx::query_as(TAIL).fetch_optional(&mut *tx).await?,
+                    None => {
+                        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                            .fetch_optional(&mut *tx)
+                            .await?
+                    }
                 };
             let Some((seq, hash)) = cut else {
                 return Ok(0);

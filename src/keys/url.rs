@@ -71,16 +71,20 @@ impl StoreUrl {
     /// The file of an embedded store (`sqlite://PATH` or `sqlite:PATH`,
     /// without `?options`); `None` for PostgreSQL and in-memory SQLite.
     pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
-        if self.backend != StoreBackend::Sqlite {
+        if self.backend != StoreBackend::Sqlite || self.url.contains("mode=memory") {
             return None;
         }
-        let rest = self.url.strip_prefix("sqlite:")?;
-        let rest = rest.strip_prefix("//").unwrap_or(rest);
-        let path = rest.split('?').next().unwrap_or("");
-        if path.is_empty() || path.starts_with(':') || self.url.contains("mode=memory") {
+        // sqlx's own reading of the URL (percent-decoding included), so
+        // that this is the file the store opens. Parsing only, no I/O.
+        let opts =
+            <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&self.url).ok()?;
+        let path = opts.get_filename();
+        let name = path.to_string_lossy();
+        // sqlx names `sqlite::memory:` `file:sqlx-in-memory-N`.
+        if name.is_empty() || name == ":memory:" || name.starts_with("file:sqlx-in-memory-") {
             return None;
         }
-        Some(std::path::PathBuf::from(path))
+        Some(path.to_owned())
     }
 }
 
@@ -143,6 +147,7 @@ mod tests {
             ),
             ("sqlite:/var/lib/s/x.db?mode=rwc", Some("/var/lib/s/x.db")),
             ("sqlite:rel.db", Some("rel.db")),
+            ("sqlite:///srv/my%20data/s.db", Some("/srv/my data/s.db")),
             ("sqlite::memory:", None),
             ("sqlite://x.db?mode=memory", None),
             ("postgres://u@db/st", None),
