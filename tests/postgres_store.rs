@@ -166,6 +166,43 @@ fn a_bad_database_url_names_its_origin_and_hides_the_password() {
         t.contains("refused") && !t.contains("timed out") && !t.contains("hunter2"),
         "{t}"
     );
+    // An in-memory SQLite store would be a store nobody else sees: refused
+    // by every verb, making nothing (sqlx names it `file:sqlx-in-memory-N`,
+    // which was created as a file in the working directory).
+    for verb in [
+        &["key", "list"][..],
+        &["init"],
+        &["key", "generate", "m", "--type", "ed25519", "--uid", UID],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_signatrust-admin"))
+            .args([
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--database-url",
+                "sqlite::memory:",
+            ])
+            .args(verb)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let t = text(&out);
+        assert!(!out.status.success(), "{verb:?}: {t}");
+        assert!(
+            t.contains("in-memory SQLite databases are not supported"),
+            "{verb:?}: {t}"
+        );
+    }
+    let made: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "data")
+        .collect();
+    assert!(made.is_empty(), "made {made:?}");
+    assert!(
+        !data.join("kek.key").exists(),
+        "a KEK for an in-memory store"
+    );
 }
 
 /// Two servers on one PostgreSQL store, caches warm and a cache TTL of

@@ -1887,7 +1887,12 @@ async fn prepare_sqlite(url: &str, context: &str) -> Result<(), KeyError> {
     let io_err = |e: std::io::Error| KeyError::database(context.to_owned(), e);
     let opts = SqliteConnectOptions::from_str(url).map_err(sql_err)?;
     let path = opts.get_filename().to_owned();
-    if path.as_os_str() == ":memory:" || url.contains("mode=memory") {
+    // `sqlite::memory:` is `file:sqlx-in-memory-N` to sqlx: creating that
+    // file (in the working directory) would be a store nobody sees.
+    let in_memory = path.as_os_str() == ":memory:"
+        || path.to_string_lossy().starts_with("file:sqlx-in-memory-")
+        || url.contains("mode=memory");
+    if in_memory {
         return Err(KeyError::Database {
             context: format!("{context}: in-memory SQLite databases are not supported"),
             source: None,
