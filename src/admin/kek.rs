@@ -131,11 +131,14 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
         .iter()
         .map(|u| {
             let ours = configured.as_deref() == Some(u.kek_id.as_str());
-            if ours {
-            } else if onto.is_none() && rotating_to == Some(u.kek_id.as_str()) {
-                made_new += u.keys + u.encryption_keys;
-            } else {
-                foreign += u.keys + u.encryption_keys;
+            let rows = u.keys + u.encryption_keys;
+            match (
+                ours,
+                onto.is_none() && rotating_to == Some(u.kek_id.as_str()),
+            ) {
+                (true, _) => {}
+                (false, true) => made_new += rows,
+                (false, false) => foreign += rows,
             }
             (u, ours)
         })
