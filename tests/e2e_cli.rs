@@ -788,7 +788,17 @@ fn a_mistyped_data_dir_creates_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // No KEK file either: a configuration error, as for every verb.
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
     assert!(!typo.exists(), "kek status created {}", typo.display());
+    // A bad time is a usage error (2), found before anything is opened.
+    let out = admin(&typo, &["audit", "list", "--since", "yesterday"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bad time 'yesterday'"),
+        "{}",
+        stderr(&out)
+    );
 
     let made = admin_ok(&typo, &["init"]);
     assert!(made.starts_with("created store"), "{made}");
@@ -803,6 +813,31 @@ fn a_mistyped_data_dir_creates_nothing() {
         "{again}"
     );
     assert!(admin_ok(&typo, &["key", "list"]).is_empty());
+
+    // The store named by URL, the data directory mistyped: its KEK file is
+    // missing, which is refused before the directory is made.
+    let elsewhere = dir.path().join("elsewhere");
+    let url = format!("sqlite://{}", db.display());
+    let out = admin(&elsewhere, &["--database-url", &url, "key", "list"]);
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the KEK file does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!elsewhere.exists(), "{} was made", elsewhere.display());
+
+    // A backup refused names the store and the file once each.
+    let copy = dir.path().join("copy.db");
+    admin_ok(&typo, &["backup", copy.to_str().unwrap()]);
+    let out = admin(&typo, &["backup", copy.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr(&out).matches(&db.display().to_string()).count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// `key generate` for every type it offers, with and without `--expire`:

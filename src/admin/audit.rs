@@ -3,6 +3,7 @@
 //! each admin verb that changes something.
 use anyhow::{bail, Context};
 
+use super::cli::parse_time;
 use super::cli::{
     AliasCommand, AuditCommand, Command, DbCommand, DefaultUserCommand, EnckeyCommand, KekCommand,
     KeyCommand,
@@ -162,34 +163,6 @@ fn json_line(c: &Chained) -> String {
     .to_string()
 }
 
-/// A time for `--since`, `--until`, `--before`: RFC 3339, a UTC date
-/// `YYYY-MM-DD`, or an age `N` + `d`/`h`/`m`/`s` before `now_us`.
-pub(super) fn parse_time(s: &str, now_us: i64) -> anyhow::Result<i64> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_micros());
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc().timestamp_micros());
-        }
-    }
-    let unit = match s.chars().last() {
-        Some('d') => 86_400,
-        Some('h') => 3_600,
-        Some('m') => 60,
-        Some('s') => 1,
-        _ => 0,
-    };
-    if unit > 0 {
-        if let Ok(n) = s[..s.len() - 1].parse::<i64>() {
-            if let Some(age) = n.checked_mul(unit * 1_000_000) {
-                return Ok(now_us.saturating_sub(age));
-            }
-        }
-    }
-    bail!("bad time '{s}': expected RFC 3339 (2026-01-31T12:00:00Z), a date (2026-01-31) or an age (30d, 12h, 15m, 10s)")
-}
-
 /// The audit record of an admin verb that changes something (`None` for
 /// the verbs that only read). The fingerprint is filled in by the caller
 /// where the verb names a key.
@@ -345,7 +318,7 @@ pub(super) fn describe(cmd: &Command) -> Option<AdminChange> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_time;
+    use super::super::cli::parse_time;
 
     #[test]
     fn times() {

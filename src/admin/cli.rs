@@ -143,10 +143,10 @@ pub enum AuditCommand {
         key: Option<String>,
         /// Only records at or after TIME (RFC 3339, YYYY-MM-DD in UTC, or
         /// an age such as 7d, 12h, 30m).
-        #[arg(long, value_name = "TIME")]
+        #[arg(long, value_name = "TIME", value_parser = time_arg)]
         since: Option<String>,
         /// Only records before TIME (same forms as --since).
-        #[arg(long, value_name = "TIME")]
+        #[arg(long, value_name = "TIME", value_parser = time_arg)]
         until: Option<String>,
         /// JSON lines instead of text.
         #[arg(long)]
@@ -159,7 +159,7 @@ pub enum AuditCommand {
     Prune {
         /// Remove records written before TIME (RFC 3339, YYYY-MM-DD in
         /// UTC, or an age such as 365d).
-        #[arg(long, value_name = "TIME")]
+        #[arg(long, value_name = "TIME", value_parser = time_arg)]
         before: String,
     },
 }
@@ -620,4 +620,41 @@ pub enum DefaultUserCommand {
         #[arg(long, conflicts_with = "name")]
         clear: bool,
     },
+}
+
+/// A time for `--since`, `--until`, `--before`: RFC 3339, a UTC date
+/// `YYYY-MM-DD`, or an age `N` + `d`/`h`/`m`/`s` before `now_us`.
+pub(super) fn parse_time(s: &str, now_us: i64) -> anyhow::Result<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_micros());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        if let Some(t) = d.and_hms_opt(0, 0, 0) {
+            return Ok(t.and_utc().timestamp_micros());
+        }
+    }
+    let unit = match s.chars().last() {
+        Some('d') => 86_400,
+        Some('h') => 3_600,
+        Some('m') => 60,
+        Some('s') => 1,
+        _ => 0,
+    };
+    if unit > 0 {
+        if let Ok(n) = s[..s.len() - 1].parse::<i64>() {
+            if let Some(age) = n.checked_mul(unit * 1_000_000) {
+                return Ok(now_us.saturating_sub(age));
+            }
+        }
+    }
+    anyhow::bail!("bad time '{s}': expected RFC 3339 (2026-01-31T12:00:00Z), a date (2026-01-31) or an age (30d, 12h, 15m, 10s)")
+}
+
+/// A `--since`, `--until` or `--before` value, checked when the arguments
+/// are parsed (a bad one is a usage error, exit 2); [`parse_time`] reads it
+/// against the clock later.
+fn time_arg(s: &str) -> Result<String, String> {
+    parse_time(s, 0)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.to_string())
 }

@@ -56,9 +56,8 @@ fn print_list(list: &[Migration]) {
 
 pub(super) async fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
     let url = config.store_url.as_str();
-    let custody = KeyStore::backup_at(url, file)
-        .await
-        .with_context(|| format!("backing up {}", redacted_url(url)))?;
+    // The error names the store and the file already.
+    let custody = KeyStore::backup_at(url, file).await?;
     let (keys, enc) = custody
         .usage
         .iter()

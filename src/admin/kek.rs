@@ -98,11 +98,14 @@ fn create(config: &Config) -> anyhow::Result<()> {
 async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
     let opened = match &config.kms {
         // Status must not create the key file as a side effect.
+        // A configuration error (exit 78), as for every other verb.
         KmsConfig::File { key_file } if key_file.symlink_metadata().is_err() => {
             Err(anyhow::anyhow!(
-                "{}: does not exist (created by `signatrust-admin kek create` or on first use)",
+                "{}: does not exist (made by `signatrust-admin init`, `kek create`, or with a new \
+                 store)",
                 key_file.display()
-            ))
+            )
+            .context(crate::app::exit::ConfigError))
         }
         kms => open_kek(kms),
     };

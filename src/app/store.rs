@@ -21,12 +21,21 @@ use crate::keys::{
 ///
 /// [`KeyError::KekMismatch`]: crate::keys::KeyError::KekMismatch
 pub async fn open_store(config: &Config) -> anyhow::Result<KeyStore> {
+    let missing_kek = match &config.kms {
+        KmsConfig::File { key_file } if key_file.symlink_metadata().is_err() => Some(key_file),
+        _ => None,
+    };
+    // A store that exists already (PostgreSQL, or a SQLite file elsewhere)
+    // and belongs to a KEK whose file is missing is an error before
+    // anything is made, the data directory included.
+    let store_exists = config.store_url.sqlite_path().is_none_or(|p| p.exists());
+    if let (Some(key_file), true) = (missing_kek, store_exists) {
+        refuse_new_kek_for_claimed_store(config, key_file).await?;
+    }
     // The file KEK usually lives in the data directory: create it first.
     create_private_dir(&config.data_dir)?;
-    if let KmsConfig::File { key_file } = &config.kms {
-        if key_file.symlink_metadata().is_err() {
-            create_file_kek(config, key_file).await?;
-        }
+    if let Some(key_file) = missing_kek {
+        create_file_kek(config, key_file).await?;
     }
     let kek = open_kek(&config.kms)?;
     open(config, kek).await
