@@ -164,9 +164,11 @@ fn a_database_that_hangs_mid_transaction_costs_a_bounded_wait() {
     let (hostport, name) = rest.split_once('/').unwrap();
     let relay = Relay::start(hostport.to_owned());
     let relayed = format!("{head}@127.0.0.1:{}/{name}", relay.port);
+    // A backlog of up to 16 batches, so that a shutdown that gave each
+    // batch its own attempts would take minutes.
     let mut daemon = Daemon::start(
         &data,
-        &format!("[store]\nurl = \"{relayed}\"\n[cache]\nttl_secs = 600\n"),
+        &format!("[store]\nurl = \"{relayed}\"\n[cache]\nttl_secs = 600\n[audit]\nqueue = 16384\n"),
     );
     assert_eq!(sign(&daemon, "k").status, 0);
 
@@ -208,23 +210,55 @@ fn a_database_that_hangs_mid_transaction_costs_a_bounded_wait() {
         daemon.log_text()
     );
 
-    // SIGTERM during a hang: a bounded shutdown that names the loss.
+    // SIGTERM during a hang, with a backlog of several batches: a bounded
+    // shutdown that names the loss.
     relay.freeze_after(b"BEGIN");
     assert_eq!(sign(&daemon, "k").status, 0);
     assert!(
         within(Duration::from_secs(5), || relay.is_frozen()),
         "no BEGIN came"
     );
+    let addr = daemon.addr;
+    let load: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let until = Instant::now() + Duration::from_secs(12);
+                let mut n = 0;
+                while Instant::now() < until {
+                    let digest = hex::encode(openssl::sha::sha256(format!("{t}.{n}").as_bytes()));
+                    let request =
+                        new_request(&["sign", "sha256:k", &format!("{digest}@0065000000")]);
+                    let _ = exchange_at(addr, &request);
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    for t in load {
+        t.join().unwrap();
+    }
     let status = daemon.terminate(Duration::from_secs(60));
     assert!(
         status.is_some(),
         "signatrustd still running 60 s after SIGTERM, its audit writer hung:\n{}",
         daemon.log_text()
     );
+    let log = daemon.log_text();
+    let lost: usize = log
+        .lines()
+        .filter(|l| l.contains("audit records lost at shutdown"))
+        .filter_map(|l| {
+            l.split("lost=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum();
     assert!(
-        daemon.log_text().contains("audit records lost at shutdown"),
-        "{}",
-        daemon.log_text()
+        lost > 5 * 1024,
+        "{lost} records lost: the backlog was not several batches\n{log}"
     );
     relay.restore();
     admin_ok(&data, &[&db[..], &["audit", "verify"]].concat());

@@ -264,6 +264,8 @@ async fn write_loop(
     stop: CancellationToken,
 ) {
     let mut buf: Vec<Record> = Vec::with_capacity(batch);
+    // Records given up at shutdown (see below).
+    let mut lost = 0;
     loop {
         let full = tokio::select! {
             biased;
@@ -275,7 +277,12 @@ async fn write_loop(
             }
             _ = stop.cancelled() => break,
         };
-        write(&db, &mut buf, &state, &stop).await;
+        if !write(&db, &mut buf, &state, &stop).await {
+            // Given up: the stop came while the database failed.
+            lost = buf.len();
+            buf.clear();
+            break;
+        }
         // Group commit: let the next records gather, and leave the
         // database's write lock free for a moment. On SQLite a writer that
         // commits and at once begins again starves every other writer
@@ -289,15 +296,37 @@ async fn write_loop(
     // Shutdown: no new reservations; write what is queued and what the
     // holders of reserved places still send.
     rx.close();
+    // Once a batch has been given up, the database is gone: the rest is
+    // counted as lost at once instead of each batch waiting out its own
+    // attempts (with a backlog of 64 batches that was minutes, past any
+    // stop timeout).
     while rx.recv_many(&mut buf, batch).await > 0 {
-        write(&db, &mut buf, &state, &stop).await;
+        if lost > 0 {
+            lost += buf.len();
+            buf.clear();
+        } else if !write(&db, &mut buf, &state, &stop).await {
+            lost = buf.len();
+            buf.clear();
+        }
+    }
+    if lost > 0 {
+        tracing::error!(
+            lost,
+            "audit records lost at shutdown: the database cannot be written"
+        );
     }
     db.close().await;
 }
 
 /// Writes `buf` (then empties it), retrying with backoff while the database
-/// fails; at shutdown, gives up after a few attempts and logs the loss.
-async fn write(db: &AuditDb, buf: &mut Vec<Record>, state: &State, stop: &CancellationToken) {
+/// fails; at shutdown, gives up after a few attempts: `false`, with `buf`
+/// left as it was for the caller to count and log as lost.
+async fn write(
+    db: &AuditDb,
+    buf: &mut Vec<Record>,
+    state: &State,
+    stop: &CancellationToken,
+) -> bool {
     let mut attempt: u32 = 0;
     loop {
         match db.append(buf).await {
@@ -307,7 +336,7 @@ async fn write(db: &AuditDb, buf: &mut Vec<Record>, state: &State, stop: &Cancel
                 }
                 state.written.fetch_add(rows as u64, Ordering::Relaxed);
                 buf.clear();
-                return;
+                return true;
             }
             Err(e) => {
                 attempt += 1;
@@ -315,12 +344,7 @@ async fn write(db: &AuditDb, buf: &mut Vec<Record>, state: &State, stop: &Cancel
                     tracing::error!(error = %format!("{:#}", anyhow::Error::new(e)), backlog = buf.len(), "audit records cannot be written, retrying");
                 }
                 if stop.is_cancelled() && attempt >= SHUTDOWN_ATTEMPTS {
-                    tracing::error!(
-                        lost = buf.len(),
-                        "audit records lost at shutdown: the database cannot be written"
-                    );
-                    buf.clear();
-                    return;
+                    return false;
                 }
                 let wait = Duration::from_millis(50 << attempt.min(6));
                 tokio::time::sleep(wait).await;
