@@ -3,10 +3,9 @@
 //! each admin verb that changes something.
 use anyhow::{bail, Context};
 
-use super::cli::parse_time;
 use super::cli::{
-    AliasCommand, AuditCommand, Command, DbCommand, DefaultUserCommand, EnckeyCommand, KekCommand,
-    KeyCommand,
+    parse_time, AliasCommand, AuditCommand, Command, DbCommand, DefaultUserCommand, EnckeyCommand,
+    KekCommand, KeyCommand,
 };
 use super::output::{self, say};
 use crate::audit::{AdminChange, AuditDb, ChainCheck, Chained, Filter};

@@ -95,6 +95,23 @@ fn create(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whose rows a KEK id wraps, as `kek status` sees them from the
+/// configured KEK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wrap {
+    /// The configured KEK's.
+    Configured,
+    /// The old KEK of the rotation the configured KEK is the target of:
+    /// opened through the rows' rotation wraps.
+    RotationOld,
+    /// The target of the rotation under way, seen from its old KEK: rows a
+    /// switched server made, which servers on the configured KEK cannot
+    /// open.
+    RotationNew,
+    /// Any other KEK: the configured one cannot open these rows.
+    Foreign,
+}
+
 async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
     let opened = match &config.kms {
         // Status must not create the key file as a side effect.
@@ -113,7 +130,7 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
     // Status creates no file: a SQLite store that does not exist yet holds
     // no rows. (Opening a database applies pending migrations, as every
     // verb does.)
-    let exists = config.store_url.sqlite_path().is_none_or(|p| p.exists());
+    let exists = config.store_url.missing_file().is_none();
     let custody = if exists {
         KeyStore::custody_at(config.store_url.as_str()).await?
     } else {
@@ -129,26 +146,32 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
     // From the old KEK's side of a rotation, rows made under the new KEK
     // (by a server already switched) are expected, though unreadable here.
     let rotating_to = custody.rotation.as_ref().map(|r| r.to.as_str());
-    let (mut foreign, mut made_new) = (0, 0);
     let rows: Vec<_> = usage
         .iter()
         .map(|u| {
-            let ours = configured.as_deref() == Some(u.kek_id.as_str());
-            let rows = u.keys + u.encryption_keys;
-            match (
-                ours,
-                onto.is_none() && rotating_to == Some(u.kek_id.as_str()),
-            ) {
-                (true, _) => {}
-                (false, true) => made_new += rows,
-                (false, false) => foreign += rows,
-            }
-            (u, ours)
+            let wrap = if configured.as_deref() == Some(u.kek_id.as_str()) {
+                Wrap::Configured
+            } else if onto.is_some() {
+                Wrap::RotationOld
+            } else if rotating_to == Some(u.kek_id.as_str()) {
+                Wrap::RotationNew
+            } else {
+                Wrap::Foreign
+            };
+            (u, wrap)
         })
         .collect();
-    if let Some(r) = onto {
-        foreign = (r.total - r.ready) as i64;
-    }
+    let count = |of: Wrap| -> i64 {
+        rows.iter()
+            .filter(|(_, w)| *w == of)
+            .map(|(u, _)| u.keys + u.encryption_keys)
+            .sum()
+    };
+    let made_new = count(Wrap::RotationNew);
+    let foreign = match onto {
+        Some(r) => (r.total - r.ready) as i64,
+        None => count(Wrap::Foreign),
+    };
     if json {
         print_json(&serde_json::json!({
             "provider": describe(&config.kms),
@@ -158,11 +181,11 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
             "store": config.store_url.to_string(),
             "store_exists": exists,
             "store_kek_id": custody.kek_id,
-            "wrapped": rows.iter().map(|(u, ours)| serde_json::json!({
+            "wrapped": rows.iter().map(|(u, wrap)| serde_json::json!({
                 "kek_id": u.kek_id,
                 "keys": u.keys,
                 "encryption_keys": u.encryption_keys,
-                "configured": ours,
+                "configured": *wrap == Wrap::Configured,
             })).collect::<Vec<_>>(),
             "rotation": custody.rotation.as_ref().map(|r| serde_json::json!({
                 "to": r.to,
@@ -209,12 +232,12 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
         if usage.is_empty() {
             say!("no secrets stored");
         }
-        for (u, ours) in &rows {
-            let mark = match (ours, onto) {
-                (true, _) => "configured KEK",
-                (false, Some(_)) => "the rotation's old KEK",
-                (false, None) if rotating_to == Some(u.kek_id.as_str()) => "the rotation's new KEK",
-                (false, None) => "NOT the configured KEK",
+        for (u, wrap) in &rows {
+            let mark = match wrap {
+                Wrap::Configured => "configured KEK",
+                Wrap::RotationOld => "the rotation's old KEK",
+                Wrap::RotationNew => "the rotation's new KEK",
+                Wrap::Foreign => "NOT the configured KEK",
             };
             say!(
                 "wrapped by {}: {} key(s), {} encryption key(s) ({mark})",

@@ -105,12 +105,9 @@ fn may_create_store(command: &cli::Command) -> bool {
 /// empty store and a new KEK behind, nor list an empty store as if it were
 /// the real one.
 fn refuse_missing_store(config: &Config) -> anyhow::Result<()> {
-    let Some(path) = config.store_url.sqlite_path() else {
+    let Some(path) = config.store_url.missing_file() else {
         return Ok(());
     };
-    if path.exists() {
-        return Ok(());
-    }
     Err(anyhow::anyhow!(
         "no key store at {}: check --data-dir, --database-url or [store] url (a new store is \
          made by `signatrust-admin init`, `key generate`, `key import`, `enckey generate`, \

@@ -28,7 +28,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<KeyStore> {
     // A store that exists already (PostgreSQL, or a SQLite file elsewhere)
     // and belongs to a KEK whose file is missing is an error before
     // anything is made, the data directory included.
-    let store_exists = config.store_url.sqlite_path().is_none_or(|p| p.exists());
+    let store_exists = config.store_url.missing_file().is_none();
     if let (Some(key_file), true) = (missing_kek, store_exists) {
         refuse_new_kek_for_claimed_store(config, key_file).await?;
     }

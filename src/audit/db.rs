@@ -304,18 +304,16 @@ impl AuditDb {
     /// is not a store, and is not created here), or the database fails.
     pub async fn open(url: &str) -> Result<AuditDb, AuditDbError> {
         let db = AuditDb::lazy(url)?;
-        if let Some(path) = StoreUrl::parse(url).ok().and_then(|u| u.sqlite_path()) {
-            if !path.exists() {
-                return Err(AuditDbError {
-                    url: db.url.clone(),
-                    what: format!(
-                        "no key store at {} (`signatrust-admin init` or a server's first \
-                         start creates it)",
-                        path.display()
-                    ),
-                    source: None,
-                });
-            }
+        if let Some(path) = StoreUrl::parse(url).ok().and_then(|u| u.missing_file()) {
+            return Err(AuditDbError {
+                url: db.url.clone(),
+                what: format!(
+                    "no key store at {} (`signatrust-admin init` or a server's first start \
+                     creates it)",
+                    path.display()
+                ),
+                source: None,
+            });
         }
         let migrator = match StoreUrl::parse(url).map(|u| u.backend()) {
             Ok(StoreBackend::Postgres) => &POSTGRES_MIGRATOR,

@@ -279,7 +279,7 @@ async fn write_loop(
         };
         if !write(&db, &mut buf, &state, &stop).await {
             // Given up: the stop came while the database failed.
-            lost = buf.len();
+            lost += buf.len();
             buf.clear();
             break;
         }
@@ -301,11 +301,8 @@ async fn write_loop(
     // attempts (with a backlog of 64 batches that was minutes, past any
     // stop timeout).
     while rx.recv_many(&mut buf, batch).await > 0 {
-        if lost > 0 {
+        if lost > 0 || !write(&db, &mut buf, &state, &stop).await {
             lost += buf.len();
-            buf.clear();
-        } else if !write(&db, &mut buf, &state, &stop).await {
-            lost = buf.len();
             buf.clear();
         }
     }

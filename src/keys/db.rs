@@ -1885,19 +1885,16 @@ async fn insert_key_ids(
 async fn prepare_sqlite(url: &str, context: &str) -> Result<(), KeyError> {
     let sql_err = |e: sqlx::Error| KeyError::database(context.to_owned(), e);
     let io_err = |e: std::io::Error| KeyError::database(context.to_owned(), e);
+    // The URL parses (sqlx's reading) and names no file: in memory.
+    // (sqlx names `sqlite::memory:` `file:sqlx-in-memory-N`; creating that
+    // file in the working directory would be a store nobody sees.)
     let opts = SqliteConnectOptions::from_str(url).map_err(sql_err)?;
-    let path = opts.get_filename().to_owned();
-    // `sqlite::memory:` is `file:sqlx-in-memory-N` to sqlx: creating that
-    // file (in the working directory) would be a store nobody sees.
-    let in_memory = path.as_os_str() == ":memory:"
-        || path.to_string_lossy().starts_with("file:sqlx-in-memory-")
-        || url.contains("mode=memory");
-    if in_memory {
+    let Some(path) = StoreUrl::parse(url).ok().and_then(|u| u.sqlite_path()) else {
         return Err(KeyError::Database {
             context: format!("{context}: in-memory SQLite databases are not supported"),
             source: None,
         });
-    }
+    };
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -86,6 +86,13 @@ impl StoreUrl {
         }
         Some(path.to_owned())
     }
+
+    /// The file of an embedded store when it does not exist (yet): a
+    /// mistyped data directory, or a store not made so far. `None` for a
+    /// file that exists, PostgreSQL and in-memory SQLite.
+    pub fn missing_file(&self) -> Option<std::path::PathBuf> {
+        self.sqlite_path().filter(|p| !p.exists())
+    }
 }
 
 impl fmt::Display for StoreUrl {
