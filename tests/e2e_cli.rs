@@ -399,6 +399,28 @@ fn key_import_binary_stub_and_bad_names() {
     assert_eq!(list_names(&data), ["bin"]);
 }
 
+/// Every verb of `signatrust-admin` with no subcommand of its own, as
+/// typed (`key generate`, `backup`), from clap's definition.
+fn leaf_verbs() -> Vec<String> {
+    use clap::CommandFactory;
+    let mut verbs = Vec::new();
+    let mut stack = vec![(String::new(), signatrust::admin::AdminCli::command())];
+    while let Some((path, cmd)) = stack.pop() {
+        let subs: Vec<_> = cmd
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .cloned()
+            .collect();
+        if subs.is_empty() {
+            verbs.push(path.clone());
+        }
+        for c in subs {
+            stack.push((format!("{path} {}", c.get_name()).trim().to_owned(), c));
+        }
+    }
+    verbs
+}
+
 /// `key list | head -1`: the listing ends quietly when its reader goes away
 /// (no "Broken pipe" error, no panic, exit 0).
 #[test]
@@ -451,7 +473,6 @@ fn key_list_into_a_closed_pipe_ends_quietly() {
 /// so a new verb fails this test until it has a row here.
 #[test]
 fn every_verb_into_a_closed_pipe_ends_quietly() {
-    use clap::CommandFactory;
     let dir = short_tempdir();
     let data = dir.path().join("data");
     admin_ok(
@@ -459,23 +480,9 @@ fn every_verb_into_a_closed_pipe_ends_quietly() {
         &["key", "generate", "k", "--type", "ed25519", "--uid", UID],
     );
     let new_toml = dir.path().join("new.toml");
-    std::fs::write(
-        &new_toml,
-        format!(
-            "[kms]\nprovider = \"file\"\nkey_file = \"{}\"\n",
-            dir.path().join("new.key").display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&new_toml, file_kms_toml(&dir.path().join("new.key"))).unwrap();
     let old_toml = dir.path().join("old.toml");
-    std::fs::write(
-        &old_toml,
-        format!(
-            "[kms]\nprovider = \"file\"\nkey_file = \"{}\"\n",
-            data.join("kek.key").display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&old_toml, file_kms_toml(&data.join("kek.key"))).unwrap();
     let signd = dir.path().join("signd");
     std::fs::create_dir_all(signd.join("phrases")).unwrap();
     std::fs::create_dir_all(signd.join("gnupg")).unwrap();
@@ -584,22 +591,7 @@ fn every_verb_into_a_closed_pipe_ends_quietly() {
     .map(|(v, args, code)| (v, args.into_iter().map(|a| a.to_owned()).collect(), code))
     .collect();
 
-    let mut verbs = Vec::new();
-    let mut stack = vec![(String::new(), signatrust::admin::AdminCli::command())];
-    while let Some((path, cmd)) = stack.pop() {
-        let subs: Vec<_> = cmd
-            .get_subcommands()
-            .filter(|c| c.get_name() != "help")
-            .cloned()
-            .collect();
-        if subs.is_empty() {
-            verbs.push(path.clone());
-        }
-        for c in subs {
-            let name = format!("{path} {}", c.get_name()).trim().to_owned();
-            stack.push((name, c));
-        }
-    }
+    let verbs = leaf_verbs();
     let untested: Vec<_> = verbs
         .iter()
         .filter(|v| !rows.iter().any(|(r, _, _)| r == v))
@@ -686,7 +678,6 @@ fn db_migrate_creates_the_store_and_audit_names_a_missing_one() {
 /// then makes it (0700, with its KEK) and, run again, opens it.
 #[test]
 fn a_mistyped_data_dir_creates_nothing() {
-    use clap::CommandFactory;
     use std::os::unix::fs::PermissionsExt;
     let dir = short_tempdir();
     let typo = dir.path().join("typo");
@@ -751,21 +742,7 @@ fn a_mistyped_data_dir_creates_nothing() {
         "kek create",
         "kek status",
     ];
-    let mut verbs = Vec::new();
-    let mut stack = vec![(String::new(), signatrust::admin::AdminCli::command())];
-    while let Some((path, cmd)) = stack.pop() {
-        let subs: Vec<_> = cmd
-            .get_subcommands()
-            .filter(|c| c.get_name() != "help")
-            .cloned()
-            .collect();
-        if subs.is_empty() {
-            verbs.push(path.clone());
-        }
-        for c in subs {
-            stack.push((format!("{path} {}", c.get_name()).trim().to_owned(), c));
-        }
-    }
+    let verbs = leaf_verbs();
     let unlisted: Vec<_> = verbs
         .iter()
         .filter(|v| !makers.contains(&v.as_str()) && !refused.iter().any(|(r, _)| r == v))

@@ -127,6 +127,15 @@ impl Drop for GpgHome {
 }
 
 /// Runs `signatrust-admin --data-dir DATA ARGS`.
+/// A `[kms]` section for the file KEK `key_file` (a second configuration
+/// for `kek create|rewrap|rotate --to-config`).
+pub fn file_kms_toml(key_file: &Path) -> String {
+    format!(
+        "[kms]\nprovider = \"file\"\nkey_file = \"{}\"\n",
+        key_file.display()
+    )
+}
+
 pub fn admin(data: &Path, args: &[&str]) -> Output {
     Command::new(ADMIN)
         .arg("--data-dir")

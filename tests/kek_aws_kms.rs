@@ -380,14 +380,7 @@ fn rotate_from_a_file_kek_to_aws_kms_and_back() {
 
     // And back to a new file KEK.
     let back_key = tmp.path().join("back.key");
-    let back = write_config(
-        tmp.path(),
-        "back.toml",
-        &format!(
-            "[kms]\nprovider = \"file\"\nkey_file = \"{}\"\n",
-            back_key.display()
-        ),
-    );
+    let back = write_config(tmp.path(), "back.toml", &file_kms_toml(&back_key));
     admin_cfg_ok(&data, &back, &["kek", "create"]);
     for finish in [false, true] {
         let mut args = vec!["kek", "rotate", "--to-config", back.to_str().unwrap()];
@@ -405,13 +398,7 @@ fn rotate_from_a_file_kek_to_aws_kms_and_back() {
     assert!(!status.contains("NOT"), "{status}");
     let e = stderr(&admin_cfg(&data, &to_kms, &["key", "list"]));
     assert!(e.contains(&format!("belongs to KEK {back_id}")), "{e}");
-    let on_file = Daemon::start(
-        &data,
-        &format!(
-            "[kms]\nprovider = \"file\"\nkey_file = \"{}\"\n",
-            back_key.display()
-        ),
-    );
+    let on_file = Daemon::start(&data, &file_kms_toml(&back_key));
     replay(&on_file, "detached-sha256-v3");
 }
 

@@ -100,10 +100,7 @@ fn rotation_under_load_resumes_after_sigkill_and_finishes() {
     }
     let new_key = dir.path().join("new.key");
     let new_toml = dir.path().join("new.toml");
-    let kms = format!(
-        "[kms]\nprovider = \"file\"\nkey_file = \"{}\"\n",
-        new_key.display()
-    );
+    let kms = file_kms_toml(&new_key);
     std::fs::write(&new_toml, &kms).unwrap();
     admin_ok(
         &data,
@@ -232,14 +229,7 @@ fn kek_status_reports_a_rotation_in_progress_from_either_kek() {
     generate("a");
     generate("b");
     let new_toml = dir.path().join("new.toml");
-    std::fs::write(
-        &new_toml,
-        format!(
-            "[kms]\nprovider = \"file\"\nkey_file = \"{}\"\n",
-            dir.path().join("new.key").display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&new_toml, file_kms_toml(&dir.path().join("new.key"))).unwrap();
     let new = ["--config", new_toml.to_str().unwrap()];
     admin_ok(&data, &[&new[..], &["kek", "create"]].concat());
     // (It fails: the store does not belong to the new KEK yet.)

@@ -28,6 +28,34 @@ fn sign(d: &Daemon, user: &str) -> Reply {
     ])))
 }
 
+/// Generates Ed25519 key `name` in the store at `url`.
+fn generate(data: &std::path::Path, url: &str, name: &str) {
+    admin_ok(
+        data,
+        &[
+            "--database-url",
+            url,
+            "key",
+            "generate",
+            name,
+            "--type",
+            "ed25519",
+            "--uid",
+            "Outage <outage@example.org>",
+        ],
+    );
+}
+
+/// A relay to the database of `url` (`postgres://USER:PW@HOST:PORT/DB`)
+/// and the URL that reaches the database through it.
+fn through_relay(url: &str) -> (Relay, String) {
+    let (head, rest) = url.split_once('@').unwrap();
+    let (hostport, db) = rest.split_once('/').unwrap();
+    let relay = Relay::start(hostport.to_owned());
+    let through = format!("{head}@127.0.0.1:{}/{db}", relay.port);
+    (relay, through)
+}
+
 #[test]
 fn database_outage_keeps_keys_in_use_and_recovers() {
     let Some(url) = pg::scratch_database_blocking() else {
@@ -36,26 +64,10 @@ fn database_outage_keeps_keys_in_use_and_recovers() {
     let dir = short_tempdir();
     let data = dir.path().join("data");
     for name in ["warm", "cold"] {
-        admin_ok(
-            &data,
-            &[
-                "--database-url",
-                &url,
-                "key",
-                "generate",
-                name,
-                "--type",
-                "ed25519",
-                "--uid",
-                "Outage <outage@example.org>",
-            ],
-        );
+        generate(&data, &url, name);
     }
-    // postgres://USER:PW@HOST:PORT/DB: the server reaches it through the relay.
-    let (head, rest) = url.split_once('@').unwrap();
-    let (hostport, db) = rest.split_once('/').unwrap();
-    let relay = Relay::start(hostport.to_owned());
-    let relayed = format!("{head}@127.0.0.1:{}/{db}", relay.port);
+    // The server reaches the database through the relay.
+    let (relay, relayed) = through_relay(&url);
     let daemon = Daemon::start(
         &data,
         // The audit trail lives in the same database: with the default
@@ -144,26 +156,9 @@ fn a_database_that_hangs_mid_transaction_costs_a_bounded_wait() {
     let dir = short_tempdir();
     let data = dir.path().join("data");
     let db = ["--database-url", url.as_str()];
-    admin_ok(
-        &data,
-        &[
-            &db[..],
-            &[
-                "key",
-                "generate",
-                "k",
-                "--type",
-                "ed25519",
-                "--uid",
-                "H <h@example.org>",
-            ],
-        ]
-        .concat(),
-    );
-    let (head, rest) = url.split_once('@').unwrap();
-    let (hostport, name) = rest.split_once('/').unwrap();
-    let relay = Relay::start(hostport.to_owned());
-    let relayed = format!("{head}@127.0.0.1:{}/{name}", relay.port);
+    generate(&data, &url, "k");
+    // The server reaches the database through the relay.
+    let (relay, relayed) = through_relay(&url);
     // A backlog of up to 16 batches, so that a shutdown that gave each
     // batch its own attempts would take minutes.
     let mut daemon = Daemon::start(
@@ -277,32 +272,15 @@ fn a_commit_whose_answer_is_lost_is_not_written_twice() {
     let dir = short_tempdir();
     let data = dir.path().join("data");
     let db = ["--database-url", url.as_str()];
-    admin_ok(
-        &data,
-        &[
-            &db[..],
-            &[
-                "key",
-                "generate",
-                "k",
-                "--type",
-                "ed25519",
-                "--uid",
-                "C <c@example.org>",
-            ],
-        ]
-        .concat(),
-    );
+    generate(&data, &url, "k");
     let signs = || {
         admin_ok(&data, &[&db[..], &["audit", "list", "--json"]].concat())
             .lines()
             .filter(|l| l.contains("\"command\":\"sign\""))
             .count()
     };
-    let (head, rest) = url.split_once('@').unwrap();
-    let (hostport, name) = rest.split_once('/').unwrap();
-    let relay = Relay::start(hostport.to_owned());
-    let relayed = format!("{head}@127.0.0.1:{}/{name}", relay.port);
+    // The server reaches the database through the relay.
+    let (relay, relayed) = through_relay(&url);
     let daemon = Daemon::start(
         &data,
         &format!("[store]\nurl = \"{relayed}\"\n[cache]\nttl_secs = 600\n"),
